@@ -1,0 +1,26 @@
+# Defaults for every port and credential; any of them can be set in the
+# environment first. Sourced by infra/infra.sh and scripts/*.sh.
+ACCORD_ROOT="${ACCORD_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+export ACCORD_HOME="${ACCORD_HOME:-$ACCORD_ROOT/.accord}"
+
+export PGHOST="${PGHOST:-127.0.0.1}"
+export PGPORT="${PGPORT:-5432}"
+export PGUSER="${PGUSER:-accord}"
+export PGPASSWORD="${PGPASSWORD:-accord}"
+
+export RABBITMQ_HOST="${RABBITMQ_HOST:-127.0.0.1}"
+export RABBITMQ_PORT="${RABBITMQ_PORT:-5672}"
+export RABBITMQ_MANAGEMENT_PORT="${RABBITMQ_MANAGEMENT_PORT:-15672}"
+export RABBITMQ_USER="${RABBITMQ_USER:-accord}"
+export RABBITMQ_PASSWORD="${RABBITMQ_PASSWORD:-accord}"
+
+export KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
+export KAFKA_PORT="${KAFKA_PORT:-9092}"
+export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+export KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+
+export TEMPORAL_HOST="${TEMPORAL_HOST:-127.0.0.1}"
+export TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
+export TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
+export TEMPORAL_NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
+export TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"

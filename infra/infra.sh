@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# Starts, stops and reports the infrastructure Accord needs, without Docker:
+# PostgreSQL and RabbitMQ from Debian packages, Kafka (KRaft) from its Maven
+# Central jars, and the Temporal CLI dev server built with `go install`.
+# Idempotent: a service that already answers on its port is reused, caches are
+# reused, and `up` only returns once every service really answers.
+#
+# usage: infra/infra.sh up|down|status [postgres|rabbitmq|kafka|temporal ...]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=infra/env.sh
+source "$ROOT/infra/env.sh"
+
+CACHE="$ACCORD_HOME/cache"
+DATA="$ACCORD_HOME/data"
+LOGS="$ACCORD_HOME/logs"
+RUN="$ACCORD_HOME/run"
+mkdir -p "$CACHE" "$DATA" "$LOGS" "$RUN"
+
+say() { printf '[infra] %s\n' "$*"; }
+die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# port_open HOST PORT: true when something accepts TCP connections there.
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# wait_for NAME SECONDS LOGFILE PIDFILE CHECK...: polls CHECK until it
+# succeeds; gives up early when the process in PIDFILE ("-" for none) died.
+wait_for() {
+  local name="$1" secs="$2" log="$3" pidfile="$4"; shift 4
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [[ "$pidfile" != - ]] && ! pidfile_alive "$pidfile"; then
+      echo "----- last lines of $log -----" >&2
+      tail -n 30 "$log" >&2 2>/dev/null || true
+      die "$name exited while starting; its log is $log"
+    fi
+    if ((SECONDS >= deadline)); then
+      echo "----- last lines of $log -----" >&2
+      tail -n 30 "$log" >&2 2>/dev/null || true
+      die "$name did not answer within ${secs}s; its log is $log"
+    fi
+    sleep 0.5
+  done
+}
+
+apt_install() {
+  # Installs Debian packages once; `apt-get update` only when a package is missing.
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  ((${#missing[@]} == 0)) && return 0
+  [[ $EUID -eq 0 ]] || die "missing Debian packages: ${missing[*]}; install them with sudo apt-get install ${missing[*]}"
+  say "installing ${missing[*]} (apt-get)"
+  apt-get update -qq >"$LOGS/apt.log" 2>&1 || die "apt-get update failed; see $LOGS/apt.log"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$LOGS/apt.log" 2>&1 ||
+    die "apt-get install ${missing[*]} failed; see $LOGS/apt.log"
+}
+
+# as_user USER CMD...: runs CMD as USER when we are root (PostgreSQL refuses root).
+as_user() {
+  local user="$1"; shift
+  if [[ $EUID -eq 0 ]]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+
+pidfile_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+stop_pidfile() {
+  local name="$1" pidfile="$2"
+  if pidfile_alive "$pidfile"; then
+    local pid; pid="$(cat "$pidfile")"
+    say "stopping $name (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do [[ -x "$dir/pg_ctl" ]] && { echo "$dir"; return; }; done
+  return 1
+}
+
+postgres_ready() { "$(pg_bin)/pg_isready" -q -h "$PGHOST" -p "$PGPORT"; }
+
+postgres_up() {
+  if port_open "$PGHOST" "$PGPORT"; then say "postgres: reusing the server on $PGHOST:$PGPORT"; return; fi
+  pg_bin >/dev/null || apt_install postgresql
+  local bin; bin="$(pg_bin)"
+  local dir="$DATA/postgres" log="$LOGS/postgres.log"
+  if [[ ! -f "$dir/PG_VERSION" ]]; then
+    say "postgres: initialising a cluster in $dir"
+    mkdir -p "$dir"
+    local pwfile; pwfile="$(mktemp)"
+    printf '%s\n' "$PGPASSWORD" >"$pwfile"
+    if [[ $EUID -eq 0 ]]; then chown -R postgres:postgres "$dir" "$pwfile"; fi
+    as_user postgres "$bin/initdb" -D "$dir" -U "$PGUSER" --pwfile="$pwfile" \
+      --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1 ||
+      { rm -f "$pwfile"; die "postgres: initdb failed; see $LOGS/initdb.log"; }
+    rm -f "$pwfile"
+  fi
+  touch "$log"
+  [[ $EUID -eq 0 ]] && chown postgres:postgres "$log"
+  say "postgres: starting on $PGHOST:$PGPORT"
+  as_user postgres "$bin/pg_ctl" -D "$dir" -l "$log" -w -t 60 start \
+    -o "-c listen_addresses=$PGHOST -c port=$PGPORT -c unix_socket_directories=$dir -c max_connections=300 -c shared_buffers=256MB" \
+    >>"$LOGS/pg_ctl.log" 2>&1 || true
+  wait_for postgres 60 "$log" - postgres_ready
+}
+
+postgres_down() {
+  local dir="$DATA/postgres"
+  if [[ -f "$dir/postmaster.pid" ]]; then
+    say "stopping postgres"
+    as_user postgres "$(pg_bin)/pg_ctl" -D "$dir" -m fast -w stop >>"$LOGS/pg_ctl.log" 2>&1 || true
+  fi
+}
+
+postgres_status() { postgres_ready && echo "postgres  up    $PGHOST:$PGPORT" || echo "postgres  down  $PGHOST:$PGPORT"; }
+
+# ---------------------------------------------------------------- RabbitMQ
+rabbit_env() {
+  export RABBITMQ_NODENAME="accord@localhost"
+  export RABBITMQ_NODE_IP_ADDRESS="$RABBITMQ_HOST"
+  export RABBITMQ_NODE_PORT="$RABBITMQ_PORT"
+  export RABBITMQ_DIST_PORT="$((RABBITMQ_PORT + 20000))"
+  export RABBITMQ_MNESIA_BASE="$DATA/rabbitmq/mnesia"
+  export RABBITMQ_LOG_BASE="$LOGS/rabbitmq"
+  export RABBITMQ_ENABLED_PLUGINS_FILE="$DATA/rabbitmq/enabled_plugins"
+  export RABBITMQ_CONFIG_FILE="$DATA/rabbitmq/rabbitmq"
+  export RABBITMQ_PID_FILE="$RUN/rabbitmq.pid"
+  export RABBITMQ_ADVANCED_CONFIG_FILE="$DATA/rabbitmq/advanced.config"
+}
+
+rabbit_ready() {
+  curl -fsS -u "$RABBITMQ_USER:$RABBITMQ_PASSWORD" "http://$RABBITMQ_HOST:$RABBITMQ_MANAGEMENT_PORT/api/overview" >/dev/null
+}
+
+rabbitmq_up() {
+  if port_open "$RABBITMQ_HOST" "$RABBITMQ_PORT"; then say "rabbitmq: reusing the broker on $RABBITMQ_HOST:$RABBITMQ_PORT"; return; fi
+  [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || apt_install rabbitmq-server
+  rabbit_env
+  mkdir -p "$DATA/rabbitmq/mnesia" "$LOGS/rabbitmq"
+  echo '[rabbitmq_management].' >"$RABBITMQ_ENABLED_PLUGINS_FILE"
+  echo '[].' >"$RABBITMQ_ADVANCED_CONFIG_FILE"
+  cat >"$RABBITMQ_CONFIG_FILE.conf" <<CONF
+listeners.tcp.default = $RABBITMQ_HOST:$RABBITMQ_PORT
+management.tcp.ip = $RABBITMQ_HOST
+management.tcp.port = $RABBITMQ_MANAGEMENT_PORT
+default_user = $RABBITMQ_USER
+default_pass = $RABBITMQ_PASSWORD
+loopback_users = none
+log.console = false
+log.file.level = warning
+CONF
+  local log="$LOGS/rabbitmq.out"
+  say "rabbitmq: starting on $RABBITMQ_HOST:$RABBITMQ_PORT (management $RABBITMQ_MANAGEMENT_PORT)"
+  # The wrapper in /usr/sbin switches to the rabbitmq user; the server script
+  # itself runs as whoever calls it, which keeps data inside this checkout.
+  setsid nohup /usr/lib/rabbitmq/bin/rabbitmq-server >"$log" 2>&1 </dev/null &
+  echo $! >"$RUN/rabbitmq.launcher.pid"
+  wait_for rabbitmq 120 "$log" "$RUN/rabbitmq.launcher.pid" rabbit_ready
+}
+
+rabbitmq_down() {
+  if [[ -f "$RUN/rabbitmq.pid" ]] || [[ -f "$RUN/rabbitmq.launcher.pid" ]]; then
+    rabbit_env
+    say "stopping rabbitmq"
+    /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RABBITMQ_NODENAME" stop >>"$LOGS/rabbitmqctl.log" 2>&1 || true
+    stop_pidfile rabbitmq "$RUN/rabbitmq.pid"
+    stop_pidfile rabbitmq-launcher "$RUN/rabbitmq.launcher.pid"
+  fi
+}
+
+rabbitmq_status() { rabbit_ready && echo "rabbitmq  up    $RABBITMQ_HOST:$RABBITMQ_PORT (management :$RABBITMQ_MANAGEMENT_PORT)" || echo "rabbitmq  down  $RABBITMQ_HOST:$RABBITMQ_PORT"; }
+
+# ---------------------------------------------------------------- Kafka
+kafka_libs() { echo "$CACHE/kafka-$KAFKA_VERSION/libs"; }
+
+kafka_install() {
+  local libs; libs="$(kafka_libs)"
+  [[ -f "$libs/.complete" ]] && return 0
+  command -v mvn >/dev/null || apt_install maven
+  say "kafka: fetching Apache Kafka $KAFKA_VERSION jars (Maven)"
+  rm -rf "$libs"
+  mvn -q -B -f "$ROOT/infra/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$libs" >"$LOGS/kafka-mvn.log" 2>&1 ||
+    die "kafka: fetching jars failed; see $LOGS/kafka-mvn.log"
+  touch "$libs/.complete"
+}
+
+kafka_java() {
+  exec_prefix=${exec_prefix:-}
+  $exec_prefix java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.yaml" \
+    -cp "$(kafka_libs)/*" "$@"
+}
+
+kafka_up() {
+  if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then say "kafka: reusing the broker on $KAFKA_HOST:$KAFKA_PORT"; return; fi
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  kafka_install
+  local dir="$DATA/kafka" conf="$DATA/kafka/server.properties" log="$LOGS/kafka.log"
+  mkdir -p "$dir/logs"
+  cat >"$conf" <<CONF
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/logs
+num.partitions=3
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+CONF
+  if [[ ! -f "$dir/logs/meta.properties" ]]; then
+    say "kafka: formatting KRaft storage in $dir/logs"
+    kafka_java kafka.tools.StorageTool format --standalone -t "$(cat /proc/sys/kernel/random/uuid | tr -d - | head -c 22)" \
+      -c "$conf" >"$LOGS/kafka-format.log" 2>&1 || die "kafka: storage format failed; see $LOGS/kafka-format.log"
+  fi
+  say "kafka: starting on $KAFKA_HOST:$KAFKA_PORT"
+  exec_prefix="exec setsid nohup" kafka_java kafka.Kafka "$conf" >"$log" 2>&1 </dev/null &
+  echo $! >"$RUN/kafka.pid"
+  wait_for kafka 90 "$log" "$RUN/kafka.pid" port_open "$KAFKA_HOST" "$KAFKA_PORT"
+}
+
+kafka_down() { stop_pidfile kafka "$RUN/kafka.pid"; }
+kafka_status() { port_open "$KAFKA_HOST" "$KAFKA_PORT" && echo "kafka     up    $KAFKA_HOST:$KAFKA_PORT" || echo "kafka     down  $KAFKA_HOST:$KAFKA_PORT"; }
+
+# ---------------------------------------------------------------- Temporal
+temporal_bin() { echo "$CACHE/temporal-$TEMPORAL_CLI_VERSION/temporal"; }
+
+temporal_install() {
+  local bin; bin="$(temporal_bin)"
+  [[ -x "$bin" ]] && return 0
+  command -v go >/dev/null || die "temporal: Go is needed to build the Temporal CLI (go install); install Go 1.24+"
+  say "temporal: building the Temporal CLI $TEMPORAL_CLI_VERSION with go install (a few minutes, once)"
+  mkdir -p "$(dirname "$bin")"
+  GOBIN="$(dirname "$bin")" go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" \
+    >"$LOGS/temporal-build.log" 2>&1 || die "temporal: go install failed; see $LOGS/temporal-build.log"
+}
+
+temporal_ready() { "$(temporal_bin)" operator cluster health --address "$TEMPORAL_HOST:$TEMPORAL_PORT" >/dev/null 2>&1; }
+
+temporal_up() {
+  if port_open "$TEMPORAL_HOST" "$TEMPORAL_PORT"; then say "temporal: reusing the server on $TEMPORAL_HOST:$TEMPORAL_PORT"; return; fi
+  temporal_install
+  mkdir -p "$DATA/temporal"
+  local log="$LOGS/temporal.log"
+  say "temporal: starting the dev server on $TEMPORAL_HOST:$TEMPORAL_PORT (UI :$TEMPORAL_UI_PORT)"
+  # A SQLite file keeps workflows across restarts of the dev server.
+  setsid nohup "$(temporal_bin)" server start-dev \
+    --ip "$TEMPORAL_HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+    --db-filename "$DATA/temporal/temporal.db" --namespace "$TEMPORAL_NAMESPACE" \
+    --log-level warn >"$log" 2>&1 </dev/null &
+  echo $! >"$RUN/temporal.pid"
+  wait_for temporal 90 "$log" "$RUN/temporal.pid" temporal_ready
+}
+
+temporal_down() { stop_pidfile temporal "$RUN/temporal.pid"; }
+temporal_status() { port_open "$TEMPORAL_HOST" "$TEMPORAL_PORT" && echo "temporal  up    $TEMPORAL_HOST:$TEMPORAL_PORT (UI :$TEMPORAL_UI_PORT)" || echo "temporal  down  $TEMPORAL_HOST:$TEMPORAL_PORT"; }
+
+# ---------------------------------------------------------------- main
+ALL=(postgres rabbitmq kafka temporal)
+cmd="${1:-status}"; shift || true
+targets=("$@"); ((${#targets[@]})) || targets=("${ALL[@]}")
+
+case "$cmd" in
+  up)
+    # Install/build steps that take minutes on a fresh machine run in parallel
+    # with the starts that do not need them.
+    installs=()
+    for t in "${targets[@]}"; do
+      case "$t" in kafka|temporal) "${t}_install" & installs+=($!) ;; esac
+    done
+    for t in "${targets[@]}"; do
+      case "$t" in postgres|rabbitmq) "${t}_up" ;; esac
+    done
+    for pid in "${installs[@]}"; do wait "$pid" || die "an install step failed (see $LOGS)"; done
+    for t in "${targets[@]}"; do
+      case "$t" in kafka|temporal) "${t}_up" ;; esac
+    done
+    say "all up: ${targets[*]}"
+    ;;
+  down)
+    for ((i = ${#targets[@]} - 1; i >= 0; i--)); do "${targets[i]}_down"; done
+    ;;
+  status)
+    for t in "${targets[@]}"; do "${t}_status"; done
+    ;;
+  *) die "usage: infra/infra.sh up|down|status [postgres|rabbitmq|kafka|temporal ...]" ;;
+esac
