@@ -1,0 +1,47 @@
+import { z } from "zod";
+
+/**
+ * Parses process.env (or a given record) with a zod schema and fails with one
+ * message naming every bad variable, so a service never starts half-configured.
+ */
+export function loadConfig<S extends z.ZodObject>(
+  schema: S,
+  env: Record<string, string | undefined> = process.env,
+): z.infer<S> {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues
+      .map((issue) => `  ${issue.path.join(".") || "(env)"}: ${issue.message}`)
+      .join("\n");
+    throw new ConfigError(`invalid configuration:\n${problems}`);
+  }
+  return result.data;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+/** Connection settings every service shares; defaults match infra/env.sh. */
+export const infraEnv = {
+  PGHOST: z.string().default("127.0.0.1"),
+  PGPORT: port.default(5432),
+  PGUSER: z.string().default("accord"),
+  PGPASSWORD: z.string().default("accord"),
+  KAFKA_BROKERS: z.string().default("127.0.0.1:9092"),
+  AMQP_URL: z.string().url().default("amqp://accord:accord@127.0.0.1:5672"),
+  TEMPORAL_ADDRESS: z.string().default("127.0.0.1:7233"),
+  TEMPORAL_NAMESPACE: z.string().default("default"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+};
+
+export const portSchema = port;
+
+/** Builds a Postgres connection string for one service database. */
+export function databaseUrl(cfg: { PGHOST: string; PGPORT: number; PGUSER: string; PGPASSWORD: string }, db: string) {
+  const user = encodeURIComponent(cfg.PGUSER);
+  const pass = encodeURIComponent(cfg.PGPASSWORD);
+  return `postgres://${user}:${pass}@${cfg.PGHOST}:${cfg.PGPORT}/${db}`;
+}

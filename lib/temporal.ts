@@ -1,0 +1,105 @@
+import { Client, Connection } from "@temporalio/client";
+import {
+  DefaultLogger,
+  IllegalStateError,
+  type LogEntry,
+  NativeConnection,
+  Runtime,
+  Worker,
+} from "@temporalio/worker";
+import type { Logger } from "./logger.js";
+
+/** Task queue the orchestrator worker polls and the order saga is started on. */
+export const ORDERS_TASK_QUEUE = "orders";
+
+export interface TemporalTarget {
+  address: string;
+  namespace: string;
+}
+
+/**
+ * Connects a client for starting, querying and signalling workflows. The
+ * caller owns the connection: close it with `client.connection.close()`.
+ */
+export async function connectTemporalClient({ address, namespace }: TemporalTarget): Promise<Client> {
+  const connection = await Connection.connect({ address });
+  return new Client({ connection, namespace });
+}
+
+export interface TemporalWorkerOptions extends TemporalTarget {
+  taskQueue: string;
+  /** Module whose exported functions are the workflows; bundled with webpack by the SDK. */
+  workflowsPath: string;
+  activities: object;
+  /** Receives the SDK's own warnings and errors (once per process, see installQuietRuntime). */
+  logger?: Logger;
+}
+
+export interface TemporalWorker {
+  worker: Worker;
+  /** Polls until the worker is shut down, then closes the worker's connection. */
+  run(): Promise<void>;
+}
+
+/**
+ * Builds a worker on its own native connection. Creating the worker bundles
+ * the workflow code, which takes a few seconds; call `run()` to start polling.
+ */
+export async function createTemporalWorker(options: TemporalWorkerOptions): Promise<TemporalWorker> {
+  installQuietRuntime(options.logger);
+  const connection = await NativeConnection.connect({ address: options.address });
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      connection,
+      namespace: options.namespace,
+      taskQueue: options.taskQueue,
+      workflowsPath: options.workflowsPath,
+      activities: options.activities,
+    });
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
+  return {
+    worker,
+    run: async () => {
+      try {
+        await worker.run();
+      } finally {
+        await connection.close();
+      }
+    },
+  };
+}
+
+let runtimeInstalled = false;
+
+/**
+ * The SDK logs every worker state change and poll at INFO by default, which
+ * drowns service logs; only its warnings and errors are worth keeping. The
+ * Runtime is a process-wide singleton that can be installed only once, and
+ * only before the first worker or native connection exists, hence the guard.
+ */
+export function installQuietRuntime(logger?: Logger): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const sdkLogger = logger?.child({ component: "temporal-sdk" });
+  try {
+    Runtime.install({
+      logger: new DefaultLogger("WARN", sdkLogger ? (entry) => forwardToPino(sdkLogger, entry) : undefined),
+      // Core (Rust) logs are forwarded to the same logger instead of printed raw to stderr.
+      telemetryOptions: { logging: { filter: { core: "WARN", other: "ERROR" }, forward: {} } },
+    });
+  } catch (err) {
+    // Someone created a worker or runtime first; keep theirs rather than fail.
+    if (!(err instanceof IllegalStateError)) throw err;
+  }
+}
+
+function forwardToPino(logger: Logger, entry: LogEntry): void {
+  const fields = { ...entry.meta };
+  if (entry.level === "ERROR") logger.error(fields, entry.message);
+  else if (entry.level === "WARN") logger.warn(fields, entry.message);
+  else logger.info(fields, entry.message);
+}

@@ -1,0 +1,30 @@
+// Prepares what the services need before they start: one database per service
+// with its migrations applied, and every Kafka topic. Idempotent.
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { databaseUrl, infraEnv, loadConfig } from "../lib/config.js";
+import { createPool, ensureDatabase, migrate } from "../lib/db.js";
+import { ALL_TOPICS } from "../lib/events.js";
+import { createKafka, ensureTopics } from "../lib/kafka.js";
+
+const SERVICE_DATABASES: Record<string, string> = {
+  orders: "accord_orders",
+};
+
+const config = loadConfig(z.object(infraEnv));
+
+for (const [service, database] of Object.entries(SERVICE_DATABASES)) {
+  const url = databaseUrl(config, database);
+  await ensureDatabase(url);
+  const pool = createPool(url, 1);
+  try {
+    const applied = await migrate(pool, fileURLToPath(new URL(`../services/${service}/migrations`, import.meta.url)));
+    console.log(`[migrate] ${service}: ${applied.length ? `applied ${applied.join(", ")}` : "up to date"}`);
+  } finally {
+    await pool.end();
+  }
+}
+
+const kafka = createKafka({ clientId: "accord-migrate", brokers: config.KAFKA_BROKERS.split(",") });
+await ensureTopics(kafka, ALL_TOPICS);
+console.log(`[migrate] kafka topics ready: ${ALL_TOPICS.join(", ")}`);

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Starts or stops the Accord service processes in the background, one log and
+# pid file each under .accord/. `start` waits until every /readyz answers 200.
+# usage: scripts/services.sh start|stop|status
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+
+LOGS="$ACCORD_HOME/logs"; RUN="$ACCORD_HOME/run"
+mkdir -p "$LOGS" "$RUN"
+
+# name, entry point, readiness URL
+SERVICES=(
+  "orders services/orders/src/main.ts http://127.0.0.1:${ORDERS_PORT:-8081}/readyz"
+)
+
+alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+start() {
+  for entry in "${SERVICES[@]}"; do
+    read -r name main ready <<<"$entry"
+    if alive "$name"; then echo "[services] $name already running (pid $(cat "$RUN/$name.pid"))"; continue; fi
+    echo "[services] starting $name (log $LOGS/$name.log)"
+    (cd "$ROOT" && setsid nohup tsx "$main" >>"$LOGS/$name.log" 2>&1 </dev/null & echo $! >"$RUN/$name.pid")
+  done
+  for entry in "${SERVICES[@]}"; do
+    read -r name main ready <<<"$entry"
+    local deadline=$((SECONDS + 60))
+    until curl -fsS "$ready" >/dev/null 2>&1; do
+      if ! alive "$name" || ((SECONDS >= deadline)); then
+        tail -n 20 "$LOGS/$name.log" >&2 || true
+        echo "[services] ERROR: $name did not become ready; its log is $LOGS/$name.log" >&2
+        exit 1
+      fi
+      sleep 0.3
+    done
+    echo "[services] $name ready"
+  done
+}
+
+stop() {
+  for entry in "${SERVICES[@]}"; do
+    read -r name _ <<<"$entry"
+    if alive "$name"; then
+      pid="$(cat "$RUN/$name.pid")"
+      echo "[services] stopping $name (pid $pid)"
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+    rm -f "$RUN/$name.pid"
+  done
+}
+
+status() {
+  for entry in "${SERVICES[@]}"; do
+    read -r name _ ready <<<"$entry"
+    if alive "$name" && curl -fsS "$ready" >/dev/null 2>&1; then echo "$name  ready"; else echo "$name  down"; fi
+  done
+}
+
+"${1:-status}"

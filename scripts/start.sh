@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `npm start`: everything from nothing. Installs Node 24 and the npm packages,
+# obtains and starts PostgreSQL, RabbitMQ, Kafka and Temporal (reusing running
+# ones), generates code, migrates, starts the services and sends a sample order.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+cd "$ROOT"
+bash infra/infra.sh up
+echo "[start] buf generate"
+buf generate
+tsx scripts/migrate.ts
+bash scripts/services.sh start
+tsx scripts/demo.ts
+cat <<MSG
+
+Accord is running. Logs: $ACCORD_HOME/logs. Try:
+  curl -s -H 'content-type: application/json' -d '{"orderId":"<id>"}' http://127.0.0.1:${ORDERS_PORT:-8081}/accord.orders.v1.OrderService/GetOrder
+Run the tests with: npm test        Stop everything with: npm run stop
+MSG

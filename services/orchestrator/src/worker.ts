@@ -1,0 +1,61 @@
+import { fileURLToPath } from "node:url";
+import type { Worker } from "@temporalio/worker";
+import type { Logger } from "../../../lib/logger.js";
+import { createTemporalWorker } from "../../../lib/temporal.js";
+import { createPingActivities } from "./activities/ping.js";
+
+// The SDK bundles this .ts file itself (swc-loader, with `.js` imports
+// resolved to `.ts`), so it works the same under tsx and vitest.
+const workflowsPath = fileURLToPath(new URL("./workflows/index.ts", import.meta.url));
+
+export interface OrchestratorWorkerOptions {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  logger: Logger;
+}
+
+export interface OrchestratorWorker {
+  worker: Worker;
+  /** Settles when the worker has stopped; rejects if it died. */
+  run: Promise<void>;
+  /** Stops polling, lets in-flight tasks finish and waits for `run`. Safe to call twice. */
+  shutdown(): Promise<void>;
+}
+
+export async function startOrchestratorWorker(
+  options: OrchestratorWorkerOptions,
+): Promise<OrchestratorWorker> {
+  const { logger, taskQueue } = options;
+  const bundleStart = performance.now();
+  const { worker, run: runWorker } = await createTemporalWorker({
+    address: options.address,
+    namespace: options.namespace,
+    taskQueue,
+    workflowsPath,
+    activities: createPingActivities(),
+    logger,
+  });
+  logger.info(
+    { taskQueue, createMs: Math.round(performance.now() - bundleStart) },
+    "temporal worker created",
+  );
+
+  const run = runWorker().then(
+    () => logger.info({ taskQueue }, "temporal worker stopped"),
+    (err: unknown) => {
+      logger.error({ err, taskQueue }, "temporal worker failed");
+      throw err;
+    },
+  );
+
+  return {
+    worker,
+    run,
+    async shutdown() {
+      // A shutdown signal may already have stopped it; shutdown() throws unless RUNNING.
+      if (worker.getState() === "RUNNING") worker.shutdown();
+      await run;
+    },
+  };
+}

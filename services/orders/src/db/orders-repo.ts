@@ -1,0 +1,163 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { AddressSchema } from "../../../../gen/accord/common/v1/common_pb.js";
+import {
+  FailureCode,
+  type Order,
+  OrderSchema,
+  OrderStatus,
+} from "../../../../gen/accord/orders/v1/orders_pb.js";
+import type { Pool, PoolClient } from "../../../../lib/db.js";
+import type { OrderDraft } from "../domain/place-order.js";
+
+interface OrderRow {
+  order_id: string;
+  customer_id: string;
+  customer_email: string;
+  currency_code: string;
+  total_minor: bigint;
+  shipping_address: Record<string, string>;
+  status: string;
+  failure_code: string | null;
+  failure_reason: string | null;
+  payment_id: string | null;
+  shipment_id: string | null;
+  request_hash: string;
+  created_at: Date;
+  updated_at: Date;
+  lines: { sku: string; quantity: number; unit_price_minor: string | number }[];
+}
+
+const SELECT_ORDER = `
+  SELECT o.*,
+         COALESCE((SELECT json_agg(json_build_object('sku', l.sku, 'quantity', l.quantity,
+                                                     'unit_price_minor', l.unit_price_minor::text)
+                                   ORDER BY l.line_no)
+                   FROM order_lines l WHERE l.order_id = o.order_id), '[]') AS lines
+  FROM orders o`;
+
+/**
+ * Inserts the order unless its idempotency key is taken. Returns undefined
+ * when the key already exists, so the caller can compare fingerprints.
+ */
+export async function insertOrder(
+  client: PoolClient,
+  orderId: string,
+  draft: OrderDraft,
+  idempotencyKey: string,
+  requestHash: string,
+): Promise<boolean> {
+  const inserted = await client.query(
+    `INSERT INTO orders (order_id, customer_id, customer_email, currency_code, total_minor,
+                         shipping_address, status, idempotency_key, request_hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (idempotency_key) DO NOTHING`,
+    [
+      orderId,
+      draft.customerId,
+      draft.customerEmail,
+      draft.currencyCode,
+      draft.totalMinor.toString(),
+      JSON.stringify(draft.shippingAddress),
+      OrderStatus[OrderStatus.PENDING],
+      idempotencyKey,
+      requestHash,
+    ],
+  );
+  if (inserted.rowCount === 0) return false;
+  await client.query(
+    `INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_minor)
+     SELECT $1, n, sku, quantity, price
+     FROM unnest($2::text[], $3::int[], $4::bigint[]) WITH ORDINALITY AS t(sku, quantity, price, n)`,
+    [
+      orderId,
+      draft.lines.map((l) => l.sku),
+      draft.lines.map((l) => l.quantity),
+      draft.lines.map((l) => l.unitPriceMinor.toString()),
+    ],
+  );
+  await client.query("INSERT INTO order_status_history (order_id, status) VALUES ($1, $2)", [
+    orderId,
+    OrderStatus[OrderStatus.PENDING],
+  ]);
+  return true;
+}
+
+export async function findByIdempotencyKey(
+  db: Pool | PoolClient,
+  key: string,
+): Promise<{ order: Order; requestHash: string } | undefined> {
+  const result = await db.query<OrderRow>(`${SELECT_ORDER} WHERE o.idempotency_key = $1`, [key]);
+  const row = result.rows[0];
+  return row ? { order: rowToOrder(row), requestHash: row.request_hash } : undefined;
+}
+
+export async function getOrder(db: Pool | PoolClient, orderId: string): Promise<Order | undefined> {
+  const result = await db.query<OrderRow>(`${SELECT_ORDER} WHERE o.order_id = $1`, [orderId]);
+  const row = result.rows[0];
+  return row ? rowToOrder(row) : undefined;
+}
+
+export interface ListCursor {
+  createdAt: string;
+  orderId: string;
+}
+
+/** Keyset paging, newest first: stable while new orders arrive. */
+export async function listOrders(
+  db: Pool,
+  filter: { customerId?: string; status?: OrderStatus; limit: number; after?: ListCursor },
+): Promise<{ orders: Order[]; next?: ListCursor }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.customerId) {
+    params.push(filter.customerId);
+    where.push(`o.customer_id = $${params.length}`);
+  }
+  if (filter.status) {
+    params.push(OrderStatus[filter.status]);
+    where.push(`o.status = $${params.length}`);
+  }
+  if (filter.after) {
+    params.push(filter.after.createdAt, filter.after.orderId);
+    where.push(`(o.created_at, o.order_id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+  }
+  params.push(filter.limit + 1);
+  const sql = `${SELECT_ORDER} ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+               ORDER BY o.created_at DESC, o.order_id DESC LIMIT $${params.length}`;
+  const rows = (await db.query<OrderRow>(sql, params)).rows;
+  const page = rows.slice(0, filter.limit);
+  const last = page.at(-1);
+  return {
+    orders: page.map(rowToOrder),
+    next:
+      rows.length > filter.limit && last
+        ? { createdAt: last.created_at.toISOString(), orderId: last.order_id }
+        : undefined,
+  };
+}
+
+function rowToOrder(row: OrderRow): Order {
+  const currency = row.currency_code;
+  return create(OrderSchema, {
+    orderId: row.order_id,
+    customerId: row.customer_id,
+    customerEmail: row.customer_email,
+    lines: row.lines.map((l) => ({
+      sku: l.sku,
+      quantity: l.quantity,
+      unitPrice: { currencyCode: currency, amountMinor: BigInt(l.unit_price_minor) },
+    })),
+    total: { currencyCode: currency, amountMinor: row.total_minor },
+    shippingAddress: create(AddressSchema, row.shipping_address),
+    status: OrderStatus[row.status as keyof typeof OrderStatus] ?? OrderStatus.UNSPECIFIED,
+    failureCode: row.failure_code
+      ? (FailureCode[row.failure_code as keyof typeof FailureCode] ?? FailureCode.OTHER)
+      : FailureCode.UNSPECIFIED,
+    failureReason: row.failure_reason ?? "",
+    paymentId: row.payment_id ?? "",
+    shipmentId: row.shipment_id ?? "",
+    createdAt: timestampFromDate(row.created_at),
+    updatedAt: timestampFromDate(row.updated_at),
+  });
+}

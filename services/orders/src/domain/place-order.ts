@@ -1,0 +1,171 @@
+import { createHash } from "node:crypto";
+import { clone, toBinary } from "@bufbuild/protobuf";
+import type { Address, LineItem } from "../../../../gen/accord/common/v1/common_pb.js";
+import { type PlaceOrderRequest, PlaceOrderRequestSchema } from "../../../../gen/accord/orders/v1/orders_pb.js";
+
+/** One reason a request is refused, named by its protobuf field path. */
+export interface Violation {
+  field: string;
+  message: string;
+}
+
+/** What the store needs to record a validated order. */
+export interface OrderDraft {
+  customerId: string;
+  customerEmail: string;
+  currencyCode: string;
+  lines: { sku: string; quantity: number; unitPriceMinor: bigint }[];
+  totalMinor: bigint;
+  shippingAddress: Required<Pick<Address, AddressField>>;
+}
+
+type AddressField = "recipientName" | "line1" | "line2" | "city" | "region" | "postalCode" | "countryCode";
+
+export const LIMITS = {
+  idempotencyKey: 128,
+  id: 128,
+  email: 254,
+  lines: 100,
+  sku: 64,
+  quantity: 10_000,
+  addressField: 200,
+  // Well below 2^63 so a sum of 100 lines can never overflow int64.
+  unitPriceMinor: 1_000_000_000_000n,
+} as const;
+
+const KNOWN_CURRENCIES = new Set(Intl.supportedValuesOf("currency"));
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const SKU = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const COUNTRY = /^[A-Z]{2}$/;
+
+/**
+ * Validates a PlaceOrder request and computes the order total. Pure: no I/O,
+ * so every rule is unit-tested. Returns every violation, not just the first.
+ */
+export function validatePlaceOrder(req: PlaceOrderRequest): { draft: OrderDraft } | { violations: Violation[] } {
+  const violations: Violation[] = [];
+  const bad = (field: string, message: string) => violations.push({ field, message });
+
+  checkText(req.idempotencyKey, "idempotency_key", LIMITS.idempotencyKey, bad);
+  checkText(req.customerId, "customer_id", LIMITS.id, bad);
+  if (checkText(req.customerEmail, "customer_email", LIMITS.email, bad) && !EMAIL.test(req.customerEmail)) {
+    bad("customer_email", "must be an email address");
+  }
+
+  const currency = req.currencyCode;
+  if (!currency) bad("currency_code", "is required");
+  else if (!/^[A-Z]{3}$/.test(currency) || !KNOWN_CURRENCIES.has(currency)) {
+    bad("currency_code", `unknown ISO 4217 currency ${JSON.stringify(currency.slice(0, 8))}`);
+  }
+
+  if (req.lines.length === 0) bad("lines", "must contain at least one line");
+  if (req.lines.length > LIMITS.lines) bad("lines", `must contain at most ${LIMITS.lines} lines`);
+  const lines = req.lines.slice(0, LIMITS.lines).map((line, i) => checkLine(line, `lines[${i}]`, currency, bad));
+
+  const address = checkAddress(req.shippingAddress, bad);
+
+  if (violations.length > 0 || !address) return { violations };
+  const draftLines = lines.filter((l) => l !== undefined);
+  const totalMinor = draftLines.reduce((sum, l) => sum + l.unitPriceMinor * BigInt(l.quantity), 0n);
+  return {
+    draft: {
+      customerId: req.customerId,
+      customerEmail: req.customerEmail,
+      currencyCode: currency,
+      lines: draftLines,
+      totalMinor,
+      shippingAddress: address,
+    },
+  };
+}
+
+/**
+ * Fingerprint of everything in the request except its idempotency key, so a
+ * replay with the same body matches and a different body does not.
+ */
+export function requestFingerprint(req: PlaceOrderRequest): string {
+  const copy = clone(PlaceOrderRequestSchema, req);
+  copy.idempotencyKey = "";
+  return createHash("sha256").update(toBinary(PlaceOrderRequestSchema, copy)).digest("hex");
+}
+
+function checkText(value: string, field: string, max: number, bad: (f: string, m: string) => void): boolean {
+  if (value.trim() === "") {
+    bad(field, "is required");
+    return false;
+  }
+  if (value.length > max) {
+    bad(field, `must be at most ${max} characters`);
+    return false;
+  }
+  return true;
+}
+
+function checkLine(line: LineItem, path: string, currency: string, bad: (f: string, m: string) => void) {
+  let ok = true;
+  const fail = (f: string, m: string) => {
+    ok = false;
+    bad(f, m);
+  };
+  if (checkText(line.sku, `${path}.sku`, LIMITS.sku, fail) && !SKU.test(line.sku)) {
+    fail(`${path}.sku`, "may contain only letters, digits, '.', '_' and '-'");
+  }
+  if (line.quantity < 1) fail(`${path}.quantity`, "must be at least 1");
+  else if (line.quantity > LIMITS.quantity) fail(`${path}.quantity`, `must be at most ${LIMITS.quantity}`);
+  const price = line.unitPrice;
+  if (!price) fail(`${path}.unit_price`, "is required");
+  else {
+    if (price.currencyCode !== currency) {
+      fail(`${path}.unit_price.currency_code`, "must equal the order's currency_code");
+    }
+    if (price.amountMinor < 0n) fail(`${path}.unit_price.amount_minor`, "must not be negative");
+    else if (price.amountMinor > LIMITS.unitPriceMinor) {
+      fail(`${path}.unit_price.amount_minor`, `must be at most ${LIMITS.unitPriceMinor}`);
+    }
+  }
+  return ok && price ? { sku: line.sku, quantity: line.quantity, unitPriceMinor: price.amountMinor } : undefined;
+}
+
+function checkAddress(address: Address | undefined, bad: (f: string, m: string) => void) {
+  if (!address) {
+    bad("shipping_address", "is required");
+    return undefined;
+  }
+  let ok = true;
+  const fail = (f: string, m: string) => {
+    ok = false;
+    bad(f, m);
+  };
+  const required: [AddressField, string][] = [
+    ["line1", "line1"],
+    ["city", "city"],
+    ["postalCode", "postal_code"],
+    ["countryCode", "country_code"],
+  ];
+  for (const [key, name] of required) {
+    checkText(address[key], `shipping_address.${name}`, LIMITS.addressField, fail);
+  }
+  const optional: [AddressField, string][] = [
+    ["recipientName", "recipient_name"],
+    ["line2", "line2"],
+    ["region", "region"],
+  ];
+  for (const [key, name] of optional) {
+    if (address[key].length > LIMITS.addressField) {
+      fail(`shipping_address.${name}`, `must be at most ${LIMITS.addressField} characters`);
+    }
+  }
+  if (address.countryCode && !COUNTRY.test(address.countryCode)) {
+    fail("shipping_address.country_code", "must be an ISO 3166-1 alpha-2 code such as DE");
+  }
+  if (!ok) return undefined;
+  return {
+    recipientName: address.recipientName,
+    line1: address.line1,
+    line2: address.line2,
+    city: address.city,
+    region: address.region,
+    postalCode: address.postalCode,
+    countryCode: address.countryCode,
+  };
+}

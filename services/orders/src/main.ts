@@ -1,0 +1,47 @@
+import { fileURLToPath } from "node:url";
+import { OrderService } from "../../../gen/accord/orders/v1/orders_pb.js";
+import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
+import { startRpcServer } from "../../../lib/connect-server.js";
+import { createLogger } from "../../../lib/logger.js";
+import { loadOrdersConfig } from "./config.js";
+import { createOrderService } from "./order-service.js";
+
+// Composition root of the orders service: config, adapters, handlers, server, shutdown.
+const logger = createLogger("orders");
+
+async function main() {
+  const config = loadOrdersConfig();
+  await ensureDatabase(config.databaseUrl);
+  const pool = createPool(config.databaseUrl, config.ORDERS_DB_POOL_SIZE);
+  const applied = await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
+  if (applied.length) logger.info({ applied }, "migrations applied");
+
+  const server = await startRpcServer({
+    host: config.ORDERS_HOST,
+    port: config.ORDERS_PORT,
+    routes: (router) => router.service(OrderService, createOrderService({ pool, logger })),
+    health: {
+      readyz: async () => {
+        await pool.query("SELECT 1");
+      },
+    },
+  });
+  logger.info({ port: server.port }, "orders service listening (Connect, gRPC, gRPC-Web)");
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    await server.close();
+    await pool.end();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  logger.fatal({ err: error }, "orders service failed to start");
+  process.exit(1);
+});

@@ -1,0 +1,279 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { v7 as uuidv7 } from "uuid";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { AddressSchema, LineItemSchema, MoneySchema } from "../../gen/accord/common/v1/common_pb.js";
+import { OrderPlacedSchema } from "../../gen/accord/orders/v1/events_pb.js";
+import { OrderSchema, OrderStatus } from "../../gen/accord/orders/v1/orders_pb.js";
+import {
+  type DecodedEvent,
+  dlqTopicFor,
+  type EncodedEvent,
+  encodeEvent,
+  isEventOf,
+  sourceFor,
+} from "../../lib/events.js";
+import {
+  type ConsumedRecord,
+  createIdempotentProducer,
+  createKafka,
+  deleteTopics,
+  type EventHandler,
+  type EventProducer,
+  ensureTopics,
+  type KafkaClient,
+  parseBrokers,
+  publishEvents,
+  type RunningConsumer,
+  runEventConsumer,
+} from "../../lib/kafka.js";
+import { createLogger } from "../../lib/logger.js";
+
+// kafkajs logs the transient failure of test 3 at error level; TEST_LOG_LEVEL=debug shows it all.
+const logger = createLogger("kafka-events-test", process.env.TEST_LOG_LEVEL ?? "silent");
+const TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const WAIT = { timeout: 20_000, interval: 50 };
+
+let kafka: KafkaClient;
+let producer: EventProducer;
+const createdTopics: string[] = [];
+const running: RunningConsumer[] = [];
+const groupIds: string[] = [];
+
+beforeAll(async () => {
+  const brokers = process.env.KAFKA_BROKERS;
+  if (!brokers) throw new Error("KAFKA_BROKERS is not set; the integration globalSetup sets it");
+  kafka = createKafka({ clientId: "kafka-events-test", brokers: parseBrokers(brokers), logger });
+  producer = await createIdempotentProducer(kafka);
+});
+
+afterAll(async () => {
+  await Promise.all(running.map((c) => c.stop()));
+  await producer?.disconnect();
+  if (!kafka) return;
+  if (createdTopics.length > 0) await deleteTopics(kafka, createdTopics);
+  if (groupIds.length === 0) return;
+  // Empty groups would otherwise linger in __consumer_offsets for the retention period.
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.deleteGroups(groupIds);
+  } finally {
+    await admin.disconnect();
+  }
+});
+
+/** A fresh topic and its .dlq for one test, so fresh groups read only that test's events. */
+async function freshTopic(partitions = 3): Promise<string> {
+  const topic = `test.events.${uuidv7()}`;
+  createdTopics.push(topic, dlqTopicFor(topic));
+  const created = await ensureTopics(kafka, [topic, dlqTopicFor(topic)], partitions);
+  expect(created).toEqual([topic, dlqTopicFor(topic)]);
+  return topic;
+}
+
+async function consume(
+  topic: string,
+  handle: EventHandler,
+): Promise<{ groupId: string; consumer: RunningConsumer }> {
+  const groupId = `test-group-${uuidv7()}`;
+  groupIds.push(groupId);
+  const consumer = await runEventConsumer({
+    kafka,
+    groupId,
+    topics: [topic],
+    handle,
+    logger,
+    dlqProducer: producer,
+  });
+  running.push(consumer);
+  return { groupId, consumer };
+}
+
+async function committedOffsets(groupId: string, topic: string): Promise<Record<number, string>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return Object.fromEntries((result?.partitions ?? []).map((p) => [p.partition, p.offset]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+function orderPlacedEvent(orderId = uuidv7()): EncodedEvent {
+  const eur = (amountMinor: bigint) => create(MoneySchema, { currencyCode: "EUR", amountMinor });
+  const placed = create(OrderPlacedSchema, {
+    order: create(OrderSchema, {
+      orderId,
+      customerId: "cust-7",
+      customerEmail: "grace@example.com",
+      lines: [
+        create(LineItemSchema, { sku: "SKU-KEYBOARD", quantity: 1, unitPrice: eur(8900n) }),
+        create(LineItemSchema, { sku: "SKU-CABLE-USB-C", quantity: 3, unitPrice: eur(799n) }),
+      ],
+      total: eur(11297n),
+      shippingAddress: create(AddressSchema, {
+        recipientName: "Grace Hopper",
+        line1: "Hauptstrasse 1",
+        city: "Berlin",
+        postalCode: "10115",
+        countryCode: "DE",
+      }),
+      status: OrderStatus.PENDING,
+      createdAt: timestampFromDate(new Date()),
+    }),
+  });
+  return encodeEvent(OrderPlacedSchema, placed, {
+    source: sourceFor("orders"),
+    key: orderId,
+    traceparent: TRACEPARENT,
+  });
+}
+
+describe("Kafka events (real broker)", () => {
+  it("publishes an OrderPlaced with the idempotent producer and consumes it, committing after the handler", async () => {
+    const topic = await freshTopic();
+    const sent = orderPlacedEvent();
+    await publishEvents(producer, topic, [sent]);
+
+    const received: { event: DecodedEvent; record: ConsumedRecord }[] = [];
+    const { groupId, consumer } = await consume(topic, async (event, record) => {
+      received.push({ event, record });
+    });
+    await vi.waitFor(() => expect(received).toHaveLength(1), WAIT);
+
+    const [{ event, record } = expect.unreachable()] = received;
+    expect(record.topic).toBe(topic);
+    expect(record.key).toBe(sent.key);
+    expect(record.headers).toStrictEqual(sent.headers);
+    expect(record.headers).toMatchObject({
+      ce_type: "accord.orders.v1.OrderPlaced",
+      ce_source: "/accord/orders",
+      ce_specversion: "1.0",
+      "content-type": "application/protobuf",
+      traceparent: TRACEPARENT,
+    });
+    expect(event).toMatchObject({
+      id: sent.headers.ce_id,
+      type: "accord.orders.v1.OrderPlaced",
+      source: "/accord/orders",
+      time: sent.headers.ce_time,
+      traceparent: TRACEPARENT,
+    });
+    if (!isEventOf(event, OrderPlacedSchema)) throw new Error(`unexpected event type ${event.type}`);
+    expect(event.message.order?.orderId).toBe(sent.key);
+    expect(event.message.order?.customerEmail).toBe("grace@example.com");
+    expect(event.message.order?.lines.map((l) => [l.sku, l.quantity])).toEqual([
+      ["SKU-KEYBOARD", 1],
+      ["SKU-CABLE-USB-C", 3],
+    ]);
+    expect(event.message.order?.total?.amountMinor).toBe(11297n);
+
+    await consumer.stop();
+    expect(await committedOffsets(groupId, topic)).toMatchObject({ [record.partition]: "1" });
+  });
+
+  it("routes undecodable bytes to <topic>.dlq with the reason and goes on with the next event", async () => {
+    const topic = await freshTopic();
+    const valid = orderPlacedEvent();
+    // Same key, so the same partition, right before the valid event: the consumer must get past it.
+    const garbage: EncodedEvent = {
+      key: valid.key,
+      value: Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff]),
+      headers: { ...valid.headers, ce_id: uuidv7() },
+    };
+    await publishEvents(producer, topic, [garbage, valid]);
+
+    // The DLQ holds raw (possibly undecodable) records, so it is read without the envelope decoder.
+    const dead: {
+      partition: number;
+      key: string | undefined;
+      value: Buffer | null;
+      headers: Record<string, string>;
+    }[] = [];
+    const dlqGroupId = `test-dlq-reader-${uuidv7()}`;
+    groupIds.push(dlqGroupId);
+    const dlqReader = kafka.consumer({ groupId: dlqGroupId, maxWaitTimeInMs: 500 });
+    await dlqReader.connect();
+    try {
+      await dlqReader.subscribe({ topics: [dlqTopicFor(topic)], fromBeginning: true });
+      await dlqReader.run({
+        eachMessage: async ({ partition, message }) => {
+          const headers: Record<string, string> = {};
+          for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
+          dead.push({ partition, key: message.key?.toString(), value: message.value, headers });
+        },
+      });
+
+      const handled: ConsumedRecord[] = [];
+      const { groupId, consumer } = await consume(topic, async (_event, record) => {
+        handled.push(record);
+      });
+      await vi.waitFor(() => {
+        expect(handled).toHaveLength(1);
+        expect(dead).toHaveLength(1);
+      }, WAIT);
+
+      const [ok = expect.unreachable()] = handled;
+      const [poison = expect.unreachable()] = dead;
+      expect(ok.headers.ce_id).toBe(valid.headers.ce_id);
+      expect(ok.offset).toBe("1");
+      expect(poison.value?.equals(garbage.value)).toBe(true);
+      expect(poison.key).toBe(garbage.key);
+      expect(poison.headers).toMatchObject({
+        ...garbage.headers,
+        dlq_original_topic: topic,
+        dlq_original_partition: String(ok.partition),
+        dlq_original_offset: "0",
+        dlq_consumer_group: groupId,
+      });
+      expect(poison.headers.dlq_reason).toMatch(
+        /^undecodable: value is not a valid accord\.orders\.v1\.OrderPlaced/,
+      );
+
+      await consumer.stop();
+      // Both committed: the poison one is not retried after a restart either.
+      expect(await committedOffsets(groupId, topic)).toMatchObject({ [ok.partition]: "2" });
+    } finally {
+      await dlqReader.disconnect();
+    }
+  });
+
+  it("does not commit when the handler fails transiently, so the event comes again", async () => {
+    const topic = await freshTopic();
+    const sent = orderPlacedEvent();
+    await publishEvents(producer, topic, [sent]);
+
+    const attempts: ConsumedRecord[] = [];
+    let handledOk = 0;
+    const { groupId, consumer } = await consume(topic, async (_event, record) => {
+      attempts.push(record);
+      if (attempts.length === 1) throw new Error("database unavailable (simulated)");
+      handledOk += 1;
+    });
+    await vi.waitFor(() => expect(handledOk).toBe(1), WAIT);
+
+    expect(attempts).toHaveLength(2);
+    expect(attempts.map((a) => [a.offset, a.headers.ce_id])).toEqual([
+      ["0", sent.headers.ce_id],
+      ["0", sent.headers.ce_id],
+    ]);
+    await consumer.stop();
+    const [first = expect.unreachable()] = attempts;
+    expect(await committedOffsets(groupId, topic)).toMatchObject({ [first.partition]: "1" });
+    // Nothing went to the DLQ: a transient failure is not poison.
+    expect(await endOffsets(dlqTopicFor(topic))).toEqual([0, 0, 0]);
+  });
+});
+
+async function endOffsets(topic: string): Promise<number[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.sort((a, b) => a.partition - b.partition).map((p) => Number(p.high));
+  } finally {
+    await admin.disconnect();
+  }
+}

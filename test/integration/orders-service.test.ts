@@ -1,0 +1,195 @@
+import { randomUUID } from "node:crypto";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OrderPlacedSchema } from "../../gen/accord/orders/v1/events_pb.js";
+import {
+  OrderService,
+  OrderStatus,
+  type PlaceOrderRequest,
+  PlaceOrderRequestSchema,
+} from "../../gen/accord/orders/v1/orders_pb.js";
+import { rpcClient } from "../../lib/rpc-clients.js";
+import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+
+// The real orders process on its own database, called over real sockets with
+// the generated clients: Connect JSON over HTTP/1.1 and gRPC over HTTP/2.
+const database = `accord_orders_test_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+let service: ServiceProcess;
+let db: pg.Client;
+
+function orderRequest(overrides: Partial<PlaceOrderRequest> = {}): PlaceOrderRequest {
+  return create(PlaceOrderRequestSchema, {
+    idempotencyKey: `it-${randomUUID()}`,
+    customerId: "customer-it",
+    customerEmail: "it@example.com",
+    currencyCode: "EUR",
+    lines: [{ sku: "BOOK-1", quantity: 3, unitPrice: { currencyCode: "EUR", amountMinor: 1000n } }],
+    shippingAddress: { line1: "Main St 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
+    ...overrides,
+  });
+}
+
+beforeAll(async () => {
+  const port = await freePort();
+  service = await startServiceProcess(
+    "services/orders/src/main.ts",
+    { ORDERS_PORT: String(port), ORDERS_DATABASE: database },
+    port,
+  );
+  db = new pg.Client({
+    host: process.env.PGHOST,
+    port: Number(process.env.PGPORT),
+    user: process.env.PGUSER,
+    password: process.env.PGPASSWORD,
+    database,
+  });
+  await db.connect();
+});
+
+afterAll(async () => {
+  await db?.end();
+  const code = await service?.stop();
+  // Graceful shutdown on SIGTERM exits 0.
+  expect(code).toBe(0);
+  const admin = new pg.Client({
+    host: process.env.PGHOST,
+    port: Number(process.env.PGPORT),
+    user: process.env.PGUSER,
+    password: process.env.PGPASSWORD,
+    database: "postgres",
+  });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.end();
+});
+
+describe("orders service over Connect JSON (HTTP/1.1)", () => {
+  it("places an order as PENDING and writes the order and its OrderPlaced outbox row", async () => {
+    const client = rpcClient(OrderService, service.url, "connect-json");
+    const { order, replayed } = await client.placeOrder(orderRequest());
+    expect(replayed).toBe(false);
+    expect(order?.status).toBe(OrderStatus.PENDING);
+    expect(order?.total?.amountMinor).toBe(3000n);
+
+    const rows = await db.query("SELECT status, total_minor FROM orders WHERE order_id = $1", [order?.orderId]);
+    expect(rows.rows).toEqual([{ status: "PENDING", total_minor: "3000" }]);
+    const outbox = await db.query<{ event_type: string; message_key: string; payload: Buffer; headers: Record<string, string> }>(
+      "SELECT event_type, message_key, payload, headers FROM outbox WHERE message_key = $1",
+      [order?.orderId],
+    );
+    expect(outbox.rows).toHaveLength(1);
+    const row = outbox.rows[0];
+    expect(row?.event_type).toBe("accord.orders.v1.OrderPlaced");
+    expect(row?.headers.ce_type).toBe("accord.orders.v1.OrderPlaced");
+    const event = fromBinary(OrderPlacedSchema, row?.payload ?? Buffer.alloc(0));
+    expect(event.order?.orderId).toBe(order?.orderId);
+    expect(event.order?.lines[0]?.sku).toBe("BOOK-1");
+  });
+
+  it("answers plain curl-style JSON too, with int64 as a string", async () => {
+    const req = orderRequest();
+    const res = await fetch(`${service.url}/accord.orders.v1.OrderService/PlaceOrder`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        idempotencyKey: req.idempotencyKey,
+        customerId: "c-json",
+        customerEmail: "json@example.com",
+        currencyCode: "USD",
+        lines: [{ sku: "PEN-9", quantity: 1, unitPrice: { currencyCode: "USD", amountMinor: "250" } }],
+        shippingAddress: { line1: "1 Road", city: "Austin", postalCode: "73301", countryCode: "US" },
+      }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { order: { status: string; total: { amountMinor: string } } };
+    expect(body.order.status).toBe("ORDER_STATUS_PENDING");
+    expect(body.order.total.amountMinor).toBe("250");
+  });
+
+  it("returns the same order for a repeated idempotency key and rejects a different body", async () => {
+    const client = rpcClient(OrderService, service.url, "connect-json");
+    const req = orderRequest();
+    const first = await client.placeOrder(req);
+    const second = await client.placeOrder(req);
+    expect(second.order?.orderId).toBe(first.order?.orderId);
+    expect(second.replayed).toBe(true);
+    const count = await db.query("SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1", [req.idempotencyKey]);
+    expect(count.rows[0].n).toBe(1);
+
+    const changed = orderRequest({ idempotencyKey: req.idempotencyKey, customerId: "someone-else" });
+    const error = await client.placeOrder(changed).catch((e: unknown) => ConnectError.from(e));
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.AlreadyExists);
+  });
+
+  it("rejects bad input with InvalidArgument naming the field, and a bad id too", async () => {
+    const client = rpcClient(OrderService, service.url, "connect-json");
+    const error = await client
+      .placeOrder(orderRequest({ lines: [] }))
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((error as ConnectError).rawMessage).toContain("lines");
+
+    const badId = await client.getOrder({ orderId: "nope" }).catch((e: unknown) => ConnectError.from(e));
+    expect((badId as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((badId as ConnectError).rawMessage).toContain("order_id");
+
+    const res = await fetch(`${service.url}/accord.orders.v1.OrderService/PlaceOrder`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"lines": "not-a-list"',
+    });
+    expect(res.status).toBe(400);
+  });
+
+  it("answers NotFound for an unknown order", async () => {
+    const client = rpcClient(OrderService, service.url, "connect-json");
+    const error = await client.getOrder({ orderId: randomUUID() }).catch((e: unknown) => ConnectError.from(e));
+    expect((error as ConnectError).code).toBe(Code.NotFound);
+  });
+});
+
+describe("orders service over gRPC (HTTP/2) and binary Connect", () => {
+  it("places and gets an order over gRPC", async () => {
+    const grpc = rpcClient(OrderService, service.url, "grpc");
+    const { order } = await grpc.placeOrder(orderRequest());
+    const fetched = await grpc.getOrder({ orderId: order?.orderId ?? "" });
+    expect(fetched.order?.orderId).toBe(order?.orderId);
+    expect(fetched.order?.lines[0]?.quantity).toBe(3);
+  });
+
+  it("gets the same order over Connect binary", async () => {
+    const json = rpcClient(OrderService, service.url, "connect-json");
+    const binary = rpcClient(OrderService, service.url, "connect-binary");
+    const { order } = await json.placeOrder(orderRequest());
+    const fetched = await binary.getOrder({ orderId: order?.orderId ?? "" });
+    expect(fetched.order?.customerEmail).toBe("it@example.com");
+  });
+
+  it("lists orders newest first across pages", async () => {
+    const client = rpcClient(OrderService, service.url, "grpc");
+    const customerId = `pager-${randomUUID()}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { order } = await client.placeOrder(orderRequest({ customerId }));
+      ids.push(order?.orderId ?? "");
+    }
+    const seen: string[] = [];
+    let pageToken = "";
+    do {
+      const page = await client.listOrders({ customerId, pageSize: 2, pageToken });
+      seen.push(...page.orders.map((o) => o.orderId));
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    expect(seen).toEqual([...ids].reverse());
+  });
+});
+
+describe("health endpoints", () => {
+  it("report live and ready while Postgres answers", async () => {
+    expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,173 @@
+import http from "node:http";
+import net from "node:net";
+import type { TestProject } from "vitest/node";
+
+/**
+ * Locates the infrastructure the integration and contract tests talk to, in
+ * this order:
+ *  1. the services named by env vars (ENDPOINT_VARS) when all of them are given;
+ *  2. when a Docker engine answers, containers started with testcontainers;
+ *  3. the services started natively by `npm run infra:up`;
+ * and fails at once, naming the command that starts them, when none answers.
+ * The chosen endpoints reach the test files as environment variables.
+ */
+
+interface Endpoints {
+  PGHOST: string;
+  PGPORT: string;
+  PGUSER: string;
+  PGPASSWORD: string;
+  KAFKA_BROKERS: string;
+  AMQP_URL: string;
+  TEMPORAL_ADDRESS: string;
+}
+
+const ENDPOINT_VARS = ["PGHOST", "PGPORT", "KAFKA_BROKERS", "AMQP_URL", "TEMPORAL_ADDRESS"] as const;
+
+const NATIVE_DEFAULTS: Endpoints = {
+  PGHOST: "127.0.0.1",
+  PGPORT: "5432",
+  PGUSER: "accord",
+  PGPASSWORD: "accord",
+  KAFKA_BROKERS: "127.0.0.1:9092",
+  AMQP_URL: "amqp://accord:accord@127.0.0.1:5672",
+  TEMPORAL_ADDRESS: "127.0.0.1:7233",
+};
+
+let stopContainers: (() => Promise<void>) | undefined;
+
+export default async function setup(_project: TestProject) {
+  const endpoints = await locate();
+  Object.assign(process.env, endpoints);
+  return async () => {
+    await stopContainers?.();
+  };
+}
+
+async function locate(): Promise<Endpoints> {
+  if (ENDPOINT_VARS.every((name) => process.env[name])) {
+    const given = { ...NATIVE_DEFAULTS, ...pickEnv() };
+    await requireReachable(given, "the services named by PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL, TEMPORAL_ADDRESS");
+    return given;
+  }
+  if (await dockerAnswers()) {
+    return startContainers();
+  }
+  await requireReachable(NATIVE_DEFAULTS, "the natively started services");
+  return NATIVE_DEFAULTS;
+}
+
+function pickEnv(): Partial<Endpoints> {
+  const out: Partial<Endpoints> = {};
+  for (const key of Object.keys(NATIVE_DEFAULTS) as (keyof Endpoints)[]) {
+    const value = process.env[key];
+    if (value) out[key] = value;
+  }
+  return out;
+}
+
+async function requireReachable(e: Endpoints, what: string) {
+  const amqp = new URL(e.AMQP_URL);
+  const targets: [string, string, number][] = [
+    ["PostgreSQL", e.PGHOST, Number(e.PGPORT)],
+    ["Kafka", ...hostPort(e.KAFKA_BROKERS.split(",")[0] ?? "")],
+    ["RabbitMQ", amqp.hostname, Number(amqp.port || 5672)],
+    ["Temporal", ...hostPort(e.TEMPORAL_ADDRESS)],
+  ];
+  const down: string[] = [];
+  await Promise.all(
+    targets.map(async ([name, host, port]) => {
+      if (!(await tcpAnswers(host, port))) down.push(`${name} at ${host}:${port}`);
+    }),
+  );
+  if (down.length > 0) {
+    throw new Error(
+      `Integration tests need real infrastructure, but ${what} do not answer: ${down.join(", ")}.\n` +
+        "Start it with `npm run infra:up` (or the whole platform with `npm start`), " +
+        "or point PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL and TEMPORAL_ADDRESS at running services.",
+    );
+  }
+}
+
+function hostPort(address: string): [string, number] {
+  const at = address.lastIndexOf(":");
+  return [address.slice(0, at), Number(address.slice(at + 1))];
+}
+
+function tcpAnswers(host: string, port: number, timeoutMs = 1500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+/** True when a Docker engine answers /_ping on its socket (DOCKER_HOST or the default). */
+function dockerAnswers(): Promise<boolean> {
+  const dockerHost = process.env.DOCKER_HOST;
+  const options: http.RequestOptions =
+    dockerHost?.startsWith("tcp://")
+      ? { host: new URL(dockerHost).hostname, port: Number(new URL(dockerHost).port), path: "/_ping" }
+      : { socketPath: dockerHost?.replace(/^unix:\/\//, "") ?? "/var/run/docker.sock", path: "/_ping" };
+  return new Promise((resolve) => {
+    const req = http.get({ ...options, timeout: 1500 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
+}
+
+async function startContainers(): Promise<Endpoints> {
+  // Imported lazily: only machines with a Docker engine need testcontainers.
+  const { GenericContainer, Wait } = await import("testcontainers");
+  const [postgres, kafka, rabbit, temporal] = await Promise.all([
+    new GenericContainer("postgres:17")
+      .withEnvironment({ POSTGRES_USER: "accord", POSTGRES_PASSWORD: "accord" })
+      .withExposedPorts(5432)
+      .withWaitStrategy(Wait.forLogMessage(/ready to accept connections/, 2))
+      .start(),
+    new GenericContainer("apache/kafka:4.1.1")
+      .withExposedPorts({ container: 9092, host: 19092 })
+      .withEnvironment({
+        KAFKA_NODE_ID: "1",
+        KAFKA_PROCESS_ROLES: "broker,controller",
+        KAFKA_LISTENERS: "PLAINTEXT://:9092,CONTROLLER://:9093",
+        KAFKA_ADVERTISED_LISTENERS: "PLAINTEXT://localhost:19092",
+        KAFKA_CONTROLLER_LISTENER_NAMES: "CONTROLLER",
+        KAFKA_CONTROLLER_QUORUM_VOTERS: "1@localhost:9093",
+        KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR: "1",
+        KAFKA_AUTO_CREATE_TOPICS_ENABLE: "false",
+      })
+      .withWaitStrategy(Wait.forListeningPorts())
+      .start(),
+    new GenericContainer("rabbitmq:4-management")
+      .withEnvironment({ RABBITMQ_DEFAULT_USER: "accord", RABBITMQ_DEFAULT_PASS: "accord" })
+      .withExposedPorts(5672, 15672)
+      .withWaitStrategy(Wait.forLogMessage(/Server startup complete/))
+      .start(),
+    new GenericContainer("temporalio/temporal:latest")
+      .withCommand(["server", "start-dev", "--ip", "0.0.0.0"])
+      .withExposedPorts(7233)
+      .withWaitStrategy(Wait.forListeningPorts())
+      .start(),
+  ]);
+  stopContainers = async () => {
+    await Promise.all([postgres.stop(), kafka.stop(), rabbit.stop(), temporal.stop()]);
+  };
+  return {
+    PGHOST: postgres.getHost(),
+    PGPORT: String(postgres.getMappedPort(5432)),
+    PGUSER: "accord",
+    PGPASSWORD: "accord",
+    KAFKA_BROKERS: "localhost:19092",
+    AMQP_URL: `amqp://accord:accord@${rabbit.getHost()}:${rabbit.getMappedPort(5672)}`,
+    TEMPORAL_ADDRESS: `${temporal.getHost()}:${temporal.getMappedPort(7233)}`,
+  };
+}

@@ -1,0 +1,96 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { type PlaceOrderRequest, PlaceOrderRequestSchema } from "../../gen/accord/orders/v1/orders_pb.js";
+import { requestFingerprint, validatePlaceOrder } from "../../services/orders/src/domain/place-order.js";
+
+function validRequest(): PlaceOrderRequest {
+  return create(PlaceOrderRequestSchema, {
+    idempotencyKey: "key-1",
+    customerId: "c-1",
+    customerEmail: "ada@example.com",
+    currencyCode: "EUR",
+    lines: [
+      { sku: "BOOK-1", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: 1250n } },
+      { sku: "MUG-2", quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: 899n } },
+    ],
+    shippingAddress: { line1: "Hauptstrasse 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
+  });
+}
+
+function fieldsOf(req: PlaceOrderRequest): string[] {
+  const result = validatePlaceOrder(req);
+  return "violations" in result ? result.violations.map((v) => v.field) : [];
+}
+
+describe("validatePlaceOrder", () => {
+  it("accepts a valid order and sums quantity * unit price", () => {
+    const result = validatePlaceOrder(validRequest());
+    if (!("draft" in result)) throw new Error(`unexpected violations ${JSON.stringify(result.violations)}`);
+    expect(result.draft.totalMinor).toBe(2n * 1250n + 899n);
+    expect(result.draft.lines.map((l) => l.sku)).toEqual(["BOOK-1", "MUG-2"]);
+  });
+
+  it("names the field for empty items", () => {
+    const req = validRequest();
+    req.lines = [];
+    expect(fieldsOf(req)).toEqual(["lines"]);
+  });
+
+  it("names the line for a non-positive quantity", () => {
+    const req = validRequest();
+    const second = req.lines[1];
+    if (!second) throw new Error("fixture has two lines");
+    second.quantity = 0;
+    expect(fieldsOf(req)).toEqual(["lines[1].quantity"]);
+  });
+
+  it("rejects an unknown currency and a line priced in another currency", () => {
+    const req = validRequest();
+    req.currencyCode = "XYZ";
+    expect(fieldsOf(req)).toContain("currency_code");
+    const other = validRequest();
+    const line = other.lines[0];
+    if (!line?.unitPrice) throw new Error("fixture line has a price");
+    line.unitPrice.currencyCode = "USD";
+    expect(fieldsOf(other)).toEqual(["lines[0].unit_price.currency_code"]);
+  });
+
+  it("requires an address with its mandatory parts", () => {
+    const missing = validRequest();
+    missing.shippingAddress = undefined;
+    expect(fieldsOf(missing)).toEqual(["shipping_address"]);
+    const partial = validRequest();
+    if (!partial.shippingAddress) throw new Error("fixture has an address");
+    partial.shippingAddress.city = " ";
+    partial.shippingAddress.countryCode = "Germany";
+    expect(fieldsOf(partial)).toEqual(["shipping_address.city", "shipping_address.country_code"]);
+  });
+
+  it("refuses oversized input", () => {
+    const req = validRequest();
+    req.customerId = "c".repeat(10_000);
+    const template = req.lines[0];
+    if (!template) throw new Error("fixture has a line");
+    req.lines = Array.from({ length: 101 }, () => template);
+    expect(fieldsOf(req)).toEqual(["customer_id", "lines"]);
+  });
+
+  it("requires an idempotency key and a plausible email", () => {
+    const req = validRequest();
+    req.idempotencyKey = "";
+    req.customerEmail = "not-an-email";
+    expect(fieldsOf(req)).toEqual(["idempotency_key", "customer_email"]);
+  });
+});
+
+describe("requestFingerprint", () => {
+  it("ignores the idempotency key but not the body", () => {
+    const a = validRequest();
+    const b = validRequest();
+    b.idempotencyKey = "another";
+    expect(requestFingerprint(a)).toBe(requestFingerprint(b));
+    const c = validRequest();
+    c.customerId = "c-2";
+    expect(requestFingerprint(c)).not.toBe(requestFingerprint(a));
+  });
+});

@@ -1,0 +1,40 @@
+import { defineConfig } from "vitest/config";
+
+// Three projects, one command: unit tests need nothing; integration and
+// contract tests need the real infrastructure, located by test/setup/infrastructure.ts.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts", "services/**/*.unit.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/setup/infrastructure.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // Each file talks to shared brokers; two cores gain nothing from more.
+          maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: "contract",
+          include: ["test/contract/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/setup/infrastructure.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          maxWorkers: 1,
+        },
+      },
+    ],
+  },
+});
