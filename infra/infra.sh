@@ -177,7 +177,8 @@ rabbitmq_down() {
 rabbitmq_status() { rabbit_ready && echo "rabbitmq  up    $RABBITMQ_HOST:$RABBITMQ_PORT (management :$RABBITMQ_MANAGEMENT_PORT)" || echo "rabbitmq  down  $RABBITMQ_HOST:$RABBITMQ_PORT"; }
 
 # ---------------------------------------------------------------- Kafka
-kafka_libs() { echo "$CACHE/kafka-$KAFKA_VERSION/libs"; }
+# The cache folder is keyed by the pom's content, so editing it refetches.
+kafka_libs() { echo "$CACHE/kafka-$KAFKA_VERSION-$(sha256sum "$ROOT/infra/kafka/pom.xml" | head -c 12)/libs"; }
 
 kafka_install() {
   local libs; libs="$(kafka_libs)"

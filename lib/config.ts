@@ -40,7 +40,10 @@ export const infraEnv = {
 export const portSchema = port;
 
 /** Builds a Postgres connection string for one service database. */
-export function databaseUrl(cfg: { PGHOST: string; PGPORT: number; PGUSER: string; PGPASSWORD: string }, db: string) {
+export function databaseUrl(
+  cfg: { PGHOST: string; PGPORT: number; PGUSER: string; PGPASSWORD: string },
+  db: string,
+) {
   const user = encodeURIComponent(cfg.PGUSER);
   const pass = encodeURIComponent(cfg.PGPASSWORD);
   return `postgres://${user}:${pass}@${cfg.PGHOST}:${cfg.PGPORT}/${db}`;

@@ -39,7 +39,10 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     readMaxBytes: options.readMaxBytes ?? 1024 * 1024,
   });
 
-  const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+  const handler = (
+    req: http.IncomingMessage | http2.Http2ServerRequest,
+    res: http.ServerResponse | http2.Http2ServerResponse,
+  ) => {
     const url = req.url ?? "";
     if (req.method === "GET" && (url === "/healthz" || url === "/readyz")) {
       const check = url === "/healthz" ? (options.health.healthz ?? (() => {})) : options.health.readyz;
@@ -47,7 +50,8 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
         .then(check)
         .then(
           () => sendJson(res, 200, { status: "ok" }),
-          (error: unknown) => sendJson(res, 503, { status: "unavailable", reason: String((error as Error)?.message ?? error) }),
+          (error: unknown) =>
+            sendJson(res, 503, { status: "unavailable", reason: String((error as Error)?.message ?? error) }),
         );
       return;
     }
@@ -71,9 +75,9 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     socket.once("data", (first: Buffer) => {
       socket.pause();
       socket.unshift(first);
-      const isHttp2 = first.subarray(0, Math.min(first.length, HTTP2_PREFACE.length)).equals(
-        HTTP2_PREFACE.subarray(0, Math.min(first.length, HTTP2_PREFACE.length)),
-      );
+      const isHttp2 = first
+        .subarray(0, Math.min(first.length, HTTP2_PREFACE.length))
+        .equals(HTTP2_PREFACE.subarray(0, Math.min(first.length, HTTP2_PREFACE.length)));
       if (isHttp2) {
         // The http2 session reads the bytes still buffered in the socket on
         // its next tick; resuming here would hand them to nobody.

@@ -20,7 +20,8 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
 export async function ensureDatabase(connectionString: string): Promise<void> {
   const url = new URL(connectionString);
   const name = decodeURIComponent(url.pathname.slice(1));
-  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`refusing unusual database name ${JSON.stringify(name)}`);
+  if (!/^[a-z_][a-z0-9_]*$/.test(name))
+    throw new Error(`refusing unusual database name ${JSON.stringify(name)}`);
   url.pathname = "/postgres";
   const admin = new pg.Client({ connectionString: url.toString() });
   await admin.connect();

@@ -16,6 +16,10 @@ export function rpcClient<S extends DescService>(
   const transport =
     protocol === "grpc"
       ? createGrpcTransport({ baseUrl })
-      : createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: protocol === "connect-binary" });
+      : createConnectTransport({
+          baseUrl,
+          httpVersion: "1.1",
+          useBinaryFormat: protocol === "connect-binary",
+        });
   return createClient(service, transport);
 }

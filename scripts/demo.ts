@@ -34,6 +34,10 @@ console.log(
   `[demo] PlaceOrder (Connect JSON)  -> order ${order.orderId} ${OrderStatus[order.status]} total ${order.total?.amountMinor} ${order.total?.currencyCode}`,
 );
 const again = await overJson.placeOrder(request);
-console.log(`[demo] PlaceOrder replayed       -> same order: ${again.order?.orderId === order.orderId} (replayed=${again.replayed})`);
+console.log(
+  `[demo] PlaceOrder replayed       -> same order: ${again.order?.orderId === order.orderId} (replayed=${again.replayed})`,
+);
 const fetched = await overGrpc.getOrder({ orderId: order.orderId });
-console.log(`[demo] GetOrder (gRPC, HTTP/2)  -> ${fetched.order?.orderId} ${OrderStatus[fetched.order?.status ?? 0]}`);
+console.log(
+  `[demo] GetOrder (gRPC, HTTP/2)  -> ${fetched.order?.orderId} ${OrderStatus[fetched.order?.status ?? 0]}`,
+);

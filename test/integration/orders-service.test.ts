@@ -19,16 +19,16 @@ const database = `accord_orders_test_${randomUUID().replaceAll("-", "").slice(0,
 let service: ServiceProcess;
 let db: pg.Client;
 
-function orderRequest(overrides: Partial<PlaceOrderRequest> = {}): PlaceOrderRequest {
-  return create(PlaceOrderRequestSchema, {
+function orderRequest(overrides: Partial<Omit<PlaceOrderRequest, "$typeName">> = {}): PlaceOrderRequest {
+  const request = create(PlaceOrderRequestSchema, {
     idempotencyKey: `it-${randomUUID()}`,
     customerId: "customer-it",
     customerEmail: "it@example.com",
     currencyCode: "EUR",
     lines: [{ sku: "BOOK-1", quantity: 3, unitPrice: { currencyCode: "EUR", amountMinor: 1000n } }],
     shippingAddress: { line1: "Main St 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
-    ...overrides,
   });
+  return Object.assign(request, overrides);
 }
 
 beforeAll(async () => {
@@ -73,12 +73,18 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
     expect(order?.status).toBe(OrderStatus.PENDING);
     expect(order?.total?.amountMinor).toBe(3000n);
 
-    const rows = await db.query("SELECT status, total_minor FROM orders WHERE order_id = $1", [order?.orderId]);
+    const rows = await db.query("SELECT status, total_minor FROM orders WHERE order_id = $1", [
+      order?.orderId,
+    ]);
     expect(rows.rows).toEqual([{ status: "PENDING", total_minor: "3000" }]);
-    const outbox = await db.query<{ event_type: string; message_key: string; payload: Buffer; headers: Record<string, string> }>(
-      "SELECT event_type, message_key, payload, headers FROM outbox WHERE message_key = $1",
-      [order?.orderId],
-    );
+    const outbox = await db.query<{
+      event_type: string;
+      message_key: string;
+      payload: Buffer;
+      headers: Record<string, string>;
+    }>("SELECT event_type, message_key, payload, headers FROM outbox WHERE message_key = $1", [
+      order?.orderId,
+    ]);
     expect(outbox.rows).toHaveLength(1);
     const row = outbox.rows[0];
     expect(row?.event_type).toBe("accord.orders.v1.OrderPlaced");
@@ -115,7 +121,9 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
     const second = await client.placeOrder(req);
     expect(second.order?.orderId).toBe(first.order?.orderId);
     expect(second.replayed).toBe(true);
-    const count = await db.query("SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1", [req.idempotencyKey]);
+    const count = await db.query("SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1", [
+      req.idempotencyKey,
+    ]);
     expect(count.rows[0].n).toBe(1);
 
     const changed = orderRequest({ idempotencyKey: req.idempotencyKey, customerId: "someone-else" });
@@ -146,7 +154,9 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
 
   it("answers NotFound for an unknown order", async () => {
     const client = rpcClient(OrderService, service.url, "connect-json");
-    const error = await client.getOrder({ orderId: randomUUID() }).catch((e: unknown) => ConnectError.from(e));
+    const error = await client
+      .getOrder({ orderId: randomUUID() })
+      .catch((e: unknown) => ConnectError.from(e));
     expect((error as ConnectError).code).toBe(Code.NotFound);
   });
 });

@@ -255,4 +255,22 @@ describe("rabbit task topology", () => {
     });
     expect((await takeOne(names.queue("webhook"))).properties.messageId).toBe("kept");
   });
+
+  it("(e) a header AMQP cannot encode fails that publish only; later confirms still line up", async () => {
+    const { names } = topology;
+    await expect(
+      publishTask(channel, names.tasksExchange, names.queue("webhook"), Buffer.from("x"), {
+        messageId: "bigint",
+        headers: { amount: 10n },
+      }),
+    ).rejects.toThrow(/amount/);
+    const next = publishTask(channel, names.tasksExchange, names.queue("webhook"), Buffer.from("z"), {
+      messageId: "after",
+    });
+    const timeout = new Promise((_, reject) =>
+      setTimeout(() => reject(new Error("confirm never came")), 2_000),
+    );
+    await expect(Promise.race([next, timeout])).resolves.toBeUndefined();
+    expect((await takeOne(names.queue("webhook"))).properties.messageId).toBe("after");
+  });
 });

@@ -47,7 +47,10 @@ export default async function setup(_project: TestProject) {
 async function locate(): Promise<Endpoints> {
   if (ENDPOINT_VARS.every((name) => process.env[name])) {
     const given = { ...NATIVE_DEFAULTS, ...pickEnv() };
-    await requireReachable(given, "the services named by PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL, TEMPORAL_ADDRESS");
+    await requireReachable(
+      given,
+      "the services named by PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL, TEMPORAL_ADDRESS",
+    );
     return given;
   }
   if (await dockerAnswers()) {
@@ -110,10 +113,9 @@ function tcpAnswers(host: string, port: number, timeoutMs = 1500): Promise<boole
 /** True when a Docker engine answers /_ping on its socket (DOCKER_HOST or the default). */
 function dockerAnswers(): Promise<boolean> {
   const dockerHost = process.env.DOCKER_HOST;
-  const options: http.RequestOptions =
-    dockerHost?.startsWith("tcp://")
-      ? { host: new URL(dockerHost).hostname, port: Number(new URL(dockerHost).port), path: "/_ping" }
-      : { socketPath: dockerHost?.replace(/^unix:\/\//, "") ?? "/var/run/docker.sock", path: "/_ping" };
+  const options: http.RequestOptions = dockerHost?.startsWith("tcp://")
+    ? { host: new URL(dockerHost).hostname, port: Number(new URL(dockerHost).port), path: "/_ping" }
+    : { socketPath: dockerHost?.replace(/^unix:\/\//, "") ?? "/var/run/docker.sock", path: "/_ping" };
   return new Promise((resolve) => {
     const req = http.get({ ...options, timeout: 1500 }, (res) => {
       res.resume();

@@ -5,7 +5,10 @@ const schema = z.object({
   ...infraEnv,
   ORDERS_HOST: z.string().default("127.0.0.1"),
   ORDERS_PORT: portSchema.default(8081),
-  ORDERS_DATABASE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default("accord_orders"),
+  ORDERS_DATABASE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .default("accord_orders"),
   ORDERS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
 });
 

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { OrderService } from "../../../gen/accord/orders/v1/orders_pb.js";
-import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
 import { startRpcServer } from "../../../lib/connect-server.js";
+import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
 import { createLogger } from "../../../lib/logger.js";
 import { loadOrdersConfig } from "./config.js";
 import { createOrderService } from "./order-service.js";

@@ -2,19 +2,28 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { v7 as uuidv7 } from "uuid";
 import { OrderPlacedSchema } from "../../../gen/accord/orders/v1/events_pb.js";
-import { OrderService, OrderStatus } from "../../../gen/accord/orders/v1/orders_pb.js";
+import { type OrderService, OrderStatus } from "../../../gen/accord/orders/v1/orders_pb.js";
 import { inTransaction, type Pool } from "../../../lib/db.js";
 import { encodeEvent, topicFor } from "../../../lib/events.js";
 import type { Logger } from "../../../lib/logger.js";
 import { enqueueOutbox } from "../../../lib/outbox.js";
-import { findByIdempotencyKey, getOrder, insertOrder, type ListCursor, listOrders } from "./db/orders-repo.js";
+import {
+  findByIdempotencyKey,
+  getOrder,
+  insertOrder,
+  type ListCursor,
+  listOrders,
+} from "./db/orders-repo.js";
 import { requestFingerprint, type Violation, validatePlaceOrder } from "./domain/place-order.js";
 
 export const ORDERS_TOPIC = topicFor("orders");
 const SOURCE = "/accord/orders";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function createOrderService(deps: { pool: Pool; logger: Logger }): Partial<ServiceImpl<typeof OrderService>> {
+export function createOrderService(deps: {
+  pool: Pool;
+  logger: Logger;
+}): Partial<ServiceImpl<typeof OrderService>> {
   const { pool, logger } = deps;
   return {
     async placeOrder(req, ctx) {
@@ -26,7 +35,8 @@ export function createOrderService(deps: { pool: Pool; logger: Logger }): Partia
 
       // Order row and OrderPlaced outbox row commit together or not at all.
       const placed = await inTransaction(pool, async (client) => {
-        if (!(await insertOrder(client, orderId, checked.draft, req.idempotencyKey, requestHash))) return undefined;
+        if (!(await insertOrder(client, orderId, checked.draft, req.idempotencyKey, requestHash)))
+          return undefined;
         const order = await getOrder(client, orderId);
         if (!order) throw new Error("order vanished inside its own transaction");
         const event = encodeEvent(OrderPlacedSchema, create(OrderPlacedSchema, { order }), {
@@ -43,7 +53,8 @@ export function createOrderService(deps: { pool: Pool; logger: Logger }): Partia
       }
 
       const earlier = await findByIdempotencyKey(pool, req.idempotencyKey);
-      if (!earlier) throw new ConnectError("idempotency key is held by a concurrent request; retry", Code.Aborted);
+      if (!earlier)
+        throw new ConnectError("idempotency key is held by a concurrent request; retry", Code.Aborted);
       if (earlier.requestHash !== requestHash) {
         throw new ConnectError(
           "idempotency_key: already used for a different request; use a new key for a new order",
@@ -94,7 +105,12 @@ function encodePageToken(cursor: ListCursor): string {
 function decodePageToken(token: string): ListCursor {
   try {
     const [createdAt, orderId] = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as unknown[];
-    if (typeof createdAt === "string" && typeof orderId === "string" && UUID.test(orderId) && !Number.isNaN(Date.parse(createdAt))) {
+    if (
+      typeof createdAt === "string" &&
+      typeof orderId === "string" &&
+      UUID.test(orderId) &&
+      !Number.isNaN(Date.parse(createdAt))
+    ) {
       return { createdAt, orderId };
     }
   } catch {

@@ -1,7 +1,10 @@
 import { createHash } from "node:crypto";
 import { clone, toBinary } from "@bufbuild/protobuf";
 import type { Address, LineItem } from "../../../../gen/accord/common/v1/common_pb.js";
-import { type PlaceOrderRequest, PlaceOrderRequestSchema } from "../../../../gen/accord/orders/v1/orders_pb.js";
+import {
+  type PlaceOrderRequest,
+  PlaceOrderRequestSchema,
+} from "../../../../gen/accord/orders/v1/orders_pb.js";
 
 /** One reason a request is refused, named by its protobuf field path. */
 export interface Violation {
@@ -42,7 +45,9 @@ const COUNTRY = /^[A-Z]{2}$/;
  * Validates a PlaceOrder request and computes the order total. Pure: no I/O,
  * so every rule is unit-tested. Returns every violation, not just the first.
  */
-export function validatePlaceOrder(req: PlaceOrderRequest): { draft: OrderDraft } | { violations: Violation[] } {
+export function validatePlaceOrder(
+  req: PlaceOrderRequest,
+): { draft: OrderDraft } | { violations: Violation[] } {
   const violations: Violation[] = [];
   const bad = (field: string, message: string) => violations.push({ field, message });
 
@@ -60,7 +65,9 @@ export function validatePlaceOrder(req: PlaceOrderRequest): { draft: OrderDraft 
 
   if (req.lines.length === 0) bad("lines", "must contain at least one line");
   if (req.lines.length > LIMITS.lines) bad("lines", `must contain at most ${LIMITS.lines} lines`);
-  const lines = req.lines.slice(0, LIMITS.lines).map((line, i) => checkLine(line, `lines[${i}]`, currency, bad));
+  const lines = req.lines
+    .slice(0, LIMITS.lines)
+    .map((line, i) => checkLine(line, `lines[${i}]`, currency, bad));
 
   const address = checkAddress(req.shippingAddress, bad);
 
@@ -123,7 +130,9 @@ function checkLine(line: LineItem, path: string, currency: string, bad: (f: stri
       fail(`${path}.unit_price.amount_minor`, `must be at most ${LIMITS.unitPriceMinor}`);
     }
   }
-  return ok && price ? { sku: line.sku, quantity: line.quantity, unitPriceMinor: price.amountMinor } : undefined;
+  return ok && price
+    ? { sku: line.sku, quantity: line.quantity, unitPriceMinor: price.amountMinor }
+    : undefined;
 }
 
 function checkAddress(address: Address | undefined, bad: (f: string, m: string) => void) {
