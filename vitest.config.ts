@@ -8,6 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          sequence: { groupOrder: 0 },
           include: ["test/unit/**/*.test.ts", "services/**/*.unit.test.ts"],
           environment: "node",
         },
@@ -15,6 +16,7 @@ export default defineConfig({
       {
         test: {
           name: "integration",
+          sequence: { groupOrder: 1 },
           include: ["test/integration/**/*.test.ts"],
           environment: "node",
           globalSetup: ["test/setup/infrastructure.ts"],
@@ -27,6 +29,7 @@ export default defineConfig({
       {
         test: {
           name: "contract",
+          sequence: { groupOrder: 2 },
           include: ["test/contract/**/*.test.ts"],
           environment: "node",
           globalSetup: ["test/setup/infrastructure.ts"],

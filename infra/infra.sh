@@ -122,7 +122,8 @@ postgres_status() { postgres_ready && echo "postgres  up    $PGHOST:$PGPORT" || 
 
 # ---------------------------------------------------------------- RabbitMQ
 rabbit_env() {
-  export RABBITMQ_NODENAME="accord@localhost"
+  # The node name carries the port so two checkouts can run side by side on one epmd.
+  export RABBITMQ_NODENAME="accord-$RABBITMQ_PORT@localhost"
   export RABBITMQ_NODE_IP_ADDRESS="$RABBITMQ_HOST"
   export RABBITMQ_NODE_PORT="$RABBITMQ_PORT"
   export RABBITMQ_DIST_PORT="$((RABBITMQ_PORT + 20000))"

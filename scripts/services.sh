@@ -4,6 +4,7 @@
 # usage: scripts/services.sh start|stop|status
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+export_client_addresses
 
 LOGS="$ACCORD_HOME/logs"; RUN="$ACCORD_HOME/run"
 mkdir -p "$LOGS" "$RUN"

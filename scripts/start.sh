@@ -4,6 +4,7 @@
 # ones), generates code, migrates, starts the services and sends a sample order.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+export_client_addresses
 cd "$ROOT"
 bash infra/infra.sh up
 echo "[start] buf generate"

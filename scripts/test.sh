@@ -17,7 +17,10 @@ if [[ -f "$report" ]]; then
     const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
     // A suite that failed to load counts as a failure even with no test inside.
     const brokenFiles = (r.testResults ?? []).filter((f) => f.status === "failed" && (f.assertionResults ?? []).length === 0).length;
-    const line = `${r.numPassedTests} passed, ${r.numFailedTests + brokenFiles} failed` + (skipped ? `, ${skipped} skipped` : "");
+    let failed = r.numFailedTests + brokenFiles;
+    // Errors outside any test (config, unhandled rejections) fail the run too.
+    if (!r.success && failed === 0) failed = 1;
+    const line = `${r.numPassedTests} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : "");
     console.log(line);
   ' "$report"
 else

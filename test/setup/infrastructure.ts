@@ -22,16 +22,19 @@ interface Endpoints {
   TEMPORAL_ADDRESS: string;
 }
 
-const ENDPOINT_VARS = ["PGHOST", "PGPORT", "KAFKA_BROKERS", "AMQP_URL", "TEMPORAL_ADDRESS"] as const;
+// PGHOST/PGPORT alone do not count: infra/env.sh always sets them.
+const ENDPOINT_VARS = ["KAFKA_BROKERS", "AMQP_URL", "TEMPORAL_ADDRESS"] as const;
 
+// Where infra/infra.sh starts things: the same variables and defaults as infra/env.sh.
+const env = (name: string, fallback: string) => process.env[name] || fallback;
 const NATIVE_DEFAULTS: Endpoints = {
-  PGHOST: "127.0.0.1",
-  PGPORT: "5432",
-  PGUSER: "accord",
-  PGPASSWORD: "accord",
-  KAFKA_BROKERS: "127.0.0.1:9092",
-  AMQP_URL: "amqp://accord:accord@127.0.0.1:5672",
-  TEMPORAL_ADDRESS: "127.0.0.1:7233",
+  PGHOST: env("PGHOST", "127.0.0.1"),
+  PGPORT: env("PGPORT", "5432"),
+  PGUSER: env("PGUSER", "accord"),
+  PGPASSWORD: env("PGPASSWORD", "accord"),
+  KAFKA_BROKERS: `${env("KAFKA_HOST", "127.0.0.1")}:${env("KAFKA_PORT", "9092")}`,
+  AMQP_URL: `amqp://${env("RABBITMQ_USER", "accord")}:${env("RABBITMQ_PASSWORD", "accord")}@${env("RABBITMQ_HOST", "127.0.0.1")}:${env("RABBITMQ_PORT", "5672")}`,
+  TEMPORAL_ADDRESS: `${env("TEMPORAL_HOST", "127.0.0.1")}:${env("TEMPORAL_PORT", "7233")}`,
 };
 
 let stopContainers: (() => Promise<void>) | undefined;
