@@ -59,7 +59,7 @@ apt_install() {
 # as_user USER CMD...: runs CMD as USER when we are root (PostgreSQL refuses root).
 as_user() {
   local user="$1"; shift
-  if [[ $EUID -eq 0 ]]; then runuser -u "$user" -- "$@"; else "$@"; fi
+  if [[ $EUID -eq 0 ]]; then "$(command -v runuser || echo /usr/sbin/runuser)" -u "$user" -- "$@"; else "$@"; fi
 }
 
 pidfile_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }

@@ -1,0 +1,142 @@
+import type { Pool } from "./db.js";
+import type { EventProducer } from "./kafka.js";
+import type { Logger } from "./logger.js";
+
+export interface OutboxRelayOptions {
+  pool: Pool;
+  producer: EventProducer;
+  logger: Logger;
+  /** Rows per round; a full round is followed by the next one at once. */
+  batchSize?: number;
+  /** Pause after a round that found less than a full batch. */
+  pollIntervalMs?: number;
+  /** Longest pause after consecutive publish failures (Kafka down). */
+  maxBackoffMs?: number;
+}
+
+export interface OutboxRelay {
+  /** Runs one round; resolves to the number of rows published. For tests and benchmarks. */
+  runOnce(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+interface OutboxRow {
+  id: bigint;
+  topic: string;
+  message_key: string;
+  payload: Buffer;
+  headers: Record<string, string>;
+}
+
+/**
+ * Publishes outbox rows to Kafka and marks them published.
+ *
+ * - Rows are found by `published_at IS NULL`, never by "id above the last one
+ *   seen": sequence values are handed out before commit, so a later id can
+ *   commit first.
+ * - FOR UPDATE SKIP LOCKED lets several relays (one per service replica) share
+ *   the table. A transaction-scoped advisory lock per message key keeps all
+ *   rows of one order with a single relay, so events of an order stay in order
+ *   even when relays overlap.
+ * - A failed publish leaves the rows unpublished (attempts and last_error are
+ *   recorded) and the relay backs off: Kafka being down loses nothing.
+ */
+export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { pool, producer, logger } = options;
+  const batchSize = options.batchSize ?? 200;
+  const pollIntervalMs = options.pollIntervalMs ?? 50;
+  const maxBackoffMs = options.maxBackoffMs ?? 5_000;
+  let stopped = false;
+  let failures = 0;
+  let wake: (() => void) | undefined;
+
+  async function runOnce(): Promise<number> {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      const { rows } = await client.query<OutboxRow>(
+        `SELECT id, topic, message_key, payload, headers
+           FROM outbox
+          WHERE published_at IS NULL
+            AND pg_try_advisory_xact_lock(hashtext(message_key))
+          ORDER BY id
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED`,
+        [batchSize],
+      );
+      if (rows.length === 0) {
+        await client.query("COMMIT");
+        return 0;
+      }
+      const ids = rows.map((r) => r.id.toString());
+      try {
+        await producer.sendBatch({
+          acks: -1,
+          topicMessages: groupByTopic(rows),
+        });
+      } catch (error) {
+        await client.query("ROLLBACK");
+        await pool
+          .query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])", [
+            ids,
+            String((error as Error).message ?? error).slice(0, 500),
+          ])
+          .catch(() => {});
+        throw error;
+      }
+      await client.query("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [ids]);
+      await client.query("COMMIT");
+      return rows.length;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  const loop = (async () => {
+    while (!stopped) {
+      let published = 0;
+      try {
+        published = await runOnce();
+        if (failures > 0) logger.info({ failures }, "outbox relay recovered");
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        if (failures === 1 || failures % 20 === 0) {
+          logger.warn({ err: error, failures }, "outbox relay could not publish; will retry");
+        }
+      }
+      if (published >= batchSize) continue;
+      const pause = failures > 0 ? Math.min(maxBackoffMs, 100 * 2 ** Math.min(failures, 10)) : pollIntervalMs;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pause);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  })();
+
+  return {
+    runOnce,
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+    },
+  };
+}
+
+function groupByTopic(rows: OutboxRow[]) {
+  const byTopic = new Map<string, { key: string; value: Buffer; headers: Record<string, string> }[]>();
+  for (const row of rows) {
+    const list = byTopic.get(row.topic) ?? [];
+    list.push({ key: row.message_key, value: row.payload, headers: row.headers });
+    byTopic.set(row.topic, list);
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
