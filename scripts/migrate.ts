@@ -1,5 +1,6 @@
 // Prepares what the services need before they start: one database per service
 // with its migrations applied, and every Kafka topic. Idempotent.
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { databaseUrl, infraEnv, loadConfig } from "../lib/config.js";
@@ -9,11 +10,17 @@ import { createKafka, ensureTopics } from "../lib/kafka.js";
 
 const SERVICE_DATABASES: Record<string, string> = {
   orders: "accord_orders",
+  inventory: "accord_inventory",
+  payments: "accord_payments",
+  shipping: "accord_shipping",
+  notifications: "accord_notifications",
 };
 
 const config = loadConfig(z.object(infraEnv));
 
 for (const [service, database] of Object.entries(SERVICE_DATABASES)) {
+  const dir = fileURLToPath(new URL(`../services/${service}/migrations`, import.meta.url));
+  if (!existsSync(dir)) continue;
   const url = databaseUrl(config, database);
   await ensureDatabase(url);
   const pool = createPool(url, 1);

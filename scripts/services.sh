@@ -9,10 +9,24 @@ export_client_addresses
 LOGS="$ACCORD_HOME/logs"; RUN="$ACCORD_HOME/run"
 mkdir -p "$LOGS" "$RUN"
 
-# name, entry point, readiness URL
-SERVICES=(
+# name, entry point, readiness URL. Simulated external parties first
+# (payment provider, carrier, SMTP sink), then the services, then the orchestrator.
+ALL_SERVICES=(
+  "payment-provider services/payment-provider/src/main.ts http://127.0.0.1:${PAYMENT_PROVIDER_PORT:-8091}/readyz"
+  "carrier services/carrier/src/main.ts http://127.0.0.1:${CARRIER_PORT:-8092}/readyz"
+  "smtp-sink services/smtp-sink/src/main.ts http://127.0.0.1:${SMTP_SINK_HTTP_PORT:-8093}/readyz"
   "orders services/orders/src/main.ts http://127.0.0.1:${ORDERS_PORT:-8081}/readyz"
+  "inventory services/inventory/src/main.ts http://127.0.0.1:${INVENTORY_PORT:-8082}/readyz"
+  "payments services/payments/src/main.ts http://127.0.0.1:${PAYMENTS_PORT:-8083}/readyz"
+  "shipping services/shipping/src/main.ts http://127.0.0.1:${SHIPPING_PORT:-8084}/readyz"
+  "notifications services/notifications/src/main.ts http://127.0.0.1:${NOTIFICATIONS_PORT:-8085}/readyz"
+  "orchestrator services/orchestrator/src/main.ts http://127.0.0.1:${ORCHESTRATOR_PORT:-8086}/readyz"
 )
+SERVICES=()
+for entry in "${ALL_SERVICES[@]}"; do
+  read -r _ main _ <<<"$entry"
+  [[ -f "$ROOT/$main" ]] && SERVICES+=("$entry")
+done
 
 alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
