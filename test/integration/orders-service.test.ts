@@ -5,6 +5,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderPlacedSchema } from "../../gen/accord/orders/v1/events_pb.js";
 import {
+  FailureCode,
   OrderService,
   OrderStatus,
   type PlaceOrderRequest,
@@ -201,5 +202,88 @@ describe("health endpoints", () => {
   it("report live and ready while Postgres answers", async () => {
     expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
+  });
+});
+
+describe("order status transitions driven by the saga", () => {
+  async function eventTypes(orderId: string): Promise<string[]> {
+    const rows = await db.query<{ event_type: string }>(
+      "SELECT event_type FROM outbox WHERE message_key = $1 ORDER BY id",
+      [orderId],
+    );
+    return rows.rows.map((r) => r.event_type.replace("accord.orders.v1.", ""));
+  }
+
+  it("confirms and delivers once each, however often the saga retries", async () => {
+    const client = rpcClient(OrderService, service.url, "grpc");
+    const { order } = await client.placeOrder(orderRequest());
+    const orderId = order?.orderId ?? "";
+    for (let i = 0; i < 2; i++) {
+      const confirmed = await client.confirmOrder({ orderId, paymentId: "pay-1", shipmentId: "ship-1" });
+      expect(confirmed.order?.status).toBe(OrderStatus.CONFIRMED);
+      expect(confirmed.order?.paymentId).toBe("pay-1");
+    }
+    await client.markOrderDelivered({ orderId });
+    await client.markOrderDelivered({ orderId });
+    expect(await eventTypes(orderId)).toEqual(["OrderPlaced", "OrderConfirmed", "OrderDelivered"]);
+
+    const late = await client
+      .cancelOrder({ orderId, reason: "too late" })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((late as ConnectError).code).toBe(Code.FailedPrecondition);
+  });
+
+  it("cancels: CANCELLING with a request event, then CANCELLED when the saga finished compensating", async () => {
+    const client = rpcClient(OrderService, service.url, "connect-json");
+    const { order } = await client.placeOrder(orderRequest());
+    const orderId = order?.orderId ?? "";
+    const cancelling = await client.cancelOrder({ orderId, reason: "changed my mind" });
+    expect(cancelling.order?.status).toBe(OrderStatus.CANCELLING);
+    await client.cancelOrder({ orderId, reason: "changed my mind" });
+    const cancelled = await client.markOrderCancelled({ orderId });
+    expect(cancelled.order?.status).toBe(OrderStatus.CANCELLED);
+    expect(cancelled.order?.failureReason).toBe("changed my mind");
+    expect(await eventTypes(orderId)).toEqual([
+      "OrderPlaced",
+      "OrderCancellationRequested",
+      "OrderCancelled",
+    ]);
+  });
+
+  it("fails with a code and reason, and refuses to confirm a failed order", async () => {
+    const client = rpcClient(OrderService, service.url, "connect-json");
+    const { order } = await client.placeOrder(orderRequest());
+    const orderId = order?.orderId ?? "";
+    const failed = await client.failOrder({
+      orderId,
+      failureCode: FailureCode.OUT_OF_STOCK,
+      reason: "out of stock: BOOK-1",
+    });
+    expect(failed.order?.status).toBe(OrderStatus.FAILED);
+    expect(failed.order?.failureCode).toBe(FailureCode.OUT_OF_STOCK);
+    const confirm = await client
+      .confirmOrder({ orderId, paymentId: "p", shipmentId: "s" })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((confirm as ConnectError).code).toBe(Code.FailedPrecondition);
+    const missing = await client
+      .failOrder({ orderId, reason: "x" })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((missing as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((missing as ConnectError).rawMessage).toContain("failure_code");
+  });
+
+  it("publishes what it writes: the relay marks outbox rows published", async () => {
+    const client = rpcClient(OrderService, service.url, "connect-json");
+    const { order } = await client.placeOrder(orderRequest());
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const row = await db.query<{ published_at: Date | null }>(
+        "SELECT published_at FROM outbox WHERE message_key = $1",
+        [order?.orderId],
+      );
+      if (row.rows[0]?.published_at) break;
+      if (Date.now() > deadline) throw new Error("outbox row was not published");
+      await new Promise((r) => setTimeout(r, 100));
+    }
   });
 });

@@ -10,6 +10,7 @@ const schema = z.object({
     .regex(/^[a-z_][a-z0-9_]*$/)
     .default("accord_orders"),
   ORDERS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
+  ORDERS_OUTBOX_POLL_MS: z.coerce.number().int().min(5).max(10_000).default(50),
 });
 
 export type OrdersConfig = z.infer<typeof schema> & { databaseUrl: string };

@@ -2,9 +2,12 @@ import { fileURLToPath } from "node:url";
 import { OrderService } from "../../../gen/accord/orders/v1/orders_pb.js";
 import { startRpcServer } from "../../../lib/connect-server.js";
 import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
+import { dlqTopicFor } from "../../../lib/events.js";
+import { createIdempotentProducer, createKafka, ensureTopics, parseBrokers } from "../../../lib/kafka.js";
 import { createLogger } from "../../../lib/logger.js";
+import { startOutboxRelay } from "../../../lib/outbox-relay.js";
 import { loadOrdersConfig } from "./config.js";
-import { createOrderService } from "./order-service.js";
+import { createOrderService, ORDERS_TOPIC } from "./order-service.js";
 
 // Composition root of the orders service: config, adapters, handlers, server, shutdown.
 const logger = createLogger("orders");
@@ -15,6 +18,12 @@ async function main() {
   const pool = createPool(config.databaseUrl, config.ORDERS_DB_POOL_SIZE);
   const applied = await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
   if (applied.length) logger.info({ applied }, "migrations applied");
+
+  const kafka = createKafka({ clientId: "orders", brokers: parseBrokers(config.KAFKA_BROKERS), logger });
+  await ensureTopics(kafka, [ORDERS_TOPIC, dlqTopicFor(ORDERS_TOPIC)]);
+  const producer = await createIdempotentProducer(kafka);
+  // Checkout never waits for Kafka: the relay publishes what the transactions wrote.
+  const relay = startOutboxRelay({ pool, producer, logger, pollIntervalMs: config.ORDERS_OUTBOX_POLL_MS });
 
   const server = await startRpcServer({
     host: config.ORDERS_HOST,
@@ -34,6 +43,8 @@ async function main() {
     stopping = true;
     logger.info({ signal }, "shutting down");
     await server.close();
+    await relay.stop();
+    await producer.disconnect().catch(() => {});
     await pool.end();
     process.exit(0);
   };

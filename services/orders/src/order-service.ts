@@ -1,10 +1,22 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { v7 as uuidv7 } from "uuid";
-import { OrderPlacedSchema } from "../../../gen/accord/orders/v1/events_pb.js";
-import { type OrderService, OrderStatus } from "../../../gen/accord/orders/v1/orders_pb.js";
+import {
+  OrderCancellationRequestedSchema,
+  OrderCancelledSchema,
+  OrderConfirmedSchema,
+  OrderDeliveredSchema,
+  OrderFailedSchema,
+  OrderPlacedSchema,
+} from "../../../gen/accord/orders/v1/events_pb.js";
+import {
+  FailureCode,
+  type Order,
+  type OrderService,
+  OrderStatus,
+} from "../../../gen/accord/orders/v1/orders_pb.js";
 import { inTransaction, type Pool } from "../../../lib/db.js";
-import { encodeEvent, topicFor } from "../../../lib/events.js";
+import { type EncodedEvent, encodeEvent, topicFor } from "../../../lib/events.js";
 import type { Logger } from "../../../lib/logger.js";
 import { enqueueOutbox } from "../../../lib/outbox.js";
 import {
@@ -13,18 +25,55 @@ import {
   insertOrder,
   type ListCursor,
   listOrders,
+  lockOrderStatus,
+  type StatusChange,
+  updateOrderStatus,
 } from "./db/orders-repo.js";
 import { requestFingerprint, type Violation, validatePlaceOrder } from "./domain/place-order.js";
+import { planTransition, statusName } from "./domain/status.js";
 
 export const ORDERS_TOPIC = topicFor("orders");
 const SOURCE = "/accord/orders";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function createOrderService(deps: {
-  pool: Pool;
-  logger: Logger;
-}): Partial<ServiceImpl<typeof OrderService>> {
+export function createOrderService(deps: { pool: Pool; logger: Logger }): ServiceImpl<typeof OrderService> {
   const { pool, logger } = deps;
+
+  /**
+   * Moves an order to another status under a row lock and writes the event
+   * of the change in the same transaction. Repeating a change the order
+   * already went through returns the order without a second event, so saga
+   * steps can be retried freely.
+   */
+  async function changeStatus(
+    orderId: string,
+    change: StatusChange,
+    eventOf: (order: Order) => EncodedEvent,
+  ): Promise<Order> {
+    requireUuid(orderId, "order_id");
+    const result = await inTransaction(pool, async (client) => {
+      const current = await lockOrderStatus(client, orderId);
+      if (current === undefined) throw new ConnectError(`order ${orderId} not found`, Code.NotFound);
+      const plan = planTransition(current, change.status);
+      if (plan === "refuse") {
+        throw new ConnectError(
+          `order ${orderId} is ${statusName(current)} and cannot become ${statusName(change.status)}`,
+          Code.FailedPrecondition,
+        );
+      }
+      if (plan === "apply") await updateOrderStatus(client, orderId, change);
+      const order = await getOrder(client, orderId);
+      if (!order) throw new Error("order vanished inside its own transaction");
+      if (plan === "apply") await enqueueOutbox(client, ORDERS_TOPIC, eventOf(order));
+      return { order, applied: plan === "apply" };
+    });
+    if (result.applied) logger.info({ orderId, status: statusName(change.status) }, "order status changed");
+    return result.order;
+  }
+
+  const event = <T extends DescMessage>(schema: T, init: MessageInitShape<T>, key: string) =>
+    encodeEvent(schema, create(schema, init), { source: SOURCE, key });
+
   return {
     async placeOrder(req, ctx) {
       const checked = validatePlaceOrder(req);
@@ -85,6 +134,86 @@ export function createOrderService(deps: {
         after: req.pageToken ? decodePageToken(req.pageToken) : undefined,
       });
       return { orders: page.orders, nextPageToken: page.next ? encodePageToken(page.next) : "" };
+    },
+
+    async cancelOrder(req) {
+      if (req.reason.length > 500)
+        throw invalidArgument([{ field: "reason", message: "must be at most 500 characters" }]);
+      const reason = req.reason || "cancelled by customer";
+      const order = await changeStatus(req.orderId, { status: OrderStatus.CANCELLING, reason }, (o) =>
+        event(OrderCancellationRequestedSchema, { orderId: o.orderId, reason }, o.orderId),
+      );
+      return { order };
+    },
+
+    async confirmOrder(req) {
+      if (!req.paymentId) throw invalidArgument([{ field: "payment_id", message: "is required" }]);
+      if (!req.shipmentId) throw invalidArgument([{ field: "shipment_id", message: "is required" }]);
+      const order = await changeStatus(
+        req.orderId,
+        { status: OrderStatus.CONFIRMED, paymentId: req.paymentId, shipmentId: req.shipmentId },
+        (o) =>
+          event(
+            OrderConfirmedSchema,
+            {
+              orderId: o.orderId,
+              customerId: o.customerId,
+              customerEmail: o.customerEmail,
+              total: o.total,
+              paymentId: req.paymentId,
+              shipmentId: req.shipmentId,
+            },
+            o.orderId,
+          ),
+      );
+      return { order };
+    },
+
+    async failOrder(req) {
+      if (!(req.failureCode in FailureCode) || req.failureCode === FailureCode.UNSPECIFIED) {
+        throw invalidArgument([{ field: "failure_code", message: "must name a failure code" }]);
+      }
+      const reason = req.reason.slice(0, 500) || "order failed";
+      const order = await changeStatus(
+        req.orderId,
+        { status: OrderStatus.FAILED, failureCode: req.failureCode, reason },
+        (o) =>
+          event(
+            OrderFailedSchema,
+            {
+              orderId: o.orderId,
+              customerId: o.customerId,
+              customerEmail: o.customerEmail,
+              failureCode: req.failureCode,
+              reason,
+            },
+            o.orderId,
+          ),
+      );
+      return { order };
+    },
+
+    async markOrderCancelled(req) {
+      const order = await changeStatus(req.orderId, { status: OrderStatus.CANCELLED }, (o) =>
+        event(
+          OrderCancelledSchema,
+          {
+            orderId: o.orderId,
+            customerId: o.customerId,
+            customerEmail: o.customerEmail,
+            reason: o.failureReason || "cancelled",
+          },
+          o.orderId,
+        ),
+      );
+      return { order };
+    },
+
+    async markOrderDelivered(req) {
+      const order = await changeStatus(req.orderId, { status: OrderStatus.DELIVERED }, (o) =>
+        event(OrderDeliveredSchema, { orderId: o.orderId, customerId: o.customerId }, o.orderId),
+      );
+      return { order };
     },
   };
 }

@@ -161,3 +161,52 @@ function rowToOrder(row: OrderRow): Order {
     updatedAt: timestampFromDate(row.updated_at),
   });
 }
+
+/** Locks the order row for a status change; undefined when it does not exist. */
+export async function lockOrderStatus(client: PoolClient, orderId: string): Promise<OrderStatus | undefined> {
+  const result = await client.query<{ status: string }>(
+    "SELECT status FROM orders WHERE order_id = $1 FOR UPDATE",
+    [orderId],
+  );
+  const row = result.rows[0];
+  return row ? (OrderStatus[row.status as keyof typeof OrderStatus] ?? OrderStatus.UNSPECIFIED) : undefined;
+}
+
+export interface StatusChange {
+  status: OrderStatus;
+  reason?: string;
+  failureCode?: FailureCode;
+  paymentId?: string;
+  shipmentId?: string;
+}
+
+/** Writes a new status (and the fields that come with it) plus its history row. */
+export async function updateOrderStatus(
+  client: PoolClient,
+  orderId: string,
+  change: StatusChange,
+): Promise<void> {
+  await client.query(
+    `UPDATE orders
+        SET status = $2,
+            failure_code = COALESCE($3, failure_code),
+            failure_reason = COALESCE($4, failure_reason),
+            payment_id = COALESCE($5, payment_id),
+            shipment_id = COALESCE($6, shipment_id),
+            updated_at = now()
+      WHERE order_id = $1`,
+    [
+      orderId,
+      OrderStatus[change.status],
+      change.failureCode ? FailureCode[change.failureCode] : null,
+      change.reason ?? null,
+      change.paymentId ?? null,
+      change.shipmentId ?? null,
+    ],
+  );
+  await client.query("INSERT INTO order_status_history (order_id, status, reason) VALUES ($1, $2, $3)", [
+    orderId,
+    OrderStatus[change.status],
+    change.reason ?? null,
+  ]);
+}

@@ -1,0 +1,31 @@
+import { OrderStatus } from "../../../../gen/accord/orders/v1/orders_pb.js";
+
+/** What a requested status change does to an order in its current status. */
+export type TransitionOutcome = "apply" | "already" | "refuse";
+
+/**
+ * Allowed status changes. Each saga step may be retried, so asking for the
+ * status an order already has is answered "already" (no second event).
+ * CONFIRMED is reachable from CANCELLING: a cancel that arrives after the
+ * shipment was booked loses the race and the order ships.
+ */
+const FROM: Record<OrderStatus, readonly OrderStatus[]> = {
+  [OrderStatus.UNSPECIFIED]: [],
+  [OrderStatus.PENDING]: [],
+  [OrderStatus.CANCELLING]: [OrderStatus.PENDING],
+  [OrderStatus.CONFIRMED]: [OrderStatus.PENDING, OrderStatus.CANCELLING],
+  [OrderStatus.FAILED]: [OrderStatus.PENDING, OrderStatus.CANCELLING],
+  [OrderStatus.CANCELLED]: [OrderStatus.PENDING, OrderStatus.CANCELLING],
+  [OrderStatus.DELIVERED]: [OrderStatus.CONFIRMED],
+};
+
+export function planTransition(current: OrderStatus, target: OrderStatus): TransitionOutcome {
+  if (current === target) return "already";
+  // A cancelled-then-cancel request is a no-op, not an error.
+  if (target === OrderStatus.CANCELLING && current === OrderStatus.CANCELLED) return "already";
+  return FROM[target].includes(current) ? "apply" : "refuse";
+}
+
+export function statusName(status: OrderStatus): string {
+  return OrderStatus[status] ?? "UNSPECIFIED";
+}
