@@ -39,10 +39,16 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     readMaxBytes: options.readMaxBytes ?? 1024 * 1024,
   });
 
+  // Requests being served; shutdown waits for these, not for idle keep-alive connections.
+  let inFlight = 0;
   const handler = (
     req: http.IncomingMessage | http2.Http2ServerRequest,
     res: http.ServerResponse | http2.Http2ServerResponse,
   ) => {
+    inFlight += 1;
+    res.once("close", () => {
+      inFlight -= 1;
+    });
     const url = req.url ?? "";
     if (req.method === "GET" && (url === "/healthz" || url === "/readyz")) {
       const check = url === "/healthz" ? (options.health.healthz ?? (() => {})) : options.health.readyz;
@@ -99,23 +105,13 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   return {
     port: address.port,
     async close() {
-      // Stop accepting, let in-flight requests finish, then drop idle
-      // connections. front.close's callback waits for every connection, so it
-      // is not awaited: idle keep-alive and HTTP/2 sessions are closed below.
+      // Stop accepting, let in-flight requests finish (5 s at most), then drop
+      // every connection. front.close's callback would wait for idle
+      // keep-alive connections too, so it is not awaited.
       front.close();
-      h1.closeIdleConnections();
       for (const session of sessions) session.close();
-      await Promise.race([
-        new Promise<void>((resolve) => {
-          const tick = setInterval(() => {
-            if (sockets.size === 0) {
-              clearInterval(tick);
-              resolve();
-            }
-          }, 50);
-        }),
-        new Promise<void>((resolve) => setTimeout(resolve, 5_000)),
-      ]);
+      const deadline = Date.now() + 5_000;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       for (const socket of sockets) socket.destroy();
       h1.close();
       h2.close();

@@ -36,8 +36,13 @@ export const HEADER = {
 export const EVENT_DOMAINS = ["orders", "inventory", "payments", "shipping"] as const;
 export type EventDomain = (typeof EVENT_DOMAINS)[number];
 
-export function topicFor<D extends EventDomain>(domain: D): `${D}.events` {
-  return `${domain}.events`;
+/**
+ * The Kafka topic of a domain: "<domain>.events". ACCORD_TOPIC_PREFIX (empty
+ * by default) lets a second copy of the platform, such as the end-to-end
+ * tests' own, share a broker with the running one without reading its events.
+ */
+export function topicFor<D extends EventDomain>(domain: D): string {
+  return `${process.env.ACCORD_TOPIC_PREFIX ?? ""}${domain}.events`;
 }
 
 export function dlqTopicFor<T extends string>(topic: T): `${T}.dlq` {

@@ -1,0 +1,95 @@
+import { fileURLToPath } from "node:url";
+import { InventoryService } from "../../../gen/accord/inventory/v1/inventory_pb.js";
+import { startRpcServer } from "../../../lib/connect-server.js";
+import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
+import { dlqTopicFor } from "../../../lib/events.js";
+import { createIdempotentProducer, createKafka, ensureTopics, parseBrokers } from "../../../lib/kafka.js";
+import { createLogger } from "../../../lib/logger.js";
+import { startOutboxRelay } from "../../../lib/outbox-relay.js";
+import { loadInventoryConfig } from "./config.js";
+import { seedStock } from "./db/inventory-repo.js";
+import { createInventoryService, INVENTORY_TOPIC } from "./inventory-service.js";
+
+// Composition root of the inventory service: config, database, Kafka, outbox relay, server, shutdown.
+const logger = createLogger("inventory");
+
+async function main() {
+  const config = loadInventoryConfig();
+  await ensureDatabase(config.databaseUrl);
+  const pool = createPool(config.databaseUrl, config.INVENTORY_DB_POOL_SIZE);
+  const applied = await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
+  if (applied.length) logger.info({ applied }, "migrations applied");
+  const seeded = await seedStock(pool, config.INVENTORY_SEED_STOCK);
+  if (seeded.length) logger.info({ seeded }, "stock seeded");
+
+  const kafka = createKafka({ clientId: "inventory", brokers: parseBrokers(config.KAFKA_BROKERS), logger });
+  await ensureTopics(kafka, [INVENTORY_TOPIC, dlqTopicFor(INVENTORY_TOPIC)]);
+  const producer = await createIdempotentProducer(kafka);
+  // kafkajs reconnects on its own; readiness follows its connect/disconnect events.
+  let producerConnected = true;
+  producer.on(producer.events.CONNECT, () => {
+    producerConnected = true;
+  });
+  producer.on(producer.events.DISCONNECT, () => {
+    producerConnected = false;
+  });
+  // A real round trip for readiness: kafkajs only reports DISCONNECT on an
+  // explicit disconnect, so the flag alone would stay true with the broker gone.
+  const probe = kafka.admin({ retry: { retries: 0 } });
+  await probe.connect();
+  const relay = startOutboxRelay({ pool, producer, logger: logger.child({ component: "outbox-relay" }) });
+
+  const server = await startRpcServer({
+    host: config.INVENTORY_HOST,
+    port: config.INVENTORY_PORT,
+    routes: (router) => router.service(InventoryService, createInventoryService({ pool, logger })),
+    health: {
+      readyz: async () => {
+        await pool.query("SELECT 1");
+        if (!producerConnected) throw new Error("kafka producer is not connected");
+        await withTimeout(probe.describeCluster(), 2_000, "kafka did not answer within 2 s");
+      },
+    },
+  });
+  logger.info({ port: server.port }, "inventory service listening (Connect, gRPC, gRPC-Web)");
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    let code = 0;
+    // Intake first, then the relay (it finishes its round: committed rows stay
+    // in the outbox for the next start), then the clients it used.
+    for (const [name, step] of [
+      ["server", () => server.close()],
+      ["outbox relay", () => relay.stop()],
+      ["kafka producer", () => producer.disconnect()],
+      ["kafka admin", () => probe.disconnect()],
+      ["postgres pool", () => pool.end()],
+    ] as const) {
+      try {
+        await step();
+      } catch (error) {
+        code = 1;
+        logger.error({ err: error }, `closing the ${name} failed`);
+      }
+    }
+    process.exit(code);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+main().catch((error: unknown) => {
+  logger.fatal({ err: error }, "inventory service failed to start");
+  process.exit(1);
+});
