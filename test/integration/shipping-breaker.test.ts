@@ -1,0 +1,147 @@
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import pg from "pg";
+import { v7 as uuidv7 } from "uuid";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  CreateShipmentRequestSchema,
+  ShipmentStatus,
+  ShippingService,
+} from "../../gen/accord/shipping/v1/shipping_pb.js";
+import { dlqTopicFor } from "../../lib/events.js";
+import { createKafka, deleteTopics, parseBrokers } from "../../lib/kafka.js";
+import { createLogger } from "../../lib/logger.js";
+import { rpcClient } from "../../lib/rpc-clients.js";
+import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+
+// Shipping's carrier breaker against the real, slowed-down carrier process:
+// timeouts open it, an open breaker answers Unavailable at once without a
+// carrier call, and after the reset time one probe closes it again. Its own
+// processes, so no other test's calls sit in the breaker's window.
+const suffix = randomUUID().replaceAll("-", "").slice(0, 12);
+const database = `accord_shipping_test_${suffix}`;
+const topic = `shipping.events.test-${suffix}`;
+const TIMEOUT_MS = 300;
+const VOLUME = 3;
+const RESET_MS = 1500;
+
+let carrier: ServiceProcess;
+let shipping: ServiceProcess;
+
+const pgConfig = (name: string) => ({
+  host: process.env.PGHOST,
+  port: Number(process.env.PGPORT),
+  user: process.env.PGUSER,
+  password: process.env.PGPASSWORD,
+  database: name,
+});
+
+beforeAll(async () => {
+  const carrierPort = await freePort();
+  carrier = await startServiceProcess(
+    "services/carrier/src/main.ts",
+    { CARRIER_PORT: String(carrierPort) },
+    carrierPort,
+  );
+  const port = await freePort();
+  shipping = await startServiceProcess(
+    "services/shipping/src/main.ts",
+    {
+      SHIPPING_PORT: String(port),
+      SHIPPING_DATABASE: database,
+      SHIPPING_EVENTS_TOPIC: topic,
+      CARRIER_URL: carrier.url,
+      SHIPPING_CARRIER_TIMEOUT_MS: String(TIMEOUT_MS),
+      SHIPPING_BREAKER_VOLUME_THRESHOLD: String(VOLUME),
+      SHIPPING_BREAKER_ERROR_PERCENT: "50",
+      SHIPPING_BREAKER_RESET_MS: String(RESET_MS),
+    },
+    port,
+  );
+});
+
+afterAll(async () => {
+  const code = await shipping?.stop();
+  await carrier?.stop();
+  expect(code).toBe(0);
+  const kafka = createKafka({
+    clientId: "shipping-breaker-test",
+    brokers: parseBrokers(process.env.KAFKA_BROKERS ?? ""),
+    logger: createLogger("shipping-breaker-test", "silent"),
+  });
+  await deleteTopics(kafka, [topic, dlqTopicFor(topic)]);
+  const admin = new pg.Client(pgConfig("postgres"));
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.end();
+});
+
+function shipRequest(orderId = uuidv7()) {
+  return create(CreateShipmentRequestSchema, {
+    idempotencyKey: `order-${orderId}/ship`,
+    orderId,
+    address: { line1: "Hauptstrasse 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
+    items: [{ sku: "BOOK-1", quantity: 1 }],
+  });
+}
+
+async function behave(b: { latencyMs?: number; errorRate?: number; outage?: boolean }) {
+  const res = await fetch(`${carrier.url}/admin/behaviour`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(b),
+  });
+  expect(res.status).toBe(200);
+}
+
+async function carrierStats() {
+  return (await (await fetch(`${carrier.url}/admin/stats`)).json()) as { createRequests: number };
+}
+
+async function bookings(orderId: string) {
+  const res = await fetch(`${carrier.url}/v1/shipments?reference=${orderId}`);
+  return ((await res.json()) as { shipments: unknown[] }).shipments;
+}
+
+describe("carrier circuit breaker", () => {
+  it("opens on timeouts, fails fast while open, and recovers through the half-open probe", async () => {
+    const client = rpcClient(ShippingService, shipping.url, "connect-json");
+    const req = shipRequest();
+
+    // Carrier slower than shipping's per-call timeout: each try (same key, as a saga retry) times out.
+    await behave({ latencyMs: 1_000 });
+    for (let i = 0; i < VOLUME; i++) {
+      const started = performance.now();
+      const error = await client.createShipment(req).catch((e: unknown) => ConnectError.from(e));
+      expect((error as ConnectError).code).toBe(Code.Unavailable);
+      expect((error as ConnectError).rawMessage).toContain(`${TIMEOUT_MS} ms`);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(TIMEOUT_MS - 20);
+    }
+
+    // Open: Unavailable at once, and the carrier hears nothing.
+    const before = await carrierStats();
+    for (const attempt of [req, shipRequest()]) {
+      const started = performance.now();
+      const error = await client.createShipment(attempt).catch((e: unknown) => ConnectError.from(e));
+      const elapsed = performance.now() - started;
+      expect((error as ConnectError).code).toBe(Code.Unavailable);
+      expect((error as ConnectError).rawMessage).toContain("circuit breaker is open");
+      expect(elapsed).toBeLessThan(200);
+    }
+    expect((await carrierStats()).createRequests).toBe(before.createRequests);
+
+    // Carrier fast again; after the reset time the next call is the probe, and it succeeds.
+    await behave({ latencyMs: 0 });
+    await new Promise((r) => setTimeout(r, RESET_MS + 300));
+    const { shipment } = await client.createShipment(req);
+    expect(shipment?.status).toBe(ShipmentStatus.CREATED);
+    expect(shipment?.orderId).toBe(req.orderId);
+    // The timed-out tries and the probe carried one key: exactly one booking.
+    expect(await bookings(req.orderId)).toHaveLength(1);
+
+    // Closed again: a new order books normally.
+    const next = await client.createShipment(shipRequest());
+    expect(next.shipment?.status).toBe(ShipmentStatus.CREATED);
+  });
+});

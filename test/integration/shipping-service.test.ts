@@ -1,0 +1,374 @@
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import pg from "pg";
+import { v7 as uuidv7 } from "uuid";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ShipmentCancelledSchema,
+  ShipmentCreatedSchema,
+  ShipmentDeliveredSchema,
+} from "../../gen/accord/shipping/v1/events_pb.js";
+import {
+  type CreateShipmentRequest,
+  CreateShipmentRequestSchema,
+  ShipmentStatus,
+  ShippingService,
+} from "../../gen/accord/shipping/v1/shipping_pb.js";
+import { type DecodedEvent, dlqTopicFor, isEventOf } from "../../lib/events.js";
+import {
+  type ConsumedRecord,
+  createIdempotentProducer,
+  createKafka,
+  deleteTopics,
+  type EventProducer,
+  type KafkaClient,
+  parseBrokers,
+  type RunningConsumer,
+  runEventConsumer,
+} from "../../lib/kafka.js";
+import { createLogger } from "../../lib/logger.js";
+import { rpcClient } from "../../lib/rpc-clients.js";
+import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+
+// The real carrier and shipping processes, shipping on its own database and
+// its own events topic, called with the generated Connect client.
+const suffix = randomUUID().replaceAll("-", "").slice(0, 12);
+const database = `accord_shipping_test_${suffix}`;
+const topic = `shipping.events.test-${suffix}`;
+const groupId = `shipping-test-${suffix}`;
+const logger = createLogger("shipping-test", process.env.TEST_LOG_LEVEL ?? "silent");
+
+let carrier: ServiceProcess;
+let shipping: ServiceProcess;
+let db: pg.Client;
+let kafka: KafkaClient;
+let producer: EventProducer;
+let consumer: RunningConsumer | undefined;
+const events: { event: DecodedEvent; record: ConsumedRecord }[] = [];
+
+const pgConfig = (name: string) => ({
+  host: process.env.PGHOST,
+  port: Number(process.env.PGPORT),
+  user: process.env.PGUSER,
+  password: process.env.PGPASSWORD,
+  database: name,
+});
+
+beforeAll(async () => {
+  const carrierPort = await freePort();
+  carrier = await startServiceProcess(
+    "services/carrier/src/main.ts",
+    { CARRIER_PORT: String(carrierPort) },
+    carrierPort,
+  );
+  const port = await freePort();
+  shipping = await startServiceProcess(
+    "services/shipping/src/main.ts",
+    {
+      SHIPPING_PORT: String(port),
+      SHIPPING_DATABASE: database,
+      SHIPPING_EVENTS_TOPIC: topic,
+      CARRIER_URL: carrier.url,
+      SHIPPING_CARRIER_TIMEOUT_MS: "300",
+      SHIPPING_BREAKER_VOLUME_THRESHOLD: "5",
+      SHIPPING_BREAKER_RESET_MS: "1000",
+    },
+    port,
+  );
+  db = new pg.Client(pgConfig(database));
+  await db.connect();
+
+  kafka = createKafka({
+    clientId: "shipping-test",
+    brokers: parseBrokers(process.env.KAFKA_BROKERS ?? ""),
+    logger,
+  });
+  producer = await createIdempotentProducer(kafka);
+  // Shipping creates its topic at start, in the background; wait for it.
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (let i = 0; i < 100 && !(await admin.listTopics()).includes(topic); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  consumer = await runEventConsumer({
+    kafka,
+    groupId,
+    topics: [topic],
+    logger,
+    dlqProducer: producer,
+    handle: async (event, record) => {
+      events.push({ event, record });
+    },
+  });
+});
+
+afterAll(async () => {
+  await consumer?.stop();
+  await producer?.disconnect();
+  if (kafka) {
+    await deleteTopics(kafka, [topic, dlqTopicFor(topic)]);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([groupId]).catch(() => {});
+    await admin.disconnect();
+  }
+  await db?.end();
+  const shippingCode = await shipping?.stop();
+  await carrier?.stop();
+  expect(shippingCode).toBe(0);
+  const admin = new pg.Client(pgConfig("postgres"));
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.end();
+});
+
+function shipRequest(
+  orderId = uuidv7(),
+  overrides: Partial<CreateShipmentRequest> = {},
+): CreateShipmentRequest {
+  const req = create(CreateShipmentRequestSchema, {
+    idempotencyKey: `order-${orderId}/ship`,
+    orderId,
+    address: {
+      recipientName: "Ada",
+      line1: "Hauptstrasse 1",
+      city: "Berlin",
+      postalCode: "10115",
+      countryCode: "DE",
+    },
+    items: [{ sku: "BOOK-1", quantity: 2 }],
+  });
+  return Object.assign(req, overrides);
+}
+
+const client = () => rpcClient(ShippingService, shipping.url, "connect-json");
+const failure = (e: unknown) => ConnectError.from(e);
+
+async function bookings(orderId: string) {
+  const res = await fetch(`${carrier.url}/v1/shipments?reference=${orderId}`);
+  return ((await res.json()) as { shipments: { shipment_ref: string; status: string }[] }).shipments;
+}
+
+async function behave(b: { latencyMs?: number; errorRate?: number; outage?: boolean }) {
+  const res = await fetch(`${carrier.url}/admin/behaviour`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(b),
+  });
+  expect(res.status).toBe(200);
+}
+
+async function waitFor<T>(find: () => T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("CreateShipment", () => {
+  it("books once with the carrier and answers a replay with the same shipment", async () => {
+    const req = shipRequest();
+    const first = await client().createShipment(req);
+    expect(first.shipment?.status).toBe(ShipmentStatus.CREATED);
+    expect(first.shipment?.carrier).toBe("accord-express");
+    expect(first.shipment?.trackingNumber).toMatch(/^AX/);
+    expect(first.shipment?.orderId).toBe(req.orderId);
+    expect(await bookings(req.orderId)).toHaveLength(1);
+
+    const replay = await client().createShipment(req);
+    expect(replay.shipment?.shipmentId).toBe(first.shipment?.shipmentId);
+    expect(replay.shipment?.trackingNumber).toBe(first.shipment?.trackingNumber);
+    expect(await bookings(req.orderId)).toHaveLength(1);
+
+    const fetched = await client().getShipment({ shipmentId: first.shipment?.shipmentId ?? "" });
+    expect(fetched.shipment?.address?.city).toBe("Berlin");
+
+    const rows = await db.query("SELECT count(*)::int AS n FROM shipments WHERE order_id = $1", [
+      req.orderId,
+    ]);
+    expect(rows.rows[0].n).toBe(1);
+  });
+
+  it("rejects the same key with a different body, and a second shipment for the order", async () => {
+    const req = shipRequest();
+    await client().createShipment(req);
+    const changed = shipRequest(req.orderId, {
+      items: [{ $typeName: "accord.common.v1.SkuQuantity", sku: "MUG-2", quantity: 1 }],
+    });
+    const sameKey = await client().createShipment(changed).catch(failure);
+    expect(sameKey).toBeInstanceOf(ConnectError);
+    expect((sameKey as ConnectError).code).toBe(Code.AlreadyExists);
+    expect((sameKey as ConnectError).rawMessage).toContain("idempotency_key");
+
+    const otherKey = await client()
+      .createShipment(shipRequest(req.orderId, { idempotencyKey: `other-${randomUUID()}` }))
+      .catch(failure);
+    expect((otherKey as ConnectError).code).toBe(Code.AlreadyExists);
+    expect((otherKey as ConnectError).rawMessage).toContain("order_id");
+    expect(await bookings(req.orderId)).toHaveLength(1);
+  });
+
+  it("answers InvalidArgument naming the fields", async () => {
+    const req = shipRequest(uuidv7(), { items: [] });
+    if (req.address) req.address.postalCode = "";
+    const error = await client().createShipment(req).catch(failure);
+    expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((error as ConnectError).rawMessage).toContain("address.postal_code");
+    expect((error as ConnectError).rawMessage).toContain("items");
+    const noKey = await client()
+      .createShipment(shipRequest(uuidv7(), { idempotencyKey: "" }))
+      .catch(failure);
+    expect((noKey as ConnectError).rawMessage).toContain("idempotency_key");
+    const badId = await client().getShipment({ shipmentId: "nope" }).catch(failure);
+    expect((badId as ConnectError).code).toBe(Code.InvalidArgument);
+    const unknown = await client().getShipment({ shipmentId: randomUUID() }).catch(failure);
+    expect((unknown as ConnectError).code).toBe(Code.NotFound);
+  });
+
+  it("turns a carrier refusal into FailedPrecondition, the same on replay, and frees the order", async () => {
+    const orderId = uuidv7();
+    const req = shipRequest(orderId);
+    if (req.address) req.address.countryCode = "AQ";
+    const refused = await client().createShipment(req).catch(failure);
+    expect((refused as ConnectError).code).toBe(Code.FailedPrecondition);
+    expect((refused as ConnectError).rawMessage).toContain("no service to AQ");
+    const again = await client().createShipment(req).catch(failure);
+    expect((again as ConnectError).code).toBe(Code.FailedPrecondition);
+    // A refused booking is not an active shipment: the order can ship under a new key.
+    const fixed = await client().createShipment(shipRequest(orderId, { idempotencyKey: `fixed-${orderId}` }));
+    expect(fixed.shipment?.status).toBe(ShipmentStatus.CREATED);
+  });
+});
+
+describe("CancelShipment", () => {
+  it("cancels once at the carrier, answers a replay the same, and is harmless with nothing to cancel", async () => {
+    const req = shipRequest();
+    const { shipment } = await client().createShipment(req);
+    const cancelKey = `order-${req.orderId}/cancel-shipment`;
+    const first = await client().cancelShipment({
+      idempotencyKey: cancelKey,
+      orderId: req.orderId,
+      reason: "payment failed",
+    });
+    expect(first.cancelled).toBe(true);
+    expect(first.shipment?.shipmentId).toBe(shipment?.shipmentId);
+    expect(first.shipment?.status).toBe(ShipmentStatus.CANCELLED);
+    const atCarrier = await bookings(req.orderId);
+    expect(atCarrier).toHaveLength(1);
+    expect(atCarrier[0]?.status).toBe("cancelled");
+
+    const replay = await client().cancelShipment({ idempotencyKey: cancelKey, orderId: req.orderId });
+    expect(replay.cancelled).toBe(true);
+    expect(replay.shipment?.shipmentId).toBe(shipment?.shipmentId);
+
+    const other = await client().cancelShipment({
+      idempotencyKey: `again-${randomUUID()}`,
+      orderId: req.orderId,
+    });
+    expect(other.cancelled).toBe(false);
+
+    const nothing = await client().cancelShipment({
+      idempotencyKey: `order-${randomUUID()}/cancel-shipment`,
+      orderId: uuidv7(),
+    });
+    expect(nothing.cancelled).toBe(false);
+    expect(nothing.shipment).toBeUndefined();
+
+    const events = await waitFor(() => {
+      const found = eventsOf(req.orderId);
+      return found.some((e) => isEventOf(e.event, ShipmentCancelledSchema)) ? found : undefined;
+    });
+    expect(events.filter((e) => isEventOf(e.event, ShipmentCancelledSchema))).toHaveLength(1);
+  });
+
+  it("resolves a booking whose outcome was unknown after a timeout, then cancels it", async () => {
+    const req = shipRequest();
+    await behave({ latencyMs: 700 });
+    try {
+      const timedOut = await client().createShipment(req).catch(failure);
+      expect((timedOut as ConnectError).code).toBe(Code.Unavailable);
+      const row = await db.query(
+        "SELECT status, carrier_attempts FROM shipments WHERE idempotency_key = $1",
+        [req.idempotencyKey],
+      );
+      expect(row.rows[0]).toEqual({ status: "PENDING", carrier_attempts: 1 });
+      // The slow carrier books after all.
+      await new Promise((r) => setTimeout(r, 600));
+      expect(await bookings(req.orderId)).toHaveLength(1);
+    } finally {
+      await behave({ latencyMs: 0 });
+    }
+    const cancelled = await client().cancelShipment({
+      idempotencyKey: `order-${req.orderId}/cancel-shipment`,
+      orderId: req.orderId,
+      reason: "compensation",
+    });
+    expect(cancelled.cancelled).toBe(true);
+    expect(cancelled.shipment?.status).toBe(ShipmentStatus.CANCELLED);
+    const atCarrier = await bookings(req.orderId);
+    expect(atCarrier).toHaveLength(1);
+    expect(atCarrier[0]?.status).toBe("cancelled");
+  });
+});
+
+describe("ConfirmDelivery", () => {
+  it("marks the shipment DELIVERED and publishes ShipmentCreated then ShipmentDelivered keyed by order", async () => {
+    const req = shipRequest();
+    const { shipment } = await client().createShipment(req);
+    const shipmentId = shipment?.shipmentId ?? "";
+    const delivered = await client().confirmDelivery({ shipmentId });
+    expect(delivered.shipment?.status).toBe(ShipmentStatus.DELIVERED);
+    const again = await client().confirmDelivery({ shipmentId });
+    expect(again.shipment?.status).toBe(ShipmentStatus.DELIVERED);
+    expect((await client().getShipment({ shipmentId })).shipment?.status).toBe(ShipmentStatus.DELIVERED);
+
+    const cancel = await client()
+      .cancelShipment({ idempotencyKey: `c-${randomUUID()}`, orderId: req.orderId })
+      .catch(failure);
+    expect((cancel as ConnectError).code).toBe(Code.FailedPrecondition);
+
+    const seen = await waitFor(() => {
+      const found = eventsOf(req.orderId);
+      return found.some((e) => isEventOf(e.event, ShipmentDeliveredSchema)) ? found : undefined;
+    });
+    expect(seen.map((e) => e.event.type)).toEqual([
+      ShipmentCreatedSchema.typeName,
+      ShipmentDeliveredSchema.typeName,
+    ]);
+    const last = seen[1];
+    if (!last || !isEventOf(last.event, ShipmentDeliveredSchema)) throw new Error("no ShipmentDelivered");
+    expect(last.event.message.shipmentId).toBe(shipmentId);
+    expect(last.event.message.orderId).toBe(req.orderId);
+    expect(last.record.key).toBe(req.orderId);
+    expect(last.event.source).toBe("/accord/shipping");
+  });
+
+  it("refuses an unknown shipment with NotFound", async () => {
+    const error = await client().confirmDelivery({ shipmentId: randomUUID() }).catch(failure);
+    expect((error as ConnectError).code).toBe(Code.NotFound);
+  });
+});
+
+describe("health", () => {
+  it("is live and ready while Postgres answers, even when the carrier is down", async () => {
+    await behave({ outage: true });
+    try {
+      expect((await fetch(`${shipping.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${shipping.url}/readyz`)).status).toBe(200);
+    } finally {
+      await behave({ outage: false });
+    }
+  });
+});
+
+function eventsOf(orderId: string) {
+  return events.filter((e) => e.record.key === orderId);
+}

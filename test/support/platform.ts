@@ -1,0 +1,165 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { freePort, type ServiceProcess, startServiceProcess } from "./service-process.js";
+
+/**
+ * The whole platform as separate real processes, for end-to-end tests: its
+ * own databases, ports, Kafka topic prefix, Temporal task queue and RabbitMQ
+ * prefix, so it shares the infrastructure with a running `npm start` (and
+ * with other test files) without seeing their traffic.
+ */
+export interface Platform {
+  urls: Record<ServiceName, string>;
+  smtpSinkUrl: string;
+  topicPrefix: string;
+  rabbitPrefix: string;
+  databases: Record<string, string>;
+  processes: Map<ServiceName, ServiceProcess>;
+  restart(name: ServiceName, extraEnv?: Record<string, string>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export type ServiceName =
+  | "payment-provider"
+  | "carrier"
+  | "smtp-sink"
+  | "orders"
+  | "inventory"
+  | "payments"
+  | "shipping"
+  | "notifications"
+  | "orchestrator";
+
+const ORDER: ServiceName[] = [
+  "payment-provider",
+  "carrier",
+  "smtp-sink",
+  "orders",
+  "inventory",
+  "payments",
+  "shipping",
+  "notifications",
+  "orchestrator",
+];
+
+export async function startPlatform(overrides: Partial<Record<ServiceName, Record<string, string>>> = {}): Promise<Platform> {
+  const id = randomUUID().replaceAll("-", "").slice(0, 10);
+  const topicPrefix = `e2e-${id}.`;
+  const rabbitPrefix = `e2e-${id}.`;
+  const ports = {} as Record<ServiceName, number>;
+  for (const name of ORDER) ports[name] = await freePort();
+  const smtpPort = await freePort();
+  const url = (name: ServiceName) => `http://127.0.0.1:${ports[name]}`;
+  const databases = {
+    orders: `accord_orders_e2e_${id}`,
+    inventory: `accord_inventory_e2e_${id}`,
+    payments: `accord_payments_e2e_${id}`,
+    shipping: `accord_shipping_e2e_${id}`,
+    notifications: `accord_notifications_e2e_${id}`,
+  };
+  const common: Record<string, string> = {
+    ACCORD_TOPIC_PREFIX: topicPrefix,
+    ORDERS_URL: url("orders"),
+    INVENTORY_URL: url("inventory"),
+    PAYMENTS_URL: url("payments"),
+    SHIPPING_URL: url("shipping"),
+    NOTIFICATIONS_URL: url("notifications"),
+    PAYMENT_PROVIDER_URL: url("payment-provider"),
+    CARRIER_URL: url("carrier"),
+  };
+  const env: Record<ServiceName, Record<string, string>> = {
+    "payment-provider": { PAYMENT_PROVIDER_PORT: String(ports["payment-provider"]) },
+    carrier: { CARRIER_PORT: String(ports.carrier) },
+    "smtp-sink": { SMTP_SINK_PORT: String(smtpPort), SMTP_SINK_HTTP_PORT: String(ports["smtp-sink"]) },
+    orders: { ORDERS_PORT: String(ports.orders), ORDERS_DATABASE: databases.orders },
+    inventory: { INVENTORY_PORT: String(ports.inventory), INVENTORY_DATABASE: databases.inventory },
+    payments: {
+      PAYMENTS_PORT: String(ports.payments),
+      PAYMENTS_DATABASE: databases.payments,
+      PAYMENTS_PROVIDER_TIMEOUT_MS: "1000",
+    },
+    shipping: {
+      SHIPPING_PORT: String(ports.shipping),
+      SHIPPING_DATABASE: databases.shipping,
+      SHIPPING_CARRIER_TIMEOUT_MS: "500",
+      SHIPPING_BREAKER_RESET_MS: "1500",
+    },
+    notifications: {
+      NOTIFICATIONS_PORT: String(ports.notifications),
+      NOTIFICATIONS_DATABASE: databases.notifications,
+      NOTIFICATIONS_RABBIT_PREFIX: rabbitPrefix,
+      NOTIFICATIONS_RETRY_DELAYS_MS: "300,600",
+      SMTP_HOST: "127.0.0.1",
+      SMTP_PORT: String(smtpPort),
+    },
+    orchestrator: {
+      ORCHESTRATOR_PORT: String(ports.orchestrator),
+      ORCHESTRATOR_TASK_QUEUE: `orders-e2e-${id}`,
+      ORCHESTRATOR_GROUP_ID: `orchestrator-e2e-${id}`,
+      ORCHESTRATOR_DELIVERY_TIMEOUT: "2s",
+      ORCHESTRATOR_RETRY_MAX_INTERVAL: "1s",
+    },
+  };
+  const processes = new Map<ServiceName, ServiceProcess>();
+  const start = async (name: ServiceName, extra: Record<string, string> = {}) => {
+    const proc = await startServiceProcess(
+      `services/${name}/src/main.ts`,
+      { ...common, ...env[name], ...overrides[name], ...extra },
+      ports[name],
+      60_000,
+    );
+    processes.set(name, proc);
+  };
+  try {
+    // External parties first, then the services (in parallel), then the orchestrator.
+    await Promise.all((["payment-provider", "carrier", "smtp-sink"] as const).map((n) => start(n)));
+    await Promise.all((["orders", "inventory", "payments", "shipping", "notifications"] as const).map((n) => start(n)));
+    await start("orchestrator");
+  } catch (error) {
+    await Promise.all([...processes.values()].map((p) => p.stop("SIGKILL")));
+    throw error;
+  }
+
+  return {
+    urls: Object.fromEntries(ORDER.map((n) => [n, url(n)])) as Record<ServiceName, string>,
+    smtpSinkUrl: url("smtp-sink"),
+    topicPrefix,
+    rabbitPrefix,
+    databases,
+    processes,
+    async restart(name, extraEnv) {
+      await processes.get(name)?.stop();
+      await start(name, extraEnv);
+    },
+    async stop() {
+      for (const name of [...ORDER].reverse()) await processes.get(name)?.stop();
+      const admin = new pg.Client({
+        host: process.env.PGHOST,
+        port: Number(process.env.PGPORT),
+        user: process.env.PGUSER,
+        password: process.env.PGPASSWORD,
+        database: "postgres",
+      });
+      await admin.connect();
+      for (const db of Object.values(databases)) await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+}
+
+/** A query against one of the platform's databases. */
+export async function queryDb<T extends pg.QueryResultRow>(database: string, sql: string, params: unknown[] = []) {
+  const client = new pg.Client({
+    host: process.env.PGHOST,
+    port: Number(process.env.PGPORT),
+    user: process.env.PGUSER,
+    password: process.env.PGPASSWORD,
+    database,
+  });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
