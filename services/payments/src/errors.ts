@@ -1,0 +1,25 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { BreakerOpenError, BreakerTimeoutError } from "../../../lib/breaker.js";
+import type { Violation } from "./domain/payments.js";
+import { ProviderUnavailableError } from "./provider-client.js";
+
+export function invalidArgument(violations: Violation[]): ConnectError {
+  return new ConnectError(violations.map((v) => `${v.field}: ${v.message}`).join("; "), Code.InvalidArgument);
+}
+
+/**
+ * A failed provider call: the outcome is unknown or the call never went out,
+ * so the caller may retry with the same key. Always Unavailable (retryable),
+ * with a message telling which case it was; never a fake success.
+ */
+export function providerFailure(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (error instanceof BreakerOpenError)
+    return new ConnectError("payment provider unavailable: circuit breaker open", Code.Unavailable);
+  if (error instanceof BreakerTimeoutError)
+    return new ConnectError(`payment provider did not answer within ${error.timeoutMs} ms`, Code.Unavailable);
+  if (error instanceof ProviderUnavailableError)
+    return new ConnectError(`payment provider unavailable (HTTP ${error.status})`, Code.Unavailable);
+  const message = error instanceof Error ? error.message : String(error);
+  return new ConnectError(`payment provider unreachable: ${message}`, Code.Unavailable);
+}

@@ -1,0 +1,307 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { v7 as uuidv7 } from "uuid";
+import {
+  PaymentCapturedSchema,
+  PaymentDeclinedSchema,
+  PaymentRefundedSchema,
+} from "../../../gen/accord/payments/v1/events_pb.js";
+import type { Payment, PaymentService } from "../../../gen/accord/payments/v1/payments_pb.js";
+import { inTransaction, type Pool, type PoolClient } from "../../../lib/db.js";
+import { encodeEvent, sourceFor } from "../../../lib/events.js";
+import type { Logger } from "../../../lib/logger.js";
+import { enqueueOutbox } from "../../../lib/outbox.js";
+import {
+  claimRefund,
+  findLivePayment,
+  findPaymentById,
+  findPaymentByKey,
+  finishRefund,
+  insertPendingPayment,
+  lockOrder,
+  markCaptured,
+  markDeclined,
+  markRefunded,
+  orderHasRefund,
+  type PaymentRow,
+  rowToPayment,
+} from "./db/payments-repo.js";
+import {
+  type ChargeOutcome,
+  chargeFingerprint,
+  declinedMessage,
+  refundFingerprint,
+  validateCharge,
+  validateRefund,
+} from "./domain/payments.js";
+import { invalidArgument, providerFailure } from "./errors.js";
+import type { ProviderClient } from "./provider-client.js";
+
+const SOURCE = sourceFor("payments");
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Rounds of "someone else changed the order's payments under us, look again".
+const MAX_ROUNDS = 5;
+
+export interface PaymentServiceDeps {
+  pool: Pool;
+  provider: ProviderClient;
+  logger: Logger;
+  topic: string;
+}
+
+/**
+ * PaymentService. The one rule: no path charges twice.
+ * - Charge records the attempt as PENDING under its idempotency key (unique)
+ *   BEFORE calling the provider, and sends the same key to the provider, which
+ *   answers a repeated key with its first outcome. A retry after a timeout or
+ *   crash re-asks the provider with that key and completes the row.
+ * - At most one attempt per order may be in flight or captured (unique partial
+ *   index); a Charge with another key for an order that has a captured payment
+ *   returns that payment; one whose attempt is still PENDING settles it first.
+ * - Once a Refund was asked for an order (the saga compensated it), a Charge
+ *   with a new key for that order is refused: a late charge must not take
+ *   money after its compensation ran.
+ */
+export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceImpl<typeof PaymentService>> {
+  const { pool, provider, logger, topic } = deps;
+
+  async function emit(
+    client: PoolClient,
+    row: PaymentRow,
+    event: "captured" | "declined" | "refunded",
+    traceparent: string | undefined,
+  ) {
+    const base = {
+      paymentId: row.payment_id,
+      orderId: row.order_id,
+      amount: { currencyCode: row.currency_code, amountMinor: row.amount_minor },
+    };
+    const options = { source: SOURCE, key: row.order_id, traceparent };
+    const encoded =
+      event === "captured"
+        ? encodeEvent(PaymentCapturedSchema, create(PaymentCapturedSchema, base), options)
+        : event === "declined"
+          ? encodeEvent(
+              PaymentDeclinedSchema,
+              create(PaymentDeclinedSchema, { ...base, reason: row.decline_reason ?? "" }),
+              options,
+            )
+          : encodeEvent(
+              PaymentRefundedSchema,
+              create(PaymentRefundedSchema, { ...base, reason: row.refund_reason ?? "" }),
+              options,
+            );
+    await enqueueOutbox(client, topic, encoded);
+  }
+
+  /**
+   * Asks the provider for the outcome of a PENDING attempt, with the attempt's
+   * own key and stored body, and records it (state + event in one
+   * transaction). Returns the settled row. Throws Unavailable when the outcome
+   * stays unknown; the row then stays PENDING for the next retry.
+   */
+  async function settle(row: PaymentRow, traceparent: string | undefined): Promise<PaymentRow> {
+    let outcome: ChargeOutcome;
+    try {
+      outcome = await provider.charge({
+        idempotencyKey: row.idempotency_key,
+        amountMinor: row.amount_minor,
+        currency: row.currency_code,
+        reference: row.order_id,
+      });
+    } catch (error) {
+      logger.warn({ err: error, paymentId: row.payment_id, orderId: row.order_id }, "charge outcome unknown");
+      throw providerFailure(error);
+    }
+    if (outcome.kind === "unknown") {
+      logger.warn({ paymentId: row.payment_id, detail: outcome.detail }, "charge outcome unknown");
+      throw new ConnectError(
+        "payment provider gave no usable answer; retry with the same key",
+        Code.Unavailable,
+      );
+    }
+    if (outcome.kind === "key-conflict") {
+      // Our key is unique here, so the provider remembers it from elsewhere
+      // (e.g. a wiped database). Nothing is decided; a human must look.
+      logger.error(
+        { paymentId: row.payment_id, key: row.idempotency_key },
+        "provider holds our key for another charge",
+      );
+      throw new ConnectError(
+        "payment provider holds this idempotency key for a different charge",
+        Code.FailedPrecondition,
+      );
+    }
+    const settled = await inTransaction(pool, async (client) => {
+      const updated =
+        outcome.kind === "captured"
+          ? await markCaptured(client, row.payment_id, outcome.chargeId)
+          : await markDeclined(client, row.payment_id, outcome.reason);
+      if (updated)
+        await emit(client, updated, outcome.kind === "captured" ? "captured" : "declined", traceparent);
+      return updated;
+    });
+    if (settled) {
+      logger.info(
+        { paymentId: row.payment_id, orderId: row.order_id, outcome: outcome.kind },
+        outcome.kind === "captured" ? "payment captured" : "payment declined",
+      );
+      return settled;
+    }
+    // A concurrent request with the same key completed it first: same provider answer, read it.
+    const current = await findPaymentById(pool, row.payment_id);
+    if (!current) throw new Error(`payment ${row.payment_id} vanished`);
+    return current;
+  }
+
+  /** The answer of Charge for a settled row: the payment, or FailedPrecondition when declined. */
+  function chargeAnswer(row: PaymentRow): { payment: Payment } {
+    if (row.status === "DECLINED") {
+      throw new ConnectError(declinedMessage(row.decline_reason ?? "declined"), Code.FailedPrecondition);
+    }
+    if (row.status === "PENDING") {
+      throw new ConnectError("payment outcome still unknown; retry with the same key", Code.Unavailable);
+    }
+    return { payment: rowToPayment(row) };
+  }
+
+  return {
+    async charge(req, ctx) {
+      const checked = validateCharge(req);
+      if ("violations" in checked) throw invalidArgument(checked.violations);
+      const draft = checked.draft;
+      const requestHash = chargeFingerprint(req);
+      const traceparent = ctx.requestHeader.get("traceparent") ?? undefined;
+
+      for (let round = 0; round < MAX_ROUNDS; round++) {
+        const step = await inTransaction(pool, async (client) => {
+          await lockOrder(client, draft.orderId);
+          const mine = await findPaymentByKey(client, draft.idempotencyKey);
+          if (mine) return { kind: "mine" as const, row: mine };
+          const live = await findLivePayment(client, draft.orderId);
+          if (live) return { kind: "live" as const, row: live };
+          if (await orderHasRefund(client, draft.orderId)) return { kind: "compensated" as const };
+          const paymentId = uuidv7();
+          if (!(await insertPendingPayment(client, paymentId, draft, requestHash)))
+            return { kind: "race" as const };
+          const row = await findPaymentById(client, paymentId);
+          if (!row) throw new Error("payment vanished inside its own transaction");
+          return { kind: "new" as const, row };
+        });
+
+        switch (step.kind) {
+          case "mine":
+            if (step.row.request_hash !== requestHash) {
+              throw new ConnectError(
+                "idempotency_key: already used for a different charge; use a new key for a new charge",
+                Code.AlreadyExists,
+              );
+            }
+            return chargeAnswer(
+              step.row.status === "PENDING" ? await settle(step.row, traceparent) : step.row,
+            );
+          case "new":
+            return chargeAnswer(await settle(step.row, traceparent));
+          case "live":
+            // Another key's attempt for this order. Captured: that is the
+            // order's payment. Still pending: settle it before anything else,
+            // then look again (a decline frees the order for this attempt).
+            if (step.row.status !== "PENDING") return chargeAnswer(step.row);
+            await settle(step.row, traceparent);
+            continue;
+          case "compensated":
+            throw new ConnectError(
+              `order_id: order ${draft.orderId} was already refunded (compensated); a new charge is refused`,
+              Code.FailedPrecondition,
+            );
+          case "race":
+            continue;
+        }
+      }
+      throw new ConnectError("concurrent charges for this order; retry", Code.Aborted);
+    },
+
+    async refund(req, ctx) {
+      const checked = validateRefund(req);
+      if ("violations" in checked) throw invalidArgument(checked.violations);
+      const { idempotencyKey, orderId, reason } = checked.draft;
+      const requestHash = refundFingerprint(req);
+      const traceparent = ctx.requestHeader.get("traceparent") ?? undefined;
+
+      // The key is recorded first (under the order lock): from here on no new
+      // charge for this order can start, so "nothing to refund" stays true.
+      const claim = await inTransaction(pool, async (client) => {
+        await lockOrder(client, orderId);
+        return claimRefund(client, idempotencyKey, orderId, requestHash, reason);
+      });
+      if (claim.request_hash !== requestHash) {
+        throw new ConnectError(
+          "idempotency_key: already used for a different refund; use a new key",
+          Code.AlreadyExists,
+        );
+      }
+      if (claim.status !== "PENDING") {
+        const row = claim.payment_id ? await findPaymentById(pool, claim.payment_id) : undefined;
+        return { payment: row ? rowToPayment(row) : undefined, refunded: claim.status === "REFUNDED" };
+      }
+
+      for (let round = 0; round < MAX_ROUNDS; round++) {
+        const live = await findLivePayment(pool, orderId);
+        if (!live || live.status === "REFUNDED") {
+          // Nothing (left) to give back: harmless success, remembered under the key.
+          await inTransaction(pool, (client) =>
+            finishRefund(client, idempotencyKey, "NOTHING", live?.payment_id ?? null),
+          );
+          logger.info({ orderId, alreadyRefunded: Boolean(live) }, "refund: nothing to refund");
+          return { payment: live ? rowToPayment(live) : undefined, refunded: false };
+        }
+        if (live.status === "PENDING") {
+          // Charge outcome unknown (timed out?): it may have gone through, so
+          // settle it with its own key first, then refund what was captured.
+          await settle(live, traceparent);
+          continue;
+        }
+
+        let outcome: Awaited<ReturnType<ProviderClient["refund"]>>;
+        try {
+          outcome = await provider.refund({ chargeId: live.provider_charge_id ?? "", idempotencyKey });
+        } catch (error) {
+          logger.warn({ err: error, orderId }, "refund outcome unknown");
+          throw providerFailure(error);
+        }
+        if (outcome.kind === "unknown") {
+          throw new ConnectError(
+            "payment provider gave no usable answer; retry with the same key",
+            Code.Unavailable,
+          );
+        }
+        if (outcome.kind === "key-conflict" || outcome.kind === "rejected") {
+          logger.error({ orderId, paymentId: live.payment_id, outcome }, "provider refused the refund");
+          throw new ConnectError(
+            `payment provider refused the refund: ${outcome.kind === "rejected" ? outcome.reason : "idempotency key held for another refund"}`,
+            Code.FailedPrecondition,
+          );
+        }
+        const refundedNow = await inTransaction(pool, async (client) => {
+          await lockOrder(client, orderId);
+          const updated = await markRefunded(client, live.payment_id, outcome.refundId, reason);
+          if (updated) await emit(client, updated, "refunded", traceparent);
+          await finishRefund(client, idempotencyKey, updated ? "REFUNDED" : "NOTHING", live.payment_id);
+          return Boolean(updated);
+        });
+        const row = await findPaymentById(pool, live.payment_id);
+        if (refundedNow) logger.info({ orderId, paymentId: live.payment_id }, "payment refunded");
+        return { payment: row ? rowToPayment(row) : undefined, refunded: refundedNow };
+      }
+      throw new ConnectError("concurrent changes to this order's payment; retry", Code.Aborted);
+    },
+
+    async getPayment(req) {
+      if (!UUID.test(req.paymentId))
+        throw invalidArgument([{ field: "payment_id", message: "must be a UUID" }]);
+      const row = await findPaymentById(pool, req.paymentId);
+      if (!row) throw new ConnectError(`payment ${req.paymentId} not found`, Code.NotFound);
+      return { payment: rowToPayment(row) };
+    },
+  };
+}

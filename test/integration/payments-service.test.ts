@@ -1,0 +1,452 @@
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type ChargeRequest,
+  ChargeRequestSchema,
+  PaymentService,
+  PaymentStatus,
+} from "../../gen/accord/payments/v1/payments_pb.js";
+import { createKafka, deleteTopics, parseBrokers } from "../../lib/kafka.js";
+import { rpcClient } from "../../lib/rpc-clients.js";
+import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+
+// The real payment-provider process and the real payments process on its own
+// database and its own events topic, called with the generated client.
+const suffix = randomUUID().replaceAll("-", "").slice(0, 12);
+const database = `accord_payments_test_${suffix}`;
+const topic = `payments.events.test-${suffix}`;
+const TIMEOUT_MS = 300;
+const RESET_MS = 1_000;
+let provider: ServiceProcess;
+let payments: ServiceProcess;
+let db: pg.Client;
+let client: ReturnType<typeof rpcClient<typeof PaymentService>>;
+
+interface ProviderCharge {
+  charge_id: string;
+  status: string;
+  refund_id?: string;
+  idempotency_key: string;
+}
+
+async function providerCharges(reference: string) {
+  const res = await fetch(`${provider.url}/v1/charges?reference=${encodeURIComponent(reference)}`);
+  return (await res.json()) as { charges: ProviderCharge[]; captured: number; refunded: number };
+}
+
+async function setBehaviour(change: { latencyMs?: number; declineRate?: number; outage?: boolean }) {
+  const res = await fetch(`${provider.url}/admin/behaviour`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(change),
+  });
+  expect(res.status).toBe(200);
+}
+
+interface ChargeFields {
+  idempotencyKey?: string;
+  orderId?: string;
+  customerId?: string;
+  amount?: { currencyCode: string; amountMinor: bigint };
+}
+
+function chargeRequest(overrides: ChargeFields = {}): ChargeRequest {
+  const orderId = overrides.orderId ?? randomUUID();
+  return create(ChargeRequestSchema, {
+    idempotencyKey: `order-${orderId}/charge`,
+    orderId,
+    customerId: "customer-it",
+    amount: { currencyCode: "EUR", amountMinor: 4200n },
+    ...overrides,
+  });
+}
+
+const fail = (e: unknown) => ConnectError.from(e);
+
+async function outboxTypes(orderId: string): Promise<string[]> {
+  const rows = await db.query<{ event_type: string }>(
+    "SELECT event_type FROM outbox WHERE message_key = $1 ORDER BY id",
+    [orderId],
+  );
+  return rows.rows.map((r) => r.event_type);
+}
+
+/** Calls until it succeeds (what Temporal's retry does), failing after the deadline. */
+async function eventually<T>(call: () => Promise<T>, deadlineMs = 8_000): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (Date.now() > until || fail(error).code !== Code.Unavailable) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+beforeAll(async () => {
+  const providerPort = await freePort();
+  provider = await startServiceProcess(
+    "services/payment-provider/src/main.ts",
+    { PAYMENT_PROVIDER_PORT: String(providerPort) },
+    providerPort,
+  );
+  const port = await freePort();
+  payments = await startServiceProcess(
+    "services/payments/src/main.ts",
+    {
+      PAYMENTS_PORT: String(port),
+      PAYMENTS_DATABASE: database,
+      PAYMENTS_EVENTS_TOPIC: topic,
+      PAYMENT_PROVIDER_URL: provider.url,
+      PAYMENTS_PROVIDER_TIMEOUT_MS: String(TIMEOUT_MS),
+      PAYMENTS_BREAKER_VOLUME_THRESHOLD: "3",
+      PAYMENTS_BREAKER_ERROR_PERCENT: "50",
+      PAYMENTS_BREAKER_RESET_MS: String(RESET_MS),
+      // Short statistics window: successes of earlier tests roll out quickly.
+      PAYMENTS_BREAKER_WINDOW_MS: "2000",
+    },
+    port,
+  );
+  client = rpcClient(PaymentService, payments.url, "connect-json");
+  db = new pg.Client({
+    host: process.env.PGHOST,
+    port: Number(process.env.PGPORT),
+    user: process.env.PGUSER,
+    password: process.env.PGPASSWORD,
+    database,
+  });
+  await db.connect();
+});
+
+afterAll(async () => {
+  await db?.end();
+  const paymentsCode = await payments?.stop();
+  const providerCode = await provider?.stop();
+  const admin = new pg.Client({
+    host: process.env.PGHOST,
+    port: Number(process.env.PGPORT),
+    user: process.env.PGUSER,
+    password: process.env.PGPASSWORD,
+    database: "postgres",
+  });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.end();
+  const kafka = createKafka({
+    clientId: "payments-it",
+    brokers: parseBrokers(process.env.KAFKA_BROKERS ?? ""),
+  });
+  await deleteTopics(kafka, [topic]);
+  // Graceful shutdown on SIGTERM exits 0.
+  expect(paymentsCode).toBe(0);
+  expect(providerCode).toBe(0);
+});
+
+describe("Charge", () => {
+  it("captures once; the same key returns the same payment and the provider still has one capture", async () => {
+    const req = chargeRequest();
+    const { payment } = await client.charge(req);
+    expect(payment?.status).toBe(PaymentStatus.CAPTURED);
+    expect(payment?.providerReference).toMatch(/^ch_/);
+    expect(payment?.amount?.amountMinor).toBe(4200n);
+
+    const again = await client.charge(req);
+    expect(again.payment?.paymentId).toBe(payment?.paymentId);
+    expect(again.payment?.providerReference).toBe(payment?.providerReference);
+
+    // A second key for the same order returns the order's captured payment.
+    const otherKey = await client.charge({ ...req, idempotencyKey: `${req.idempotencyKey}-again` });
+    expect(otherKey.payment?.paymentId).toBe(payment?.paymentId);
+
+    const seen = await providerCharges(req.orderId);
+    expect(seen.captured).toBe(1);
+    expect(seen.charges).toHaveLength(1);
+    expect(seen.charges[0]?.idempotency_key).toBe(req.idempotencyKey);
+
+    const rows = await db.query("SELECT status, provider_charge_id FROM payments WHERE order_id = $1", [
+      req.orderId,
+    ]);
+    expect(rows.rows).toEqual([{ status: "CAPTURED", provider_charge_id: payment?.providerReference }]);
+    expect(await outboxTypes(req.orderId)).toEqual(["accord.payments.v1.PaymentCaptured"]);
+
+    const fetched = await client.getPayment({ paymentId: payment?.paymentId ?? "" });
+    expect(fetched.payment?.status).toBe(PaymentStatus.CAPTURED);
+  });
+
+  it("rejects the same key with a different body as AlreadyExists", async () => {
+    const req = chargeRequest();
+    await client.charge(req);
+    const changed = chargeRequest({
+      orderId: req.orderId,
+      idempotencyKey: req.idempotencyKey,
+      amount: { currencyCode: "EUR", amountMinor: 9999n },
+    });
+    const error = await client.charge(changed).catch(fail);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.AlreadyExists);
+    expect((error as ConnectError).rawMessage).toContain("idempotency_key");
+    expect((await providerCharges(req.orderId)).captured).toBe(1);
+  });
+
+  it("records a decline (amount 666) and answers FailedPrecondition, the same on replay", async () => {
+    const req = chargeRequest({
+      amount: { currencyCode: "EUR", amountMinor: 666n },
+    });
+    const error = await client.charge(req).catch(fail);
+    expect((error as ConnectError).code).toBe(Code.FailedPrecondition);
+    expect((error as ConnectError).rawMessage).toBe("payment declined: insufficient_funds");
+    const replay = await client.charge(req).catch(fail);
+    expect((replay as ConnectError).code).toBe(Code.FailedPrecondition);
+    expect((replay as ConnectError).rawMessage).toBe("payment declined: insufficient_funds");
+
+    const rows = await db.query("SELECT status, decline_reason FROM payments WHERE order_id = $1", [
+      req.orderId,
+    ]);
+    expect(rows.rows).toEqual([{ status: "DECLINED", decline_reason: "insufficient_funds" }]);
+    expect(await outboxTypes(req.orderId)).toEqual(["accord.payments.v1.PaymentDeclined"]);
+    const seen = await providerCharges(req.orderId);
+    expect(seen.charges).toHaveLength(1);
+    expect(seen.captured).toBe(0);
+  });
+
+  it("rejects bad input with InvalidArgument naming the fields", async () => {
+    const error = await client
+      .charge(
+        chargeRequest({
+          idempotencyKey: "",
+          amount: { currencyCode: "XYZ", amountMinor: 0n },
+        }),
+      )
+      .catch(fail);
+    expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((error as ConnectError).rawMessage).toContain("idempotency_key");
+    expect((error as ConnectError).rawMessage).toContain("amount.amount_minor");
+    expect((error as ConnectError).rawMessage).toContain("amount.currency_code");
+
+    const noAmount = await client.charge(chargeRequest({ orderId: "", amount: undefined })).catch(fail);
+    expect((noAmount as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((noAmount as ConnectError).rawMessage).toContain("order_id");
+    expect((noAmount as ConnectError).rawMessage).toContain("amount: is required");
+
+    const badId = await client.getPayment({ paymentId: "nope" }).catch(fail);
+    expect((badId as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((badId as ConnectError).rawMessage).toContain("payment_id");
+    const unknown = await client.getPayment({ paymentId: randomUUID() }).catch(fail);
+    expect((unknown as ConnectError).code).toBe(Code.NotFound);
+  });
+});
+
+describe("concurrency", () => {
+  it("charges once when the same request, and other keys for the same order, race", async () => {
+    const req = chargeRequest();
+    const sameKey = Array.from({ length: 6 }, () => client.charge(req));
+    const otherKeys = Array.from({ length: 4 }, (_, i) =>
+      client.charge(chargeRequest({ orderId: req.orderId, idempotencyKey: `${req.idempotencyKey}/${i}` })),
+    );
+    const answers = await Promise.all([...sameKey, ...otherKeys]);
+    const ids = new Set(answers.map((a) => a.payment?.paymentId));
+    expect(ids.size).toBe(1);
+    expect((await providerCharges(req.orderId)).captured).toBe(1);
+    expect(await outboxTypes(req.orderId)).toEqual(["accord.payments.v1.PaymentCaptured"]);
+  });
+});
+
+describe("Refund", () => {
+  it("refunds a captured payment once; the same key replays, another key refunds nothing", async () => {
+    const req = chargeRequest();
+    const { payment } = await client.charge(req);
+    const key = `order-${req.orderId}/refund`;
+    const first = await client.refund({ idempotencyKey: key, orderId: req.orderId, reason: "saga failed" });
+    expect(first.refunded).toBe(true);
+    expect(first.payment?.status).toBe(PaymentStatus.REFUNDED);
+    expect(first.payment?.refundId).toMatch(/^re_/);
+    expect(first.payment?.paymentId).toBe(payment?.paymentId);
+
+    const replay = await client.refund({ idempotencyKey: key, orderId: req.orderId, reason: "saga failed" });
+    expect(replay.refunded).toBe(true);
+    expect(replay.payment?.refundId).toBe(first.payment?.refundId);
+    const other = await client.refund({ idempotencyKey: `${key}-2`, orderId: req.orderId, reason: "again" });
+    expect(other.refunded).toBe(false);
+    expect(other.payment?.status).toBe(PaymentStatus.REFUNDED);
+
+    const seen = await providerCharges(req.orderId);
+    expect(seen.captured).toBe(1);
+    expect(seen.refunded).toBe(1);
+    expect(await outboxTypes(req.orderId)).toEqual([
+      "accord.payments.v1.PaymentCaptured",
+      "accord.payments.v1.PaymentRefunded",
+    ]);
+
+    const reused = await client
+      .refund({ idempotencyKey: key, orderId: randomUUID(), reason: "x" })
+      .catch(fail);
+    expect((reused as ConnectError).code).toBe(Code.AlreadyExists);
+  });
+
+  it("succeeds with refunded=false when there is nothing to refund, and then refuses a late charge", async () => {
+    const orderId = randomUUID();
+    const result = await client.refund({
+      idempotencyKey: `order-${orderId}/refund`,
+      orderId,
+      reason: "cancel",
+    });
+    expect(result.refunded).toBe(false);
+    expect(result.payment).toBeUndefined();
+
+    const late = await client.charge(chargeRequest({ orderId })).catch(fail);
+    expect((late as ConnectError).code).toBe(Code.FailedPrecondition);
+    expect((await providerCharges(orderId)).charges).toHaveLength(0);
+
+    const bad = await client.refund({ idempotencyKey: "k", orderId: "", reason: "" }).catch(fail);
+    expect((bad as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((bad as ConnectError).rawMessage).toContain("order_id");
+  });
+
+  it("refunds a timed-out charge that went through, by settling it with its own key first", async () => {
+    const req = chargeRequest();
+    await setBehaviour({ latencyMs: TIMEOUT_MS * 3 });
+    try {
+      const error = await client.charge(req).catch(fail);
+      expect((error as ConnectError).code).toBe(Code.Unavailable);
+    } finally {
+      await setBehaviour({ latencyMs: 0 });
+    }
+    // The provider captured it; payments does not know yet.
+    expect((await providerCharges(req.orderId)).captured).toBe(1);
+    const pending = await db.query("SELECT status FROM payments WHERE order_id = $1", [req.orderId]);
+    expect(pending.rows).toEqual([{ status: "PENDING" }]);
+
+    const refund = await eventually(() =>
+      client.refund({
+        idempotencyKey: `order-${req.orderId}/refund`,
+        orderId: req.orderId,
+        reason: "timeout",
+      }),
+    );
+    expect(refund.refunded).toBe(true);
+    expect(refund.payment?.status).toBe(PaymentStatus.REFUNDED);
+    const seen = await providerCharges(req.orderId);
+    expect(seen.captured).toBe(1);
+    expect(seen.refunded).toBe(1);
+    // The charge's own replay now tells the settled (refunded) payment.
+    const replay = await client.charge(req);
+    expect(replay.payment?.status).toBe(PaymentStatus.REFUNDED);
+  });
+});
+
+describe("provider failures", () => {
+  it("answers Unavailable during an outage, keeps the row PENDING, and completes with the same key", async () => {
+    const req = chargeRequest();
+    await setBehaviour({ outage: true });
+    try {
+      const error = await client.charge(req).catch(fail);
+      expect((error as ConnectError).code).toBe(Code.Unavailable);
+      // An outage of the provider does not make payments unready.
+      expect((await fetch(`${payments.url}/readyz`)).status).toBe(200);
+    } finally {
+      await setBehaviour({ outage: false });
+    }
+    const pending = await db.query("SELECT status FROM payments WHERE order_id = $1", [req.orderId]);
+    expect(pending.rows).toEqual([{ status: "PENDING" }]);
+    expect((await providerCharges(req.orderId)).charges).toHaveLength(0);
+
+    const { payment } = await eventually(() => client.charge(req));
+    expect(payment?.status).toBe(PaymentStatus.CAPTURED);
+    await client.charge(req);
+    expect((await providerCharges(req.orderId)).captured).toBe(1);
+    expect(await outboxTypes(req.orderId)).toEqual(["accord.payments.v1.PaymentCaptured"]);
+  });
+
+  it("publishes the outbox rows through the in-process relay", async () => {
+    const req = chargeRequest();
+    await eventually(() => client.charge(req));
+    const until = Date.now() + 15_000;
+    for (;;) {
+      const rows = await db.query("SELECT published_at FROM outbox WHERE message_key = $1", [req.orderId]);
+      if (rows.rows.length === 1 && rows.rows[0].published_at !== null) break;
+      if (Date.now() > until) throw new Error(`outbox row not published: ${JSON.stringify(rows.rows)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  it("opens the breaker when the provider is slower than the timeout, then answers Unavailable at once", async () => {
+    const slowOrders: ChargeRequest[] = [];
+    let fastFailure: ConnectError | undefined;
+    await setBehaviour({ latencyMs: TIMEOUT_MS * 4 });
+    try {
+      for (let i = 0; i < 20 && !fastFailure; i++) {
+        const req = chargeRequest();
+        const started = performance.now();
+        const error = fail(await client.charge(req).catch((e: unknown) => e));
+        const took = performance.now() - started;
+        expect(error.code).toBe(Code.Unavailable);
+        if (took < 200) fastFailure = error;
+        else slowOrders.push(req);
+      }
+      expect(fastFailure?.rawMessage).toContain("circuit breaker open");
+      // The first calls really waited for the timeout; then the breaker opened.
+      expect(slowOrders.length).toBeGreaterThanOrEqual(1);
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        const error = fail(await client.charge(chargeRequest()).catch((e: unknown) => e));
+        expect(error.code).toBe(Code.Unavailable);
+        expect(performance.now() - started).toBeLessThan(200);
+      }
+    } finally {
+      await setBehaviour({ latencyMs: 0 });
+    }
+
+    // After the reset timeout a probe goes through; the timed-out charges
+    // complete with their own keys, each captured exactly once.
+    const first = slowOrders[0] as ChargeRequest;
+    const { payment } = await eventually(() => client.charge(first), RESET_MS * 8);
+    expect(payment?.status).toBe(PaymentStatus.CAPTURED);
+    expect((await providerCharges(first.orderId)).captured).toBe(1);
+  });
+});
+
+describe("payment provider HTTP API", () => {
+  const post = (path: string, key: string | undefined, body: unknown) =>
+    fetch(`${provider.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(key ? { "idempotency-key": key } : {}) },
+      body: JSON.stringify(body),
+    });
+
+  it("honours idempotency keys itself and refuses a reused key with a different body", async () => {
+    const reference = randomUUID();
+    const key = `k-${reference}`;
+    const first = await post("/v1/charges", key, { amount_minor: "100", currency: "EUR", reference });
+    expect(first.status).toBe(201);
+    const again = await post("/v1/charges", key, { amount_minor: "100", currency: "EUR", reference });
+    expect(await again.json()).toEqual(await first.json());
+    const conflict = await post("/v1/charges", key, { amount_minor: "101", currency: "EUR", reference });
+    expect(conflict.status).toBe(409);
+    expect(
+      (await post("/v1/charges", undefined, { amount_minor: "1", currency: "EUR", reference })).status,
+    ).toBe(400);
+    expect((await providerCharges(reference)).captured).toBe(1);
+  });
+
+  it("answers 503 during an outage and stays ready", async () => {
+    await setBehaviour({ outage: true });
+    try {
+      const res = await post("/v1/charges", "k-outage", {
+        amount_minor: "1",
+        currency: "EUR",
+        reference: "r",
+      });
+      expect(res.status).toBe(503);
+      expect((await fetch(`${provider.url}/readyz`)).status).toBe(200);
+    } finally {
+      await setBehaviour({ outage: false });
+    }
+    expect((await providerCharges("r")).charges).toHaveLength(0);
+    const badBehaviour = await post("/admin/behaviour", undefined, { declineRate: 3 });
+    expect(badBehaviour.status).toBe(400);
+  });
+});
