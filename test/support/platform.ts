@@ -13,7 +13,7 @@ export interface Platform {
   smtpSinkUrl: string;
   topicPrefix: string;
   rabbitPrefix: string;
-  databases: Record<string, string>;
+  databases: Record<"orders" | "inventory" | "payments" | "shipping" | "notifications", string>;
   processes: Map<ServiceName, ServiceProcess>;
   restart(name: ServiceName, extraEnv?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
@@ -42,7 +42,9 @@ const ORDER: ServiceName[] = [
   "orchestrator",
 ];
 
-export async function startPlatform(overrides: Partial<Record<ServiceName, Record<string, string>>> = {}): Promise<Platform> {
+export async function startPlatform(
+  overrides: Partial<Record<ServiceName, Record<string, string>>> = {},
+): Promise<Platform> {
   const id = randomUUID().replaceAll("-", "").slice(0, 10);
   const topicPrefix = `e2e-${id}.`;
   const rabbitPrefix = `e2e-${id}.`;
@@ -113,7 +115,9 @@ export async function startPlatform(overrides: Partial<Record<ServiceName, Recor
   try {
     // External parties first, then the services (in parallel), then the orchestrator.
     await Promise.all((["payment-provider", "carrier", "smtp-sink"] as const).map((n) => start(n)));
-    await Promise.all((["orders", "inventory", "payments", "shipping", "notifications"] as const).map((n) => start(n)));
+    await Promise.all(
+      (["orders", "inventory", "payments", "shipping", "notifications"] as const).map((n) => start(n)),
+    );
     await start("orchestrator");
   } catch (error) {
     await Promise.all([...processes.values()].map((p) => p.stop("SIGKILL")));
@@ -141,14 +145,19 @@ export async function startPlatform(overrides: Partial<Record<ServiceName, Recor
         database: "postgres",
       });
       await admin.connect();
-      for (const db of Object.values(databases)) await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      for (const db of Object.values(databases))
+        await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
       await admin.end();
     },
   };
 }
 
 /** A query against one of the platform's databases. */
-export async function queryDb<T extends pg.QueryResultRow>(database: string, sql: string, params: unknown[] = []) {
+export async function queryDb<T extends pg.QueryResultRow>(
+  database: string,
+  sql: string,
+  params: unknown[] = [],
+) {
   const client = new pg.Client({
     host: process.env.PGHOST,
     port: Number(process.env.PGPORT),

@@ -1,0 +1,233 @@
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { InventoryService } from "../../gen/accord/inventory/v1/inventory_pb.js";
+import {
+  FailureCode,
+  type Order,
+  OrderService,
+  OrderStatus,
+  type PlaceOrderRequest,
+  PlaceOrderRequestSchema,
+} from "../../gen/accord/orders/v1/orders_pb.js";
+import { rpcClient } from "../../lib/rpc-clients.js";
+import { type Platform, queryDb, startPlatform } from "../support/platform.js";
+
+// The whole platform as real processes on real infrastructure: every order
+// goes orders -> outbox -> Kafka -> orchestrator -> Temporal saga ->
+// inventory / payments / shipping -> orders, and the test only talks to the
+// public APIs and the simulated external parties.
+let platform: Platform;
+let orders: ReturnType<typeof rpcClient<typeof OrderService>>;
+let inventory: ReturnType<typeof rpcClient<typeof InventoryService>>;
+
+const FINAL = new Set([
+  OrderStatus.CONFIRMED,
+  OrderStatus.FAILED,
+  OrderStatus.CANCELLED,
+  OrderStatus.DELIVERED,
+]);
+
+beforeAll(async () => {
+  platform = await startPlatform();
+  orders = rpcClient(OrderService, platform.urls.orders, "connect-json");
+  inventory = rpcClient(InventoryService, platform.urls.inventory, "grpc");
+}, 180_000);
+
+afterAll(async () => {
+  await platform?.stop();
+}, 60_000);
+
+function request(sku: string, quantity: number, price: bigint, country = "DE"): PlaceOrderRequest {
+  return create(PlaceOrderRequestSchema, {
+    idempotencyKey: `e2e-${randomUUID()}`,
+    customerId: "customer-e2e",
+    customerEmail: `e2e-${randomUUID().slice(0, 8)}@example.com`,
+    currencyCode: "EUR",
+    lines: [{ sku, quantity, unitPrice: { currencyCode: "EUR", amountMinor: price } }],
+    shippingAddress: {
+      recipientName: "E2E",
+      line1: "Teststrasse 1",
+      city: "Berlin",
+      postalCode: "10115",
+      countryCode: country,
+    },
+  });
+}
+
+async function freshSku(available: number): Promise<string> {
+  const sku = `SKU-${randomUUID().slice(0, 8)}`;
+  await inventory.setStock({ sku, available: BigInt(available) });
+  return sku;
+}
+
+async function waitFinal(orderId: string, timeoutMs = 45_000): Promise<Order> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { order } = await orders.getOrder({ orderId });
+    if (order && FINAL.has(order.status)) return order;
+    if (Date.now() > deadline) throw new Error(`order ${orderId} still ${OrderStatus[order?.status ?? 0]}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function available(sku: string): Promise<bigint> {
+  const { stock } = await inventory.getStock({ sku });
+  return stock?.available ?? -1n;
+}
+
+async function providerCharges(
+  orderId: string,
+): Promise<{ captured: number; refunded: number; total: number }> {
+  const res = await fetch(`${platform.urls["payment-provider"]}/v1/charges?reference=${orderId}`);
+  const body = (await res.json()) as { charges: unknown[]; captured: number; refunded: number };
+  return { captured: body.captured, refunded: body.refunded, total: body.charges.length };
+}
+
+async function carrierBookings(orderId: string): Promise<{ status: string }[]> {
+  const res = await fetch(`${platform.urls.carrier}/v1/shipments?reference=${orderId}`);
+  return ((await res.json()) as { shipments: { status: string }[] }).shipments;
+}
+
+async function behave(party: "payment-provider" | "carrier", behaviour: Record<string, unknown>) {
+  const res = await fetch(`${platform.urls[party]}/admin/behaviour`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(behaviour),
+  });
+  expect(res.status).toBe(200);
+}
+
+describe("order saga end to end", () => {
+  it("happy path: CONFIRMED, stock taken once, one charge, one shipment", async () => {
+    const sku = await freshSku(10);
+    const { order } = await orders.placeOrder(request(sku, 3, 500n));
+    expect(order?.status).toBe(OrderStatus.PENDING);
+    const final = await waitFinal(order?.orderId ?? "");
+    expect(OrderStatus[final.status]).toBe("CONFIRMED");
+    expect(final.paymentId).not.toBe("");
+    expect(final.shipmentId).not.toBe("");
+    expect(await available(sku)).toBe(7n);
+    expect(await providerCharges(final.orderId)).toEqual({ captured: 1, refunded: 0, total: 1 });
+    expect((await carrierBookings(final.orderId)).length).toBe(1);
+  });
+
+  it("out of stock: FAILED with the reason, nothing charged or shipped", async () => {
+    const sku = await freshSku(1);
+    const { order } = await orders.placeOrder(request(sku, 2, 500n));
+    const final = await waitFinal(order?.orderId ?? "");
+    expect(OrderStatus[final.status]).toBe("FAILED");
+    expect(final.failureCode).toBe(FailureCode.OUT_OF_STOCK);
+    expect(final.failureReason).toContain(sku);
+    expect(await available(sku)).toBe(1n);
+    expect((await providerCharges(final.orderId)).total).toBe(0);
+    expect((await carrierBookings(final.orderId)).length).toBe(0);
+  });
+
+  it("payment declined: FAILED, the reservation released, nothing shipped", async () => {
+    const sku = await freshSku(5);
+    const { order } = await orders.placeOrder(request(sku, 1, 666n));
+    const final = await waitFinal(order?.orderId ?? "");
+    expect(OrderStatus[final.status]).toBe("FAILED");
+    expect(final.failureCode).toBe(FailureCode.PAYMENT_DECLINED);
+    expect(await available(sku)).toBe(5n);
+    expect((await providerCharges(final.orderId)).captured).toBe(0);
+    expect((await carrierBookings(final.orderId)).length).toBe(0);
+  });
+
+  it("carrier refuses: FAILED, refunded and released", async () => {
+    const sku = await freshSku(5);
+    // The simulated carrier does not serve Antarctica: a business refusal.
+    const { order } = await orders.placeOrder(request(sku, 2, 700n, "AQ"));
+    const final = await waitFinal(order?.orderId ?? "");
+    expect(OrderStatus[final.status]).toBe("FAILED");
+    expect(final.failureCode).toBe(FailureCode.SHIPPING_FAILED);
+    expect(await available(sku)).toBe(5n);
+    expect(await providerCharges(final.orderId)).toEqual({ captured: 0, refunded: 1, total: 1 });
+  });
+
+  it("cancel before shipping: CANCELLED, refunded and released", async () => {
+    const sku = await freshSku(4);
+    // A slow provider keeps the saga in its charge step while the cancel arrives.
+    await behave("payment-provider", { latencyMs: 800 });
+    try {
+      const { order } = await orders.placeOrder(request(sku, 1, 900n));
+      const orderId = order?.orderId ?? "";
+      await new Promise((r) => setTimeout(r, 300));
+      const cancelling = await orders.cancelOrder({ orderId, reason: "changed my mind" });
+      expect(OrderStatus[cancelling.order?.status ?? 0]).toBe("CANCELLING");
+      const final = await waitFinal(orderId);
+      expect(OrderStatus[final.status]).toBe("CANCELLED");
+      expect(await available(sku)).toBe(4n);
+      const charges = await providerCharges(orderId);
+      expect(charges.captured + charges.refunded).toBeLessThanOrEqual(1);
+      expect(charges.captured).toBe(0);
+      expect((await carrierBookings(orderId)).length).toBe(0);
+    } finally {
+      await behave("payment-provider", { latencyMs: 0 });
+    }
+  });
+
+  it("the same OrderPlaced event delivered twice starts one saga and charges once", async () => {
+    const sku = await freshSku(10);
+    const { order } = await orders.placeOrder(request(sku, 1, 400n));
+    const orderId = order?.orderId ?? "";
+    await waitFinal(orderId);
+    // Publish the very same outbox row again, as a relay retry after a lost ack would.
+    await queryDb(
+      platform.databases.orders,
+      "UPDATE outbox SET published_at = NULL WHERE message_key = $1 AND event_type = 'accord.orders.v1.OrderPlaced'",
+      [orderId],
+    );
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const rows = await queryDb<{ published_at: Date | null }>(
+        platform.databases.orders,
+        "SELECT published_at FROM outbox WHERE message_key = $1 AND event_type = 'accord.orders.v1.OrderPlaced'",
+        [orderId],
+      );
+      if (rows[0]?.published_at) break;
+      if (Date.now() > deadline) throw new Error("republish did not happen");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await providerCharges(orderId)).toEqual({ captured: 1, refunded: 0, total: 1 });
+    expect(await available(sku)).toBe(9n);
+    expect((await carrierBookings(orderId)).length).toBe(1);
+  });
+
+  it("payments down for a while: the order waits, then completes with one charge", async () => {
+    const sku = await freshSku(3);
+    await behave("payment-provider", { outage: true });
+    let orderId = "";
+    try {
+      const { order } = await orders.placeOrder(request(sku, 1, 300n));
+      orderId = order?.orderId ?? "";
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(OrderStatus[(await orders.getOrder({ orderId })).order?.status ?? 0]).toBe("PENDING");
+    } finally {
+      await behave("payment-provider", { outage: false });
+    }
+    const final = await waitFinal(orderId, 60_000);
+    expect(OrderStatus[final.status]).toBe("CONFIRMED");
+    expect(await providerCharges(orderId)).toEqual({ captured: 1, refunded: 0, total: 1 });
+  });
+
+  it("carrier slow: the breaker opens, shipping answers fast, the saga completes after recovery", async () => {
+    const sku = await freshSku(3);
+    await behave("carrier", { latencyMs: 1_500 });
+    let orderId = "";
+    try {
+      const { order } = await orders.placeOrder(request(sku, 1, 300n));
+      orderId = order?.orderId ?? "";
+      await new Promise((r) => setTimeout(r, 5_000));
+      expect(OrderStatus[(await orders.getOrder({ orderId })).order?.status ?? 0]).toBe("PENDING");
+    } finally {
+      await behave("carrier", { latencyMs: 0 });
+    }
+    const final = await waitFinal(orderId, 60_000);
+    expect(OrderStatus[final.status]).toBe("CONFIRMED");
+    expect((await carrierBookings(orderId)).filter((b) => b.status !== "cancelled").length).toBe(1);
+    expect(await providerCharges(orderId)).toEqual({ captured: 1, refunded: 0, total: 1 });
+  });
+});
