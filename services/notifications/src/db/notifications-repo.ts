@@ -1,0 +1,219 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  Channel,
+  type Delivery,
+  DeliverySchema,
+  DeliveryStatus,
+  type WebhookSubscription,
+  WebhookSubscriptionSchema,
+} from "../../../../gen/accord/notifications/v1/notifications_pb.js";
+import type { AnalyticsTask } from "../../../../gen/accord/notifications/v1/tasks_pb.js";
+import type { Pool, PoolClient } from "../../../../lib/db.js";
+import type { DispatchPlan, SubscriptionTarget, TaskChannel } from "../domain/routing.js";
+
+type Queryable = Pool | PoolClient;
+
+// ---------------------------------------------------------------- subscriptions
+
+interface SubscriptionRow {
+  subscription_id: string;
+  url: string;
+  event_types: string[];
+  created_at: Date;
+}
+
+function toSubscription(row: SubscriptionRow): WebhookSubscription {
+  return create(WebhookSubscriptionSchema, {
+    subscriptionId: row.subscription_id,
+    url: row.url,
+    eventTypes: row.event_types,
+    createdAt: timestampFromDate(row.created_at),
+  });
+}
+
+export async function insertSubscription(
+  db: Queryable,
+  s: { subscriptionId: string; url: string; eventTypes: string[]; signingSecret: string },
+): Promise<WebhookSubscription> {
+  const { rows } = await db.query<SubscriptionRow>(
+    `INSERT INTO webhook_subscriptions (subscription_id, url, event_types, signing_secret)
+     VALUES ($1, $2, $3, $4)
+     RETURNING subscription_id, url, event_types, created_at`,
+    [s.subscriptionId, s.url, s.eventTypes, s.signingSecret],
+  );
+  return toSubscription(rows[0] as SubscriptionRow);
+}
+
+/** Every subscription, oldest first; the signing secret is never selected here. */
+export async function listSubscriptions(db: Queryable): Promise<WebhookSubscription[]> {
+  const { rows } = await db.query<SubscriptionRow>(
+    `SELECT subscription_id, url, event_types, created_at
+     FROM webhook_subscriptions ORDER BY created_at, subscription_id`,
+  );
+  return rows.map(toSubscription);
+}
+
+export async function listSubscriptionTargets(db: Queryable): Promise<SubscriptionTarget[]> {
+  const { rows } = await db.query<{ subscription_id: string; event_types: string[] }>(
+    "SELECT subscription_id, event_types FROM webhook_subscriptions ORDER BY created_at, subscription_id",
+  );
+  return rows.map((r) => ({ subscriptionId: r.subscription_id, eventTypes: r.event_types }));
+}
+
+export async function getSubscriptionEndpoint(
+  db: Queryable,
+  subscriptionId: string,
+): Promise<{ url: string; signingSecret: string } | undefined> {
+  const { rows } = await db.query<{ url: string; signing_secret: string }>(
+    "SELECT url, signing_secret FROM webhook_subscriptions WHERE subscription_id = $1",
+    [subscriptionId],
+  );
+  const row = rows[0];
+  return row ? { url: row.url, signingSecret: row.signing_secret } : undefined;
+}
+
+export async function deleteSubscription(db: Queryable, subscriptionId: string): Promise<boolean> {
+  const result = await db.query("DELETE FROM webhook_subscriptions WHERE subscription_id = $1", [
+    subscriptionId,
+  ]);
+  return result.rowCount === 1;
+}
+
+// ---------------------------------------------------------------- deliveries
+
+/** One PENDING row per planned task; an existing row (same task id) is left as it is. */
+export async function insertDeliveries(client: PoolClient, plan: DispatchPlan): Promise<void> {
+  for (const t of plan.tasks) {
+    await client.query(
+      `INSERT INTO deliveries (delivery_id, event_id, event_type, order_id, channel, subscription_id, status)
+       VALUES ($1, $2, $3, $4, $5, $6, 'PENDING')
+       ON CONFLICT (delivery_id) DO NOTHING`,
+      [
+        t.taskId,
+        plan.eventId,
+        plan.eventType,
+        plan.orderId,
+        t.channel,
+        t.channel === "webhook" ? t.subscriptionId : null,
+      ],
+    );
+  }
+}
+
+export interface DeliveryKey {
+  deliveryId: string;
+  eventId: string;
+  eventType: string;
+  orderId: string;
+  channel: TaskChannel;
+  subscriptionId?: string;
+}
+
+/**
+ * Marks a delivery done. An upsert: a worker can see its task before the
+ * dispatcher's transaction commits (tasks are published before the commit);
+ * the insert then waits on that transaction's row and updates it.
+ */
+export async function markDelivered(client: Queryable, key: DeliveryKey, attempt: number): Promise<void> {
+  await client.query(
+    `INSERT INTO deliveries (delivery_id, event_id, event_type, order_id, channel, subscription_id,
+                             status, attempts)
+     VALUES ($1, $2, $3, $4, $5, $6, 'DELIVERED', $7)
+     ON CONFLICT (delivery_id) DO UPDATE
+       SET status = 'DELIVERED', attempts = GREATEST(deliveries.attempts, EXCLUDED.attempts),
+           last_error = NULL, updated_at = now()`,
+    [
+      key.deliveryId,
+      key.eventId,
+      key.eventType,
+      key.orderId,
+      key.channel,
+      key.subscriptionId ?? null,
+      attempt,
+    ],
+  );
+}
+
+/** Records a failed attempt; dead = the task is being dead-lettered now. */
+export async function recordFailure(
+  db: Queryable,
+  key: DeliveryKey,
+  attempt: number,
+  error: string,
+  dead: boolean,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO deliveries (delivery_id, event_id, event_type, order_id, channel, subscription_id,
+                             status, attempts, last_error)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (delivery_id) DO UPDATE
+       SET status = CASE WHEN deliveries.status = 'DELIVERED' THEN 'DELIVERED' ELSE EXCLUDED.status END,
+           attempts = GREATEST(deliveries.attempts, EXCLUDED.attempts),
+           last_error = EXCLUDED.last_error, updated_at = now()`,
+    [
+      key.deliveryId,
+      key.eventId,
+      key.eventType,
+      key.orderId,
+      key.channel,
+      key.subscriptionId ?? null,
+      dead ? "DEAD_LETTERED" : "PENDING",
+      attempt,
+      error.slice(0, 1000),
+    ],
+  );
+}
+
+interface DeliveryRow {
+  delivery_id: string;
+  event_id: string;
+  order_id: string;
+  channel: TaskChannel;
+  status: "PENDING" | "DELIVERED" | "DEAD_LETTERED";
+  attempts: number;
+  last_error: string | null;
+}
+
+const CHANNELS: Record<TaskChannel, Channel> = {
+  email: Channel.EMAIL,
+  webhook: Channel.WEBHOOK,
+  analytics: Channel.ANALYTICS,
+};
+const STATUSES: Record<DeliveryRow["status"], DeliveryStatus> = {
+  PENDING: DeliveryStatus.PENDING,
+  DELIVERED: DeliveryStatus.DELIVERED,
+  DEAD_LETTERED: DeliveryStatus.DEAD_LETTERED,
+};
+
+export async function listDeliveries(db: Queryable, orderId: string): Promise<Delivery[]> {
+  const { rows } = await db.query<DeliveryRow>(
+    `SELECT delivery_id, event_id, order_id, channel, status, attempts, last_error
+     FROM deliveries WHERE order_id = $1 ORDER BY created_at, delivery_id`,
+    [orderId],
+  );
+  return rows.map((r) =>
+    create(DeliverySchema, {
+      deliveryId: r.delivery_id,
+      eventId: r.event_id,
+      orderId: r.order_id,
+      channel: CHANNELS[r.channel],
+      status: STATUSES[r.status],
+      attempts: r.attempts,
+      lastError: r.last_error ?? "",
+    }),
+  );
+}
+
+// ---------------------------------------------------------------- analytics
+
+/** Records an event once; false when it was already there. */
+export async function insertAnalyticsEvent(client: Queryable, task: AnalyticsTask): Promise<boolean> {
+  const occurredAt = task.occurredAt ? timestampDate(task.occurredAt) : new Date();
+  const result = await client.query(
+    `INSERT INTO analytics_events (event_id, event_type, order_id, occurred_at)
+     VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING`,
+    [task.eventId, task.eventType, task.orderId, occurredAt],
+  );
+  return result.rowCount === 1;
+}

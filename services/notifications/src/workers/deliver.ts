@@ -1,0 +1,77 @@
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
+import { inTransaction, type Pool, type PoolClient } from "../../../../lib/db.js";
+import { claimEvent } from "../../../../lib/inbox.js";
+import type { Logger } from "../../../../lib/logger.js";
+import { nextRoute, PoisonMessageError, type Task } from "../../../../lib/rabbit.js";
+import { type DeliveryKey, markDelivered, recordFailure } from "../db/notifications-repo.js";
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface WorkerDeps {
+  pool: Pool;
+  logger: Logger;
+  /** The delays the topology was declared with: the last attempt is the one past them. */
+  retryDelaysMs: readonly number[];
+}
+
+/** Decodes a task body; anything that is not the expected message is poison (straight to the DLQ). */
+export function decodeTask<Desc extends DescMessage>(schema: Desc, task: Task): MessageShape<Desc> {
+  try {
+    return fromBinary(schema, task.body);
+  } catch (err) {
+    throw new PoisonMessageError(
+      `message ${task.messageId ?? "(no id)"} is not a valid ${schema.typeName}: ${(err as Error).message}`,
+    );
+  }
+}
+
+export function headerString(task: Task, name: string): string | undefined {
+  const value = task.headers[name];
+  if (typeof value === "string") return value;
+  if (Buffer.isBuffer(value)) return value.toString();
+  return undefined;
+}
+
+/**
+ * Runs a side effect at most once per task id (inbox claim by task id in the
+ * transaction that also marks the delivery done). The claim is held while
+ * the effect runs, so a concurrent duplicate waits and then skips. On
+ * failure, the attempt is recorded outside the rolled-back transaction, as
+ * DEAD_LETTERED when lib/rabbit is about to dead-letter it (poison, or no
+ * retry delay left: the same nextRoute decision consumeTasks makes).
+ */
+export async function deliverOnce(
+  deps: WorkerDeps,
+  consumer: string,
+  task: Task,
+  key: DeliveryKey,
+  effect: (client: PoolClient) => Promise<void>,
+): Promise<"delivered" | "duplicate"> {
+  const { pool, logger, retryDelaysMs } = deps;
+  const log = logger.child({
+    consumer,
+    deliveryId: key.deliveryId,
+    eventId: key.eventId,
+    attempt: task.attempt,
+  });
+  try {
+    const delivered = await inTransaction(pool, async (client) => {
+      if (!(await claimEvent(client, key.deliveryId, consumer))) return false;
+      await effect(client);
+      await markDelivered(client, key, task.attempt);
+      return true;
+    });
+    if (delivered) log.info("delivered");
+    else log.info("duplicate task skipped");
+    return delivered ? "delivered" : "duplicate";
+  } catch (err) {
+    const dead =
+      err instanceof PoisonMessageError || nextRoute(task.attempt, retryDelaysMs).kind === "dead-letter";
+    const message = err instanceof Error ? err.message : String(err);
+    await recordFailure(pool, key, task.attempt, message, dead).catch((dbErr: unknown) =>
+      log.error({ err: dbErr }, "could not record the failed attempt"),
+    );
+    throw err;
+  }
+}

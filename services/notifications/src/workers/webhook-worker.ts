@@ -1,0 +1,63 @@
+import { toJsonString } from "@bufbuild/protobuf";
+import { WebhookPayloadSchema, WebhookTaskSchema } from "../../../../gen/accord/notifications/v1/tasks_pb.js";
+import { PoisonMessageError, type Task } from "../../../../lib/rabbit.js";
+import { getSubscriptionEndpoint } from "../db/notifications-repo.js";
+import { EVENT_ID_HEADER, SIGNATURE_HEADER, signPayload, TIMESTAMP_HEADER } from "../domain/signature.js";
+import { decodeTask, deliverOnce, UUID, type WorkerDeps } from "./deliver.js";
+
+export const WEBHOOK_CONSUMER = "webhook-worker";
+
+export class WebhookDeliveryError extends Error {
+  override name = "WebhookDeliveryError";
+}
+
+/** POSTs one WebhookTask's payload, signed, to its subscription's URL. */
+export function createWebhookHandler(deps: WorkerDeps & { timeoutMs: number }) {
+  return async (task: Task): Promise<void> => {
+    const hook = decodeTask(WebhookTaskSchema, task);
+    const payload = hook.payload;
+    if (!UUID.test(hook.taskId) || !UUID.test(hook.subscriptionId) || !payload || payload.eventId === "") {
+      throw new PoisonMessageError("webhook task without task_id, subscription_id or payload");
+    }
+    const key = {
+      deliveryId: hook.taskId,
+      eventId: payload.eventId,
+      eventType: payload.eventType,
+      orderId: payload.orderId,
+      channel: "webhook" as const,
+      subscriptionId: hook.subscriptionId,
+    };
+    await deliverOnce(deps, WEBHOOK_CONSUMER, task, key, async (client) => {
+      const endpoint = await getSubscriptionEndpoint(client, hook.subscriptionId);
+      // Deleted since dispatch: retrying cannot help.
+      if (!endpoint) throw new PoisonMessageError(`subscription ${hook.subscriptionId} no longer exists`);
+      const body = toJsonString(WebhookPayloadSchema, payload);
+      const timestamp = Math.floor(Date.now() / 1000);
+      let response: Response;
+      try {
+        response = await fetch(endpoint.url, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            [EVENT_ID_HEADER]: payload.eventId,
+            [TIMESTAMP_HEADER]: String(timestamp),
+            [SIGNATURE_HEADER]: signPayload(endpoint.signingSecret, timestamp, body),
+          },
+          body,
+          // A redirect would resend the signed body somewhere nobody subscribed.
+          redirect: "manual",
+          signal: AbortSignal.timeout(deps.timeoutMs),
+        });
+      } catch (err) {
+        const why =
+          (err as Error).name === "TimeoutError" ? `timed out after ${deps.timeoutMs} ms` : String(err);
+        throw new WebhookDeliveryError(`POST failed: ${why}`);
+      }
+      // The body is not needed; cancelling frees the connection.
+      await response.body?.cancel().catch(() => {});
+      if (response.status < 200 || response.status > 299) {
+        throw new WebhookDeliveryError(`receiver answered HTTP ${response.status}`);
+      }
+    });
+  };
+}

@@ -1,0 +1,510 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { promisify } from "node:util";
+import { create, type DescMessage, type MessageShape, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { ChannelModel, ConfirmChannel } from "amqplib";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MoneySchema } from "../../gen/accord/common/v1/common_pb.js";
+import {
+  Channel,
+  DeliveryStatus,
+  ListWebhookSubscriptionsResponseSchema,
+  NotificationService,
+} from "../../gen/accord/notifications/v1/notifications_pb.js";
+import { EmailTaskSchema } from "../../gen/accord/notifications/v1/tasks_pb.js";
+import {
+  OrderCancelledSchema,
+  OrderConfirmedSchema,
+  OrderFailedSchema,
+} from "../../gen/accord/orders/v1/events_pb.js";
+import { PaymentCapturedSchema } from "../../gen/accord/payments/v1/events_pb.js";
+import { dlqTopicFor, type EncodedEvent, encodeEvent, sourceFor } from "../../lib/events.js";
+import {
+  createIdempotentProducer,
+  createKafka,
+  deleteTopics,
+  type EventProducer,
+  ensureTopics,
+  type KafkaClient,
+  parseBrokers,
+  publishEvents,
+} from "../../lib/kafka.js";
+import { createLogger } from "../../lib/logger.js";
+import {
+  connectRabbit,
+  openConfirmChannel,
+  publishTask,
+  TASK_QUEUES,
+  taskTopologyNames,
+} from "../../lib/rabbit.js";
+import { rpcClient } from "../../lib/rpc-clients.js";
+import { verifySignature } from "../../services/notifications/src/domain/signature.js";
+import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+
+// The real smtp-sink and notifications processes, on their own database,
+// RabbitMQ prefix, Kafka topic and consumer group, with a webhook receiver
+// in this file. Retry delays are short so the retry path runs in a second.
+const run = randomUUID().replaceAll("-", "").slice(0, 10);
+const database = `accord_notifications_test_${run}`;
+const prefix = `test-notif-${run}.`;
+const topic = `test-notif-${run}.orders.events`;
+const retryDelaysMs = [300, 600];
+const names = taskTopologyNames(prefix);
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const TSX = path.join(ROOT, "node_modules/.bin/tsx");
+const exec = promisify(execFile);
+
+let sink: ServiceProcess;
+let notifications: ServiceProcess;
+let sinkUrl: string;
+let kafka: KafkaClient;
+let producer: EventProducer;
+let rabbit: ChannelModel;
+let channel: ConfirmChannel;
+let db: pg.Client;
+let receiver: http.Server;
+let receiverUrl: string;
+let client: ReturnType<typeof rpcClient<typeof NotificationService>>;
+
+interface Hit {
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  at: number;
+  status: number;
+}
+const hits: Hit[] = [];
+let failing = true;
+
+const pgConfig = (name: string) => ({
+  host: process.env.PGHOST,
+  port: Number(process.env.PGPORT),
+  user: process.env.PGUSER,
+  password: process.env.PGPASSWORD,
+  database: name,
+});
+
+beforeAll(async () => {
+  receiver = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const status = req.url === "/fail" && failing ? 500 : 200;
+      // Answers after the service's webhook timeout (500 ms here).
+      const delayMs = req.url === "/slow" ? 1000 : 0;
+      hits.push({
+        path: req.url ?? "",
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+        at: Date.now(),
+        status,
+      });
+      setTimeout(() => res.writeHead(status).end(), delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+
+  kafka = createKafka({
+    clientId: `notifications-test-${run}`,
+    brokers: parseBrokers(process.env.KAFKA_BROKERS ?? ""),
+    logLevel: "error",
+    logger: createLogger("notifications-test", "silent"),
+  });
+  // One partition: "a following event" is processed after the one before it.
+  await ensureTopics(kafka, [topic, dlqTopicFor(topic)], 1);
+  producer = await createIdempotentProducer(kafka);
+
+  rabbit = await connectRabbit(process.env.AMQP_URL ?? "");
+  channel = await openConfirmChannel(rabbit);
+
+  const [smtpPort, sinkHttpPort, port] = await Promise.all([freePort(), freePort(), freePort()]);
+  sink = await startServiceProcess(
+    "services/smtp-sink/src/main.ts",
+    { SMTP_SINK_PORT: String(smtpPort), SMTP_SINK_HTTP_PORT: String(sinkHttpPort) },
+    sinkHttpPort,
+  );
+  sinkUrl = sink.url;
+  notifications = await startServiceProcess(
+    "services/notifications/src/main.ts",
+    {
+      NOTIFICATIONS_PORT: String(port),
+      NOTIFICATIONS_DATABASE: database,
+      NOTIFICATIONS_TOPICS: topic,
+      NOTIFICATIONS_CONSUMER_GROUP: `notifications-test-${run}`,
+      NOTIFICATIONS_RABBIT_PREFIX: prefix,
+      NOTIFICATIONS_RETRY_DELAYS_MS: retryDelaysMs.join(","),
+      NOTIFICATIONS_WEBHOOK_TIMEOUT_MS: "500",
+      SMTP_HOST: "127.0.0.1",
+      SMTP_PORT: String(smtpPort),
+      // Info: the tests read the dispatcher's "duplicate event skipped" lines and check no secret is logged.
+      LOG_LEVEL: "info",
+    },
+    port,
+  );
+  client = rpcClient(NotificationService, notifications.url);
+  db = new pg.Client(pgConfig(database));
+  await db.connect();
+});
+
+afterAll(async () => {
+  await db?.end();
+  const code = await notifications?.stop();
+  await sink?.stop();
+  receiver?.closeAllConnections();
+  await new Promise((resolve) => receiver?.close(resolve));
+  await producer?.disconnect();
+  if (kafka) await deleteTopics(kafka, [topic, dlqTopicFor(topic)]);
+  if (channel) {
+    for (const queue of TASK_QUEUES) {
+      for (const delay of retryDelaysMs) await channel.deleteQueue(names.delayQueue(queue, delay));
+      await channel.deleteQueue(names.queue(queue));
+      await channel.deleteQueue(names.dlq(queue));
+    }
+    for (const exchange of [names.tasksExchange, names.retryExchange, names.dlxExchange]) {
+      await channel.deleteExchange(exchange);
+    }
+    await channel.close();
+    await rabbit.close();
+  }
+  const admin = new pg.Client(pgConfig("postgres"));
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.end();
+  // Graceful shutdown on SIGTERM exits 0.
+  expect(code).toBe(0);
+});
+
+// ---------------------------------------------------------------- helpers
+
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}\n${notifications.output().slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface SinkMessage {
+  to: string[];
+  subject: string;
+  text: string;
+  messageId: string;
+  headers: Record<string, string>;
+}
+async function emailsTo(address: string): Promise<SinkMessage[]> {
+  const res = await fetch(`${sinkUrl}/messages?to=${encodeURIComponent(address)}`);
+  return (await res.json()) as SinkMessage[];
+}
+
+const hitsFor = (p: string, eventId: string) =>
+  hits.filter((h) => h.path === p && h.headers["accord-event-id"] === eventId);
+
+function confirmedEvent(orderId: string, email: string): EncodedEvent {
+  const message = create(OrderConfirmedSchema, {
+    orderId,
+    customerId: "cust-1",
+    customerEmail: email,
+    total: create(MoneySchema, { currencyCode: "EUR", amountMinor: 4250n }),
+    paymentId: "pay-1",
+    shipmentId: "ship-1",
+  });
+  return encodeEvent(OrderConfirmedSchema, message, { source: sourceFor("orders"), key: orderId });
+}
+
+function logLines(): Record<string, unknown>[] {
+  return notifications
+    .output()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const eventId = (e: EncodedEvent) => e.headers.ce_id as string;
+const depth = async (queue: string) => (await channel.checkQueue(queue)).messageCount;
+
+function encode<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Buffer {
+  return Buffer.from(toBinary(schema, message));
+}
+
+// ---------------------------------------------------------------- tests
+
+let okSecret: string;
+
+describe("notifications", () => {
+  it("CreateWebhookSubscription validates, returns the secret once, and lists without it", async () => {
+    const bad = await client
+      .createWebhookSubscription({ url: "ftp://x.example", eventTypes: ["Nope"] })
+      .catch((e) => e);
+    expect(bad).toBeInstanceOf(ConnectError);
+    expect((bad as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((bad as ConnectError).rawMessage).toBe(
+      'url: must use http or https; event_types[0]: unknown event type "Nope" (use a full name such as accord.orders.v1.OrderConfirmed)',
+    );
+
+    const created = await client.createWebhookSubscription({ url: `${receiverUrl}/ok` });
+    expect(created.signingSecret).toMatch(/^whsec_/);
+    okSecret = created.signingSecret;
+    const listed = await client.listWebhookSubscriptions({});
+    expect(listed.subscriptions.map((s) => s.subscriptionId)).toEqual([created.subscription?.subscriptionId]);
+    expect(toJsonString(ListWebhookSubscriptionsResponseSchema, listed)).not.toContain(okSecret);
+    expect(notifications.output()).not.toContain(okSecret);
+
+    const missing = await client.deleteWebhookSubscription({ subscriptionId: randomUUID() }).catch((e) => e);
+    expect((missing as ConnectError).code).toBe(Code.NotFound);
+    const empty = await client.listDeliveries({ orderId: "" }).catch((e) => e);
+    expect((empty as ConnectError).code).toBe(Code.InvalidArgument);
+  });
+
+  it("OrderConfirmed -> email in the sink, signed webhook, analytics row, deliveries DELIVERED", async () => {
+    const orderId = randomUUID();
+    const email = `ada-${run}@example.com`;
+    const event = confirmedEvent(orderId, email);
+    await publishEvents(producer, topic, [event]);
+
+    const [mail] = await eventually("the email", async () => {
+      const list = await emailsTo(email);
+      return list.length > 0 ? list : undefined;
+    });
+    expect(mail?.subject).toBe(`Your order ${orderId} is confirmed`);
+    expect(mail?.text).toContain("Amount charged: 42.50 EUR.");
+
+    const hit = await eventually("the webhook", async () => hitsFor("/ok", eventId(event))[0]);
+    expect(hit.headers["content-type"]).toBe("application/json");
+    const timestamp = String(hit.headers["accord-timestamp"]);
+    expect(verifySignature(okSecret, timestamp, hit.body, String(hit.headers["accord-signature"]), 300)).toBe(
+      true,
+    );
+    expect(
+      verifySignature(okSecret, timestamp, `${hit.body} `, String(hit.headers["accord-signature"]), 300),
+    ).toBe(false);
+    const payload = JSON.parse(hit.body);
+    expect(payload).toMatchObject({
+      eventId: eventId(event),
+      eventType: "accord.orders.v1.OrderConfirmed",
+      orderId,
+      data: { orderId, customerEmail: email, total: { currencyCode: "EUR", amountMinor: "4250" } },
+    });
+
+    const row = await eventually("the analytics row", async () => {
+      const { rows } = await db.query(
+        "SELECT event_type, order_id FROM analytics_events WHERE event_id = $1",
+        [eventId(event)],
+      );
+      return rows[0];
+    });
+    expect(row).toEqual({ event_type: "accord.orders.v1.OrderConfirmed", order_id: orderId });
+
+    const deliveries = await eventually("three delivered deliveries", async () => {
+      const { deliveries } = await client.listDeliveries({ orderId });
+      return deliveries.length === 3 && deliveries.every((d) => d.status === DeliveryStatus.DELIVERED)
+        ? deliveries
+        : undefined;
+    });
+    expect(deliveries.map((d) => d.channel).sort()).toEqual(
+      [Channel.EMAIL, Channel.WEBHOOK, Channel.ANALYTICS].sort(),
+    );
+  });
+
+  it("the same event twice -> one email, one webhook (inbox)", async () => {
+    const orderId = randomUUID();
+    const email = `twice-${run}@example.com`;
+    const event = confirmedEvent(orderId, email);
+    // A later event on the same key (same partition): once its webhook arrived, both copies were handled.
+    const marker = encodeEvent(
+      PaymentCapturedSchema,
+      create(PaymentCapturedSchema, { paymentId: "pay-2", orderId }),
+      { source: sourceFor("payments"), key: orderId },
+    );
+    await publishEvents(producer, topic, [event, event]);
+    await publishEvents(producer, topic, [marker]);
+
+    await eventually("the marker webhook", async () => hitsFor("/ok", eventId(marker))[0]);
+    await eventually("the email", async () => ((await emailsTo(email)).length > 0 ? true : undefined));
+    // Room for a duplicate task to show up, were one published.
+    await new Promise((r) => setTimeout(r, 700));
+    expect(await emailsTo(email)).toHaveLength(1);
+    expect(hitsFor("/ok", eventId(event))).toHaveLength(1);
+    const { rows } = await db.query("SELECT consumer FROM inbox WHERE event_id = $1", [eventId(event)]);
+    expect(rows).toEqual([{ consumer: "notifications-dispatcher" }]);
+    // The dispatcher's inbox caught the copy: no second set of tasks was even published
+    // (the workers' own dedupe by task id is the second line of defence).
+    const skipped = logLines().filter(
+      (l) => l.msg === "duplicate event skipped" && l.eventId === eventId(event),
+    );
+    expect(skipped).toHaveLength(1);
+    expect(logLines().filter((l) => l.msg === "duplicate task skipped")).toHaveLength(0);
+  });
+
+  it("a failing receiver is retried at the configured delays, dead-lettered, then replayed by the dlq command", async () => {
+    const created = await client.createWebhookSubscription({
+      url: `${receiverUrl}/fail`,
+      eventTypes: [OrderCancelledSchema.typeName],
+    });
+    const failSecret = created.signingSecret;
+    const orderId = randomUUID();
+    const event = encodeEvent(
+      OrderCancelledSchema,
+      create(OrderCancelledSchema, { orderId, customerEmail: `cancel-${run}@example.com`, reason: "test" }),
+      { source: sourceFor("orders"), key: orderId },
+    );
+    failing = true;
+    const dlqBefore = await depth(names.dlq("webhook"));
+    await publishEvents(producer, topic, [event]);
+
+    await eventually("webhook dead-lettered", async () =>
+      (await depth(names.dlq("webhook"))) > dlqBefore ? true : undefined,
+    );
+    const attempts = hitsFor("/fail", eventId(event));
+    expect(attempts.map((h) => h.status)).toEqual([500, 500, 500]);
+    const gaps = attempts.slice(1).map((h, i) => h.at - (attempts[i] as Hit).at);
+    // Each retry waits out its delay queue; an upper bound catches a missed delay queue too.
+    expect(gaps[0]).toBeGreaterThanOrEqual(280);
+    expect(gaps[0]).toBeLessThan(1500);
+    expect(gaps[1]).toBeGreaterThanOrEqual(580);
+    expect(gaps[1]).toBeLessThan(1800);
+
+    const dead = await eventually("delivery DEAD_LETTERED", async () => {
+      const { deliveries } = await client.listDeliveries({ orderId });
+      return deliveries.find(
+        (d) => d.channel === Channel.WEBHOOK && d.status === DeliveryStatus.DEAD_LETTERED,
+      );
+    });
+    expect(dead.attempts).toBe(3);
+    expect(dead.lastError).toContain("HTTP 500");
+
+    const listed = await exec(TSX, ["scripts/dlq.ts", "list", "webhook", "--prefix", prefix], { cwd: ROOT });
+    expect(listed.stdout).toContain(dead.deliveryId);
+    expect(listed.stdout).toMatch(/reason=rejected\s+attempts=3/);
+
+    failing = false;
+    const replayed = await exec(
+      TSX,
+      ["scripts/dlq.ts", "replay", "webhook", "--prefix", prefix, "--id", dead.deliveryId],
+      {
+        cwd: ROOT,
+      },
+    );
+    expect(replayed.stdout).toContain("replayed 1 message(s)");
+    const ok = await eventually("the replayed delivery", async () =>
+      hitsFor("/fail", eventId(event)).find((h) => h.status === 200),
+    );
+    expect(
+      verifySignature(
+        failSecret,
+        String(ok.headers["accord-timestamp"]),
+        ok.body,
+        String(ok.headers["accord-signature"]),
+        300,
+      ),
+    ).toBe(true);
+    await eventually("delivery DELIVERED", async () => {
+      const { deliveries } = await client.listDeliveries({ orderId });
+      return deliveries.some((d) => d.deliveryId === dead.deliveryId && d.status === DeliveryStatus.DELIVERED)
+        ? true
+        : undefined;
+    });
+    expect(await depth(names.dlq("webhook"))).toBe(dlqBefore);
+  });
+
+  it("a receiver slower than the webhook timeout is retried, then dead-lettered", async () => {
+    await client.createWebhookSubscription({
+      url: `${receiverUrl}/slow`,
+      eventTypes: [OrderFailedSchema.typeName],
+    });
+    const orderId = randomUUID();
+    const event = encodeEvent(
+      OrderFailedSchema,
+      create(OrderFailedSchema, { orderId, customerEmail: `failed-${run}@example.com`, reason: "test" }),
+      { source: sourceFor("orders"), key: orderId },
+    );
+    await publishEvents(producer, topic, [event]);
+    const dead = await eventually("the slow webhook dead-lettered", async () => {
+      const { deliveries } = await client.listDeliveries({ orderId });
+      return deliveries.find(
+        (d) => d.channel === Channel.WEBHOOK && d.status === DeliveryStatus.DEAD_LETTERED,
+      );
+    });
+    expect(dead.attempts).toBe(3);
+    expect(dead.lastError).toContain("timed out after 500 ms");
+    expect(hitsFor("/slow", eventId(event))).toHaveLength(3);
+  });
+
+  it("garbage bytes on the topic go to <topic>.dlq and the next event is still processed", async () => {
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [{ key: "garbage", value: Buffer.from("definitely not protobuf") }],
+    });
+    const orderId = randomUUID();
+    const email = `after-garbage-${run}@example.com`;
+    await publishEvents(producer, topic, [confirmedEvent(orderId, email)]);
+
+    await eventually("the email after the garbage", async () =>
+      (await emailsTo(email)).length === 1 ? true : undefined,
+    );
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets(dlqTopicFor(topic));
+      expect(offsets.reduce((n, p) => n + Number(p.high), 0)).toBe(1);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it("a malformed AMQP message on the email queue goes to the email DLQ; the next task is delivered", async () => {
+    const before = await depth(names.dlq("email"));
+    await publishTask(channel, names.tasksExchange, names.queue("email"), Buffer.from([0xff, 0xff, 0xff]), {
+      messageId: "garbage-task",
+    });
+    const to = `direct-${run}@example.com`;
+    const task = create(EmailTaskSchema, {
+      taskId: randomUUID(),
+      eventId: `manual-${run}`,
+      orderId: randomUUID(),
+      to,
+      subject: "after poison",
+      textBody: "still working",
+    });
+    await publishTask(channel, names.tasksExchange, names.queue("email"), encode(EmailTaskSchema, task), {
+      messageId: task.taskId,
+    });
+    const [mail] = await eventually("the good email", async () => {
+      const list = await emailsTo(to);
+      return list.length > 0 ? list : undefined;
+    });
+    expect(mail?.subject).toBe("after poison");
+    await eventually("the poison in the DLQ", async () =>
+      (await depth(names.dlq("email"))) > before ? true : undefined,
+    );
+    const inspected = await exec(
+      TSX,
+      ["scripts/dlq.ts", "inspect", "email", "--prefix", prefix, "--id", "garbage-task"],
+      { cwd: ROOT },
+    );
+    expect(JSON.parse(inspected.stdout)).toMatchObject({
+      messageId: "garbage-task",
+      reason: "rejected",
+      attempts: 1,
+      bodyBase64: Buffer.from([0xff, 0xff, 0xff]).toString("base64"),
+    });
+    // inspect put it back: it is still there to take.
+    const dead = await channel.get(names.dlq("email"), { noAck: false });
+    if (!dead) throw new Error("the email DLQ is empty after inspect");
+    expect(dead.properties.messageId).toBe("garbage-task");
+    channel.ack(dead);
+  });
+});
