@@ -1,7 +1,10 @@
 import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InventoryService } from "../../gen/accord/inventory/v1/inventory_pb.js";
+import { NotificationService } from "../../gen/accord/notifications/v1/notifications_pb.js";
 import {
   FailureCode,
   type Order,
@@ -11,6 +14,7 @@ import {
   PlaceOrderRequestSchema,
 } from "../../gen/accord/orders/v1/orders_pb.js";
 import { rpcClient } from "../../lib/rpc-clients.js";
+import { verifySignature } from "../../services/notifications/src/domain/signature.js";
 import { type Platform, queryDb, startPlatform } from "../support/platform.js";
 
 // The whole platform as real processes on real infrastructure: every order
@@ -20,6 +24,10 @@ import { type Platform, queryDb, startPlatform } from "../support/platform.js";
 let platform: Platform;
 let orders: ReturnType<typeof rpcClient<typeof OrderService>>;
 let inventory: ReturnType<typeof rpcClient<typeof InventoryService>>;
+// A partner's webhook endpoint: records every POST with its headers.
+const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
+let receiver: http.Server;
+let signingSecret = "";
 
 const FINAL = new Set([
   OrderStatus.CONFIRMED,
@@ -32,11 +40,43 @@ beforeAll(async () => {
   platform = await startPlatform();
   orders = rpcClient(OrderService, platform.urls.orders, "connect-json");
   inventory = rpcClient(InventoryService, platform.urls.inventory, "grpc");
+  receiver = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    req.on("end", () => {
+      received.push({ headers: req.headers, body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  const notifications = rpcClient(NotificationService, platform.urls.notifications, "connect-json");
+  const created = await notifications.createWebhookSubscription({
+    url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/accord`,
+    eventTypes: ["accord.orders.v1.OrderConfirmed"],
+  });
+  signingSecret = created.signingSecret;
 }, 180_000);
 
 afterAll(async () => {
+  receiver?.close();
   await platform?.stop();
 }, 60_000);
+
+async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 function request(sku: string, quantity: number, price: bigint, country = "DE"): PlaceOrderRequest {
   return create(PlaceOrderRequestSchema, {
@@ -99,9 +139,10 @@ async function behave(party: "payment-provider" | "carrier", behaviour: Record<s
 }
 
 describe("order saga end to end", () => {
-  it("happy path: CONFIRMED, stock taken once, one charge, one shipment", async () => {
+  it("happy path: CONFIRMED, stock taken once, one charge, one shipment, email and signed webhook", async () => {
     const sku = await freshSku(10);
-    const { order } = await orders.placeOrder(request(sku, 3, 500n));
+    const placeRequest = request(sku, 3, 500n);
+    const { order } = await orders.placeOrder(placeRequest);
     expect(order?.status).toBe(OrderStatus.PENDING);
     const final = await waitFinal(order?.orderId ?? "");
     expect(OrderStatus[final.status]).toBe("CONFIRMED");
@@ -110,6 +151,27 @@ describe("order saga end to end", () => {
     expect(await available(sku)).toBe(7n);
     expect(await providerCharges(final.orderId)).toEqual({ captured: 1, refunded: 0, total: 1 });
     expect((await carrierBookings(final.orderId)).length).toBe(1);
+
+    const email = await eventually(async () => {
+      const res = await fetch(
+        `${platform.smtpSinkUrl}/messages?to=${encodeURIComponent(placeRequest.customerEmail)}`,
+      );
+      const messages = (await res.json()) as { subject?: string; text?: string }[];
+      return messages[0];
+    }, "the confirmation email");
+    expect(email.text ?? "").toContain(final.orderId);
+
+    const hook = await eventually(
+      async () => received.find((r) => r.body.includes(final.orderId)),
+      "the OrderConfirmed webhook",
+    );
+    const timestamp = String(hook.headers["accord-timestamp"]);
+    const signature = String(hook.headers["accord-signature"]);
+    expect(verifySignature(signingSecret, timestamp, hook.body, signature, 300)).toBe(true);
+    expect(
+      verifySignature(signingSecret, timestamp, hook.body.replace("Confirmed", "Failed"), signature, 300),
+    ).toBe(false);
+    expect(JSON.parse(hook.body).eventType).toBe("accord.orders.v1.OrderConfirmed");
   });
 
   it("out of stock: FAILED with the reason, nothing charged or shipped", async () => {
