@@ -96,10 +96,11 @@ export async function startPlatform(
     },
     orchestrator: {
       ORCHESTRATOR_PORT: String(ports.orchestrator),
-      ORCHESTRATOR_TASK_QUEUE: `orders-e2e-${id}`,
+      ORDERS_TASK_QUEUE: `orders-e2e-${id}`,
       ORCHESTRATOR_GROUP_ID: `orchestrator-e2e-${id}`,
-      ORCHESTRATOR_DELIVERY_TIMEOUT: "2s",
-      ORCHESTRATOR_RETRY_MAX_INTERVAL: "1s",
+      ORCHESTRATOR_DELIVERY_TIMEOUT_MS: "2000",
+      ORCHESTRATOR_RETRY_INITIAL_MS: "200",
+      ORCHESTRATOR_RETRY_MAX_MS: "1000",
     },
   };
   const processes = new Map<ServiceName, ServiceProcess>();

@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import type { Worker } from "@temporalio/worker";
 import type { Logger } from "../../../lib/logger.js";
 import { createTemporalWorker } from "../../../lib/temporal.js";
+import type { OrderActivities } from "./activities/order-activities.js";
 import { createPingActivities } from "./activities/ping.js";
 
 // The SDK bundles this .ts file itself (swc-loader, with `.js` imports
@@ -13,6 +14,11 @@ export interface OrchestratorWorkerOptions {
   namespace: string;
   taskQueue: string;
   logger: Logger;
+  /**
+   * The saga's activities (real ones in main.ts, test doubles in workflow
+   * tests); the walking skeleton's ping activity is always registered too.
+   */
+  activities?: Partial<OrderActivities>;
 }
 
 export interface OrchestratorWorker {
@@ -33,7 +39,7 @@ export async function startOrchestratorWorker(
     namespace: options.namespace,
     taskQueue,
     workflowsPath,
-    activities: createPingActivities(),
+    activities: { ...createPingActivities(), ...options.activities },
     logger,
   });
   logger.info(

@@ -1,0 +1,463 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
+import { create, type JsonObject, toJson } from "@bufbuild/protobuf";
+import { ApplicationFailure } from "@temporalio/activity";
+import { type Client, WorkflowFailedError, type WorkflowHandle } from "@temporalio/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OrderSchema, OrderStatus } from "../../gen/accord/orders/v1/orders_pb.js";
+import { createLogger } from "../../lib/logger.js";
+import { connectTemporalClient } from "../../lib/temporal.js";
+import type { OrderActivities } from "../../services/orchestrator/src/activities/order-activities.js";
+import { type OrchestratorWorker, startOrchestratorWorker } from "../../services/orchestrator/src/worker.js";
+import {
+  cancelOrderSignal,
+  type OrderWorkflowStatus,
+  type OrderWorkflowTuning,
+  orderDeliveredSignal,
+  orderStatusQuery,
+  orderWorkflow,
+} from "../../services/orchestrator/src/workflows/order.js";
+
+// The real OrderWorkflow on the real Temporal dev server, with its activities
+// replaced by in-memory doubles that record calls: a test of the saga's logic.
+const taskQueue = `test-orders-${randomUUID()}`;
+const FIXTURES = new URL("../fixtures/", import.meta.url);
+const TEMPORAL_CLI =
+  process.env.TEMPORAL_CLI ??
+  new URL("../../.accord/cache/temporal-v1.5.1/temporal", import.meta.url).pathname;
+const FAST: OrderWorkflowTuning = {
+  attemptTimeoutMs: 5000,
+  retryInitialIntervalMs: 50,
+  retryMaximumIntervalMs: 200,
+  deliveryTimeoutMs: 60_000,
+};
+
+type Name = keyof OrderActivities;
+interface RecordedCall {
+  name: Name;
+  args: unknown[];
+}
+type Behaviour = {
+  [K in Name]?: (...args: Parameters<OrderActivities[K]>) => ReturnType<OrderActivities[K]>;
+};
+
+interface Scenario {
+  calls: RecordedCall[];
+  behaviour: Behaviour;
+}
+
+const scenarios = new Map<string, Scenario>();
+
+const DEFAULTS: OrderActivities = {
+  reserveInventory: async () => ({ reservationId: "res-1" }),
+  releaseInventory: async () => ({ released: true }),
+  chargePayment: async () => ({ paymentId: "pay-1" }),
+  refundPayment: async () => ({ refunded: true }),
+  createShipment: async () => ({ shipmentId: "shp-1" }),
+  cancelShipment: async () => ({ cancelled: true }),
+  confirmOrder: async () => undefined,
+  failOrder: async () => undefined,
+  markOrderCancelled: async () => undefined,
+  markOrderDelivered: async () => undefined,
+};
+
+/** Every activity records its call under the order's scenario, then acts as that scenario says. */
+function doubles(): OrderActivities {
+  const out: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  for (const name of Object.keys(DEFAULTS) as Name[]) {
+    out[name] = async (...args: unknown[]) => {
+      const first = args[0];
+      const orderId = typeof first === "string" ? first : String((first as JsonObject).orderId);
+      const scenario = scenarios.get(orderId);
+      if (!scenario) throw ApplicationFailure.nonRetryable(`no scenario for ${orderId}`, "TestSetup");
+      scenario.calls.push({ name, args });
+      const fn = (scenario.behaviour[name] ?? DEFAULTS[name]) as (...a: unknown[]) => Promise<unknown>;
+      return fn(...args);
+    };
+  }
+  return out as unknown as OrderActivities;
+}
+
+let client: Client;
+const started = new Set<string>();
+let worker: OrchestratorWorker;
+
+beforeAll(async () => {
+  const target = {
+    address: process.env.TEMPORAL_ADDRESS ?? "127.0.0.1:7233",
+    namespace: process.env.TEMPORAL_NAMESPACE ?? "default",
+  };
+  client = await connectTemporalClient(target);
+  worker = await startOrchestratorWorker({
+    ...target,
+    taskQueue,
+    logger: createLogger("orchestrator-workflow-test", process.env.TEST_LOG_LEVEL ?? "error"),
+    activities: doubles(),
+  });
+});
+
+afterAll(async () => {
+  // A failed test may leave its saga running; end it so nothing lingers on the server.
+  await Promise.all(
+    [...started].map((id) =>
+      client?.workflow
+        .getHandle(id)
+        .terminate("test cleanup")
+        .catch(() => undefined),
+    ),
+  );
+  await worker?.shutdown();
+  await client?.connection.close();
+});
+
+function orderJson(orderId: string): JsonObject {
+  const order = create(OrderSchema, {
+    orderId,
+    customerId: "cust-1",
+    customerEmail: "ada@example.com",
+    lines: [{ sku: "SKU-1", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: 1250n } }],
+    total: { currencyCode: "EUR", amountMinor: 2500n },
+    shippingAddress: { line1: "Main St 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
+    status: OrderStatus.PENDING,
+  });
+  return toJson(OrderSchema, order) as JsonObject;
+}
+
+async function startSaga(behaviour: Behaviour = {}, tuning: OrderWorkflowTuning = {}) {
+  const orderId = randomUUID();
+  const scenario: Scenario = { calls: [], behaviour };
+  scenarios.set(orderId, scenario);
+  const handle = await client.workflow.start(orderWorkflow, {
+    taskQueue,
+    workflowId: `order-${orderId}`,
+    workflowExecutionTimeout: "2 minutes",
+    args: [{ orderId, order: orderJson(orderId), tuning: { ...FAST, ...tuning } }],
+  });
+  started.add(handle.workflowId);
+  return { orderId, scenario, handle };
+}
+
+const names = (s: Scenario) => s.calls.map((c) => c.name);
+
+async function waitForStatus(
+  handle: WorkflowHandle<typeof orderWorkflow>,
+  predicate: (s: OrderWorkflowStatus) => boolean,
+): Promise<OrderWorkflowStatus> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const status = await handle.query(orderStatusQuery);
+    if (predicate(status)) return status;
+    if (Date.now() > deadline) throw new Error(`status never matched; last: ${JSON.stringify(status)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function waitForCall(scenario: Scenario, name: Name): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!scenario.calls.some((c) => c.name === name)) {
+    if (Date.now() > deadline) throw new Error(`${name} was never called; calls: ${names(scenario)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
+
+/**
+ * Writes a closed run's history as the fixture the replay unit test replays
+ * (RECORD_ORDER_HISTORY=1). The CLI writes the same JSON as every Temporal
+ * tool; the SDK's historyToJSON trips over duplicated protobufjs under vitest.
+ */
+async function recordHistory(workflowId: string, fixture: string): Promise<void> {
+  const { stdout } = await promisify(execFile)(TEMPORAL_CLI, [
+    "workflow",
+    "show",
+    "--workflow-id",
+    workflowId,
+    "--output",
+    "json",
+    "--address",
+    process.env.TEMPORAL_ADDRESS ?? "127.0.0.1:7233",
+  ]);
+  await writeFile(new URL(fixture, FIXTURES), stdout.endsWith("\n") ? stdout : `${stdout}\n`);
+}
+
+const business = (message: string, code = "FailedPrecondition") =>
+  ApplicationFailure.nonRetryable(message, code);
+
+describe("OrderWorkflow saga", () => {
+  it("reserves, charges, ships, confirms, then marks delivered on the delivered signal", async () => {
+    const { orderId, scenario, handle } = await startSaga({
+      chargePayment: async () => ({ paymentId: "pay-happy" }),
+      createShipment: async () => ({ shipmentId: "shp-happy" }),
+    });
+
+    const waiting = await waitForStatus(handle, (s) => s.step === "awaiting-delivery");
+    expect(waiting).toEqual({
+      step: "awaiting-delivery",
+      outcome: "confirmed",
+      compensated: [],
+      paymentId: "pay-happy",
+      shipmentId: "shp-happy",
+    });
+    expect(names(scenario)).toEqual(["reserveInventory", "chargePayment", "createShipment", "confirmOrder"]);
+    expect(scenario.calls[3]?.args).toEqual([orderId, "pay-happy", "shp-happy"]);
+
+    await handle.signal(orderDeliveredSignal);
+    const result = await handle.result();
+    expect(result).toMatchObject({ step: "done", outcome: "delivered", compensated: [] });
+    expect(names(scenario).at(-1)).toBe("markOrderDelivered");
+    // The query is answered after the run closed, too (replayed from history).
+    expect(await handle.query(orderStatusQuery)).toMatchObject({ step: "done", outcome: "delivered" });
+
+    const history = await handle.fetchHistory();
+    const types = (history.events ?? []).map(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name,
+    );
+    expect(types.filter(Boolean)).toEqual([
+      "reserveInventory",
+      "chargePayment",
+      "createShipment",
+      "confirmOrder",
+      "markOrderDelivered",
+    ]);
+    if (process.env.RECORD_ORDER_HISTORY === "1")
+      await recordHistory(handle.workflowId, "order-workflow-history.json");
+  });
+
+  it("finishes with the order CONFIRMED when no delivery arrives before the timeout", async () => {
+    const { scenario, handle } = await startSaga({}, { deliveryTimeoutMs: 300 });
+    const result = await handle.result();
+    expect(result).toMatchObject({ step: "done", outcome: "confirmed" });
+    expect(names(scenario)).toEqual(["reserveInventory", "chargePayment", "createShipment", "confirmOrder"]);
+  });
+
+  it("out of stock: fails the order with OUT_OF_STOCK and nothing to undo", async () => {
+    const { orderId, scenario, handle } = await startSaga({
+      reserveInventory: async () => {
+        throw business("inventory.Reserve: out of stock: SKU-1");
+      },
+    });
+    const result = await handle.result();
+    expect(names(scenario)).toEqual(["reserveInventory", "failOrder"]);
+    expect(scenario.calls[1]?.args).toEqual([
+      orderId,
+      "OUT_OF_STOCK",
+      "inventory.Reserve: out of stock: SKU-1",
+    ]);
+    expect(result).toMatchObject({ outcome: "failed", compensated: [], failureReason: expect.any(String) });
+  });
+
+  it("payment declined: releases the stock (retried until done), then PAYMENT_DECLINED", async () => {
+    let releaseAttempts = 0;
+    const { orderId, scenario, handle } = await startSaga({
+      chargePayment: async () => {
+        throw business("payments.Charge: card declined");
+      },
+      releaseInventory: async () => {
+        releaseAttempts += 1;
+        if (releaseAttempts < 3) throw ApplicationFailure.retryable("inventory down", "Unavailable");
+        return { released: true };
+      },
+    });
+    const result = await handle.result();
+    expect(names(scenario)).toEqual([
+      "reserveInventory",
+      "chargePayment",
+      "releaseInventory",
+      "releaseInventory",
+      "releaseInventory",
+      "failOrder",
+    ]);
+    expect(scenario.calls.at(-1)?.args).toEqual([
+      orderId,
+      "PAYMENT_DECLINED",
+      "payments.Charge: card declined",
+    ]);
+    expect(result).toMatchObject({ outcome: "failed", compensated: ["release"] });
+  });
+
+  it("shipping fails: refunds, then releases, then SHIPPING_FAILED", async () => {
+    const { orderId, scenario, handle } = await startSaga({
+      createShipment: async () => {
+        throw business("shipping.CreateShipment: address not deliverable", "InvalidArgument");
+      },
+    });
+    const result = await handle.result();
+    expect(names(scenario)).toEqual([
+      "reserveInventory",
+      "chargePayment",
+      "createShipment",
+      // A refusal other than FailedPrecondition may have left something behind: undone too.
+      "cancelShipment",
+      "refundPayment",
+      "releaseInventory",
+      "failOrder",
+    ]);
+    expect(scenario.calls.at(-1)?.args[1]).toBe("SHIPPING_FAILED");
+    expect(scenario.calls.find((c) => c.name === "refundPayment")?.args[0]).toBe(orderId);
+    expect(result).toMatchObject({
+      outcome: "failed",
+      compensated: ["cancel-shipment", "refund", "release"],
+    });
+  });
+
+  it("shipping refused (FailedPrecondition): refund and release only", async () => {
+    const { scenario, handle } = await startSaga({
+      createShipment: async () => {
+        throw business("shipping.CreateShipment: carrier refused the parcel");
+      },
+    });
+    const result = await handle.result();
+    expect(names(scenario)).toEqual([
+      "reserveInventory",
+      "chargePayment",
+      "createShipment",
+      "refundPayment",
+      "releaseInventory",
+      "failOrder",
+    ]);
+    expect(result).toMatchObject({ outcome: "failed", compensated: ["refund", "release"] });
+  });
+
+  it("retries transient failures (breaker open, Unavailable) and completes", async () => {
+    let reserves = 0;
+    let charges = 0;
+    const { scenario, handle } = await startSaga(
+      {
+        reserveInventory: async () => {
+          reserves += 1;
+          if (reserves === 1)
+            throw ApplicationFailure.retryable("circuit breaker inventory is open", "BreakerOpenError");
+          return { reservationId: "res-1" };
+        },
+        chargePayment: async () => {
+          charges += 1;
+          if (charges < 3) throw ApplicationFailure.retryable("payments.Charge: unavailable", "Unavailable");
+          return { paymentId: "pay-late" };
+        },
+      },
+      { deliveryTimeoutMs: 100 },
+    );
+    const result = await handle.result();
+    expect(result).toMatchObject({ outcome: "confirmed", paymentId: "pay-late", compensated: [] });
+    expect(names(scenario)).toEqual([
+      "reserveInventory",
+      "reserveInventory",
+      "chargePayment",
+      "chargePayment",
+      "chargePayment",
+      "createShipment",
+      "confirmOrder",
+    ]);
+  });
+
+  it("cancel while the charge runs: waits for it, refunds, releases, marks the order cancelled", async () => {
+    const charging = gate();
+    const { orderId, scenario, handle } = await startSaga({
+      chargePayment: async () => {
+        await charging.opened;
+        return { paymentId: "pay-raced" };
+      },
+    });
+    await waitForCall(scenario, "chargePayment");
+    await handle.signal(cancelOrderSignal, { reason: "changed my mind" });
+    await waitForStatus(handle, (s) => s.cancelRequested === true);
+    // The charge went through after all: it is refunded, because refund was registered before it ran.
+    charging.open();
+    const result = await handle.result();
+    expect(names(scenario)).toEqual([
+      "reserveInventory",
+      "chargePayment",
+      "refundPayment",
+      "releaseInventory",
+      "markOrderCancelled",
+    ]);
+    expect(scenario.calls.find((c) => c.name === "releaseInventory")?.args).toEqual([
+      orderId,
+      "cancelled: changed my mind",
+    ]);
+    expect(result).toMatchObject({
+      outcome: "cancelled",
+      failureReason: "changed my mind",
+      compensated: ["refund", "release"],
+    });
+    if (process.env.RECORD_ORDER_HISTORY === "1") {
+      await recordHistory(handle.workflowId, "order-workflow-cancel-history.json");
+    }
+  });
+
+  it("cancel while payments is down: stops retrying the charge at once and compensates", async () => {
+    const { scenario, handle } = await startSaga(
+      {
+        chargePayment: async () => {
+          throw ApplicationFailure.retryable("payments.Charge: unavailable", "Unavailable");
+        },
+      },
+      { retryInitialIntervalMs: 1000, retryMaximumIntervalMs: 1000 },
+    );
+    await waitForCall(scenario, "chargePayment");
+    await handle.signal(cancelOrderSignal, { reason: "too slow" });
+    const result = await handle.result();
+    const after = names(scenario).slice(names(scenario).lastIndexOf("chargePayment") + 1);
+    expect(after).toEqual(["refundPayment", "releaseInventory", "markOrderCancelled"]);
+    expect(names(scenario)).not.toContain("createShipment");
+    expect(result).toMatchObject({ outcome: "cancelled", compensated: ["refund", "release"] });
+  });
+
+  it("ignores a cancel that arrives after the shipment was created", async () => {
+    const { scenario, handle } = await startSaga();
+    await waitForStatus(handle, (s) => s.step === "awaiting-delivery");
+    await handle.signal(cancelOrderSignal, { reason: "too late" });
+    await waitForStatus(handle, (s) => s.lateCancelIgnored === true);
+    await handle.signal(orderDeliveredSignal);
+    const result = await handle.result();
+    expect(result).toMatchObject({ outcome: "delivered", compensated: [] });
+    expect(names(scenario)).toEqual([
+      "reserveInventory",
+      "chargePayment",
+      "createShipment",
+      "confirmOrder",
+      "markOrderDelivered",
+    ]);
+  });
+
+  it("a compensation that cannot finish fails the run visibly after the others ran", async () => {
+    const { scenario, handle } = await startSaga({
+      createShipment: async () => {
+        throw business("shipping.CreateShipment: refused");
+      },
+      refundPayment: async () => {
+        throw business("payments.Refund: payment is disputed");
+      },
+    });
+    const failed = await handle.result().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failed).toBeInstanceOf(WorkflowFailedError);
+    expect((failed as WorkflowFailedError).cause).toMatchObject({
+      type: "CompensationFailed",
+      message: expect.stringContaining("refund failed: payments.Refund: payment is disputed"),
+    });
+    expect(names(scenario)).toEqual([
+      "reserveInventory",
+      "chargePayment",
+      "createShipment",
+      "refundPayment",
+      "releaseInventory",
+      "failOrder",
+    ]);
+    expect(await handle.query(orderStatusQuery)).toMatchObject({
+      outcome: "failed",
+      compensated: ["release"],
+    });
+  });
+});
