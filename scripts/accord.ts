@@ -4,7 +4,7 @@
 //   npm run accord -- stock <sku> [--set <units>]
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { InventoryService } from "../gen/accord/inventory/v1/inventory_pb.js";
 import { FailureCode, type Order, OrderService, OrderStatus } from "../gen/accord/orders/v1/orders_pb.js";
 import { rpcClient } from "../lib/rpc-clients.js";
@@ -139,7 +139,7 @@ async function main() {
 if (import.meta.url === `file://${process.argv[1]}`) {
   main().catch((error: unknown) => {
     const e = ConnectError.from(error);
-    console.error(`error: [${e.code}] ${e.rawMessage}`);
+    console.error(`error: [${Code[e.code]}] ${e.rawMessage}`);
     process.exitCode = 1;
   });
 }

@@ -448,7 +448,7 @@ describe("events", () => {
     expect(event.message.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))).toEqual([
       { sku: item, quantity: 2 },
     ]);
-    expect(record.topic).toBe("inventory.events");
+    expect(record.topic).toBe(topicFor("inventory"));
     expect(record.headers).toMatchObject({
       ce_type: "accord.inventory.v1.InventoryReserved",
       ce_source: "/accord/inventory",

@@ -42,6 +42,9 @@ let stopContainers: (() => Promise<void>) | undefined;
 export default async function setup(_project: TestProject) {
   const endpoints = await locate();
   Object.assign(process.env, endpoints);
+  // Services started by tests publish to "test.<domain>.events", never to the
+  // topics a running `npm start` platform consumes (tests may set their own).
+  process.env.ACCORD_TOPIC_PREFIX ??= "test.";
   return async () => {
     await stopContainers?.();
   };
