@@ -1,8 +1,26 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  createHandlerContext,
+  createMethodImplSpec,
+  createServiceImplSpec,
+  type MethodImplSpec,
+} from "@connectrpc/connect";
+import {
+  compressionNegotiate,
+  createMethodSerializationLookup,
+  invokeUnaryImplementation,
+  type MethodSerializationLookup,
+  mergeNonProtocolHeaders,
+  validateReadWriteMaxBytes,
+} from "@connectrpc/connect/protocol";
+import { codeToHttpStatus, errorToJsonBytes, trailerMux } from "@connectrpc/connect/protocol-connect";
+import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 
 export interface HealthChecks {
   /** Liveness: the process runs. */
@@ -32,12 +50,18 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  * Connect JSON from curl and browsers, HTTP/2 (prior knowledge, h2c) for gRPC.
  * Node has no h2c upgrade, so each connection is routed by its first bytes:
  * the HTTP/2 client preface goes to the http2 server, anything else to http.
+ *
+ * Connect unary POSTs over HTTP/1.1 take a lean path (see unaryFastPath);
+ * everything else is served by connectNodeAdapter.
  */
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
+  const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
+  const unary = new Map<string, UnaryRoute>();
   const connect = connectNodeAdapter({
-    routes: options.routes,
-    readMaxBytes: options.readMaxBytes ?? 1024 * 1024,
+    routes: (router) => options.routes(recordingRouter(router, unary, readMaxBytes)),
+    readMaxBytes,
   });
+  const fast = unaryFastPath(unary, readMaxBytes);
 
   // Requests being served; shutdown waits for these, not for idle keep-alive connections.
   let inFlight = 0;
@@ -61,6 +85,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
         );
       return;
     }
+    if (res instanceof http.ServerResponse && fast(req as http.IncomingMessage, res)) return;
     connect(req as http.IncomingMessage, res as http.ServerResponse);
   };
 
@@ -75,6 +100,10 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   });
 
   const front = net.createServer((socket) => {
+    // http.createServer disables Nagle on the sockets it accepts itself; these
+    // are accepted here and handed over, so it is done here. Otherwise a
+    // response written in two pieces waits for the client's delayed ACK.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.once("error", () => socket.destroy());
@@ -123,4 +152,200 @@ function sendJson(res: http.ServerResponse | http2.Http2ServerResponse, status: 
   const text = JSON.stringify(body);
   (res as http.ServerResponse).writeHead(status, { "content-type": "application/json" });
   (res as http.ServerResponse).end(text);
+}
+
+interface UnaryRoute {
+  spec: MethodImplSpec & { kind: "unary" };
+  serialization: MethodSerializationLookup<DescMessage, DescMessage>;
+}
+
+/**
+ * Passes every registration through to connect's router, and remembers the
+ * unary methods registered without per-service options, which are the ones
+ * the fast path may serve with the same implementation.
+ */
+function recordingRouter(
+  router: ConnectRouter,
+  unary: Map<string, UnaryRoute>,
+  readMaxBytes: number,
+): ConnectRouter {
+  const limits = validateReadWriteMaxBytes(readMaxBytes, undefined, undefined);
+  const remember = (spec: MethodImplSpec) => {
+    if (spec.kind !== "unary") return;
+    unary.set(`/${spec.method.parent.typeName}/${spec.method.name}`, {
+      spec,
+      serialization: createMethodSerializationLookup(spec.method, undefined, undefined, limits),
+    });
+  };
+  const recording: ConnectRouter = {
+    get handlers() {
+      return router.handlers;
+    },
+    service(service: DescService, implementation: object, opts?: object) {
+      router.service(service, implementation as never, opts as never);
+      const spec = createServiceImplSpec(service, implementation as never);
+      for (const method of service.methods) {
+        const path = `/${service.typeName}/${method.name}`;
+        // A later registration of the same path wins in connect's router too.
+        unary.delete(path);
+        if (opts === undefined) remember(spec.methods[method.localName] as MethodImplSpec);
+      }
+      return recording;
+    },
+    rpc(method: DescMethod, implementation: unknown, opts?: object) {
+      router.rpc(method as never, implementation as never, opts as never);
+      unary.delete(`/${method.parent.typeName}/${method.name}`);
+      if (opts === undefined) remember(createMethodImplSpec(method, implementation as never));
+      return recording;
+    },
+  } as ConnectRouter;
+  return recording;
+}
+
+const unaryContentTypes = new Map<string | undefined, boolean>([
+  ["application/json", false],
+  ["application/json; charset=utf-8", false],
+  ["application/json;charset=utf-8", false],
+  ["application/proto", true],
+]);
+// Same order as connectNodeAdapter's default, so negotiation picks the same one.
+const responseCompressions = [compressionGzip, compressionBrotli];
+const compressMinBytes = 1024;
+
+/**
+ * Serves a Connect unary call (POST, JSON or binary, uncompressed request, no
+ * deadline header) over HTTP/1.1 with connect's own pieces — serialization
+ * with its limits, handler context, invocation, error JSON, header muxing,
+ * compression negotiation — but without connect-node's stream-first adapter
+ * (URL and Headers rebuilt per request, async iterators over the body read
+ * twice, one AbortController per layer). Returns false for any request it does
+ * not serve; connectNodeAdapter answers those.
+ */
+function unaryFastPath(routes: Map<string, UnaryRoute>, readMaxBytes: number) {
+  return (req: http.IncomingMessage, res: http.ServerResponse): boolean => {
+    if (req.method !== "POST") return false;
+    const route = routes.get(req.url ?? "");
+    if (route === undefined) return false;
+    const headers = req.headers;
+    const binary = unaryContentTypes.get(headers["content-type"]?.toLowerCase());
+    if (binary === undefined) return false;
+    const encoding = headers["content-encoding"];
+    if (encoding !== undefined && encoding !== "identity") return false;
+    if (headers["connect-timeout-ms"] !== undefined) return false;
+    const declared = headers["content-length"];
+    if (declared !== undefined && Number(declared) > readMaxBytes) return false;
+
+    const { spec, serialization } = route;
+    const context = createHandlerContext({
+      service: spec.method.parent,
+      method: spec.method,
+      protocolName: "connect",
+      requestMethod: "POST",
+      requestHeader: webHeaders(headers),
+      url: `http://${headers.host ?? "localhost"}${req.url}`,
+      responseHeader: { "content-type": binary ? "application/proto" : "application/json" },
+    });
+    let answered = false;
+    // The client went away before the answer: cancel what the handler does.
+    res.once("close", () => {
+      if (!answered) context.abort();
+    });
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      // Past the limit the rest is read and dropped, so the connection stays usable.
+      if (size <= readMaxBytes) chunks.push(chunk);
+    });
+    req.once("error", () => context.abort());
+    req.once("end", () => {
+      void answer(size > readMaxBytes ? undefined : Buffer.concat(chunks, size)).then(
+        () => {},
+        () => res.destroy(),
+      );
+    });
+
+    async function answer(body: Uint8Array | undefined) {
+      let status = 200;
+      let out: Uint8Array;
+      try {
+        if (body === undefined) {
+          throw new ConnectError(
+            `message size is larger than configured readMaxBytes ${readMaxBytes}`,
+            Code.ResourceExhausted,
+          );
+        }
+        const input = serialization.getI(binary as boolean).parse(body);
+        const output = await invokeUnaryImplementation(spec, context, input, []);
+        out = serialization.getO(binary as boolean).serialize(output);
+      } catch (e) {
+        context.abort(e);
+        const error =
+          e instanceof ConnectError
+            ? e
+            : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+        status = codeToHttpStatus(error.code);
+        context.responseHeader.set("content-type", "application/json");
+        if (!error.isWireError) mergeNonProtocolHeaders(context.responseHeader, error.metadata);
+        out = errorToJsonBytes(error, {});
+      } finally {
+        answered = true;
+        context.abort(completedReason());
+      }
+      const compression = compressionNegotiate(
+        responseCompressions,
+        null,
+        headers["accept-encoding"] ?? null,
+        "Accept-Encoding",
+      ).response;
+      if (compression !== null && out.byteLength >= compressMinBytes) {
+        out = await compression.compress(out);
+        context.responseHeader.set("content-encoding", compression.name);
+      }
+      const header = trailerMux(context.responseHeader, context.responseTrailer);
+      header.set("content-length", String(out.byteLength));
+      if (res.destroyed) return;
+      res.writeHead(status, nodeHeaders(header));
+      res.end(out);
+    }
+    return true;
+  };
+}
+
+/**
+ * The reason the handler's signal is aborted with once the call is answered:
+ * the AbortError connect uses (context.abort() without a reason), built
+ * without a stack trace. The stack would point into this file and capturing
+ * it was the largest single cost left per call.
+ */
+function completedReason(): DOMException {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new DOMException("This operation was aborted", "AbortError");
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+function webHeaders(headers: http.IncomingHttpHeaders): Headers {
+  const web = new Headers();
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    if (typeof value === "string") web.append(name, value);
+    else for (const one of value) web.append(name, one);
+  }
+  return web;
+}
+
+function nodeHeaders(headers: Headers): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  headers.forEach((value, name) => {
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else out[name] = [String(existing), value];
+  });
+  return out;
 }

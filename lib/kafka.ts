@@ -18,6 +18,7 @@ import {
   PoisonEventError,
 } from "./events.js";
 import { createLogger, type Logger } from "./logger.js";
+import { CORRELATION_HEADER, correlationIdFrom, runWithContext } from "./request-context.js";
 
 /**
  * The one place that knows kafkajs. kafkajs is no longer maintained upstream,
@@ -192,7 +193,15 @@ export async function runEventConsumer(options: EventConsumerOptions): Promise<R
       headers: normalizeHeaders(message.headers),
     };
     try {
-      await handle(decodeEvent(registry, message), record);
+      const event = decodeEvent(registry, message);
+      // Log lines of the handler carry the event's correlation and order id (the key).
+      await runWithContext(
+        {
+          correlationId: correlationIdFrom(record.headers[CORRELATION_HEADER], event.traceparent, event.id),
+          orderId: record.key,
+        },
+        () => handle(event, record),
+      );
     } catch (error) {
       if (!(error instanceof PoisonEventError)) {
         // Not committed: kafkajs fetches this offset again after its retry backoff.

@@ -1,4 +1,5 @@
 import { type Logger, pino } from "pino";
+import { currentContext } from "./request-context.js";
 
 export type { Logger };
 
@@ -12,6 +13,14 @@ export function createLogger(service: string, level = process.env.LOG_LEVEL ?? "
     level,
     base: { service },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // Correlation id and order id of the request or event being handled, if any.
+    mixin: () => {
+      const context = currentContext();
+      if (!context) return {};
+      return context.orderId
+        ? { correlationId: context.correlationId, orderId: context.orderId }
+        : { correlationId: context.correlationId };
+    },
     redact: {
       paths: [
         "password",

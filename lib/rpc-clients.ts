@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
-import { type Client, createClient } from "@connectrpc/connect";
+import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { CORRELATION_HEADER, currentContext } from "./request-context.js";
 
 export type RpcProtocol = "connect-json" | "connect-binary" | "grpc";
 
@@ -13,13 +14,23 @@ export function rpcClient<S extends DescService>(
   baseUrl: string,
   protocol: RpcProtocol = "connect-json",
 ): Client<S> {
+  const interceptors = [propagateCorrelation];
   const transport =
     protocol === "grpc"
-      ? createGrpcTransport({ baseUrl })
+      ? createGrpcTransport({ baseUrl, interceptors })
       : createConnectTransport({
           baseUrl,
           httpVersion: "1.1",
           useBinaryFormat: protocol === "connect-binary",
+          interceptors,
         });
   return createClient(service, transport);
 }
+
+/** Passes the current correlation id on to the called service. */
+const propagateCorrelation: Interceptor = (next) => (req) => {
+  const context = currentContext();
+  if (context && !req.header.has(CORRELATION_HEADER))
+    req.header.set(CORRELATION_HEADER, context.correlationId);
+  return next(req);
+};
