@@ -1,6 +1,6 @@
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ApplicationFailure } from "@temporalio/activity";
+import { ApplicationFailure, Context } from "@temporalio/activity";
 import { InventoryService } from "../../../../gen/accord/inventory/v1/inventory_pb.js";
 import {
   FailureCode,
@@ -17,6 +17,7 @@ import {
   createBreaker,
 } from "../../../../lib/breaker.js";
 import type { Logger } from "../../../../lib/logger.js";
+import { runWithContext } from "../../../../lib/request-context.js";
 import { type RpcProtocol, rpcClient } from "../../../../lib/rpc-clients.js";
 
 /** FailOrder's failure_code, as the workflow names it (the workflow bundle carries no generated code). */
@@ -99,6 +100,15 @@ export interface OrderActivitiesHandle {
   shutdown(): void;
 }
 
+/** The calling workflow's id inside an activity; undefined outside Temporal (tests). */
+function currentWorkflowId(): string | undefined {
+  try {
+    return Context.current().info.workflowExecution?.workflowId;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createOrderActivities(deps: OrderActivityDeps): OrderActivitiesHandle {
   const protocol = deps.protocol ?? "connect-json";
   const inventory = rpcClient(InventoryService, deps.urls.inventory, protocol);
@@ -127,7 +137,12 @@ export function createOrderActivities(deps: OrderActivityDeps): OrderActivitiesH
     call: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     try {
-      return (await breakers[dependency].call(call)) as T;
+      // The saga's workflow id (order-<id>) is the correlation id of every call it makes.
+      const workflowId = currentWorkflowId();
+      const run = () => breakers[dependency].call(call) as Promise<T>;
+      return workflowId
+        ? await runWithContext({ correlationId: workflowId, orderId: workflowId.replace(/^order-/, "") }, run)
+        : await run();
     } catch (error) {
       throw toActivityError(error, `${dependency}.${method}`);
     }

@@ -1,0 +1,227 @@
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { MatchersV3 } from "@pact-foundation/pact";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OrderService } from "../../../gen/accord/orders/v1/orders_pb.js";
+import {
+  CONNECT_HTTP_STATUS,
+  CONNECT_REQUEST_HEADERS,
+  type ConsumerPact,
+  connectErrorBody,
+  connectPath,
+  consumerPact,
+  enumName,
+  JSON_RESPONSE_HEADERS,
+  money,
+  stateOrderId,
+  uuid,
+} from "../../support/pact-consumer.js";
+import { CUSTOMER_EMAIL, CUSTOMER_ID, ORDER_ID, SKU, UNKNOWN_ORDER_ID } from "./fixtures.js";
+
+const { eachLike, like, regex } = MatchersV3;
+
+// The CLI (scripts/accord.ts) run as the real command against the mock
+// server: the contract is what `npm run accord -- ...` sends and reads.
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const TSX = path.join(ROOT, "node_modules/.bin/tsx");
+
+function accord(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      TSX,
+      [path.join(ROOT, "scripts/accord.ts"), ...args],
+      { cwd: ROOT, env: { ...process.env, ORDERS_URL: url }, timeout: 20_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+let c: ConsumerPact;
+beforeAll(async () => {
+  c = await consumerPact("accord-cli", "orders");
+});
+afterAll(async () => {
+  await c?.cleanup();
+});
+
+const stateId = stateOrderId(ORDER_ID);
+/** The order fields describeOrder prints. */
+const order = (status: string) => ({
+  orderId: uuid(ORDER_ID),
+  status: enumName("ORDER_STATUS", status),
+  total: money("EUR", "2500"),
+});
+
+const placeRequest = (email: string) => ({
+  idempotencyKey: regex("^cli-[0-9a-f-]{36}$", "cli-0190f1a7-5555-4555-8555-555555555555"),
+  customerId: like(CUSTOMER_ID),
+  customerEmail: like(email),
+  lines: eachLike({ sku: like(SKU), quantity: like(2), unitPrice: money("EUR", "1250") }),
+  shippingAddress: {
+    recipientName: like("CLI Customer"),
+    line1: like("Hauptstrasse 1"),
+    city: like("Berlin"),
+    postalCode: like("10115"),
+    countryCode: regex("^[A-Z]{2}$", "DE"),
+  },
+  currencyCode: regex("^[A-Z]{3}$", "EUR"),
+});
+
+describe("accord-cli -> orders", () => {
+  it("place: PlaceOrder answers the new pending order", async () => {
+    await c.pact
+      .addInteraction()
+      .uponReceiving("PlaceOrder for a valid order")
+      .withRequest("POST", connectPath(OrderService, "PlaceOrder"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody(placeRequest(CUSTOMER_EMAIL)),
+      )
+      .willRespondWith(200, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({ order: order("ORDER_STATUS_PENDING") }),
+      )
+      .executeTest(async (mock) => {
+        const out = await accord(
+          mock.url,
+          "place",
+          "--item",
+          `${SKU}:2`,
+          "--email",
+          CUSTOMER_EMAIL,
+          "--customer",
+          CUSTOMER_ID,
+        );
+        expect(out.stderr).toBe("");
+        expect(out.stdout).toContain(`${ORDER_ID}  PENDING  2500 EUR`);
+      });
+  });
+
+  it("place: PlaceOrder with a bad email is invalid_argument naming the field", async () => {
+    await c.pact
+      .addInteraction()
+      .uponReceiving("PlaceOrder with an invalid customer email")
+      .withRequest("POST", connectPath(OrderService, "PlaceOrder"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody(placeRequest("not-an-email")),
+      )
+      .willRespondWith(CONNECT_HTTP_STATUS.invalid_argument, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({
+          code: "invalid_argument",
+          message: regex("^customer_email: .+", "customer_email: must be an email address"),
+        }),
+      )
+      .executeTest(async (mock) => {
+        const out = await accord(
+          mock.url,
+          "place",
+          "--item",
+          `${SKU}:2`,
+          "--email",
+          "not-an-email",
+          "--customer",
+          CUSTOMER_ID,
+        );
+        expect(out.code).toBe(1);
+        expect(out.stderr).toMatch(/^error: \[\w+\] customer_email: /);
+      });
+  });
+
+  it("get: GetOrder answers an existing order", async () => {
+    await c.pact
+      .addInteraction()
+      .given("an order exists", { status: "PENDING" })
+      .uponReceiving("GetOrder for an existing order")
+      .withRequest("POST", connectPath(OrderService, "GetOrder"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody({ orderId: stateId }),
+      )
+      .willRespondWith(200, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({ order: order("ORDER_STATUS_PENDING") }),
+      )
+      .executeTest(async (mock) => {
+        const out = await accord(mock.url, "get", ORDER_ID);
+        expect(out.stdout).toContain(`${ORDER_ID}  PENDING`);
+      });
+  });
+
+  it("get: GetOrder for an unknown order is not_found", async () => {
+    await c.pact
+      .addInteraction()
+      .given("no order exists", { orderId: UNKNOWN_ORDER_ID })
+      .uponReceiving("GetOrder for an unknown order")
+      .withRequest("POST", connectPath(OrderService, "GetOrder"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody({ orderId: uuid(UNKNOWN_ORDER_ID) }),
+      )
+      .willRespondWith(CONNECT_HTTP_STATUS.not_found, (b) =>
+        b
+          .headers(JSON_RESPONSE_HEADERS)
+          .jsonBody(connectErrorBody("not_found", `order ${UNKNOWN_ORDER_ID} not found`)),
+      )
+      .executeTest(async (mock) => {
+        const out = await accord(mock.url, "get", UNKNOWN_ORDER_ID);
+        expect(out.code).toBe(1);
+        expect(out.stderr).toMatch(/^error: \[\w+\] order .+ not found/);
+      });
+  });
+
+  it("cancel: CancelOrder asks to cancel a pending order", async () => {
+    await c.pact
+      .addInteraction()
+      .given("an order exists", { status: "PENDING" })
+      .uponReceiving("CancelOrder for a pending order")
+      .withRequest("POST", connectPath(OrderService, "CancelOrder"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody({ orderId: stateId, reason: like("changed my mind") }),
+      )
+      .willRespondWith(200, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({ order: order("ORDER_STATUS_CANCELLING") }),
+      )
+      .executeTest(async (mock) => {
+        const out = await accord(mock.url, "cancel", ORDER_ID, "--reason", "changed my mind");
+        expect(out.stdout).toContain(`${ORDER_ID}  CANCELLING`);
+      });
+  });
+
+  it("cancel: CancelOrder on a confirmed order is failed_precondition", async () => {
+    await c.pact
+      .addInteraction()
+      .given("an order exists", { status: "CONFIRMED" })
+      .uponReceiving("CancelOrder for a confirmed order")
+      .withRequest("POST", connectPath(OrderService, "CancelOrder"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody({ orderId: stateId, reason: like("too late") }),
+      )
+      .willRespondWith(CONNECT_HTTP_STATUS.failed_precondition, (b) =>
+        b
+          .headers(JSON_RESPONSE_HEADERS)
+          .jsonBody(
+            connectErrorBody(
+              "failed_precondition",
+              `order ${ORDER_ID} is ORDER_STATUS_CONFIRMED and cannot become ORDER_STATUS_CANCELLING`,
+            ),
+          ),
+      )
+      .executeTest(async (mock) => {
+        const out = await accord(mock.url, "cancel", ORDER_ID, "--reason", "too late");
+        expect(out.code).toBe(1);
+        expect(out.stderr).toMatch(/^error: \[\w+\] order .+ cannot become/);
+      });
+  });
+
+  it("list: ListOrders answers a page of orders", async () => {
+    await c.pact
+      .addInteraction()
+      .given("an order exists", { status: "PENDING" })
+      .uponReceiving("ListOrders for the first page")
+      .withRequest("POST", connectPath(OrderService, "ListOrders"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody({ pageSize: like(20) }),
+      )
+      .willRespondWith(200, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({ orders: eachLike(order("ORDER_STATUS_PENDING")) }),
+      )
+      .executeTest(async (mock) => {
+        const out = await accord(mock.url, "list");
+        expect(out.stdout).toContain(`${ORDER_ID}  PENDING`);
+      });
+  });
+
+  it("matches the committed contracts/accord-cli-orders.json", () => c.checkCommitted());
+});

@@ -1,0 +1,69 @@
+import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { Client } from "@temporalio/client";
+import type { DecodedEvent } from "../../../lib/events.js";
+import type { ConsumedRecord, EventHandler } from "../../../lib/kafka.js";
+import { createBridgeHandler } from "../../../services/orchestrator/src/bridge.js";
+import { EVENT_ID, EVENT_TIME, silentLogger } from "./fixtures.js";
+
+/** One call the bridge made on Temporal. */
+export type TemporalCall =
+  | { kind: "signalWithStart"; workflowId: string; taskQueue: string; args: unknown[]; signal: string }
+  | { kind: "signal"; workflowId: string; signal: string; args: unknown[] };
+
+/**
+ * The orchestrator's real bridge handler over a recording stand-in for the
+ * Temporal client: the consumer test checks what the bridge does with an
+ * event, not Temporal itself.
+ */
+export function bridgeWithRecorder(): { handle: EventHandler; calls: TemporalCall[] } {
+  const calls: TemporalCall[] = [];
+  const fake = {
+    workflow: {
+      async signalWithStart(
+        _workflow: unknown,
+        options: { workflowId: string; taskQueue: string; args: unknown[]; signal: { name: string } },
+      ) {
+        calls.push({
+          kind: "signalWithStart",
+          workflowId: options.workflowId,
+          taskQueue: options.taskQueue,
+          args: options.args,
+          signal: options.signal.name,
+        });
+        return { workflowId: options.workflowId, signaledRunId: "run-1" };
+      },
+      getHandle(workflowId: string) {
+        return {
+          async signal(def: { name: string }, ...args: unknown[]) {
+            calls.push({ kind: "signal", workflowId, signal: def.name, args });
+          },
+        };
+      },
+    },
+  };
+  const handle = createBridgeHandler({
+    client: fake as unknown as Client,
+    taskQueue: "orders",
+    logger: silentLogger,
+  });
+  return { handle, calls };
+}
+
+/** An event as lib/events decodeEvent hands it to a consumer, with fixed envelope values. */
+export function decodedEvent<Desc extends DescMessage>(
+  schema: Desc,
+  message: MessageShape<Desc>,
+): DecodedEvent {
+  return {
+    id: EVENT_ID,
+    type: schema.typeName,
+    source: "/accord/contract-test",
+    time: EVENT_TIME,
+    message: create(schema, message as never) as MessageShape<DescMessage>,
+    schema,
+  };
+}
+
+export function consumedRecord(topic: string, key: string): ConsumedRecord {
+  return { topic, partition: 0, offset: "0", key, timestamp: "0", headers: {} };
+}

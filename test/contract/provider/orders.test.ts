@@ -1,0 +1,131 @@
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import {
+  OrderCancellationRequestedSchema,
+  OrderCancelledSchema,
+  OrderConfirmedSchema,
+  OrderFailedSchema,
+  OrderPlacedSchema,
+} from "../../../gen/accord/orders/v1/events_pb.js";
+import { FailureCode, OrderService } from "../../../gen/accord/orders/v1/orders_pb.js";
+import { rpcClient } from "../../../lib/rpc-clients.js";
+import { outboxMessage, type ProviderSandbox, providerSandbox } from "../../support/pact-provider.js";
+import { localPactUrls, verifyProvider } from "../../support/pact-verify.js";
+import { freePort, type ServiceProcess, startServiceProcess } from "../../support/service-process.js";
+
+// The real orders process on its own database verifies the pacts of every
+// consumer (orchestrator, accord-cli, notifications): RPCs over HTTP, and the
+// events its outbox holds after the real RPCs ran.
+let sandbox: ProviderSandbox;
+let service: ServiceProcess;
+let pool: pg.Pool;
+let orders: ReturnType<typeof rpcClient<typeof OrderService>>;
+
+beforeAll(async () => {
+  sandbox = providerSandbox();
+  const port = await freePort();
+  const database = sandbox.databaseName("orders");
+  service = await startServiceProcess(
+    "services/orders/src/main.ts",
+    { ORDERS_PORT: String(port), ORDERS_DATABASE: database, ACCORD_TOPIC_PREFIX: sandbox.topicPrefix },
+    port,
+  );
+  pool = sandbox.pool(database);
+  orders = rpcClient(OrderService, service.url);
+});
+
+afterAll(async () => {
+  await service?.stop();
+  await sandbox?.cleanup();
+});
+
+/** A new order through PlaceOrder, as a customer would place it. */
+async function placeOrder(): Promise<string> {
+  const { order } = await orders.placeOrder({
+    idempotencyKey: `pact-${randomUUID()}`,
+    customerId: "customer-42",
+    customerEmail: "ada@example.com",
+    currencyCode: "EUR",
+    lines: [{ sku: "BOOK-001", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: 1250n } }],
+    shippingAddress: {
+      recipientName: "Ada Lovelace",
+      line1: "Hauptstrasse 1",
+      city: "Berlin",
+      postalCode: "10115",
+      countryCode: "DE",
+    },
+  });
+  if (!order) throw new Error("PlaceOrder answered without an order");
+  return order.orderId;
+}
+
+/** An order brought to a status through the service's own RPCs (the saga's path). */
+async function orderIn(status: string): Promise<string> {
+  const orderId = await placeOrder();
+  switch (status) {
+    case "PENDING":
+      break;
+    case "CONFIRMED":
+      await orders.confirmOrder({ orderId, paymentId: randomUUID(), shipmentId: randomUUID() });
+      break;
+    case "CANCELLING":
+      await orders.cancelOrder({ orderId, reason: "changed my mind" });
+      break;
+    case "FAILED":
+      await orders.failOrder({ orderId, failureCode: FailureCode.OTHER, reason: "test" });
+      break;
+    default:
+      throw new Error(`provider state: unsupported order status ${status}`);
+  }
+  return orderId;
+}
+
+const outbox = (typeName: string, orderId: string) =>
+  outboxMessage(pool, typeName, orderId, sandbox.topicPrefix);
+
+describe("orders provider", () => {
+  it("honours every consumer's pact", async () => {
+    await verifyProvider({
+      provider: "orders",
+      baseUrl: service.url,
+      source: { pactUrls: await localPactUrls("orders") },
+      stateHandlers: {
+        "an order exists": async (params) => {
+          const { status } = (params ?? {}) as { status?: string };
+          return { orderId: await orderIn(status ?? "PENDING") };
+        },
+        // A fresh database holds no order: nothing to set up.
+        "no order exists": async () => undefined,
+      },
+      messageProviders: {
+        "an OrderPlaced event": async () => outbox(OrderPlacedSchema.typeName, await placeOrder()),
+        "an OrderCancellationRequested event": async () => {
+          const orderId = await placeOrder();
+          await orders.cancelOrder({ orderId, reason: "changed my mind" });
+          return outbox(OrderCancellationRequestedSchema.typeName, orderId);
+        },
+        "an OrderConfirmed event": async () => {
+          const orderId = await placeOrder();
+          await orders.confirmOrder({ orderId, paymentId: randomUUID(), shipmentId: randomUUID() });
+          return outbox(OrderConfirmedSchema.typeName, orderId);
+        },
+        "an OrderFailed event": async () => {
+          const orderId = await placeOrder();
+          await orders.failOrder({
+            orderId,
+            failureCode: FailureCode.PAYMENT_DECLINED,
+            reason: "payment declined: insufficient_funds",
+          });
+          return outbox(OrderFailedSchema.typeName, orderId);
+        },
+        "an OrderCancelled event": async () => {
+          const orderId = await placeOrder();
+          await orders.cancelOrder({ orderId, reason: "changed my mind" });
+          await orders.markOrderCancelled({ orderId });
+          return outbox(OrderCancelledSchema.typeName, orderId);
+        },
+      },
+    });
+  });
+});

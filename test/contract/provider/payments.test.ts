@@ -1,0 +1,109 @@
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import {
+  PaymentCapturedSchema,
+  PaymentDeclinedSchema,
+  PaymentRefundedSchema,
+} from "../../../gen/accord/payments/v1/events_pb.js";
+import { PaymentService } from "../../../gen/accord/payments/v1/payments_pb.js";
+import { rpcClient } from "../../../lib/rpc-clients.js";
+import { outboxMessage, type ProviderSandbox, providerSandbox } from "../../support/pact-provider.js";
+import { localPactUrls, verifyProvider } from "../../support/pact-verify.js";
+import { freePort, type ServiceProcess, startServiceProcess } from "../../support/service-process.js";
+
+// The real payments process (own database) in front of the simulated payment
+// provider, which always declines 666 minor units. States make up a new order
+// id per interaction, so idempotency keys never meet across interactions.
+let sandbox: ProviderSandbox;
+let provider: ServiceProcess;
+let service: ServiceProcess;
+let pool: pg.Pool;
+let payments: ReturnType<typeof rpcClient<typeof PaymentService>>;
+
+beforeAll(async () => {
+  sandbox = providerSandbox();
+  const [providerPort, port] = [await freePort(), await freePort()];
+  provider = await startServiceProcess(
+    "services/payment-provider/src/main.ts",
+    { PAYMENT_PROVIDER_PORT: String(providerPort), PAYMENT_PROVIDER_DECLINE_RATE: "0" },
+    providerPort,
+  );
+  const database = sandbox.databaseName("payments");
+  service = await startServiceProcess(
+    "services/payments/src/main.ts",
+    {
+      PAYMENTS_PORT: String(port),
+      PAYMENTS_DATABASE: database,
+      PAYMENT_PROVIDER_URL: provider.url,
+      ACCORD_TOPIC_PREFIX: sandbox.topicPrefix,
+    },
+    port,
+  );
+  pool = sandbox.pool(database);
+  payments = rpcClient(PaymentService, service.url);
+});
+
+afterAll(async () => {
+  await service?.stop();
+  await provider?.stop();
+  await sandbox?.cleanup();
+});
+
+async function charge(orderId: string, amountMinor: bigint) {
+  return payments
+    .charge({
+      idempotencyKey: `order-${orderId}/charge`,
+      orderId,
+      customerId: "customer-42",
+      amount: { currencyCode: "EUR", amountMinor },
+    })
+    .catch(() => undefined); // a decline is the point of some messages
+}
+
+const outbox = (typeName: string, orderId: string) =>
+  outboxMessage(pool, typeName, orderId, sandbox.topicPrefix);
+
+describe("payments provider", () => {
+  it("honours every consumer's pact", async () => {
+    await verifyProvider({
+      provider: "payments",
+      baseUrl: service.url,
+      source: { pactUrls: await localPactUrls("payments") },
+      stateHandlers: {
+        "the payment provider captures charges": async () => ({ orderId: randomUUID() }),
+        "the payment provider declines charges of 666": async () => ({ orderId: randomUUID() }),
+        "an order has a captured payment": async (params) => {
+          const { amountMinor } = params as { amountMinor: string };
+          const orderId = randomUUID();
+          const res = await charge(orderId, BigInt(amountMinor));
+          if (!res?.payment) throw new Error("provider state: the charge was not captured");
+          return { orderId };
+        },
+        "an order has no payment": async () => ({ orderId: randomUUID() }),
+      },
+      messageProviders: {
+        "a PaymentCaptured event": async () => {
+          const orderId = randomUUID();
+          await charge(orderId, 2500n);
+          return outbox(PaymentCapturedSchema.typeName, orderId);
+        },
+        "a PaymentDeclined event": async () => {
+          const orderId = randomUUID();
+          await charge(orderId, 666n);
+          return outbox(PaymentDeclinedSchema.typeName, orderId);
+        },
+        "a PaymentRefunded event": async () => {
+          const orderId = randomUUID();
+          await charge(orderId, 2500n);
+          await payments.refund({
+            idempotencyKey: `order-${orderId}/refund`,
+            orderId,
+            reason: "shipping failed",
+          });
+          return outbox(PaymentRefundedSchema.typeName, orderId);
+        },
+      },
+    });
+  });
+});

@@ -1,0 +1,98 @@
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { type MessageProviders, Verifier, type VerifierOptions } from "@pact-foundation/pact";
+import { CONTRACTS_DIR } from "./pact-consumer.js";
+
+// Pact's anonymous usage telemetry would call out from every test run and CI job.
+process.env.PACT_DO_NOT_TRACK ??= "true";
+
+// Not re-exported by the package root: taken from the options they belong to.
+export type StateHandlers = NonNullable<VerifierOptions["stateHandlers"]>;
+export type ConsumerVersionSelector = NonNullable<VerifierOptions["consumerVersionSelectors"]>[number];
+
+/** Local pact files, e.g. the committed ones in contracts/. */
+export interface LocalPactSource {
+  pactUrls: string[];
+}
+
+/** Pacts chosen by a Pact Broker; verification results go back to it when publish is set. */
+export interface BrokerPactSource {
+  brokerUrl: string;
+  consumerVersionSelectors?: ConsumerVersionSelector[];
+  /** Publish the verification results (CI on a provider commit; never from a developer machine). */
+  publish?: boolean;
+  /** Required when publish is set: the provider's version (e.g. its git sha). */
+  providerVersion?: string;
+  providerBranch?: string;
+  enablePending?: boolean;
+  includeWipPactsSince?: string;
+  /** Credentials are taken from the caller (e.g. PACT_BROKER_TOKEN in CI), never stored here. */
+  token?: string;
+  username?: string;
+  password?: string;
+}
+
+export type PactSource = LocalPactSource | BrokerPactSource;
+
+export interface VerifyProviderOptions {
+  /** The pacticipant name, e.g. "orders". */
+  provider: string;
+  /** Where the real provider process answers; omit for a message-only provider. */
+  baseUrl?: string;
+  stateHandlers?: StateHandlers;
+  /** Message description -> function building that message through the provider's real code. */
+  messageProviders?: MessageProviders;
+  source: PactSource;
+  logLevel?: "trace" | "debug" | "info" | "warn" | "error";
+}
+
+/**
+ * Verifies every pact of one provider (HTTP and message interactions alike)
+ * with the pact-js Verifier. Resolves with the verifier's output; rejects
+ * when any interaction fails.
+ */
+export function verifyProvider(options: VerifyProviderOptions): Promise<string> {
+  const { provider, baseUrl, stateHandlers, messageProviders, source } = options;
+  const common: VerifierOptions = {
+    provider,
+    logLevel: options.logLevel ?? "warn",
+    ...(baseUrl ? { providerBaseUrl: baseUrl } : {}),
+    ...(stateHandlers ? { stateHandlers } : {}),
+    ...(messageProviders ? { messageProviders } : {}),
+  };
+  const where: Partial<VerifierOptions> =
+    "pactUrls" in source
+      ? { pactUrls: source.pactUrls }
+      : {
+          pactBrokerUrl: source.brokerUrl,
+          ...(source.consumerVersionSelectors
+            ? { consumerVersionSelectors: source.consumerVersionSelectors }
+            : {}),
+          // pact-core rejects the key itself without providerVersion, even when false.
+          ...(source.publish ? { publishVerificationResult: true } : {}),
+          ...(source.providerVersion ? { providerVersion: source.providerVersion } : {}),
+          ...(source.providerBranch ? { providerVersionBranch: source.providerBranch } : {}),
+          ...(source.enablePending !== undefined ? { enablePending: source.enablePending } : {}),
+          ...(source.includeWipPactsSince ? { includeWipPactsSince: source.includeWipPactsSince } : {}),
+          ...(source.token ? { pactBrokerToken: source.token } : {}),
+          ...(source.username ? { pactBrokerUsername: source.username } : {}),
+          ...(source.password ? { pactBrokerPassword: source.password } : {}),
+        };
+  if ("brokerUrl" in source && source.publish && !source.providerVersion) {
+    return Promise.reject(new Error("verifyProvider: publishing results needs providerVersion"));
+  }
+  return new Verifier({ ...common, ...where } as VerifierOptions).verifyProvider();
+}
+
+/** The pact files in dir (default contracts/) whose provider is the given one. */
+export async function localPactUrls(provider: string, dir: string = CONTRACTS_DIR): Promise<string[]> {
+  const urls: string[] = [];
+  for (const name of (await readdir(dir)).sort()) {
+    if (!name.endsWith(".json")) continue;
+    const file = path.join(dir, name);
+    const pact = JSON.parse(await readFile(file, "utf8")) as { provider?: { name?: string } };
+    if (pact.provider?.name === provider) urls.push(file);
+  }
+  if (urls.length === 0) throw new Error(`no pact in ${dir} names provider ${provider}`);
+  return urls;
+}
