@@ -21,6 +21,7 @@ ALL_SERVICES=(
   "shipping services/shipping/src/main.ts http://127.0.0.1:${SHIPPING_PORT:-8084}/readyz"
   "notifications services/notifications/src/main.ts http://127.0.0.1:${NOTIFICATIONS_PORT:-8085}/readyz"
   "orchestrator services/orchestrator/src/main.ts http://127.0.0.1:${ORCHESTRATOR_PORT:-8086}/readyz"
+  "pact-broker services/pact-broker/src/main.ts http://127.0.0.1:${PACT_BROKER_PORT:-9292}/readyz"
 )
 SERVICES=()
 for entry in "${ALL_SERVICES[@]}"; do

@@ -96,3 +96,29 @@ export async function localPactUrls(provider: string, dir: string = CONTRACTS_DI
   if (urls.length === 0) throw new Error(`no pact in ${dir} names provider ${provider}`);
   return urls;
 }
+
+/**
+ * Where a provider test takes its pacts from: the committed files in
+ * contracts/ by default; the Pact Broker when the release script
+ * (scripts/release/verify-provider.sh) asks for verification results to be
+ * published, so consumers' can-i-deploy can see them.
+ */
+export async function pactSourceFromEnv(provider: string): Promise<PactSource> {
+  const brokerUrl = process.env.PACT_BROKER_BASE_URL;
+  if (brokerUrl && process.env.PACT_PUBLISH_VERIFICATION_RESULTS === "true") {
+    return {
+      brokerUrl,
+      consumerVersionSelectors: [
+        { mainBranch: true },
+        { deployedOrReleased: true },
+        { matchingBranch: true },
+      ],
+      enablePending: true,
+      publish: true,
+      providerVersion: process.env.PACT_PROVIDER_VERSION,
+      providerBranch: process.env.PACT_PROVIDER_BRANCH,
+      token: process.env.PACT_BROKER_TOKEN,
+    };
+  }
+  return { pactUrls: await localPactUrls(provider) };
+}

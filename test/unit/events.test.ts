@@ -248,10 +248,27 @@ describe("normalizeHeaders", () => {
 });
 
 describe("topics", () => {
+  // The test run may set ACCORD_TOPIC_PREFIX (test/setup/infrastructure.ts);
+  // the names below are what follows it.
+  const prefix = process.env.ACCORD_TOPIC_PREFIX ?? "";
+
   it("names domain topics and their dead-letter topics", () => {
-    expect(topicFor("orders")).toBe("orders.events");
-    expect(dlqTopicFor(topicFor("payments"))).toBe("payments.events.dlq");
+    expect(topicFor("orders")).toBe(`${prefix}orders.events`);
+    expect(dlqTopicFor(topicFor("payments"))).toBe(`${prefix}payments.events.dlq`);
     expect(sourceFor("shipping")).toBe("/accord/shipping");
+  });
+
+  it("puts ACCORD_TOPIC_PREFIX in front of every domain topic", () => {
+    const saved = process.env.ACCORD_TOPIC_PREFIX;
+    try {
+      process.env.ACCORD_TOPIC_PREFIX = "e2e-1.";
+      expect(topicFor("inventory")).toBe("e2e-1.inventory.events");
+      delete process.env.ACCORD_TOPIC_PREFIX;
+      expect(topicFor("inventory")).toBe("inventory.events");
+    } finally {
+      if (saved === undefined) delete process.env.ACCORD_TOPIC_PREFIX;
+      else process.env.ACCORD_TOPIC_PREFIX = saved;
+    }
   });
 
   it("lists the four domain topics and their .dlq topics", () => {
@@ -265,7 +282,9 @@ describe("topics", () => {
         "payments.events.dlq",
         "shipping.events",
         "shipping.events.dlq",
-      ].sort(),
+      ]
+        .map((t) => `${prefix}${t}`)
+        .sort(),
     );
   });
 });

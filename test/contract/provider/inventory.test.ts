@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, it } from "vitest";
 import { InventoryService } from "../../../gen/accord/inventory/v1/inventory_pb.js";
 import { rpcClient } from "../../../lib/rpc-clients.js";
 import { type ProviderSandbox, providerSandbox } from "../../support/pact-provider.js";
-import { localPactUrls, verifyProvider } from "../../support/pact-verify.js";
+import { pactSourceFromEnv, verifyProvider } from "../../support/pact-verify.js";
 import { freePort, type ServiceProcess, startServiceProcess } from "../../support/service-process.js";
 
 // The real inventory process on its own database. Provider states set stock
@@ -38,7 +38,7 @@ describe("inventory provider", () => {
     await verifyProvider({
       provider: "inventory",
       baseUrl: service.url,
-      source: { pactUrls: await localPactUrls("inventory") },
+      source: await pactSourceFromEnv("inventory"),
       stateHandlers: {
         "a SKU has stock": async (params) => {
           const { sku, available } = params as { sku: string; available: number };

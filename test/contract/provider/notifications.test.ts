@@ -5,7 +5,7 @@ import { WebhookPayloadSchema } from "../../../gen/accord/notifications/v1/tasks
 import { OrderConfirmedSchema } from "../../../gen/accord/orders/v1/events_pb.js";
 import { decodeEvent, encodeEvent, eventRegistry, sourceFor } from "../../../lib/events.js";
 import { planTasks } from "../../../services/notifications/src/domain/routing.js";
-import { localPactUrls, verifyProvider } from "../../support/pact-verify.js";
+import { pactSourceFromEnv, verifyProvider } from "../../support/pact-verify.js";
 
 // notifications as a provider of webhook bodies to partners. The body is
 // built on the service's real path: an event encoded and decoded with the
@@ -45,7 +45,7 @@ describe("notifications provider (webhook payloads)", () => {
   it("honours the partner-webhook pact", async () => {
     await verifyProvider({
       provider: "notifications",
-      source: { pactUrls: await localPactUrls("notifications") },
+      source: await pactSourceFromEnv("notifications"),
       messageProviders: {
         "a webhook payload for OrderConfirmed": async () => webhookBody(),
       },

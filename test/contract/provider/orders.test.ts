@@ -11,7 +11,7 @@ import {
 import { FailureCode, OrderService } from "../../../gen/accord/orders/v1/orders_pb.js";
 import { rpcClient } from "../../../lib/rpc-clients.js";
 import { outboxMessage, type ProviderSandbox, providerSandbox } from "../../support/pact-provider.js";
-import { localPactUrls, verifyProvider } from "../../support/pact-verify.js";
+import { pactSourceFromEnv, verifyProvider } from "../../support/pact-verify.js";
 import { freePort, type ServiceProcess, startServiceProcess } from "../../support/service-process.js";
 
 // The real orders process on its own database verifies the pacts of every
@@ -89,7 +89,7 @@ describe("orders provider", () => {
     await verifyProvider({
       provider: "orders",
       baseUrl: service.url,
-      source: { pactUrls: await localPactUrls("orders") },
+      source: await pactSourceFromEnv("orders"),
       stateHandlers: {
         "an order exists": async (params) => {
           const { status } = (params ?? {}) as { status?: string };

@@ -9,7 +9,7 @@ import {
 import { PaymentService } from "../../../gen/accord/payments/v1/payments_pb.js";
 import { rpcClient } from "../../../lib/rpc-clients.js";
 import { outboxMessage, type ProviderSandbox, providerSandbox } from "../../support/pact-provider.js";
-import { localPactUrls, verifyProvider } from "../../support/pact-verify.js";
+import { pactSourceFromEnv, verifyProvider } from "../../support/pact-verify.js";
 import { freePort, type ServiceProcess, startServiceProcess } from "../../support/service-process.js";
 
 // The real payments process (own database) in front of the simulated payment
@@ -69,7 +69,7 @@ describe("payments provider", () => {
     await verifyProvider({
       provider: "payments",
       baseUrl: service.url,
-      source: { pactUrls: await localPactUrls("payments") },
+      source: await pactSourceFromEnv("payments"),
       stateHandlers: {
         "the payment provider captures charges": async () => ({ orderId: randomUUID() }),
         "the payment provider declines charges of 666": async () => ({ orderId: randomUUID() }),

@@ -9,7 +9,7 @@ import {
 import { ShippingService } from "../../../gen/accord/shipping/v1/shipping_pb.js";
 import { rpcClient } from "../../../lib/rpc-clients.js";
 import { outboxMessage, type ProviderSandbox, providerSandbox } from "../../support/pact-provider.js";
-import { localPactUrls, verifyProvider } from "../../support/pact-verify.js";
+import { pactSourceFromEnv, verifyProvider } from "../../support/pact-verify.js";
 import { freePort, type ServiceProcess, startServiceProcess } from "../../support/service-process.js";
 
 // The real shipping process (own database) in front of the simulated carrier,
@@ -75,7 +75,7 @@ describe("shipping provider", () => {
     await verifyProvider({
       provider: "shipping",
       baseUrl: service.url,
-      source: { pactUrls: await localPactUrls("shipping") },
+      source: await pactSourceFromEnv("shipping"),
       stateHandlers: {
         "the carrier accepts bookings": async () => ({ orderId: randomUUID() }),
         "the carrier does not serve AQ": async () => ({ orderId: randomUUID() }),
