@@ -9,6 +9,7 @@ import {
   createHandlerContext,
   createMethodImplSpec,
   createServiceImplSpec,
+  type Interceptor,
   type MethodImplSpec,
 } from "@connectrpc/connect";
 import {
@@ -21,6 +22,7 @@ import {
 } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { CORRELATION_HEADER, correlationIdFrom, runWithContext } from "./request-context.js";
 
 export interface HealthChecks {
   /** Liveness: the process runs. */
@@ -57,11 +59,13 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
   const unary = new Map<string, UnaryRoute>();
+  const interceptors = [correlationInterceptor];
   const connect = connectNodeAdapter({
     routes: (router) => options.routes(recordingRouter(router, unary, readMaxBytes)),
     readMaxBytes,
+    interceptors,
   });
-  const fast = unaryFastPath(unary, readMaxBytes);
+  const fast = unaryFastPath(unary, readMaxBytes, interceptors);
 
   // Requests being served; shutdown waits for these, not for idle keep-alive connections.
   let inFlight = 0;
@@ -148,6 +152,18 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   };
 }
 
+/**
+ * Runs every call with a correlation id (the caller's x-correlation-id, else
+ * its traceparent's trace id, else a new one) in the request context, and
+ * echoes it in the response headers.
+ */
+const correlationInterceptor: Interceptor = (next) => async (req) => {
+  const correlationId = correlationIdFrom(req.header.get(CORRELATION_HEADER), req.header.get("traceparent"));
+  const res = await runWithContext({ correlationId }, () => next(req));
+  res.header.set(CORRELATION_HEADER, correlationId);
+  return res;
+};
+
 function sendJson(res: http.ServerResponse | http2.Http2ServerResponse, status: number, body: unknown) {
   const text = JSON.stringify(body);
   (res as http.ServerResponse).writeHead(status, { "content-type": "application/json" });
@@ -215,13 +231,13 @@ const compressMinBytes = 1024;
 /**
  * Serves a Connect unary call (POST, JSON or binary, uncompressed request, no
  * deadline header) over HTTP/1.1 with connect's own pieces — serialization
- * with its limits, handler context, invocation, error JSON, header muxing,
- * compression negotiation — but without connect-node's stream-first adapter
+ * with its limits, handler context, invocation through the same interceptors,
+ * error JSON, header muxing, compression negotiation — but without connect-node's stream-first adapter
  * (URL and Headers rebuilt per request, async iterators over the body read
  * twice, one AbortController per layer). Returns false for any request it does
  * not serve; connectNodeAdapter answers those.
  */
-function unaryFastPath(routes: Map<string, UnaryRoute>, readMaxBytes: number) {
+function unaryFastPath(routes: Map<string, UnaryRoute>, readMaxBytes: number, interceptors: Interceptor[]) {
   return (req: http.IncomingMessage, res: http.ServerResponse): boolean => {
     if (req.method !== "POST") return false;
     const route = routes.get(req.url ?? "");
@@ -260,13 +276,13 @@ function unaryFastPath(routes: Map<string, UnaryRoute>, readMaxBytes: number) {
     });
     req.once("error", () => context.abort());
     req.once("end", () => {
-      void answer(size > readMaxBytes ? undefined : Buffer.concat(chunks, size)).then(
+      void answerFast(size > readMaxBytes ? undefined : Buffer.concat(chunks, size)).then(
         () => {},
         () => res.destroy(),
       );
     });
 
-    async function answer(body: Uint8Array | undefined) {
+    async function answerFast(body: Uint8Array | undefined) {
       let status = 200;
       let out: Uint8Array;
       try {
@@ -277,7 +293,7 @@ function unaryFastPath(routes: Map<string, UnaryRoute>, readMaxBytes: number) {
           );
         }
         const input = serialization.getI(binary as boolean).parse(body);
-        const output = await invokeUnaryImplementation(spec, context, input, []);
+        const output = await invokeUnaryImplementation(spec, context, input, interceptors);
         out = serialization.getO(binary as boolean).serialize(output);
       } catch (e) {
         context.abort(e);

@@ -1,0 +1,338 @@
+import http from "node:http";
+import net from "node:net";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  createClient,
+  type HandlerContext,
+} from "@connectrpc/connect";
+import { connectNodeAdapter, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type GetOrderRequest,
+  GetOrderRequestSchema,
+  GetOrderResponseSchema,
+  OrderService,
+  OrderStatus,
+} from "../../gen/accord/orders/v1/orders_pb.js";
+import { type RpcServer, startRpcServer } from "../../lib/connect-server.js";
+import { rpcClient } from "../../lib/rpc-clients.js";
+
+// startRpcServer serves Connect unary over HTTP/1.1 on its own lean path (ADR
+// 0009). Every answer it gives must be the one connectNodeAdapter gives for the
+// same request, so each case below is sent to both and compared; the handler
+// reports which path called it, so a case cannot silently test the other one.
+const READ_MAX = 4096;
+const orderId = "0190b7f4-6c1e-7a3b-9d2e-5f4a3b2c1d0e";
+let servedBy: "fast" | "connect" | undefined;
+let lastSignal: AbortSignal | undefined;
+
+function order(id: string, lines = 1) {
+  return create(GetOrderResponseSchema, {
+    order: {
+      orderId: id,
+      customerId: "customer-1",
+      lines: Array.from({ length: lines }, (_, i) => ({
+        sku: `SKU-${i}`,
+        quantity: 1,
+        unitPrice: { currencyCode: "EUR", amountMinor: 1000n },
+      })),
+      status: OrderStatus.PENDING,
+    },
+  });
+}
+
+const routes = (router: ConnectRouter) =>
+  router.service(OrderService, {
+    // Only getOrder is implemented: the others answer Unimplemented.
+    getOrder: async (req: GetOrderRequest, ctx: HandlerContext) => {
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 100;
+      servedBy = new Error().stack?.includes("answerFast") ? "fast" : "connect";
+      Error.stackTraceLimit = limit;
+      lastSignal = ctx.signal;
+      ctx.responseHeader.set("x-handler", "getOrder");
+      ctx.responseTrailer.set("x-trailer", "t1");
+      switch (req.orderId) {
+        case "missing":
+          throw new ConnectError("order missing not found", Code.NotFound, { "x-reason": "no such order" });
+        case "boom":
+          throw new Error("database exploded");
+        case "large":
+          return order("large", 40);
+        case "traceparent":
+          return order(ctx.requestHeader.get("traceparent") ?? "none");
+        case "slow":
+          await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+          return order("slow");
+        default:
+          return order(req.orderId);
+      }
+    },
+  });
+
+let server: RpcServer;
+let reference: http.Server;
+let referencePort: number;
+
+beforeAll(async () => {
+  server = await startRpcServer({
+    host: "127.0.0.1",
+    port: 0,
+    routes,
+    health: { readyz: async () => {} },
+    readMaxBytes: READ_MAX,
+  });
+  reference = http.createServer(connectNodeAdapter({ routes, readMaxBytes: READ_MAX }));
+  await new Promise<void>((resolve) => reference.listen(0, "127.0.0.1", resolve));
+  referencePort = (reference.address() as net.AddressInfo).port;
+});
+
+afterAll(async () => {
+  await server?.close();
+  reference?.closeAllConnections();
+  await new Promise((resolve) => reference?.close(resolve));
+});
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  servedBy: typeof servedBy;
+}
+
+// Headers that carry the protocol's answer; date and keep-alive differ by server, not by answer.
+const compared = [
+  "content-type",
+  "content-encoding",
+  "x-handler",
+  "trailer-x-trailer",
+  "x-reason",
+  "connection",
+];
+
+function send(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  method = "POST",
+): Promise<Answer> {
+  servedBy = undefined;
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, path, method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const picked: Record<string, string> = {};
+        for (const name of compared) {
+          const value = res.headers[name];
+          if (value !== undefined) picked[name] = String(value);
+        }
+        let raw = Buffer.concat(chunks);
+        if (res.headers["content-encoding"] === "gzip") raw = gunzipSync(raw);
+        resolve({ status: res.statusCode ?? 0, headers: picked, body: raw, servedBy });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** Sends the same request to startRpcServer and to the plain adapter; returns both answers. */
+async function both(
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  options: { path?: string; method?: string } = {},
+) {
+  const path = options.path ?? "/accord.orders.v1.OrderService/GetOrder";
+  const ours = await send(server.port, path, headers, body, options.method);
+  const theirs = await send(referencePort, path, headers, body, options.method);
+  expect(theirs.servedBy === undefined || theirs.servedBy === "connect").toBe(true);
+  expect({ ...ours, servedBy: undefined, body: ours.body.toString("base64") }).toEqual({
+    ...theirs,
+    servedBy: undefined,
+    body: theirs.body.toString("base64"),
+  });
+  return ours;
+}
+
+const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+const binary = (id: string) =>
+  Buffer.from(toBinary(GetOrderRequestSchema, create(GetOrderRequestSchema, { orderId: id })));
+
+describe("Connect unary over HTTP/1.1: same answers as connectNodeAdapter", () => {
+  it("JSON success, with response headers and trailers", async () => {
+    const a = await both({ "content-type": "application/json" }, json({ orderId }));
+    expect(a.status).toBe(200);
+    expect(a.servedBy).toBe("fast");
+    expect(JSON.parse(a.body.toString()).order.orderId).toBe(orderId);
+    expect(a.headers["trailer-x-trailer"]).toBe("t1");
+  });
+
+  it("binary success", async () => {
+    const a = await both({ "content-type": "application/proto" }, binary(orderId));
+    expect(a.status).toBe(200);
+    expect(a.servedBy).toBe("fast");
+    expect(a.headers["content-type"]).toBe("application/proto");
+  });
+
+  it("chunked request body (what the Connect client sends)", async () => {
+    const a = await both(
+      { "content-type": "application/json; charset=utf-8", "transfer-encoding": "chunked" },
+      json({ orderId }),
+    );
+    expect(a.status).toBe(200);
+    expect(a.servedBy).toBe("fast");
+  });
+
+  it("request headers reach the handler", async () => {
+    const a = await both(
+      { "content-type": "application/json", traceparent: "00-abc-def-01" },
+      json({ orderId: "traceparent" }),
+    );
+    expect(JSON.parse(a.body.toString()).order.orderId).toBe("00-abc-def-01");
+  });
+
+  it("ConnectError with metadata", async () => {
+    const a = await both({ "content-type": "application/json" }, json({ orderId: "missing" }));
+    expect(a.status).toBe(404);
+    expect(a.servedBy).toBe("fast");
+    expect(a.headers["x-reason"]).toBe("no such order");
+    expect(JSON.parse(a.body.toString())).toEqual({ code: "not_found", message: "order missing not found" });
+  });
+
+  it("a plain Error is an internal error without its message", async () => {
+    const a = await both({ "content-type": "application/proto" }, binary("boom"));
+    expect(a.status).toBe(500);
+    expect(JSON.parse(a.body.toString()).code).toBe("internal");
+  });
+
+  it("malformed JSON, unknown fields, bad binary", async () => {
+    const bad = await both({ "content-type": "application/json" }, Buffer.from("{not json"));
+    expect(bad.status).toBe(400);
+    const unknown = await both({ "content-type": "application/json" }, json({ orderId, nope: 1 }));
+    expect(unknown.status).toBe(200);
+    const badBinary = await both({ "content-type": "application/proto" }, Buffer.from([0x0a, 0x50, 0x01]));
+    expect(badBinary.status).not.toBe(200);
+  });
+
+  it("bodies over readMaxBytes: chunked on the fast path, declared ones by connect", async () => {
+    const big = json({ orderId: "x".repeat(READ_MAX) });
+    const chunked = await both({ "content-type": "application/json", "transfer-encoding": "chunked" }, big);
+    expect(chunked.status).toBe(429);
+    expect(JSON.parse(chunked.body.toString()).code).toBe("resource_exhausted");
+    const declared = await both({ "content-type": "application/json" }, big);
+    expect(declared.status).toBe(429);
+  });
+
+  it("gzip response when the client accepts it and the body is large", async () => {
+    const a = await both(
+      { "content-type": "application/json", "accept-encoding": "gzip" },
+      json({ orderId: "large" }),
+    );
+    expect(a.headers["content-encoding"]).toBe("gzip");
+    expect(a.servedBy).toBe("fast");
+    expect(JSON.parse(a.body.toString()).order.lines).toHaveLength(40);
+  });
+
+  it("what the fast path leaves to connect: compressed requests, deadlines, GET, other media types", async () => {
+    const gz = await both(
+      { "content-type": "application/json", "content-encoding": "gzip" },
+      gzipSync(json({ orderId })),
+    );
+    expect(gz.status).toBe(200);
+    expect(gz.servedBy).toBe("connect");
+    const deadline = await both(
+      { "content-type": "application/json", "connect-timeout-ms": "5000" },
+      json({ orderId }),
+    );
+    expect(deadline.status).toBe(200);
+    expect(deadline.servedBy).toBe("connect");
+    const get = await both({}, undefined, {
+      method: "GET",
+      path: "/accord.orders.v1.OrderService/GetOrder?encoding=json&message=%7B%7D",
+    });
+    expect(get.status).toBe(405);
+    const text = await both({ "content-type": "text/plain" }, Buffer.from("hi"));
+    expect(text.status).toBe(415);
+  });
+
+  it("unimplemented methods and unknown paths", async () => {
+    const a = await both({ "content-type": "application/json" }, json({}), {
+      path: "/accord.orders.v1.OrderService/ListOrders",
+    });
+    expect(a.status).toBe(501);
+    const b = await both({ "content-type": "application/json" }, json({}), { path: "/nope.v1.Nope/Nope" });
+    expect(b.status).toBe(404);
+  });
+});
+
+describe("every protocol still answers through startRpcServer", () => {
+  const url = () => `http://127.0.0.1:${server.port}`;
+
+  it.each(["connect-json", "connect-binary", "grpc"] as const)("%s", async (protocol) => {
+    const client = rpcClient(OrderService, url(), protocol);
+    const { order: got } = await client.getOrder({ orderId });
+    expect(got?.orderId).toBe(orderId);
+    const error = await client.getOrder({ orderId: "missing" }).catch((e: unknown) => ConnectError.from(e));
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.NotFound);
+    expect((error as ConnectError).metadata.get("x-reason")).toBe("no such order");
+  });
+
+  it("gRPC-Web over HTTP/1.1", async () => {
+    const client = createClient(OrderService, createGrpcWebTransport({ baseUrl: url(), httpVersion: "1.1" }));
+    const { order: got } = await client.getOrder({ orderId });
+    expect(got?.orderId).toBe(orderId);
+    expect(servedBy).toBe("connect");
+  });
+
+  it("the handler's signal is aborted when the call completes, and when the client goes away", async () => {
+    await send(
+      server.port,
+      "/accord.orders.v1.OrderService/GetOrder",
+      { "content-type": "application/json" },
+      json({ orderId }),
+    );
+    expect(lastSignal?.aborted).toBe(true);
+    expect((lastSignal?.reason as DOMException | undefined)?.name).toBe("AbortError");
+
+    lastSignal = undefined;
+    const socket = net.connect(server.port, "127.0.0.1");
+    const body = JSON.stringify({ orderId: "slow" });
+    socket.write(
+      `POST /accord.orders.v1.OrderService/GetOrder HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+    );
+    // A function, so the compiler does not narrow the handler-set variable to undefined.
+    const signal = (): AbortSignal | undefined => lastSignal;
+    await expect.poll(signal).toBeDefined();
+    expect(signal()?.aborted).toBe(false);
+    expect(servedBy).toBe("fast");
+    socket.destroy();
+    await expect.poll(() => signal()?.aborted).toBe(true);
+  });
+
+  it("disables Nagle on the HTTP/1.1 sockets it hands over", async () => {
+    // Without it a response written in two pieces waits for the client's delayed ACK.
+    const calls: { remotePort: number | undefined; enabled: boolean | undefined }[] = [];
+    const original = net.Socket.prototype.setNoDelay;
+    net.Socket.prototype.setNoDelay = function (this: net.Socket, enabled?: boolean) {
+      calls.push({ remotePort: this.remotePort, enabled });
+      return original.call(this, enabled);
+    };
+    try {
+      const socket = net.connect(server.port, "127.0.0.1");
+      await new Promise((resolve) => socket.once("connect", resolve));
+      socket.write("GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n");
+      await new Promise((resolve) => socket.once("data", resolve));
+      expect(calls).toContainEqual({ remotePort: socket.localPort, enabled: true });
+      socket.destroy();
+    } finally {
+      net.Socket.prototype.setNoDelay = original;
+    }
+  });
+});
