@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 export_client_addresses
 
+cd "$ROOT"
 LOGS="$ACCORD_HOME/logs"; RUN="$ACCORD_HOME/run"
 mkdir -p "$LOGS" "$RUN"
 
@@ -36,7 +37,10 @@ start() {
     read -r name main ready <<<"$entry"
     if alive "$name"; then echo "[services] $name already running (pid $(cat "$RUN/$name.pid"))"; continue; fi
     echo "[services] starting $name (log $LOGS/$name.log)"
-    (cd "$ROOT" && setsid nohup tsx "$main" >>"$LOGS/$name.log" 2>&1 </dev/null & echo $! >"$RUN/$name.pid")
+    # A simple command in the background, so $! is the service itself (setsid
+    # execs in place) and nothing keeps this script's stdout open.
+    setsid nohup tsx "$main" >>"$LOGS/$name.log" 2>&1 </dev/null &
+    echo $! >"$RUN/$name.pid"
   done
   for entry in "${SERVICES[@]}"; do
     read -r name main ready <<<"$entry"
