@@ -1,5 +1,6 @@
 import type { Pool } from "./db.js";
-import type { EventProducer } from "./kafka.js";
+import { dlqTopicFor } from "./events.js";
+import { createIdempotentProducer, type EventProducer, ensureTopics, type KafkaClient } from "./kafka.js";
 import type { Logger } from "./logger.js";
 
 export interface OutboxRelayOptions {
@@ -139,4 +140,66 @@ function groupByTopic(rows: OutboxRow[]) {
     byTopic.set(row.topic, list);
   }
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+export interface OutboxPublisherOptions {
+  pool: Pool;
+  kafka: KafkaClient;
+  /** Topics this service publishes to; created (with their .dlq) when missing. */
+  topics: string[];
+  logger: Logger;
+  pollIntervalMs?: number;
+}
+
+export interface OutboxPublisher {
+  /** True once the producer is connected and the relay runs. */
+  running(): boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * Connects to Kafka in the background and then runs the outbox relay. A
+ * service takes requests without Kafka (its events wait in the outbox), so
+ * start-up never waits for the broker; setup is retried until it answers.
+ */
+export function startOutboxPublisher(options: OutboxPublisherOptions): OutboxPublisher {
+  const { pool, kafka, logger } = options;
+  let producer: EventProducer | undefined;
+  let relay: OutboxRelay | undefined;
+  let stopping = false;
+  const setup = (async () => {
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        await ensureTopics(kafka, [...options.topics, ...options.topics.map((t) => dlqTopicFor(t))]);
+        const connected = await createIdempotentProducer(kafka);
+        producer = connected;
+        if (stopping) return;
+        relay = startOutboxRelay({
+          pool,
+          producer: connected,
+          logger,
+          pollIntervalMs: options.pollIntervalMs,
+        });
+        logger.info({ topics: options.topics }, "outbox relay running");
+        return;
+      } catch (error) {
+        if (attempt === 1 || attempt % 10 === 0) {
+          logger.warn({ err: error, attempt }, "kafka not reachable yet; events wait in the outbox");
+        }
+        await producer?.disconnect().catch(() => {});
+        producer = undefined;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * attempt)));
+      }
+    }
+  })();
+  return {
+    running: () => relay !== undefined,
+    async stop() {
+      stopping = true;
+      // A connect still in progress may take a while to give up; do not wait for it forever.
+      await Promise.race([setup, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      await relay?.stop();
+      await producer?.disconnect().catch(() => {});
+    },
+  };
 }

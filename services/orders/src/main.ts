@@ -2,10 +2,9 @@ import { fileURLToPath } from "node:url";
 import { OrderService } from "../../../gen/accord/orders/v1/orders_pb.js";
 import { startRpcServer } from "../../../lib/connect-server.js";
 import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
-import { dlqTopicFor } from "../../../lib/events.js";
-import { createIdempotentProducer, createKafka, ensureTopics, parseBrokers } from "../../../lib/kafka.js";
+import { createKafka, parseBrokers } from "../../../lib/kafka.js";
 import { createLogger } from "../../../lib/logger.js";
-import { startOutboxRelay } from "../../../lib/outbox-relay.js";
+import { startOutboxPublisher } from "../../../lib/outbox-relay.js";
 import { loadOrdersConfig } from "./config.js";
 import { createOrderService, ORDERS_TOPIC } from "./order-service.js";
 
@@ -19,11 +18,16 @@ async function main() {
   const applied = await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
   if (applied.length) logger.info({ applied }, "migrations applied");
 
+  // Checkout never waits for Kafka: the relay publishes what the transactions
+  // wrote, and the service starts and takes orders while Kafka is down.
   const kafka = createKafka({ clientId: "orders", brokers: parseBrokers(config.KAFKA_BROKERS), logger });
-  await ensureTopics(kafka, [ORDERS_TOPIC, dlqTopicFor(ORDERS_TOPIC)]);
-  const producer = await createIdempotentProducer(kafka);
-  // Checkout never waits for Kafka: the relay publishes what the transactions wrote.
-  const relay = startOutboxRelay({ pool, producer, logger, pollIntervalMs: config.ORDERS_OUTBOX_POLL_MS });
+  const publisher = startOutboxPublisher({
+    pool,
+    kafka,
+    topics: [ORDERS_TOPIC],
+    logger,
+    pollIntervalMs: config.ORDERS_OUTBOX_POLL_MS,
+  });
 
   const server = await startRpcServer({
     host: config.ORDERS_HOST,
@@ -43,8 +47,7 @@ async function main() {
     stopping = true;
     logger.info({ signal }, "shutting down");
     await server.close();
-    await relay.stop();
-    await producer.disconnect().catch(() => {});
+    await publisher.stop();
     await pool.end();
     process.exit(0);
   };

@@ -2,15 +2,9 @@ import { fileURLToPath } from "node:url";
 import { PaymentService } from "../../../gen/accord/payments/v1/payments_pb.js";
 import { startRpcServer } from "../../../lib/connect-server.js";
 import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
-import {
-  createIdempotentProducer,
-  createKafka,
-  type EventProducer,
-  ensureTopics,
-  parseBrokers,
-} from "../../../lib/kafka.js";
+import { createKafka, parseBrokers } from "../../../lib/kafka.js";
 import { createLogger } from "../../../lib/logger.js";
-import { type OutboxRelay, startOutboxRelay } from "../../../lib/outbox-relay.js";
+import { startOutboxPublisher } from "../../../lib/outbox-relay.js";
 import { loadPaymentsConfig } from "./config.js";
 import { createPaymentService } from "./payment-service.js";
 import { createProviderClient } from "./provider-client.js";
@@ -38,30 +32,10 @@ async function main() {
     logger,
   });
 
-  // Kafka is not needed to take payments (events wait in the outbox), so it is
-  // set up in the background and retried until it answers.
+  // Kafka is not needed to take payments (events wait in the outbox).
   const kafka = createKafka({ clientId: "payments", brokers: parseBrokers(config.KAFKA_BROKERS), logger });
-  let producer: EventProducer | undefined;
-  let relay: OutboxRelay | undefined;
+  const publisher = startOutboxPublisher({ pool, kafka, topics: [config.PAYMENTS_EVENTS_TOPIC], logger });
   let stopping = false;
-  const kafkaReady = (async () => {
-    for (let attempt = 1; !stopping; attempt++) {
-      try {
-        await ensureTopics(kafka, [config.PAYMENTS_EVENTS_TOPIC]);
-        producer = await createIdempotentProducer(kafka);
-        if (stopping) return;
-        relay = startOutboxRelay({ pool, producer, logger });
-        logger.info({ topic: config.PAYMENTS_EVENTS_TOPIC }, "outbox relay running");
-        return;
-      } catch (error) {
-        if (attempt === 1 || attempt % 10 === 0)
-          logger.warn({ err: error, attempt }, "kafka not ready; retrying");
-        await producer?.disconnect().catch(() => {});
-        producer = undefined;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * attempt)));
-      }
-    }
-  })();
 
   const server = await startRpcServer({
     host: config.PAYMENTS_HOST,
@@ -86,10 +60,7 @@ async function main() {
     stopping = true;
     logger.info({ signal }, "shutting down");
     await server.close();
-    // A Kafka setup still retrying must not hold the shutdown for long.
-    await Promise.race([kafkaReady, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-    await relay?.stop();
-    await producer?.disconnect().catch(() => {});
+    await publisher.stop();
     provider.shutdown();
     await pool.end();
     process.exit(0);

@@ -3,16 +3,9 @@ import { ShippingService } from "../../../gen/accord/shipping/v1/shipping_pb.js"
 import { createBreaker } from "../../../lib/breaker.js";
 import { startRpcServer } from "../../../lib/connect-server.js";
 import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
-import { dlqTopicFor } from "../../../lib/events.js";
-import {
-  createIdempotentProducer,
-  createKafka,
-  type EventProducer,
-  ensureTopics,
-  parseBrokers,
-} from "../../../lib/kafka.js";
+import { createKafka, parseBrokers } from "../../../lib/kafka.js";
 import { createLogger } from "../../../lib/logger.js";
-import { type OutboxRelay, startOutboxRelay } from "../../../lib/outbox-relay.js";
+import { startOutboxPublisher } from "../../../lib/outbox-relay.js";
 import { type CarrierBooking, createCarrierClient } from "./carrier-client.js";
 import { loadShippingConfig } from "./config.js";
 import { isCarrierBusinessError } from "./domain/carrier-errors.js";
@@ -69,38 +62,15 @@ async function main() {
 
   // Kafka in the background: the service answers RPCs without it, events wait in the outbox.
   const kafka = createKafka({ clientId: "shipping", brokers: parseBrokers(config.KAFKA_BROKERS), logger });
-  let producer: EventProducer | undefined;
-  let relay: OutboxRelay | undefined;
+  const publisher = startOutboxPublisher({ pool, kafka, topics: [config.SHIPPING_EVENTS_TOPIC], logger });
   let stopping = false;
-  const kafkaReady = (async () => {
-    for (let attempt = 1; !stopping; attempt++) {
-      try {
-        await ensureTopics(kafka, [config.SHIPPING_EVENTS_TOPIC, dlqTopicFor(config.SHIPPING_EVENTS_TOPIC)]);
-        producer = await createIdempotentProducer(kafka);
-        if (stopping) return;
-        relay = startOutboxRelay({ pool, producer, logger });
-        logger.info({ topic: config.SHIPPING_EVENTS_TOPIC }, "outbox relay started");
-        return;
-      } catch (error) {
-        await producer?.disconnect().catch(() => {});
-        producer = undefined;
-        if (attempt === 1 || attempt % 10 === 0) {
-          logger.warn({ err: error, attempt }, "kafka not reachable yet; events wait in the outbox");
-        }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * attempt)));
-      }
-    }
-  })();
 
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
     await server.close();
-    // A Kafka connect in progress may take a while to give up; do not wait for it forever.
-    await Promise.race([kafkaReady, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-    await relay?.stop();
-    await producer?.disconnect().catch(() => {});
+    await publisher.stop();
     breaker.shutdown();
     await pool.end();
     process.exit(0);
