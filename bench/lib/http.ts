@@ -1,0 +1,47 @@
+import http from "node:http";
+
+/**
+ * Minimal keep-alive HTTP/1.1 POST for the open-loop generators: node:http
+ * is lighter per request than fetch, so the generator stays off the
+ * critical path. Resolves with the body when the status is 2xx.
+ */
+export function createPoster(baseUrl: string, maxSockets = 256) {
+  const url = new URL(baseUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets });
+  return {
+    post(path: string, body: string | Buffer, contentType = "application/json"): Promise<Buffer> {
+      return new Promise((resolve, reject) => {
+        const req = http.request(
+          {
+            host: url.hostname,
+            port: url.port,
+            method: "POST",
+            path,
+            agent,
+            headers: {
+              "content-type": contentType,
+              "content-length": Buffer.byteLength(body),
+              "connect-protocol-version": "1",
+            },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => {
+              const out = Buffer.concat(chunks);
+              const status = res.statusCode ?? 0;
+              if (status >= 200 && status < 300) resolve(out);
+              else reject(new Error(`HTTP ${status}: ${out.toString().slice(0, 200)}`));
+            });
+            res.on("error", reject);
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}

@@ -1,0 +1,332 @@
+import type { ProfileSummary } from "./lib/profile.js";
+import { round } from "./lib/stats.js";
+import type { EventsResult } from "./scenarios/events.js";
+import type { OrdersBenchResult } from "./scenarios/orders.js";
+import type { E2eResult, NotificationsResult } from "./scenarios/platform.js";
+
+export interface BenchReport {
+  startedAt: string;
+  finishedAt: string;
+  mode: "full" | "quick";
+  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string };
+  /** 1-minute load average when each phase started: how shared the machine was. */
+  loadAverage: Record<string, number>;
+  events?: EventsResult;
+  orders?: OrdersBenchResult;
+  notifications?: NotificationsResult;
+  e2e?: E2eResult;
+  targets: TargetVerdict[];
+  errors: string[];
+}
+
+export interface TargetVerdict {
+  name: string;
+  target: string;
+  measured: string;
+  status: "met" | "missed" | "not measured";
+  /** How far from the target, in the target's unit, signed so that positive = headroom. */
+  margin: string;
+  /** What bounds it, from this run's own measurements (only when missed or marginal). */
+  bound?: string;
+}
+
+const ms = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "n/a" : `${round(v, 1)} ms`);
+const pct = (v: number) => `${round(v * 100, 1)} %`;
+
+function topFrames(p: ProfileSummary | undefined, n = 5): string {
+  if (!p) return "no profile";
+  return p.topFrames
+    .slice(0, n)
+    .map((f) => `${f.frame} ${f.selfPercent} %`)
+    .join("; ");
+}
+
+function topAreas(p: ProfileSummary | undefined, n = 5): string {
+  if (!p) return "no profile";
+  return p.byArea
+    .slice(0, n)
+    .map((a) => `${a.area} ${a.selfPercent} %`)
+    .join(", ");
+}
+
+export function verdicts(r: BenchReport): TargetVerdict[] {
+  const out: TargetVerdict[] = [];
+  const o = r.orders;
+  const co500 = o?.checkout.rows.find((x) => x.rate === 500);
+  if (co500) {
+    const p99 = co500.service.latency.p99;
+    const met = p99 <= 15 && co500.service.errors === 0;
+    out.push({
+      name: "checkout p99 at 500/s",
+      target: "<= 15 ms",
+      measured: `${ms(p99)} (${co500.service.ok}/${co500.service.sent} ok)`,
+      status: met ? "met" : "missed",
+      margin: `${round(15 - p99, 1)} ms`,
+      bound: met
+        ? undefined
+        : `orders process at ${co500.service.serviceCpu} % of one core, postgres ${co500.service.postgresCpu} %, this bench (load generator) ${co500.service.benchCpu} %, machine ${co500.service.machineBusy} % busy ` +
+          `(so ${round(Math.max(0, co500.service.machineBusy * r.machine.cpus - co500.service.serviceCpu - co500.service.postgresCpu - co500.service.benchCpu), 0)} % of a core went to processes outside the bench; generator send lag p99 ${ms(co500.service.sendLag.p99)}); ` +
+          `the bare two-INSERT transaction at the same rate has p99 ${ms(co500.floor.latency.p99)} (floor max ${o?.checkout.floorMax.throughput}/s). ` +
+          `Profile of orders at 500/s, by area: ${topAreas(o?.profiles["orders-checkout-500"])}; top frames: ${topFrames(o?.profiles["orders-checkout-500"])}`,
+    });
+  } else out.push(notMeasured("checkout p99 at 500/s", "<= 15 ms"));
+
+  if (o) {
+    const ratio = o.lookup.ratios.connectJsonVsPlain;
+    const cj = o.lookup.rows.find((x) => x.target === "connect-json");
+    const plain = o.lookup.rows.find((x) => x.target === "plain-json");
+    out.push({
+      name: "Connect JSON lookup vs plain handler",
+      target: ">= 70 %",
+      measured: `${pct(ratio)} (${cj?.throughput} vs ${plain?.throughput} req/s)`,
+      status: ratio >= 0.7 ? "met" : "missed",
+      margin: `${round((ratio - 0.7) * 100, 1)} points`,
+      bound:
+        ratio >= 0.7
+          ? undefined
+          : `the orders process runs at ${cj?.serverCpu} % of one core under this load (plain handler ${plain?.serverCpu} %): CPU in the server process. ` +
+            `orders profile by area: ${topAreas(o.profiles["orders-lookup-connect-json"])}; plain handler: ${topAreas(o.profiles["plain-lookup"])}. ` +
+            `Top orders frames: ${topFrames(o.profiles["orders-lookup-connect-json"])}`,
+    });
+  } else out.push(notMeasured("Connect JSON lookup vs plain handler", ">= 70 %"));
+
+  const e = r.e2e;
+  if (e) {
+    const full = e.seconds >= 600;
+    const p99 = e.placedToConfirmed.p99;
+    const rateOk = e.placement.throughput >= e.targetRate * 0.98 && e.placement.errors === 0;
+    const met = p99 <= 1000 && rateOk && e.notTerminalAtEnd === 0;
+    const busiest = Object.entries(e.cpu.groups)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 6)
+      .map(([k, v]) => `${k} ${v} %`)
+      .join(", ");
+    out.push({
+      name: `placed -> CONFIRMED p99 at ${e.targetRate}/s${full ? " for 10 min" : ` (quick: ${e.seconds} s only)`}`,
+      target: "<= 1000 ms, all orders terminal",
+      measured: `${ms(p99)}; ${round(e.placement.throughput, 1)} placed/s, ${e.confirmed}/${e.placed} confirmed, ${e.notTerminalAtEnd} not terminal`,
+      status: met ? "met" : "missed",
+      margin: `${round(1000 - p99, 0)} ms`,
+      bound: met
+        ? undefined
+        : `machine ${e.cpu.machineBusy} % busy over the run; CPU by process (percent of one core): ${busiest}`,
+    });
+    out.push({
+      name: "orchestrator consumer lag p99",
+      target: "<= 50 ms",
+      measured: `${ms(e.lagMs.p99)} over ${e.lagSamples} samples (max ${ms(e.lagMs.max)}, max ${e.lagMessages.max} messages)`,
+      status: e.lagMs.p99 <= 50 ? "met" : "missed",
+      margin: `${round(50 - e.lagMs.p99, 1)} ms`,
+      bound:
+        e.lagMs.p99 <= 50
+          ? undefined
+          : `the orchestrator group committed ${e.bridge.eventsPerSec} events/s over ${e.bridge.partitions} partitions while ${round(e.placement.throughput, 1)} orders/s were placed ` +
+            `(each partition is handled one event at a time and committed after its signal-with-start to Temporal returns: ${e.bridge.impliedMsPerEvent} ms per event at that pace), ` +
+            `with the orchestrator process at only ${e.cpu.groups.orchestrator} % of one core, temporal ${e.cpu.groups.temporal} %, machine ${e.cpu.machineBusy} % busy: it waits on Temporal round trips, not on its own CPU`,
+    });
+  } else {
+    out.push(notMeasured("placed -> CONFIRMED p99 at 50/s for 10 min", "<= 1000 ms"));
+    out.push(notMeasured("orchestrator consumer lag p99", "<= 50 ms"));
+  }
+
+  const w = r.notifications?.rows[0];
+  if (w) {
+    const wider = r.notifications?.rows.find((x) => x.path.includes("PREFETCH=100"));
+    const bare = r.notifications?.rows.find((x) => x.path.startsWith("bare"));
+    const met = w.deliveriesPerSec >= 1000 && w.delivered === w.tasks;
+    out.push({
+      name: "webhook deliveries per second (notifications service worker)",
+      target: ">= 1000 /s",
+      measured: `${w.deliveriesPerSec} /s (${w.delivered}/${w.tasks} delivered)`,
+      status: met ? "met" : "missed",
+      margin: `${w.deliveriesPerSec - 1000} /s`,
+      bound: met
+        ? undefined
+        : `the worker process ran at ${w.workerCpu} % of one core; publishing with confirms reached ${w.publishConfirmedPerSec}/s and the bare consumeTasks -> POST loop delivered ${bare?.deliveriesPerSec ?? "n/a"}/s, ` +
+          `so the broker is not the limit; the same worker with NOTIFICATIONS_PREFETCH=100 delivered ${wider?.deliveriesPerSec ?? "n/a"}/s at ${wider?.workerCpu ?? "n/a"} % CPU: ` +
+          "each task holds a PostgreSQL transaction (inbox claim, subscription lookup, delivery row) around its signed POST, and at most NOTIFICATIONS_PREFETCH tasks (default 10) are in flight, so throughput = prefetch / per-task latency",
+    });
+  } else out.push(notMeasured("webhook deliveries per second", ">= 1000 /s"));
+  return out;
+}
+
+function notMeasured(name: string, target: string): TargetVerdict {
+  return { name, target, measured: "-", status: "not measured", margin: "-" };
+}
+
+// ------------------------------------------------------------------ markdown
+
+const lat = (l: { p50: number; p99: number }) => `${round(l.p50, 2)} / ${round(l.p99, 2)}`;
+
+export function markdown(r: BenchReport): string {
+  const lines: string[] = [];
+  const add = (...xs: string[]) => lines.push(...xs);
+  add(
+    `# Benchmarks (${r.mode} run)`,
+    "",
+    `Run ${r.startedAt} -> ${r.finishedAt} on ${r.machine.cpus} cores (${r.machine.cpuModel}), ${r.machine.memoryGb} GB, Node ${r.machine.node}. ` +
+      "Everything below ran side by side in this one run, load generator on the same machine: compare rows of the same table, not absolute numbers across machines. " +
+      "How it is measured: [ADR 0010](../../docs/adr/0010-benchmarks.md). Raw numbers: [report.json](report.json). Regenerate: `npm run bench` (or `npm run bench:quick`).",
+    "",
+    "![benchmark chart](chart.png)",
+    "",
+    `Load average (1 min) at the start of each phase: ${Object.entries(r.loadAverage)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")} — anything above ${r.machine.cpus} means other work was queued for the same cores.`,
+    "",
+    "## Targets",
+    "",
+    "| target | goal | measured | verdict | margin |",
+    "|---|---|---|---|---|",
+  );
+  for (const t of r.targets)
+    add(`| ${t.name} | ${t.target} | ${t.measured} | **${t.status}** | ${t.margin} |`);
+  const missed = r.targets.filter((t) => t.bound);
+  if (missed.length) {
+    add("", "What bounds the missed ones (from this run's measurements):", "");
+    for (const t of missed) add(`- **${t.name}**: ${t.bound}`);
+  }
+  if (r.mode === "quick")
+    add(
+      "",
+      "_Quick run: every scenario ran briefly (e2e 30 s instead of 10 minutes), so these verdicts are indicative only._",
+    );
+
+  const o = r.orders;
+  if (o) {
+    const l = o.lookup;
+    add(
+      "",
+      "## Lookup: GetOrder",
+      "",
+      `${l.rounds} round(s) of ${l.secondsPerRun} s per server, ${l.concurrency} connections/streams, servers in turn. ` +
+        "HTTP/1.1 rows: autocannon (programmatic). gRPC rows: this bench's closed-loop driver over @connectrpc/connect-node's gRPC transport (one HTTP/2 connection, 16 concurrent calls).",
+      "",
+      "| server | driver | req/s | p50 / p99 ms | server CPU (% of a core) | errors | per round |",
+      "|---|---|---|---|---|---|---|",
+    );
+    for (const row of l.rows)
+      add(
+        `| ${row.what} | ${row.driver} | ${row.throughput} | ${lat(row.latency)} | ${row.serverCpu} | ${row.errors} | ${row.perRound.join(", ")} |`,
+      );
+    add(
+      "",
+      `Ratios (same round): Connect JSON / plain = **${pct(l.ratios.connectJsonVsPlain)}**, Connect binary / plain = ${pct(l.ratios.connectBinaryVsPlain)}, Connect gRPC / grpc-js = ${pct(l.ratios.grpcConnectVsGrpcJs)}.`,
+    );
+
+    const c = o.checkout;
+    add(
+      "",
+      "## Checkout: PlaceOrder, open loop",
+      "",
+      `Each rate for ${c.secondsPerRate} s. Requests are due at fixed intervals and latency is measured from the scheduled send time (no coordinated omission). ` +
+        "The floor is the bare transaction of the same two rows (order + outbox) on a pool of the same size, driven the same way.",
+      "",
+      "| rate /s | PlaceOrder p50 / p99 / max ms | ok / sent | orders CPU % | postgres CPU % | bench CPU % | machine busy % | generator send lag p99 ms | floor p50 / p99 / max ms |",
+      "|---|---|---|---|---|---|---|---|---|",
+    );
+    for (const row of c.rows)
+      add(
+        `| ${row.rate} | ${lat(row.service.latency)} / ${round(row.service.latency.max, 1)} | ${row.service.ok} / ${row.service.sent} | ${row.service.serviceCpu} | ${row.service.postgresCpu} | ${row.service.benchCpu} | ${row.service.machineBusy} | ${round(row.service.sendLag.p99, 2)} | ${lat(row.floor.latency)} / ${round(row.floor.latency.max, 1)} |`,
+      );
+    add(
+      "",
+      `Floor at full speed (closed loop, ${c.floorMax.concurrency} at a time): ${c.floorMax.throughput} transactions/s, p50 / p99 ${lat(c.floorMax.latency)} ms.`,
+    );
+  }
+
+  const n = r.notifications;
+  if (n) {
+    add(
+      "",
+      "## Notifications: webhook deliveries",
+      "",
+      "WebhookTasks published with publisher confirms (256 unconfirmed at most) to a local node:http receiver that answers 204.",
+      "",
+      "| path | delivered / tasks | publish confirms /s | deliveries /s | publish -> arrival p50 / p99 ms | worker CPU % |",
+      "|---|---|---|---|---|---|",
+    );
+    for (const row of n.rows)
+      add(
+        `| ${row.path} | ${row.delivered} / ${row.tasks} | ${row.publishConfirmedPerSec} | ${row.deliveriesPerSec} | ${lat(row.latency)} | ${row.workerCpu ?? "-"} |`,
+      );
+  }
+
+  const e = r.e2e;
+  if (e) {
+    add(
+      "",
+      "## End to end: orders through the whole platform",
+      "",
+      `${e.targetRate} orders/s offered for ${e.seconds} s (open loop), every process of the platform running. CONFIRMED time is the OrderConfirmed event's ce_time; "seen" is when this bench read it from Kafka.`,
+      "",
+      "| metric | value |",
+      "|---|---|",
+      `| placed / confirmed / failed | ${e.placed} / ${e.confirmed} / ${e.failed} |`,
+      `| placed per second (achieved) | ${round(e.placement.throughput, 1)} |`,
+      `| confirmed per second | ${e.confirmedPerSec} |`,
+      `| PlaceOrder p50 / p99 ms (under full load) | ${lat(e.placement.latency)} |`,
+      `| placed -> CONFIRMED p50 / p95 / p99 / max ms | ${round(e.placedToConfirmed.p50, 1)} / ${round(e.placedToConfirmed.p95, 1)} / ${round(e.placedToConfirmed.p99, 1)} / ${round(e.placedToConfirmed.max, 1)} |`,
+      `| placed -> OrderConfirmed seen on Kafka p50 / p95 / p99 ms | ${round(e.placedToConfirmedSeen.p50, 1)} / ${round(e.placedToConfirmedSeen.p95, 1)} / ${round(e.placedToConfirmedSeen.p99, 1)} |`,
+      `| orchestrator lag p50 / p99 / max ms (${e.lagSamples} samples) | ${round(e.lagMs.p50, 1)} / ${round(e.lagMs.p99, 1)} / ${round(e.lagMs.max, 1)} |`,
+      `| orchestrator lag p99 / max messages | ${e.lagMessages.p99} / ${e.lagMessages.max} |`,
+      `| orchestrator group committed events/s (partitions) | ${e.bridge.eventsPerSec} (${e.bridge.partitions}) |`,
+      `| statuses at the end | ${Object.entries(e.statusesAtEnd)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")} |`,
+      `| not terminal at the end | **${e.notTerminalAtEnd}** (drain took ${round(e.drainedInMs / 1000, 1)} s) |`,
+      "",
+      `CPU during the load, percent of one core (machine ${e.cpu.machineBusy} % busy): ` +
+        Object.entries(e.cpu.groups)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ") +
+        ".",
+    );
+  }
+
+  const ev = r.events;
+  if (ev) {
+    add(
+      "",
+      "## Events: protobuf vs JSON",
+      "",
+      "The same messages through protobuf-es toBinary/fromBinary and toJsonString/fromJsonString, in process.",
+      "",
+      "| event | protobuf bytes | JSON bytes | JSON/protobuf | encode /s pb | encode /s JSON | decode /s pb | decode /s JSON |",
+      "|---|---|---|---|---|---|---|---|",
+    );
+    for (const row of ev.rows)
+      add(
+        `| ${row.event} | ${row.protobufBytes} | ${row.jsonBytes} | ${row.sizeRatio}x | ${row.protobufEncodePerSec} | ${row.jsonEncodePerSec} | ${row.protobufDecodePerSec} | ${row.jsonDecodePerSec} |`,
+      );
+    add(
+      "",
+      `Whole Kafka envelope (lib/events encodeEvent / decodeEvent of OrderPlaced, CloudEvents headers included): ${ev.envelope.encodePerSec} /s encode, ${ev.envelope.decodePerSec} /s decode.`,
+    );
+  }
+
+  if (o && Object.keys(o.profiles).length) {
+    add(
+      "",
+      "## CPU profiles",
+      "",
+      "`node --cpu-prof` of the server process under the same loads (self time, idle excluded).",
+    );
+    for (const [name, p] of Object.entries(o.profiles)) {
+      add(
+        "",
+        `### ${name} (${p.busyMs} ms busy, ${p.idlePercent} % idle)`,
+        "",
+        `By area: ${topAreas(p, 10)}`,
+        "",
+        "| self % | frame |",
+        "|---|---|",
+        ...p.topFrames.slice(0, 12).map((f) => `| ${f.selfPercent} | \`${f.frame}\` |`),
+      );
+    }
+  }
+  if (r.errors.length) add("", "## Errors", "", ...r.errors.map((e) => `- ${e}`));
+  add("");
+  return lines.join("\n");
+}

@@ -1,0 +1,121 @@
+import "./lib/env.js";
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { startPlatform } from "../test/support/platform.js";
+import { ROOT } from "./lib/procs.js";
+import { type BenchReport, markdown, verdicts } from "./report.js";
+import { runEvents } from "./scenarios/events.js";
+import { runOrdersBench } from "./scenarios/orders.js";
+import { runE2e, runNotifications } from "./scenarios/platform.js";
+
+/**
+ * npm run bench [-- --quick] [--only=events,orders,notifications,e2e]
+ * Runs the scenarios one after the other in one process, against the running
+ * infrastructure, and writes reports/bench/report.{json,md} and chart.png.
+ */
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const only = args
+  .find((a) => a.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",");
+const wants = (name: string) => !only || only.includes(name);
+const outDir = path.join(ROOT, "reports/bench");
+const runId = randomUUID().replaceAll("-", "").slice(0, 8);
+const t0 = Date.now();
+const log = (line: string) =>
+  process.stdout.write(`[bench +${Math.round((Date.now() - t0) / 1000)}s] ${line}\n`);
+
+async function main() {
+  mkdirSync(outDir, { recursive: true });
+  const cpus = os.cpus();
+  const report: BenchReport = {
+    startedAt: new Date().toISOString(),
+    finishedAt: "",
+    mode: quick ? "quick" : "full",
+    machine: {
+      cpus: cpus.length,
+      cpuModel: cpus[0]?.model.trim() ?? "unknown",
+      memoryGb: Math.round(os.totalmem() / 2 ** 30),
+      node: process.versions.node,
+    },
+    loadAverage: {},
+    targets: [],
+    errors: [],
+  };
+  // One failing scenario is reported, the others still run.
+  const attempt = async (name: string, fn: () => Promise<void>) => {
+    if (!wants(name)) return;
+    report.loadAverage[name] = Math.round((os.loadavg()[0] ?? 0) * 10) / 10;
+    try {
+      await fn();
+    } catch (error) {
+      const message = `${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+      log(`FAILED ${message}`);
+      report.errors.push(message.split("\n").slice(0, 3).join(" "));
+    }
+  };
+
+  await attempt("events", async () => {
+    log("events: protobuf vs JSON");
+    report.events = runEvents(quick);
+  });
+  await attempt("orders", async () => {
+    // Raw profiles are megabytes: kept out of the committed report, which carries their summaries.
+    report.orders = await runOrdersBench(quick, runId, path.join(os.tmpdir(), "accord-bench-profiles"), log);
+  });
+  if (wants("notifications") || wants("e2e")) {
+    log("starting the platform (every service as its own process)");
+    const orchestratorGroup = `bench-orchestrator-${runId}`;
+    const platform = await startPlatform({ orchestrator: { ORCHESTRATOR_GROUP_ID: orchestratorGroup } });
+    try {
+      await attempt("notifications", async () => {
+        report.notifications = await runNotifications(quick, runId, platform, log);
+      });
+      await attempt("e2e", async () => {
+        report.e2e = await runE2e(quick, runId, platform, orchestratorGroup, log);
+      });
+    } finally {
+      log("stopping the platform");
+      await platform.stop();
+    }
+  }
+
+  report.finishedAt = new Date().toISOString();
+  report.targets = verdicts(report);
+  const json = JSON.stringify(report, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2);
+  writeFileSync(path.join(outDir, "report.json"), `${json}\n`);
+  writeFileSync(path.join(outDir, "report.md"), markdown(report));
+  chart();
+  log(`done: ${path.relative(ROOT, outDir)}/report.md`);
+  for (const t of report.targets) log(`${t.status.padEnd(12)} ${t.name}: ${t.measured} (goal ${t.target})`);
+}
+
+/** The chart is drawn by matplotlib; installed for the user on first use. */
+function chart() {
+  const python = "python3";
+  const has = spawnSync(python, ["-c", "import matplotlib"], { stdio: "ignore" }).status === 0;
+  if (!has) {
+    log("installing matplotlib for the chart (pip --user)");
+    execFileSync(python, ["-m", "pip", "install", "--quiet", "--user", "matplotlib"], { stdio: "inherit" });
+  }
+  execFileSync(
+    python,
+    [path.join(ROOT, "bench/chart.py"), path.join(outDir, "report.json"), path.join(outDir, "chart.png")],
+    {
+      stdio: "inherit",
+      env: { ...process.env, MPLBACKEND: "Agg" },
+    },
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);

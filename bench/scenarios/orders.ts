@@ -1,0 +1,474 @@
+import { randomUUID } from "node:crypto";
+import { mkdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import autocannon from "autocannon";
+import pg from "pg";
+import { OrderPlacedSchema } from "../../gen/accord/orders/v1/events_pb.js";
+import { GetOrderRequestSchema, OrderService, OrderStatus } from "../../gen/accord/orders/v1/orders_pb.js";
+import { createPool, inTransaction } from "../../lib/db.js";
+import { encodeEvent, sourceFor, topicFor } from "../../lib/events.js";
+import { enqueueOutbox } from "../../lib/outbox.js";
+import { freePort, type ServiceProcess, startServiceProcess } from "../../test/support/service-process.js";
+import { closedLoop } from "../lib/closed-loop.js";
+import { databaseUrlFor } from "../lib/env.js";
+import { createPoster } from "../lib/http.js";
+import { type OpenLoopResult, openLoop } from "../lib/open-loop.js";
+import { INFRA_GROUPS, pidOnPort, startCpuMeter, startTarget, type Target } from "../lib/procs.js";
+import { type ProfileSummary, profileOf, summarizeProfile } from "../lib/profile.js";
+import { type LatencySummary, round, sleep, summarize } from "../lib/stats.js";
+
+export type LookupTarget = "connect-json" | "connect-binary" | "plain-json" | "grpc-connect" | "grpc-js";
+
+export interface LookupRow {
+  target: LookupTarget;
+  what: string;
+  driver: string;
+  throughput: number;
+  latency: LatencySummary;
+  errors: number;
+  /** CPU of the serving process, percent of one core. */
+  serverCpu: number;
+  perRound: number[];
+}
+
+export interface LookupResult {
+  rows: LookupRow[];
+  rounds: number;
+  secondsPerRun: number;
+  concurrency: number;
+  /** Same-round throughput ratios, averaged over rounds. */
+  ratios: { connectJsonVsPlain: number; connectBinaryVsPlain: number; grpcConnectVsGrpcJs: number };
+}
+
+export interface CheckoutRow {
+  rate: number;
+  service: OpenLoopResult & {
+    serviceCpu: number;
+    machineBusy: number;
+    /** CPU (percent of one core) of this bench process and of all postgres processes meanwhile. */
+    benchCpu: number;
+    postgresCpu: number;
+  };
+  floor: OpenLoopResult;
+}
+
+export interface CheckoutResult {
+  secondsPerRate: number;
+  rows: CheckoutRow[];
+  /** The bare two-INSERT transaction, closed loop at the pool size: the most this design can commit. */
+  floorMax: { concurrency: number; throughput: number; latency: LatencySummary };
+}
+
+export interface OrdersBenchResult {
+  lookup: LookupResult;
+  checkout: CheckoutResult;
+  profiles: Record<string, ProfileSummary>;
+}
+
+const GET_ORDER = `/${OrderService.typeName}/${OrderService.method.getOrder.name}`;
+const PLACE_ORDER = `/${OrderService.typeName}/${OrderService.method.placeOrder.name}`;
+const CONCURRENCY = 16;
+const POOL_SIZE = 20;
+
+function placeOrderBody(key: string): string {
+  return JSON.stringify({
+    idempotencyKey: key,
+    customerId: "customer-bench",
+    customerEmail: "bench@example.com",
+    currencyCode: "EUR",
+    lines: [
+      { sku: "BENCH-BOOK", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: "1250" } },
+      { sku: "BENCH-MUG", quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: "899" } },
+    ],
+    shippingAddress: {
+      recipientName: "Bench",
+      line1: "Hauptstrasse 1",
+      city: "Berlin",
+      postalCode: "10115",
+      countryCode: "DE",
+    },
+  });
+}
+
+/**
+ * Lookup and checkout against one orders service process of its own (own
+ * database, own topic prefix so no saga picks its orders up): the RPC path
+ * alone, without the rest of the platform competing for the two cores.
+ */
+export async function runOrdersBench(
+  quick: boolean,
+  runId: string,
+  profileDir: string,
+  log: (line: string) => void,
+): Promise<OrdersBenchResult> {
+  const database = `accord_orders_bench_${runId}`;
+  const databaseUrl = databaseUrlFor(database);
+  const topicPrefix = `bench-${runId}.`;
+  const port = await freePort();
+  const env = { ORDERS_PORT: String(port), ORDERS_DATABASE: database, ACCORD_TOPIC_PREFIX: topicPrefix };
+  let orders: ServiceProcess | undefined;
+  const targets: Target[] = [];
+  try {
+    orders = await startServiceProcess("services/orders/src/main.ts", env, port, 60_000);
+    const poster = createPoster(orders.url);
+
+    // Orders to look up: placed through the service itself.
+    const ids: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const res = JSON.parse(
+        (await poster.post(PLACE_ORDER, placeOrderBody(`bench-seed-${runId}-${i}`))).toString(),
+      ) as { order: { orderId: string } };
+      ids.push(res.order.orderId);
+    }
+    const plain = await startTarget("plain-http.ts", {
+      BENCH_DATABASE_URL: databaseUrl,
+      BENCH_POOL_SIZE: String(POOL_SIZE),
+    });
+    targets.push(plain);
+    const grpcJs = await startTarget("grpc-js.ts", {
+      BENCH_DATABASE_URL: databaseUrl,
+      BENCH_POOL_SIZE: String(POOL_SIZE),
+    });
+    targets.push(grpcJs);
+
+    log("lookup: GetOrder through five servers");
+    const lookup = await runLookup(quick, ids, {
+      ordersUrl: orders.url,
+      ordersPid: pidOnPort(port),
+      plainUrl: `http://127.0.0.1:${plain.port}`,
+      plainPid: plain.pid,
+      grpcJsUrl: `http://127.0.0.1:${grpcJs.port}`,
+      grpcJsPid: grpcJs.pid,
+    });
+
+    log("checkout: PlaceOrder open loop vs the bare transaction");
+    const checkout = await runCheckout(quick, runId, orders.url, pidOnPort(port), databaseUrl, topicPrefix);
+    poster.close();
+
+    // CPU profiles of the same loads: where the time goes, for the report.
+    const profiles: Record<string, ProfileSummary> = {};
+    const profileSeconds = quick ? 5 : 10;
+    await orders.stop();
+    orders = undefined;
+    const profile = async (name: string, load: (url: string) => Promise<unknown>) => {
+      const dir = path.join(profileDir, name);
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      const proc = await startServiceProcess(
+        "services/orders/src/main.ts",
+        { ...env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` },
+        port,
+        60_000,
+      );
+      const pid = pidOnPort(port);
+      try {
+        await load(proc.url);
+      } finally {
+        await proc.stop();
+      }
+      const file = profileOf(dir, pid);
+      if (file) profiles[name] = summarizeProfile(file);
+      else log(`profile ${name}: node wrote no profile for pid ${pid} (the process did not exit cleanly)`);
+    };
+    log("profiles: orders under the lookup and the 500/s checkout load");
+    await profile("orders-lookup-connect-json", (url) =>
+      autocannonRun(url, jsonRequests(ids), 1).then(() =>
+        autocannonRun(url, jsonRequests(ids), profileSeconds),
+      ),
+    );
+    await profile("orders-checkout-500", async (url) => {
+      const p = createPoster(url);
+      let n = 0;
+      await openLoop({
+        rate: 500,
+        durationMs: profileSeconds * 1000,
+        send: async () => {
+          await p.post(PLACE_ORDER, placeOrderBody(`bench-prof-${runId}-${n++}`));
+        },
+      });
+      p.close();
+    });
+    // The plain handler under the same lookup load, to compare frame by frame.
+    const plainDir = path.join(profileDir, "plain-lookup");
+    rmSync(plainDir, { recursive: true, force: true });
+    mkdirSync(plainDir, { recursive: true });
+    const plainProf = await startTarget("plain-http.ts", {
+      BENCH_DATABASE_URL: databaseUrl,
+      BENCH_POOL_SIZE: String(POOL_SIZE),
+      NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${plainDir}`,
+    });
+    await autocannonRun(`http://127.0.0.1:${plainProf.port}`, jsonRequests(ids), profileSeconds);
+    await plainProf.stop();
+    const plainFile = profileOf(plainDir, plainProf.pid);
+    if (plainFile) profiles["plain-lookup"] = summarizeProfile(plainFile);
+
+    return { lookup, checkout, profiles };
+  } finally {
+    await orders?.stop();
+    for (const t of targets) await t.stop();
+    const admin = new pg.Client({ connectionString: databaseUrlFor("postgres") });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+// ------------------------------------------------------------------ lookup
+
+function jsonRequests(ids: string[]) {
+  return ids.slice(0, 64).map((orderId) => ({
+    method: "POST",
+    path: GET_ORDER,
+    headers: { "content-type": "application/json", "connect-protocol-version": "1" },
+    body: JSON.stringify({ orderId }),
+  }));
+}
+
+function binaryRequests(ids: string[]) {
+  return ids.slice(0, 64).map((orderId) => ({
+    method: "POST",
+    path: GET_ORDER,
+    headers: { "content-type": "application/proto", "connect-protocol-version": "1" },
+    body: Buffer.from(toBinary(GetOrderRequestSchema, create(GetOrderRequestSchema, { orderId }))),
+  }));
+}
+
+interface RunOutcome {
+  throughput: number;
+  latencies: number[];
+  errors: number;
+}
+
+/** autocannon over HTTP/1.1 keep-alive connections; latencies taken from its per-response event (float ms). */
+async function autocannonRun(
+  url: string,
+  requests: Parameters<typeof autocannon>[0]["requests"],
+  seconds: number,
+): Promise<RunOutcome> {
+  const latencies: number[] = [];
+  const instance = autocannon({ url, connections: CONCURRENCY, pipelining: 1, duration: seconds, requests });
+  instance.on("response", (_c, status, _b, ms) => {
+    if (status === 200) latencies.push(ms);
+  });
+  const result = await instance;
+  return {
+    throughput: result["2xx"] / (result.duration || seconds),
+    latencies,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+/** Own closed-loop driver over @connectrpc/connect-node's gRPC transport (one HTTP/2 connection). */
+async function grpcRun(url: string, ids: string[], seconds: number): Promise<RunOutcome> {
+  const client = createClient(OrderService, createGrpcTransport({ baseUrl: url }));
+  const latencies: number[] = [];
+  const result = await closedLoop(CONCURRENCY, seconds * 1000, async (i) => {
+    const t0 = performance.now();
+    await client.getOrder({ orderId: ids[i % 64] as string });
+    latencies.push(performance.now() - t0);
+  });
+  return { throughput: result.throughput, latencies, errors: result.errors };
+}
+
+async function runLookup(
+  quick: boolean,
+  ids: string[],
+  at: {
+    ordersUrl: string;
+    ordersPid: number | undefined;
+    plainUrl: string;
+    plainPid: number | undefined;
+    grpcJsUrl: string;
+    grpcJsPid: number | undefined;
+  },
+): Promise<LookupResult> {
+  const rounds = quick ? 1 : 2;
+  const seconds = quick ? 5 : 15;
+  const warm = quick ? 1 : 3;
+  const plan: {
+    target: LookupTarget;
+    what: string;
+    driver: string;
+    pid: number | undefined;
+    run: (s: number) => Promise<RunOutcome>;
+  }[] = [
+    {
+      target: "connect-json",
+      what: "orders service, Connect JSON over HTTP/1.1",
+      driver: "autocannon",
+      pid: at.ordersPid,
+      run: (s) => autocannonRun(at.ordersUrl, jsonRequests(ids), s),
+    },
+    {
+      target: "connect-binary",
+      what: "orders service, Connect binary (application/proto) over HTTP/1.1",
+      driver: "autocannon",
+      pid: at.ordersPid,
+      run: (s) => autocannonRun(at.ordersUrl, binaryRequests(ids), s),
+    },
+    {
+      target: "plain-json",
+      what: "plain node:http handler, same SQL + protobuf-es JSON",
+      driver: "autocannon",
+      pid: at.plainPid,
+      run: (s) => autocannonRun(at.plainUrl, jsonRequests(ids), s),
+    },
+    {
+      target: "grpc-connect",
+      what: "orders service, gRPC over HTTP/2",
+      driver: "closed loop, connect-node gRPC transport",
+      pid: at.ordersPid,
+      run: (s) => grpcRun(at.ordersUrl, ids, s),
+    },
+    {
+      target: "grpc-js",
+      what: "grpc-js server, same SQL, generated descriptors as serializers",
+      driver: "closed loop, connect-node gRPC transport",
+      pid: at.grpcJsPid,
+      run: (s) => grpcRun(at.grpcJsUrl, ids, s),
+    },
+  ];
+  const samples = new Map<LookupTarget, { tput: number[]; lat: number[]; errors: number; cpu: number[] }>();
+  const ratioSamples = { cj: [] as number[], cb: [] as number[], g: [] as number[] };
+  for (let r = 0; r < rounds; r++) {
+    const thisRound = new Map<LookupTarget, number>();
+    for (const step of plan) {
+      await step.run(warm);
+      const meter = startCpuMeter({ server: () => (step.pid ? [step.pid] : []) });
+      const out = await step.run(seconds);
+      const cpu = meter.stop().groups.server ?? 0;
+      const s = samples.get(step.target) ?? { tput: [], lat: [], errors: 0, cpu: [] };
+      s.tput.push(out.throughput);
+      s.lat.push(...out.latencies);
+      s.errors += out.errors;
+      s.cpu.push(cpu);
+      samples.set(step.target, s);
+      thisRound.set(step.target, out.throughput);
+      await sleep(500);
+    }
+    const t = (k: LookupTarget) => thisRound.get(k) ?? Number.NaN;
+    ratioSamples.cj.push(t("connect-json") / t("plain-json"));
+    ratioSamples.cb.push(t("connect-binary") / t("plain-json"));
+    ratioSamples.g.push(t("grpc-connect") / t("grpc-js"));
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return {
+    rounds,
+    secondsPerRun: seconds,
+    concurrency: CONCURRENCY,
+    rows: plan.map((step) => {
+      const s = samples.get(step.target) ?? { tput: [], lat: [], errors: 0, cpu: [] };
+      return {
+        target: step.target,
+        what: step.what,
+        driver: step.driver,
+        throughput: Math.round(mean(s.tput)),
+        latency: summarize(s.lat),
+        errors: s.errors,
+        serverCpu: round(mean(s.cpu), 1),
+        perRound: s.tput.map((x) => Math.round(x)),
+      };
+    }),
+    ratios: {
+      connectJsonVsPlain: round(mean(ratioSamples.cj), 3),
+      connectBinaryVsPlain: round(mean(ratioSamples.cb), 3),
+      grpcConnectVsGrpcJs: round(mean(ratioSamples.g), 3),
+    },
+  };
+}
+
+// ------------------------------------------------------------------ checkout
+
+async function runCheckout(
+  quick: boolean,
+  runId: string,
+  ordersUrl: string,
+  ordersPid: number | undefined,
+  databaseUrl: string,
+  topicPrefix: string,
+): Promise<CheckoutResult> {
+  const rates = [100, 250, 500];
+  const seconds = quick ? 5 : 20;
+  const poster = createPoster(ordersUrl);
+  const pool = createPool(databaseUrl, POOL_SIZE);
+  let n = 0;
+  const place = async () => {
+    await poster.post(PLACE_ORDER, placeOrderBody(`bench-co-${runId}-${n++}`));
+  };
+
+  // The floor: the same two rows (order + outbox event) in one transaction,
+  // on a pool of the service's size, with nothing else of the request path.
+  const sample = create(OrderPlacedSchema, {
+    order: { orderId: randomUUID(), customerId: "customer-bench", status: OrderStatus.PENDING },
+  });
+  const encoded = encodeEvent(OrderPlacedSchema, sample, { source: sourceFor("orders"), key: "k" });
+  const topic = `${topicPrefix}${topicFor("orders")}`;
+  const bare = async () => {
+    const orderId = randomUUID();
+    await inTransaction(pool, async (client) => {
+      await client.query(
+        `INSERT INTO orders (order_id, customer_id, customer_email, currency_code, total_minor,
+                             shipping_address, status, idempotency_key, request_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (idempotency_key) DO NOTHING`,
+        [
+          orderId,
+          "customer-bench",
+          "bench@example.com",
+          "EUR",
+          "3399",
+          '{"city":"Berlin"}',
+          "PENDING",
+          `bench-floor-${orderId}`,
+          "h",
+        ],
+      );
+      await enqueueOutbox(client, topic, {
+        key: orderId,
+        value: encoded.value,
+        headers: { ...encoded.headers, ce_id: randomUUID() },
+      });
+    });
+  };
+
+  try {
+    await openLoop({ rate: 100, durationMs: quick ? 1000 : 3000, send: place });
+    await openLoop({ rate: 100, durationMs: quick ? 1000 : 3000, send: bare });
+    const rows: CheckoutRow[] = [];
+    for (const rate of rates) {
+      const meter = startCpuMeter({
+        orders: () => (ordersPid ? [ordersPid] : []),
+        bench: () => [process.pid],
+        postgres: INFRA_GROUPS.postgres as () => number[],
+      });
+      const service = await openLoop({ rate, durationMs: seconds * 1000, send: place });
+      const cpu = meter.stop();
+      await sleep(500);
+      const floor = await openLoop({ rate, durationMs: seconds * 1000, send: bare });
+      rows.push({
+        rate,
+        service: {
+          ...service,
+          serviceCpu: cpu.groups.orders ?? 0,
+          machineBusy: cpu.machineBusy,
+          benchCpu: cpu.groups.bench ?? 0,
+          postgresCpu: cpu.groups.postgres ?? 0,
+        },
+        floor,
+      });
+      await sleep(500);
+    }
+    const max = await closedLoop(POOL_SIZE, (quick ? 3 : 10) * 1000, bare);
+    return {
+      secondsPerRate: seconds,
+      rows,
+      floorMax: { concurrency: POOL_SIZE, throughput: Math.round(max.throughput), latency: max.latency },
+    };
+  } finally {
+    poster.close();
+    await pool.end();
+  }
+}
