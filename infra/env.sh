@@ -11,6 +11,9 @@ export PGPASSWORD="${PGPASSWORD:-accord}"
 export RABBITMQ_HOST="${RABBITMQ_HOST:-127.0.0.1}"
 export RABBITMQ_PORT="${RABBITMQ_PORT:-5672}"
 export RABBITMQ_MANAGEMENT_PORT="${RABBITMQ_MANAGEMENT_PORT:-15672}"
+# Erlang distribution (rabbitmqctl talks to the node through it); keep it below
+# the kernel's ephemeral port range so an outgoing connection cannot take it.
+export RABBITMQ_DIST_PORT="${RABBITMQ_DIST_PORT:-25672}"
 export RABBITMQ_USER="${RABBITMQ_USER:-accord}"
 export RABBITMQ_PASSWORD="${RABBITMQ_PASSWORD:-accord}"
 

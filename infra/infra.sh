@@ -126,7 +126,7 @@ rabbit_env() {
   export RABBITMQ_NODENAME="accord-$RABBITMQ_PORT@localhost"
   export RABBITMQ_NODE_IP_ADDRESS="$RABBITMQ_HOST"
   export RABBITMQ_NODE_PORT="$RABBITMQ_PORT"
-  export RABBITMQ_DIST_PORT="$((RABBITMQ_PORT + 20000))"
+  export RABBITMQ_DIST_PORT="$RABBITMQ_DIST_PORT"
   export RABBITMQ_MNESIA_BASE="$DATA/rabbitmq/mnesia"
   export RABBITMQ_LOG_BASE="$LOGS/rabbitmq"
   export RABBITMQ_ENABLED_PLUGINS_FILE="$DATA/rabbitmq/enabled_plugins"
