@@ -38,6 +38,19 @@ export default defineConfig({
           maxWorkers: 1,
         },
       },
+      {
+        // Restarts shared infrastructure, so it runs alone, after every other group.
+        test: {
+          name: "chaos",
+          sequence: { groupOrder: 3 },
+          include: ["test/chaos/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/setup/infrastructure.ts"],
+          testTimeout: 900_000,
+          hookTimeout: 120_000,
+          maxWorkers: 1,
+        },
+      },
     ],
   },
 });

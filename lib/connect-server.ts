@@ -22,6 +22,7 @@ import {
 } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { rejectNulStrings } from "./input-guard.js";
 import { CORRELATION_HEADER, correlationIdFrom, runWithContext } from "./request-context.js";
 
 export interface HealthChecks {
@@ -59,7 +60,7 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
   const unary = new Map<string, UnaryRoute>();
-  const interceptors = [correlationInterceptor];
+  const interceptors = [correlationInterceptor, rejectNulStrings];
   const connect = connectNodeAdapter({
     routes: (router) => options.routes(recordingRouter(router, unary, readMaxBytes)),
     readMaxBytes,
@@ -292,7 +293,19 @@ function unaryFastPath(routes: Map<string, UnaryRoute>, readMaxBytes: number, in
             Code.ResourceExhausted,
           );
         }
-        const input = serialization.getI(binary as boolean).parse(body);
+        let input: ReturnType<ReturnType<typeof serialization.getI>["parse"]>;
+        try {
+          input = serialization.getI(binary as boolean).parse(body);
+        } catch (e) {
+          // Undecodable binary is the client's fault: invalid_argument, where
+          // connect-node itself answers internal (JSON errors already are 400).
+          const error = ConnectError.from(e);
+          if (error.code !== Code.Internal) throw error;
+          throw new ConnectError(
+            `request is not a valid ${spec.method.input.typeName}: ${error.rawMessage}`,
+            Code.InvalidArgument,
+          );
+        }
         const output = await invokeUnaryImplementation(spec, context, input, interceptors);
         out = serialization.getO(binary as boolean).serialize(output);
       } catch (e) {

@@ -11,8 +11,13 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => BigInt(value));
 
 export function createPool(connectionString: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000 });
-  // An idle client losing its connection (server restart) must not crash the process.
+  // A client losing its connection (server restart) must not crash the
+  // process: idle ones report on the pool, checked-out ones on themselves
+  // (their next query then fails and the caller's error handling runs).
   pool.on("error", () => {});
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   return pool;
 }
 

@@ -216,8 +216,24 @@ describe("Connect unary over HTTP/1.1: same answers as connectNodeAdapter", () =
     expect(bad.status).toBe(400);
     const unknown = await both({ "content-type": "application/json" }, json({ orderId, nope: 1 }));
     expect(unknown.status).toBe(200);
-    const badBinary = await both({ "content-type": "application/proto" }, Buffer.from([0x0a, 0x50, 0x01]));
-    expect(badBinary.status).not.toBe(200);
+    // The one intended difference: undecodable binary is the client's fault
+    // (invalid_argument, 400) where connect-node answers internal (500).
+    const garbage = Buffer.from([0x0a, 0x50, 0x01]);
+    const ours = await send(
+      server.port,
+      "/accord.orders.v1.OrderService/GetOrder",
+      { "content-type": "application/proto" },
+      garbage,
+    );
+    expect(ours.status).toBe(400);
+    expect(JSON.parse(ours.body.toString()).code).toBe("invalid_argument");
+    const theirs = await send(
+      referencePort,
+      "/accord.orders.v1.OrderService/GetOrder",
+      { "content-type": "application/proto" },
+      garbage,
+    );
+    expect(theirs.status).toBe(500);
   });
 
   it("bodies over readMaxBytes: chunked on the fast path, declared ones by connect", async () => {

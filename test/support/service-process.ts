@@ -39,6 +39,9 @@ export async function startServiceProcess(
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group: tsx runs the service in a child process, and a
+    // signal to the group reaches both (a SIGKILL to tsx alone would orphan it).
+    detached: true,
   });
   let output = "";
   child.stdout?.on("data", (d: Buffer) => {
@@ -59,7 +62,7 @@ export async function startServiceProcess(
       // not listening yet
     }
     if (Date.now() > deadline) {
-      child.kill("SIGKILL");
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
       throw new Error(`${entry} not ready after ${timeoutMs} ms:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -69,7 +72,13 @@ export async function startServiceProcess(
     port,
     output: () => output,
     stop: async (signal = "SIGTERM") => {
-      if (child.exitCode === null) child.kill(signal);
+      if (child.exitCode === null && child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, signal);
+        } catch {
+          child.kill(signal);
+        }
+      }
       return exited;
     },
   };

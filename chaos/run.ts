@@ -1,0 +1,29 @@
+/**
+ * npm run chaos [-- --short] [--rate <orders per second>]
+ *
+ * Starts a private platform (test/support/platform.ts), loads it with orders
+ * while it kill -9s services and restarts the infrastructure, then checks the
+ * invariants; exits 1 on any violation. The infrastructure is the one named by
+ * PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL, TEMPORAL_ADDRESS (defaults: infra/env.sh),
+ * restarted with infra/infra.sh.
+ */
+import { infraDefaults } from "./env.js";
+
+infraDefaults();
+const { FULL, SHORT, formatReport, runChaos } = await import("./chaos.js");
+
+const args = process.argv.slice(2);
+const short = args.includes("--short");
+const rateAt = args.indexOf("--rate");
+const rate = rateAt >= 0 ? Number(args[rateAt + 1]) : undefined;
+if (rate !== undefined && !(rate > 0)) {
+  console.error("usage: npm run chaos -- [--short] [--rate <orders per second>]");
+  process.exit(2);
+}
+const options = { ...(short ? SHORT : FULL) };
+if (rate !== undefined) options.ratePerSecond = rate;
+const started = Date.now();
+const report = await runChaos(options);
+console.log(`\n${formatReport(report)}\n(${Math.round((Date.now() - started) / 1000)} s)`);
+console.log(`\n${formatReport(report)}`);
+process.exit(report.ok ? 0 : 1);
