@@ -261,10 +261,14 @@ temporal_up() {
   mkdir -p "$DATA/temporal"
   local log="$LOGS/temporal.log"
   say "temporal: starting the dev server on $TEMPORAL_HOST:$TEMPORAL_PORT (UI :$TEMPORAL_UI_PORT)"
-  # A SQLite file keeps workflows across restarts of the dev server.
+  # A SQLite file keeps workflows across restarts of the dev server. WAL with
+  # synchronous=normal still survives a process crash (only an OS crash can
+  # lose the last transactions) and cuts the fsync per write that otherwise
+  # bounds how many sagas per second the dev server takes.
   setsid nohup "$(temporal_bin)" server start-dev \
     --ip "$TEMPORAL_HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
     --db-filename "$DATA/temporal/temporal.db" --namespace "$TEMPORAL_NAMESPACE" \
+    --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
     --log-level warn >"$log" 2>&1 </dev/null &
   echo $! >"$RUN/temporal.pid"
   wait_for temporal 90 "$log" "$RUN/temporal.pid" temporal_ready

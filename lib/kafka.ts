@@ -163,6 +163,11 @@ export interface EventConsumerOptions {
   registry?: Registry;
   /** Where a group with no committed offset starts; the beginning, so no event is skipped. */
   fromBeginning?: boolean;
+  /**
+   * Partitions handled at once (default 3, the topics' partition count).
+   * Events of one partition, so of one order, are still handled one by one.
+   */
+  partitionsConcurrently?: number;
 }
 
 export interface RunningConsumer {
@@ -235,17 +240,21 @@ export async function runEventConsumer(options: EventConsumerOptions): Promise<R
     await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
   }
 
-  // The message in hand; stop() waits for it, because kafkajs skips commits once it is stopping.
-  let inFlight: Promise<unknown> = Promise.resolve();
+  // The messages in hand (one per partition); stop() waits for them, because
+  // kafkajs skips commits once it is stopping.
+  const inFlight = new Set<Promise<unknown>>();
 
   try {
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: options.fromBeginning ?? true });
     await consumer.run({
       autoCommit: false,
+      partitionsConsumedConcurrently: options.partitionsConcurrently ?? 3,
       eachMessage: ({ topic, partition, message }) => {
         const work = processMessage(topic, partition, message);
-        inFlight = work.catch(() => undefined);
+        const settled = work.catch(() => undefined);
+        inFlight.add(settled);
+        void settled.then(() => inFlight.delete(settled));
         return work;
       },
     });
@@ -261,7 +270,7 @@ export async function runEventConsumer(options: EventConsumerOptions): Promise<R
     } catch {
       // Not running (crashed and waiting to restart): nothing to pause.
     }
-    await inFlight;
+    await Promise.all(inFlight);
     await consumer.disconnect();
   }
   return {
