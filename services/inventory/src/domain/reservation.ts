@@ -5,6 +5,7 @@ import type {
   ReserveRequest,
   SetStockRequest,
 } from "../../../../gen/accord/inventory/v1/inventory_pb.js";
+import { checkText } from "../../../../lib/validation.js";
 
 /** One reason a request is refused, named by its protobuf field path. */
 export interface Violation {
@@ -165,18 +166,6 @@ export function parseSeedStock(text: string): Map<string, bigint> {
     seed.set(sku, available);
   }
   return seed;
-}
-
-function checkText(value: string, field: string, max: number, bad: Bad): boolean {
-  if (value.trim() === "") {
-    bad(field, "is required");
-    return false;
-  }
-  if (value.length > max) {
-    bad(field, `must be at most ${max} characters`);
-    return false;
-  }
-  return true;
 }
 
 function checkSku(sku: string, field: string, bad: Bad): boolean {

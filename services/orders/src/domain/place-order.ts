@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { clone, toBinary } from "@bufbuild/protobuf";
-import type { Address, LineItem } from "../../../../gen/accord/common/v1/common_pb.js";
+import type { LineItem } from "../../../../gen/accord/common/v1/common_pb.js";
 import {
   type PlaceOrderRequest,
   PlaceOrderRequestSchema,
 } from "../../../../gen/accord/orders/v1/orders_pb.js";
+import { checkAddress, checkText, type PostalAddress } from "../../../../lib/validation.js";
 
 /** One reason a request is refused, named by its protobuf field path. */
 export interface Violation {
@@ -19,10 +20,8 @@ export interface OrderDraft {
   currencyCode: string;
   lines: { sku: string; quantity: number; unitPriceMinor: bigint }[];
   totalMinor: bigint;
-  shippingAddress: Required<Pick<Address, AddressField>>;
+  shippingAddress: PostalAddress;
 }
-
-type AddressField = "recipientName" | "line1" | "line2" | "city" | "region" | "postalCode" | "countryCode";
 
 export const LIMITS = {
   idempotencyKey: 128,
@@ -31,7 +30,6 @@ export const LIMITS = {
   lines: 100,
   sku: 64,
   quantity: 10_000,
-  addressField: 200,
   // Well below 2^63 so a sum of 100 lines can never overflow int64.
   unitPriceMinor: 1_000_000_000_000n,
 } as const;
@@ -39,7 +37,6 @@ export const LIMITS = {
 const KNOWN_CURRENCIES = new Set(Intl.supportedValuesOf("currency"));
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const SKU = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const COUNTRY = /^[A-Z]{2}$/;
 
 /**
  * Validates a PlaceOrder request and computes the order total. Pure: no I/O,
@@ -69,7 +66,7 @@ export function validatePlaceOrder(
     .slice(0, LIMITS.lines)
     .map((line, i) => checkLine(line, `lines[${i}]`, currency, bad));
 
-  const address = checkAddress(req.shippingAddress, bad);
+  const address = checkAddress(req.shippingAddress, "shipping_address", bad);
 
   if (violations.length > 0 || !address) return { violations };
   const draftLines = lines.filter((l) => l !== undefined);
@@ -94,18 +91,6 @@ export function requestFingerprint(req: PlaceOrderRequest): string {
   const copy = clone(PlaceOrderRequestSchema, req);
   copy.idempotencyKey = "";
   return createHash("sha256").update(toBinary(PlaceOrderRequestSchema, copy)).digest("hex");
-}
-
-function checkText(value: string, field: string, max: number, bad: (f: string, m: string) => void): boolean {
-  if (value.trim() === "") {
-    bad(field, "is required");
-    return false;
-  }
-  if (value.length > max) {
-    bad(field, `must be at most ${max} characters`);
-    return false;
-  }
-  return true;
 }
 
 function checkLine(line: LineItem, path: string, currency: string, bad: (f: string, m: string) => void) {
@@ -133,48 +118,4 @@ function checkLine(line: LineItem, path: string, currency: string, bad: (f: stri
   return ok && price
     ? { sku: line.sku, quantity: line.quantity, unitPriceMinor: price.amountMinor }
     : undefined;
-}
-
-function checkAddress(address: Address | undefined, bad: (f: string, m: string) => void) {
-  if (!address) {
-    bad("shipping_address", "is required");
-    return undefined;
-  }
-  let ok = true;
-  const fail = (f: string, m: string) => {
-    ok = false;
-    bad(f, m);
-  };
-  const required: [AddressField, string][] = [
-    ["line1", "line1"],
-    ["city", "city"],
-    ["postalCode", "postal_code"],
-    ["countryCode", "country_code"],
-  ];
-  for (const [key, name] of required) {
-    checkText(address[key], `shipping_address.${name}`, LIMITS.addressField, fail);
-  }
-  const optional: [AddressField, string][] = [
-    ["recipientName", "recipient_name"],
-    ["line2", "line2"],
-    ["region", "region"],
-  ];
-  for (const [key, name] of optional) {
-    if (address[key].length > LIMITS.addressField) {
-      fail(`shipping_address.${name}`, `must be at most ${LIMITS.addressField} characters`);
-    }
-  }
-  if (address.countryCode && !COUNTRY.test(address.countryCode)) {
-    fail("shipping_address.country_code", "must be an ISO 3166-1 alpha-2 code such as DE");
-  }
-  if (!ok) return undefined;
-  return {
-    recipientName: address.recipientName,
-    line1: address.line1,
-    line2: address.line2,
-    city: address.city,
-    region: address.region,
-    postalCode: address.postalCode,
-    countryCode: address.countryCode,
-  };
 }

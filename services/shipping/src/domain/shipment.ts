@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import { clone, toBinary } from "@bufbuild/protobuf";
-import type { Address } from "../../../../gen/accord/common/v1/common_pb.js";
 import {
   type CancelShipmentRequest,
   type CreateShipmentRequest,
   CreateShipmentRequestSchema,
   ShipmentStatus,
 } from "../../../../gen/accord/shipping/v1/shipping_pb.js";
+import { checkAddress, checkText, type PostalAddress } from "../../../../lib/validation.js";
 
 /** One reason a request is refused, named by its protobuf field path. */
 export interface Violation {
@@ -21,15 +21,7 @@ export interface Violation {
  */
 export type ShipmentState = "PENDING" | "CREATED" | "CANCELLED" | "DELIVERED" | "REJECTED";
 
-export interface ShipmentAddress {
-  recipientName: string;
-  line1: string;
-  line2: string;
-  city: string;
-  region: string;
-  postalCode: string;
-  countryCode: string;
-}
+export type ShipmentAddress = PostalAddress;
 
 export interface ShipmentItem {
   sku: string;
@@ -49,12 +41,10 @@ export const LIMITS = {
   items: 100,
   sku: 64,
   quantity: 10_000,
-  addressField: 200,
 } as const;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SKU = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const COUNTRY = /^[A-Z]{2}$/;
 
 type Bad = (field: string, message: string) => void;
 
@@ -66,7 +56,7 @@ export function validateCreateShipment(
   const bad: Bad = (field, message) => violations.push({ field, message });
   checkText(req.idempotencyKey, "idempotency_key", LIMITS.idempotencyKey, bad);
   checkUuid(req.orderId, "order_id", bad);
-  const address = checkAddress(req.address, bad);
+  const address = checkAddress(req.address, "address", bad);
 
   if (req.items.length === 0) bad("items", "must contain at least one item");
   if (req.items.length > LIMITS.items) bad("items", `must contain at most ${LIMITS.items} items`);
@@ -219,61 +209,7 @@ export function toCarrierBooking(orderId: string, address: ShipmentAddress, item
   };
 }
 
-function checkText(value: string, field: string, max: number, bad: Bad): boolean {
-  if (value.trim() === "") {
-    bad(field, "is required");
-    return false;
-  }
-  if (value.length > max) {
-    bad(field, `must be at most ${max} characters`);
-    return false;
-  }
-  return true;
-}
-
 function checkUuid(value: string, field: string, bad: Bad) {
   if (value.trim() === "") bad(field, "is required");
   else if (!UUID.test(value)) bad(field, "must be a UUID");
-}
-
-function checkAddress(address: Address | undefined, bad: Bad): ShipmentAddress | undefined {
-  if (!address) {
-    bad("address", "is required");
-    return undefined;
-  }
-  let ok = true;
-  const fail: Bad = (f, m) => {
-    ok = false;
-    bad(f, m);
-  };
-  const required: [keyof ShipmentAddress, string][] = [
-    ["line1", "line1"],
-    ["city", "city"],
-    ["postalCode", "postal_code"],
-    ["countryCode", "country_code"],
-  ];
-  for (const [key, name] of required) checkText(address[key], `address.${name}`, LIMITS.addressField, fail);
-  const optional: [keyof ShipmentAddress, string][] = [
-    ["recipientName", "recipient_name"],
-    ["line2", "line2"],
-    ["region", "region"],
-  ];
-  for (const [key, name] of optional) {
-    if (address[key].length > LIMITS.addressField) {
-      fail(`address.${name}`, `must be at most ${LIMITS.addressField} characters`);
-    }
-  }
-  if (address.countryCode && !COUNTRY.test(address.countryCode)) {
-    fail("address.country_code", "must be an ISO 3166-1 alpha-2 code such as DE");
-  }
-  if (!ok) return undefined;
-  return {
-    recipientName: address.recipientName,
-    line1: address.line1,
-    line2: address.line2,
-    city: address.city,
-    region: address.region,
-    postalCode: address.postalCode,
-    countryCode: address.countryCode,
-  };
 }
