@@ -73,18 +73,35 @@ export function createKafka(options: {
 export async function ensureTopics(kafka: KafkaClient, topics: readonly string[], partitions = 3) {
   const admin = kafka.admin();
   await admin.connect();
+  const created: string[] = [];
   try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t));
-    // Only the missing ones: kafkajs skips waitForLeaders when any topic of the call already exists.
-    // A concurrent creator winning the race makes createTopics answer false, which is fine.
-    if (missing.length > 0) {
-      await admin.createTopics({
-        topics: missing.map((topic) => ({ topic, numPartitions: partitions })),
-        waitForLeaders: true,
-      });
+    // Several services may create the same topics at the same moment; a
+    // loser sees "already exists" or, briefly, "does not host this
+    // topic-partition". So: create what is missing, then wait until every
+    // partition of every topic has a leader, retrying for a while.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const existing = new Set(await admin.listTopics());
+        const missing = topics.filter((t) => !existing.has(t));
+        if (missing.length > 0) {
+          const made = await admin.createTopics({
+            topics: missing.map((topic) => ({ topic, numPartitions: partitions })),
+            waitForLeaders: false,
+          });
+          if (made) created.push(...missing);
+        }
+        const { topics: described } = await admin.fetchTopicMetadata({ topics: [...topics] });
+        const leaderless = described.filter(
+          (t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0),
+        );
+        if (leaderless.length === 0) return created;
+        throw new Error(`topics without leaders yet: ${leaderless.map((t) => t.name).join(", ")}`);
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
     }
-    return missing;
   } finally {
     await admin.disconnect();
   }

@@ -73,9 +73,15 @@ export async function startServiceProcess(
     output: () => output,
     stop: async (signal = "SIGTERM") => {
       if (child.exitCode === null && child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, signal);
-        } catch {
+        // tsx relays SIGTERM/SIGINT to the service and exits with its code;
+        // SIGKILL cannot be relayed, so it goes to the whole group.
+        if (signal === "SIGKILL") {
+          try {
+            process.kill(-child.pid, signal);
+          } catch {
+            child.kill(signal);
+          }
+        } else {
           child.kill(signal);
         }
       }
