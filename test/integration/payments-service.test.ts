@@ -384,7 +384,8 @@ describe("provider failures", () => {
         const error = fail(await client.charge(req).catch((e: unknown) => e));
         const took = performance.now() - started;
         expect(error.code).toBe(Code.Unavailable);
-        if (took < 200) fastFailure = error;
+        // Faster than one provider timeout: the breaker answered without calling it.
+        if (took < TIMEOUT_MS) fastFailure = error;
         else slowOrders.push(req);
       }
       expect(fastFailure?.rawMessage).toContain("circuit breaker open");
@@ -394,7 +395,7 @@ describe("provider failures", () => {
         const started = performance.now();
         const error = fail(await client.charge(chargeRequest()).catch((e: unknown) => e));
         expect(error.code).toBe(Code.Unavailable);
-        expect(performance.now() - started).toBeLessThan(200);
+        expect(performance.now() - started).toBeLessThan(TIMEOUT_MS);
       }
     } finally {
       await setBehaviour({ latencyMs: 0 });
