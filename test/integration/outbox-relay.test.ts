@@ -81,8 +81,17 @@ describe("outbox relay", () => {
       maxInFlightRequests: 1,
       retry: { retries: 1, initialRetryTime: 50 },
     });
+    // Its loop starts at once; wait until it has tried (and failed) every row.
     const stalled = startOutboxRelay({ pool, producer: deadProducer, logger, pollIntervalMs: 20 });
-    await expect(stalled.runOnce()).rejects.toThrow();
+    const triedBy = Date.now() + 20_000;
+    for (;;) {
+      const tried = await pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM outbox WHERE attempts >= 1",
+      );
+      if (tried.rows[0]?.n === 12) break;
+      if (Date.now() > triedBy) throw new Error("the stalled relay never tried to publish");
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await stalled.stop();
     const pending = await pool.query<{ n: number; attempts: number }>(
       "SELECT count(*)::int AS n, min(attempts)::int AS attempts FROM outbox WHERE published_at IS NULL",
