@@ -13,6 +13,8 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** Longest pause after consecutive publish failures (Kafka down). */
   maxBackoffMs?: number;
+  /** Told of every failed publish (the publisher replaces a producer that cannot recover). */
+  onPublishError?: (error: unknown) => void;
 }
 
 export interface OutboxRelay {
@@ -108,6 +110,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         if (failures === 1 || failures % 20 === 0) {
           logger.warn({ err: error, failures }, "outbox relay could not publish; will retry");
         }
+        options.onPublishError?.(error);
       }
       if (published >= batchSize) continue;
       const pause = failures > 0 ? Math.min(maxBackoffMs, 100 * 2 ** Math.min(failures, 10)) : pollIntervalMs;
@@ -167,7 +170,9 @@ export function startOutboxPublisher(options: OutboxPublisherOptions): OutboxPub
   let producer: EventProducer | undefined;
   let relay: OutboxRelay | undefined;
   let stopping = false;
-  const setup = (async () => {
+  let replacing = false;
+
+  const connect = async () => {
     for (let attempt = 1; !stopping; attempt++) {
       try {
         await ensureTopics(kafka, [...options.topics, ...options.topics.map((t) => dlqTopicFor(t))]);
@@ -179,6 +184,9 @@ export function startOutboxPublisher(options: OutboxPublisherOptions): OutboxPub
           producer: connected,
           logger,
           pollIntervalMs: options.pollIntervalMs,
+          onPublishError: (error) => {
+            if (isUnrecoverableProducerError(error)) void replaceProducer(error);
+          },
         });
         logger.info({ topics: options.topics }, "outbox relay running");
         return;
@@ -191,7 +199,26 @@ export function startOutboxPublisher(options: OutboxPublisherOptions): OutboxPub
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * attempt)));
       }
     }
-  })();
+  };
+
+  // An idempotent producer whose sequence numbers the broker no longer
+  // accepts (after a broker restart mid-send) fails every send from then on;
+  // a new producer gets a new producer id and starts clean. The rows stay in
+  // the outbox meanwhile, so nothing is lost.
+  async function replaceProducer(error: unknown) {
+    if (replacing || stopping) return;
+    replacing = true;
+    logger.warn({ err: error }, "kafka producer cannot recover; replacing it");
+    const old = relay;
+    relay = undefined;
+    await old?.stop();
+    await producer?.disconnect().catch(() => {});
+    producer = undefined;
+    replacing = false;
+    setup = connect();
+  }
+
+  let setup = connect();
   return {
     running: () => relay !== undefined,
     async stop() {
@@ -202,4 +229,17 @@ export function startOutboxPublisher(options: OutboxPublisherOptions): OutboxPub
       await producer?.disconnect().catch(() => {});
     },
   };
+}
+
+/** Errors after which an idempotent producer never succeeds again. */
+export function isUnrecoverableProducerError(error: unknown): boolean {
+  const type = (error as { type?: string } | undefined)?.type;
+  const message = String((error as { message?: string } | undefined)?.message ?? "");
+  return (
+    type === "OUT_OF_ORDER_SEQUENCE_NUMBER" ||
+    type === "INVALID_PRODUCER_EPOCH" ||
+    type === "UNKNOWN_PRODUCER_ID" ||
+    type === "INVALID_PRODUCER_ID_MAPPING" ||
+    /out of order sequence number|producer epoch|unknown producer id/i.test(message)
+  );
 }

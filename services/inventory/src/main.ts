@@ -2,10 +2,9 @@ import { fileURLToPath } from "node:url";
 import { InventoryService } from "../../../gen/accord/inventory/v1/inventory_pb.js";
 import { startRpcServer } from "../../../lib/connect-server.js";
 import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
-import { dlqTopicFor } from "../../../lib/events.js";
-import { createIdempotentProducer, createKafka, ensureTopics, parseBrokers } from "../../../lib/kafka.js";
+import { createKafka, parseBrokers } from "../../../lib/kafka.js";
 import { createLogger } from "../../../lib/logger.js";
-import { startOutboxRelay } from "../../../lib/outbox-relay.js";
+import { startOutboxPublisher } from "../../../lib/outbox-relay.js";
 import { loadInventoryConfig } from "./config.js";
 import { seedStock } from "./db/inventory-repo.js";
 import { createInventoryService, INVENTORY_TOPIC } from "./inventory-service.js";
@@ -23,21 +22,16 @@ async function main() {
   if (seeded.length) logger.info({ seeded }, "stock seeded");
 
   const kafka = createKafka({ clientId: "inventory", brokers: parseBrokers(config.KAFKA_BROKERS), logger });
-  await ensureTopics(kafka, [INVENTORY_TOPIC, dlqTopicFor(INVENTORY_TOPIC)]);
-  const producer = await createIdempotentProducer(kafka);
-  // kafkajs reconnects on its own; readiness follows its connect/disconnect events.
-  let producerConnected = true;
-  producer.on(producer.events.CONNECT, () => {
-    producerConnected = true;
+  const publisher = startOutboxPublisher({
+    pool,
+    kafka,
+    topics: [INVENTORY_TOPIC],
+    logger: logger.child({ component: "outbox-relay" }),
   });
-  producer.on(producer.events.DISCONNECT, () => {
-    producerConnected = false;
-  });
-  // A real round trip for readiness: kafkajs only reports DISCONNECT on an
-  // explicit disconnect, so the flag alone would stay true with the broker gone.
+  // A real round trip for readiness: kafkajs reports no disconnect of its
+  // own, so a flag alone would stay true with the broker gone.
   const probe = kafka.admin({ retry: { retries: 0 } });
   await probe.connect();
-  const relay = startOutboxRelay({ pool, producer, logger: logger.child({ component: "outbox-relay" }) });
 
   const server = await startRpcServer({
     host: config.INVENTORY_HOST,
@@ -46,7 +40,7 @@ async function main() {
     health: {
       readyz: async () => {
         await pool.query("SELECT 1");
-        if (!producerConnected) throw new Error("kafka producer is not connected");
+        if (!publisher.running()) throw new Error("outbox relay is not running (kafka not reached yet)");
         await withTimeout(probe.describeCluster(), 2_000, "kafka did not answer within 2 s");
       },
     },
@@ -63,8 +57,7 @@ async function main() {
     // in the outbox for the next start), then the clients it used.
     for (const [name, step] of [
       ["server", () => server.close()],
-      ["outbox relay", () => relay.stop()],
-      ["kafka producer", () => producer.disconnect()],
+      ["outbox relay", () => publisher.stop()],
       ["kafka admin", () => probe.disconnect()],
       ["postgres pool", () => pool.end()],
     ] as const) {
