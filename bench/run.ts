@@ -12,7 +12,7 @@ import { runOrdersBench } from "./scenarios/orders.js";
 import { runE2e, runNotifications } from "./scenarios/platform.js";
 
 /**
- * npm run bench [-- --quick] [--only=events,orders,notifications,e2e]
+ * npm run bench [-- --quick] [--only=events,orders,notifications,e2e] [--out=dir]
  * Runs the scenarios one after the other in one process, against the running
  * infrastructure, and writes reports/bench/report.{json,md} and chart.png.
  */
@@ -23,7 +23,11 @@ const only = args
   ?.slice("--only=".length)
   .split(",");
 const wants = (name: string) => !only || only.includes(name);
-const outDir = path.join(ROOT, "reports/bench");
+// --out keeps exploratory runs away from the committed report.
+const outDir = path.resolve(
+  ROOT,
+  args.find((a) => a.startsWith("--out="))?.slice("--out=".length) ?? "reports/bench",
+);
 const runId = randomUUID().replaceAll("-", "").slice(0, 8);
 const t0 = Date.now();
 const log = (line: string) =>

@@ -9,8 +9,11 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  type LocalActivityOptions,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
 } from "@temporalio/workflow";
 import type { FailureCategory, OrderActivities } from "../activities/order-activities.js";
@@ -88,6 +91,13 @@ export const cancelOrderSignal = defineSignal<[CancelSignalArgs?]>("cancel");
 export const orderDeliveredSignal = defineSignal<[]>("delivered");
 export const orderStatusQuery = defineQuery<OrderWorkflowStatus>("status");
 
+/**
+ * Marks runs that take every step as a local activity (ADR 0014). Runs that
+ * started before it keep replaying with ordinary activities, so sagas in
+ * flight during a deploy carry on.
+ */
+export const LOCAL_STEPS_PATCH = "order-steps-as-local-activities";
+
 export const DEFAULT_TUNING: Required<OrderWorkflowTuning> = {
   deliveryTimeoutMs: 30 * 24 * 60 * 60 * 1000,
   attemptTimeoutMs: 15_000,
@@ -122,7 +132,7 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
   };
   // Forward steps retry transient failures for a long while (payments down for
   // a while: the order waits and completes when it returns), then give up.
-  const forwardOptions: ActivityOptions = {
+  const forwardOptions: ActivityOptions & LocalActivityOptions = {
     startToCloseTimeout: tuning.attemptTimeoutMs,
     scheduleToCloseTimeout: tuning.stepDeadlineMs,
     retry,
@@ -131,12 +141,22 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   };
   // Compensations and order transitions must finish: unlimited attempts.
-  const untilDoneOptions: ActivityOptions = {
+  const untilDoneOptions: ActivityOptions & LocalActivityOptions = {
     startToCloseTimeout: tuning.attemptTimeoutMs,
     retry,
   };
-  const forward = proxyActivities<OrderActivities>(forwardOptions);
-  const untilDone = proxyActivities<OrderActivities>(untilDoneOptions);
+  // Local activities run in the worker that runs the workflow: a step costs
+  // the server one marker in the history instead of a schedule, a dispatch
+  // through the task queue, a completion and a new workflow task, which is
+  // what bounded sagas per second (ADR 0014). Every step is a short call with
+  // its own idempotency key, which is what local activities suit.
+  const local = patched(LOCAL_STEPS_PATCH);
+  const forward = local
+    ? proxyLocalActivities<OrderActivities>(forwardOptions)
+    : proxyActivities<OrderActivities>(forwardOptions);
+  const untilDone = local
+    ? proxyLocalActivities<OrderActivities>(untilDoneOptions)
+    : proxyActivities<OrderActivities>(untilDoneOptions);
 
   const status: OrderWorkflowStatus = { step: "started", compensated: [] };
   let cancel: CancelSignalArgs | undefined;
