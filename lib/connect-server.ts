@@ -1,7 +1,13 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import type {
+  DescMessage,
+  DescMethod,
+  DescService,
+  JsonReadOptions,
+  JsonWriteOptions,
+} from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -39,6 +45,11 @@ export interface RpcServerOptions {
   port: number;
   /** Largest accepted request body, in bytes. */
   readMaxBytes?: number;
+  /**
+   * JSON codec options for every route, e.g. a registry for google.protobuf.Any
+   * (the conformance service needs one). The services use the defaults.
+   */
+  jsonOptions?: Partial<JsonReadOptions & JsonWriteOptions>;
 }
 
 export interface RpcServer {
@@ -62,11 +73,12 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   const unary = new Map<string, UnaryRoute>();
   const interceptors = [correlationInterceptor, rejectNulStrings];
   const connect = connectNodeAdapter({
-    routes: (router) => options.routes(recordingRouter(router, unary, readMaxBytes)),
+    routes: (router) => options.routes(recordingRouter(router, unary, readMaxBytes, options.jsonOptions)),
     readMaxBytes,
     interceptors,
+    jsonOptions: options.jsonOptions,
   });
-  const fast = unaryFastPath(unary, readMaxBytes, interceptors);
+  const fast = unaryFastPath(unary, readMaxBytes, interceptors, options.jsonOptions);
 
   // Requests being served; shutdown waits for these, not for idle keep-alive connections.
   let inFlight = 0;
@@ -185,13 +197,14 @@ function recordingRouter(
   router: ConnectRouter,
   unary: Map<string, UnaryRoute>,
   readMaxBytes: number,
+  jsonOptions: RpcServerOptions["jsonOptions"],
 ): ConnectRouter {
   const limits = validateReadWriteMaxBytes(readMaxBytes, undefined, undefined);
   const remember = (spec: MethodImplSpec) => {
     if (spec.kind !== "unary") return;
     unary.set(`/${spec.method.parent.typeName}/${spec.method.name}`, {
       spec,
-      serialization: createMethodSerializationLookup(spec.method, undefined, undefined, limits),
+      serialization: createMethodSerializationLookup(spec.method, undefined, jsonOptions, limits),
     });
   };
   const recording: ConnectRouter = {
@@ -238,7 +251,12 @@ const compressMinBytes = 1024;
  * twice, one AbortController per layer). Returns false for any request it does
  * not serve; connectNodeAdapter answers those.
  */
-function unaryFastPath(routes: Map<string, UnaryRoute>, readMaxBytes: number, interceptors: Interceptor[]) {
+function unaryFastPath(
+  routes: Map<string, UnaryRoute>,
+  readMaxBytes: number,
+  interceptors: Interceptor[],
+  jsonOptions: RpcServerOptions["jsonOptions"],
+) {
   return (req: http.IncomingMessage, res: http.ServerResponse): boolean => {
     if (req.method !== "POST") return false;
     const route = routes.get(req.url ?? "");
@@ -317,7 +335,7 @@ function unaryFastPath(routes: Map<string, UnaryRoute>, readMaxBytes: number, in
         status = codeToHttpStatus(error.code);
         context.responseHeader.set("content-type", "application/json");
         if (!error.isWireError) mergeNonProtocolHeaders(context.responseHeader, error.metadata);
-        out = errorToJsonBytes(error, {});
+        out = errorToJsonBytes(error, jsonOptions ?? {});
       } finally {
         answered = true;
         context.abort(completedReason());
