@@ -285,6 +285,39 @@ describe("Connect unary over HTTP/1.1: same answers as connectNodeAdapter", () =
     const b = await both({ "content-type": "application/json" }, json({}), { path: "/nope.v1.Nope/Nope" });
     expect(b.status).toBe(404);
   });
+
+  it("jsonOptions apply on the fast path as they do in connectNodeAdapter", async () => {
+    // The conformance server passes a type registry for google.protobuf.Any
+    // this way; proto field names show the same plumbing with the orders protos.
+    const jsonOptions = { useProtoFieldName: true };
+    const ours = await startRpcServer({
+      host: "127.0.0.1",
+      port: 0,
+      routes,
+      health: { readyz: async () => {} },
+      jsonOptions,
+    });
+    const theirs = http.createServer(connectNodeAdapter({ routes, jsonOptions }));
+    await new Promise<void>((resolve) => theirs.listen(0, "127.0.0.1", resolve));
+    try {
+      const path = "/accord.orders.v1.OrderService/GetOrder";
+      const headers = { "content-type": "application/json" };
+      const a = await send(ours.port, path, headers, json({ order_id: orderId }));
+      expect(a.servedBy).toBe("fast");
+      const b = await send(
+        (theirs.address() as net.AddressInfo).port,
+        path,
+        headers,
+        json({ order_id: orderId }),
+      );
+      expect(a.body.toString()).toEqual(b.body.toString());
+      expect(JSON.parse(a.body.toString()).order.order_id).toBe(orderId);
+    } finally {
+      await ours.close();
+      theirs.closeAllConnections();
+      await new Promise((resolve) => theirs.close(resolve));
+    }
+  });
 });
 
 describe("every protocol still answers through startRpcServer", () => {
