@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
-// Three projects, one command: unit tests need nothing; integration and
-// contract tests need the real infrastructure, located by test/setup/infrastructure.ts.
+// Projects, one command: unit and conformance tests need no infrastructure;
+// integration and contract tests need the real infrastructure, located by
+// test/setup/infrastructure.ts.
 export default defineConfig({
   test: {
     projects: [
@@ -39,10 +40,23 @@ export default defineConfig({
         },
       },
       {
+        // The Connect conformance suite against the RPC server stack (conformance/):
+        // no infrastructure; the runner is built by scripts/conformance.sh.
+        test: {
+          name: "conformance",
+          sequence: { groupOrder: 3 },
+          include: ["test/conformance/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 240_000,
+          // Each run drives two server processes and the runner; two cores.
+          maxWorkers: 1,
+        },
+      },
+      {
         // Restarts shared infrastructure, so it runs alone, after every other group.
         test: {
           name: "chaos",
-          sequence: { groupOrder: 3 },
+          sequence: { groupOrder: 4 },
           include: ["test/chaos/**/*.test.ts"],
           environment: "node",
           globalSetup: ["test/setup/infrastructure.ts"],
