@@ -1,5 +1,6 @@
 import type { ProfileSummary } from "./lib/profile.js";
 import { round } from "./lib/stats.js";
+import type { CapacityResult } from "./scenarios/capacity.js";
 import type { EventsResult } from "./scenarios/events.js";
 import type { OrdersBenchResult } from "./scenarios/orders.js";
 import type { E2eResult, NotificationsResult } from "./scenarios/platform.js";
@@ -14,7 +15,10 @@ export interface BenchReport {
   events?: EventsResult;
   orders?: OrdersBenchResult;
   notifications?: NotificationsResult;
+  capacity?: CapacityResult;
   e2e?: E2eResult;
+  /** Profiles of platform processes (the orders bench keeps its own in orders.profiles). */
+  profiles?: Record<string, ProfileSummary>;
   targets: TargetVerdict[];
   errors: string[];
 }
@@ -109,7 +113,7 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
       margin: `${round(1000 - p99, 0)} ms`,
       bound: met
         ? undefined
-        : `machine ${e.cpu.machineBusy} % busy over the run; CPU by process (percent of one core): ${busiest}`,
+        : `${capacityBound(r.capacity, e.targetRate)}machine ${e.cpu.machineBusy} % busy over the run; CPU by process (percent of one core): ${busiest}`,
     });
     out.push({
       name: "orchestrator consumer lag p99",
@@ -157,6 +161,22 @@ function notMeasured(name: string, target: string): TargetVerdict {
 // ------------------------------------------------------------------ markdown
 
 const lat = (l: { p50: number; p99: number }) => `${round(l.p50, 2)} / ${round(l.p99, 2)}`;
+
+/** The capacity probe's verdict on a rate: the CPU one order costs against the cores there are. */
+function capacityBound(c: CapacityResult | undefined, rate: number): string {
+  const base = c?.runs[0];
+  if (!c || !base) return "";
+  const top = Object.entries(base.cpuMsPerOrder)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  const needed = round((base.cpuMsPerOrderTotal * rate) / 1000, 1);
+  return (
+    `one order costs ${base.cpuMsPerOrderTotal} ms of CPU over all processes (capacity probe at ${base.rate}/s; ms per order: ${top}), ` +
+    `so ${rate} orders/s need ${needed} cores where this machine has ${c.cores}: at most about ${c.ceilingPerSec} orders/s can complete here, whatever the latency; `
+  );
+}
 
 export function markdown(r: BenchReport): string {
   const lines: string[] = [];
@@ -252,6 +272,33 @@ export function markdown(r: BenchReport): string {
       );
   }
 
+  const c = r.capacity;
+  if (c && c.runs.length > 0) {
+    const names = Object.keys(c.runs[0]?.cpuMsPerOrder ?? {}).sort(
+      (a, b) => (c.runs[0]?.cpuMsPerOrder[b] ?? 0) - (c.runs[0]?.cpuMsPerOrder[a] ?? 0),
+    );
+    add(
+      "",
+      "## Capacity: what one order costs",
+      "",
+      `Orders at rates the platform keeps up with, each run until every order has ended; CPU of every process from the first placement to the last end, minus what it uses idle (measured 10 s with no orders), divided by the orders. ${c.cores} cores / cost per order = the most orders per second this machine can complete: **about ${c.ceilingPerSec} /s**. placed -> CONFIRMED from the orders database's status history.`,
+      "",
+      `| rate /s | orders | not terminal | placed -> CONFIRMED p50 / p99 / max ms | CPU ms per order (all processes) | machine busy % | ${names.join(" | ")} |`,
+      `|---|---|---|---|---|---|${names.map(() => "---").join("|")}|`,
+    );
+    for (const run of c.runs)
+      add(
+        `| ${run.rate} | ${run.placed} | ${run.notTerminal} | ${round(run.placedToConfirmed.p50, 1)} / ${round(run.placedToConfirmed.p99, 1)} / ${round(run.placedToConfirmed.max, 1)} | ${run.cpuMsPerOrderTotal} | ${run.machineBusy} | ${names.map((n) => run.cpuMsPerOrder[n] ?? 0).join(" | ")} |`,
+      );
+    add(
+      "",
+      `Idle use, percent of one core: ${Object.entries(c.idle)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}.`,
+    );
+  }
+
   const e = r.e2e;
   if (e) {
     add(
@@ -306,14 +353,15 @@ export function markdown(r: BenchReport): string {
     );
   }
 
-  if (o && Object.keys(o.profiles).length) {
+  const profiles = { ...o?.profiles, ...r.profiles };
+  if (Object.keys(profiles).length) {
     add(
       "",
       "## CPU profiles",
       "",
-      "`node --cpu-prof` of the server process under the same loads (self time, idle excluded).",
+      "`node --cpu-prof` of the server process under the same loads (self time, idle excluded). orchestrator-platform covers the orchestrator (bridge and Temporal worker) through every platform phase.",
     );
-    for (const [name, p] of Object.entries(o.profiles)) {
+    for (const [name, p] of Object.entries(profiles)) {
       add(
         "",
         `### ${name} (${p.busyMs} ms busy, ${p.idlePercent} % idle)`,

@@ -1,18 +1,20 @@
 import "./lib/env.js";
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startPlatform } from "../test/support/platform.js";
 import { ROOT } from "./lib/procs.js";
+import { profileOf, summarizeProfile } from "./lib/profile.js";
 import { type BenchReport, markdown, verdicts } from "./report.js";
+import { runCapacity } from "./scenarios/capacity.js";
 import { runEvents } from "./scenarios/events.js";
 import { runOrdersBench } from "./scenarios/orders.js";
 import { runE2e, runNotifications } from "./scenarios/platform.js";
 
 /**
- * npm run bench [-- --quick] [--only=events,orders,notifications,e2e] [--out=dir]
+ * npm run bench [-- --quick] [--only=events,orders,notifications,capacity,e2e] [--out=dir]
  * Runs the scenarios one after the other in one process, against the running
  * infrastructure, and writes reports/bench/report.{json,md} and chart.png.
  */
@@ -71,13 +73,23 @@ async function main() {
     // Raw profiles are megabytes: kept out of the committed report, which carries their summaries.
     report.orders = await runOrdersBench(quick, runId, path.join(os.tmpdir(), "accord-bench-profiles"), log);
   });
-  if (wants("notifications") || wants("e2e")) {
+  if (wants("notifications") || wants("capacity") || wants("e2e")) {
     log("starting the platform (every service as its own process)");
     const orchestratorGroup = `bench-orchestrator-${runId}`;
-    const platform = await startPlatform({ orchestrator: { ORCHESTRATOR_GROUP_ID: orchestratorGroup } });
+    // The orchestrator is profiled over the platform phases (idle time is excluded from the summary).
+    const orchestratorProfileDir = path.join(os.tmpdir(), "accord-bench-profiles", `orchestrator-${runId}`);
+    const platform = await startPlatform({
+      orchestrator: {
+        ORCHESTRATOR_GROUP_ID: orchestratorGroup,
+        NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${orchestratorProfileDir}`,
+      },
+    });
     try {
       await attempt("notifications", async () => {
         report.notifications = await runNotifications(quick, runId, platform, log);
+      });
+      await attempt("capacity", async () => {
+        report.capacity = await runCapacity(quick, runId, platform, cpus.length, log);
       });
       await attempt("e2e", async () => {
         report.e2e = await runE2e(quick, runId, platform, orchestratorGroup, log);
@@ -86,6 +98,11 @@ async function main() {
       log("stopping the platform");
       await platform.stop();
     }
+    const profile = existsSync(orchestratorProfileDir)
+      ? profileOf(orchestratorProfileDir, undefined)
+      : undefined;
+    if (profile) report.profiles = { ...report.profiles, "orchestrator-platform": summarizeProfile(profile) };
+    else report.errors.push(`orchestrator: no CPU profile written to ${orchestratorProfileDir}`);
   }
 
   report.finishedAt = new Date().toISOString();

@@ -15,7 +15,12 @@ const workflowsPath = fileURLToPath(
 );
 const FIXTURES = [
   // Recorded before the local-activity patch: sagas started then must still replay.
-  { file: "order-workflow-history.json", steps: 5, local: false, what: "happy path through delivery (activities)" },
+  {
+    file: "order-workflow-history.json",
+    steps: 5,
+    local: false,
+    what: "happy path through delivery (activities)",
+  },
   {
     file: "order-workflow-cancel-history.json",
     steps: 5,

@@ -1,0 +1,161 @@
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { InventoryService } from "../../gen/accord/inventory/v1/inventory_pb.js";
+import { OrderService } from "../../gen/accord/orders/v1/orders_pb.js";
+import { type Platform, queryDb, type ServiceName } from "../../test/support/platform.js";
+import { createPoster } from "../lib/http.js";
+import { openLoop } from "../lib/open-loop.js";
+import { INFRA_GROUPS, pidOnPort, startCpuMeter } from "../lib/procs.js";
+import { type LatencySummary, round, sleep, summarize } from "../lib/stats.js";
+
+const PLACE_ORDER = `/${OrderService.typeName}/${OrderService.method.placeOrder.name}`;
+
+export interface CapacityRun {
+  rate: number;
+  seconds: number;
+  placed: number;
+  /** Orders still PENDING or CANCELLING when the wait ended. */
+  notTerminal: number;
+  /** From the first PlaceOrder to the last order reaching an end. */
+  elapsedMs: number;
+  /** placed -> CONFIRMED from the orders database's own status history (both times written by orders). */
+  placedToConfirmed: LatencySummary;
+  /** CPU per order by process, ms, idle use subtracted; total over every process. */
+  cpuMsPerOrder: Record<string, number>;
+  cpuMsPerOrderTotal: number;
+  machineBusy: number;
+}
+
+export interface CapacityResult {
+  cores: number;
+  /** CPU each process used per second with no orders flowing (polls, heartbeats), percent of a core. */
+  idle: Record<string, number>;
+  runs: CapacityRun[];
+  /** cores x 1000 / CPU ms per order of the slowest-rate run: the most orders per second this machine could complete. */
+  ceilingPerSec: number;
+}
+
+/**
+ * What one order costs: orders at rates the platform keeps up with, every
+ * order run to its end, CPU of every process metered from the first
+ * placement to the last end (its idle use subtracted) and divided by the
+ * orders. The cost per order bounds the sustainable rate on this machine,
+ * whatever the latency target: cores / cost.
+ */
+export async function runCapacity(
+  quick: boolean,
+  runId: string,
+  platform: Platform,
+  cores: number,
+  log: (line: string) => void,
+): Promise<CapacityResult> {
+  const groups: Record<string, () => number[]> = { ...INFRA_GROUPS };
+  for (const [name, url] of Object.entries(platform.urls) as [ServiceName, string][]) {
+    const pid = pidOnPort(Number(new URL(url).port));
+    groups[name] = () => (pid ? [pid] : []);
+  }
+
+  log("capacity: idle CPU of every process (10 s, no orders)");
+  const idleMeter = startCpuMeter(groups);
+  await sleep(10_000);
+  const idle = idleMeter.stop().groups;
+
+  const inventory = createClient(
+    InventoryService,
+    createConnectTransport({ baseUrl: platform.urls.inventory, httpVersion: "1.1" }),
+  );
+  const poster = createPoster(platform.urls.orders);
+  const runs: CapacityRun[] = [];
+  const plan = quick
+    ? [{ rate: 5, seconds: 20 }]
+    : [
+        { rate: 5, seconds: 60 },
+        { rate: 10, seconds: 60 },
+      ];
+  try {
+    for (const { rate, seconds } of plan) {
+      const sku = `BENCH-CAP-${runId}-${rate}`;
+      await inventory.setStock({ sku, available: 1_000_000_000n });
+      log(`capacity: ${rate} orders/s for ${seconds} s, then until every order has ended`);
+      const meter = startCpuMeter(groups);
+      const started = Date.now();
+      const placement = await openLoop({
+        rate,
+        durationMs: seconds * 1000,
+        send: async (i) => {
+          const body = JSON.stringify({
+            idempotencyKey: `bench-cap-${runId}-${rate}-${i}`,
+            customerId: `customer-${i % 100}`,
+            customerEmail: `customer-${i % 100}@example.com`,
+            currencyCode: "EUR",
+            lines: [{ sku, quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: "1250" } }],
+            shippingAddress: {
+              line1: "Hauptstrasse 1",
+              city: "Berlin",
+              postalCode: "10115",
+              countryCode: "DE",
+            },
+          });
+          await poster.post(PLACE_ORDER, body);
+        },
+      });
+      const open = async () =>
+        (
+          await queryDb<{ n: number }>(
+            platform.databases.orders,
+            `SELECT count(*)::int AS n FROM orders o
+              WHERE o.status IN ('PENDING', 'CANCELLING')
+                AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id AND l.sku = $1)`,
+            [sku],
+          )
+        )[0]?.n ?? 0;
+      const deadline = Date.now() + 180_000;
+      let notTerminal = await open();
+      while (notTerminal > 0 && Date.now() < deadline) {
+        await sleep(250);
+        notTerminal = await open();
+      }
+      const elapsedMs = Date.now() - started;
+      const cpu = meter.stop();
+      const latencies = await queryDb<{ ms: number }>(
+        platform.databases.orders,
+        `SELECT (extract(epoch FROM c.changed_at - p.changed_at) * 1000)::float8 AS ms
+           FROM order_status_history p
+           JOIN order_status_history c ON c.order_id = p.order_id AND c.status = 'CONFIRMED'
+          WHERE p.status = 'PENDING'
+            AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = p.order_id AND l.sku = $1)`,
+        [sku],
+      );
+      const placed = placement.ok;
+      const cpuMsPerOrder: Record<string, number> = {};
+      let total = 0;
+      for (const [name, percent] of Object.entries(cpu.groups)) {
+        const used = Math.max(0, percent - (idle[name] ?? 0));
+        const perOrder = placed > 0 ? ((used / 100) * elapsedMs) / placed : 0;
+        cpuMsPerOrder[name] = round(perOrder, 1);
+        total += perOrder;
+      }
+      runs.push({
+        rate,
+        seconds,
+        placed,
+        notTerminal,
+        elapsedMs,
+        placedToConfirmed: summarize(latencies.map((r) => r.ms)),
+        cpuMsPerOrder,
+        cpuMsPerOrderTotal: round(total, 1),
+        machineBusy: cpu.machineBusy,
+      });
+    }
+  } finally {
+    poster.close();
+  }
+  const base = runs[0];
+  return {
+    cores,
+    idle,
+    runs,
+    ceilingPerSec:
+      base && base.cpuMsPerOrderTotal > 0 ? round((cores * 1000) / base.cpuMsPerOrderTotal, 1) : 0,
+  };
+}
