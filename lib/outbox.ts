@@ -16,9 +16,11 @@ export async function enqueueOutbox(client: PoolClient, topic: string, event: Ou
   const eventId = event.headers.ce_id;
   const eventType = event.headers.ce_type;
   if (!eventId || !eventType) throw new Error("outbox event needs ce_id and ce_type headers");
-  await client.query(
-    `INSERT INTO outbox (event_id, topic, message_key, event_type, payload, headers)
-     VALUES ($1, $2, $3, $4, $5, $6)`,
-    [eventId, topic, event.key, eventType, event.value, JSON.stringify(event.headers)],
-  );
+  // Prepared once per connection: every state change of every service writes one of these.
+  await client.query({
+    name: "outbox-insert",
+    text: `INSERT INTO outbox (event_id, topic, message_key, event_type, payload, headers)
+           VALUES ($1, $2, $3, $4, $5, $6)`,
+    values: [eventId, topic, event.key, eventType, event.value, JSON.stringify(event.headers)],
+  });
 }

@@ -84,10 +84,8 @@ export function createOrderService(deps: { pool: Pool; logger: Logger }): Servic
 
       // Order row and OrderPlaced outbox row commit together or not at all.
       const placed = await inTransaction(pool, async (client) => {
-        if (!(await insertOrder(client, orderId, checked.draft, req.idempotencyKey, requestHash)))
-          return undefined;
-        const order = await getOrder(client, orderId);
-        if (!order) throw new Error("order vanished inside its own transaction");
+        const order = await insertOrder(client, orderId, checked.draft, req.idempotencyKey, requestHash);
+        if (!order) return undefined;
         const event = encodeEvent(OrderPlacedSchema, create(OrderPlacedSchema, { order }), {
           source: SOURCE,
           key: orderId,
