@@ -34,6 +34,9 @@ export interface TargetVerdict {
   bound?: string;
 }
 
+/** CPU milliseconds per item from a percent-of-a-core reading and a rate. */
+const perDelivery = (cpuPercent: number | undefined, perSec: number) =>
+  cpuPercent === undefined || perSec <= 0 ? "n/a" : String(round((cpuPercent * 10) / perSec, 2));
 const ms = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "n/a" : `${round(v, 1)} ms`);
 const pct = (v: number) => `${round(v * 100, 1)} %`;
 
@@ -125,8 +128,9 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
         e.lagMs.p99 <= 50
           ? undefined
           : `the orchestrator group committed ${e.bridge.eventsPerSec} events/s over ${e.bridge.partitions} partitions while ${round(e.placement.throughput, 1)} orders/s were placed ` +
-            `(each partition is handled one event at a time and committed after its signal-with-start to Temporal returns: ${e.bridge.impliedMsPerEvent} ms per event at that pace), ` +
-            `with the orchestrator process at only ${e.cpu.groups.orchestrator} % of one core, temporal ${e.cpu.groups.temporal} %, machine ${e.cpu.machineBusy} % busy: it waits on Temporal round trips, not on its own CPU`,
+            `(partitions are handled at once, each event committed after its signal-with-start to Temporal returns: ${e.bridge.impliedMsPerEvent} ms per event per partition at that pace), ` +
+            `with the orchestrator process at ${e.cpu.groups.orchestrator} % of one core, temporal ${e.cpu.groups.temporal} %, machine ${e.cpu.machineBusy} % busy: ` +
+            `Temporal answers slowly because the sagas already started compete with it for the same two cores; ${capacityBound(r.capacity, e.targetRate)}`,
     });
   } else {
     out.push(notMeasured("placed -> CONFIRMED p99 at 50/s for 10 min", "<= 1000 ms"));
@@ -146,9 +150,10 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
       margin: `${w.deliveriesPerSec - 1000} /s`,
       bound: met
         ? undefined
-        : `the worker process ran at ${w.workerCpu} % of one core; publishing with confirms reached ${w.publishConfirmedPerSec}/s and the bare consumeTasks -> POST loop delivered ${bare?.deliveriesPerSec ?? "n/a"}/s, ` +
-          `so the broker is not the limit; the same worker with NOTIFICATIONS_PREFETCH=100 delivered ${wider?.deliveriesPerSec ?? "n/a"}/s at ${wider?.workerCpu ?? "n/a"} % CPU: ` +
-          "each task holds a PostgreSQL transaction (inbox claim, subscription lookup, delivery row) around its signed POST, and at most NOTIFICATIONS_PREFETCH tasks (default 10) are in flight, so throughput = prefetch / per-task latency",
+        : `machine ${w.machineBusy ?? "n/a"} % busy: per delivery the worker used ${perDelivery(w.workerCpu, w.deliveriesPerSec)} ms of CPU and PostgreSQL ${perDelivery(w.postgresCpu, w.deliveriesPerSec)} ms ` +
+          "(one transaction per task: inbox claim, subscription lookup, delivery row), while the publisher, the receiver and RabbitMQ took the rest of the same two cores; " +
+          `NOTIFICATIONS_PREFETCH=100 delivered ${wider?.deliveriesPerSec ?? "n/a"}/s, so tasks in flight are not the limit; the same consumer without the database delivered ${bare?.deliveriesPerSec ?? "n/a"}/s. ` +
+          `Worker profile by area: ${topAreas(r.profiles?.["notifications-webhooks"])}`,
     });
   } else out.push(notMeasured("webhook deliveries per second", ">= 1000 /s"));
   return out;
@@ -263,12 +268,12 @@ export function markdown(r: BenchReport): string {
       "",
       "WebhookTasks published with publisher confirms (256 unconfirmed at most) to a local node:http receiver that answers 204.",
       "",
-      "| path | delivered / tasks | publish confirms /s | deliveries /s | publish -> arrival p50 / p99 ms | worker CPU % |",
-      "|---|---|---|---|---|---|",
+      "| path | delivered / tasks | publish confirms /s | deliveries /s | publish -> arrival p50 / p99 ms | worker CPU % | postgres CPU % | machine busy % |",
+      "|---|---|---|---|---|---|---|---|",
     );
     for (const row of n.rows)
       add(
-        `| ${row.path} | ${row.delivered} / ${row.tasks} | ${row.publishConfirmedPerSec} | ${row.deliveriesPerSec} | ${lat(row.latency)} | ${row.workerCpu ?? "-"} |`,
+        `| ${row.path} | ${row.delivered} / ${row.tasks} | ${row.publishConfirmedPerSec} | ${row.deliveriesPerSec} | ${lat(row.latency)} | ${row.workerCpu ?? "-"} | ${row.postgresCpu ?? "-"} | ${row.machineBusy ?? "-"} |`,
       );
   }
 

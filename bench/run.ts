@@ -1,7 +1,7 @@
 import "./lib/env.js";
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startPlatform } from "../test/support/platform.js";
@@ -76,13 +76,18 @@ async function main() {
   if (wants("notifications") || wants("capacity") || wants("e2e")) {
     log("starting the platform (every service as its own process)");
     const orchestratorGroup = `bench-orchestrator-${runId}`;
-    // The orchestrator is profiled over the platform phases (idle time is excluded from the summary).
-    const orchestratorProfileDir = path.join(os.tmpdir(), "accord-bench-profiles", `orchestrator-${runId}`);
+    // The orchestrator is profiled over the platform phases (idle time is
+    // excluded from the summary); notifications per process it runs as (the
+    // webhook phases restart it), so its first profile is the webhook run's.
+    const profileRoot = path.join(os.tmpdir(), "accord-bench-profiles");
+    const orchestratorProfileDir = path.join(profileRoot, `orchestrator-${runId}`);
+    const notificationsProfileDir = path.join(profileRoot, `notifications-${runId}`);
     const platform = await startPlatform({
       orchestrator: {
         ORCHESTRATOR_GROUP_ID: orchestratorGroup,
         NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${orchestratorProfileDir}`,
       },
+      notifications: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${notificationsProfileDir}` },
     });
     try {
       await attempt("notifications", async () => {
@@ -103,6 +108,11 @@ async function main() {
       : undefined;
     if (profile) report.profiles = { ...report.profiles, "orchestrator-platform": summarizeProfile(profile) };
     else report.errors.push(`orchestrator: no CPU profile written to ${orchestratorProfileDir}`);
+    if (wants("notifications")) {
+      const first = existsSync(notificationsProfileDir) ? oldestProfile(notificationsProfileDir) : undefined;
+      if (first) report.profiles = { ...report.profiles, "notifications-webhooks": summarizeProfile(first) };
+      else report.errors.push(`notifications: no CPU profile written to ${notificationsProfileDir}`);
+    }
   }
 
   report.finishedAt = new Date().toISOString();
@@ -116,6 +126,14 @@ async function main() {
 }
 
 /** The chart is drawn by matplotlib; installed for the user on first use. */
+/** The profile written first in a folder (the process that exited first). */
+function oldestProfile(dir: string): string | undefined {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .map((f) => path.join(dir, f))
+    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs)[0];
+}
+
 function chart() {
   const python = "python3";
   const has = spawnSync(python, ["-c", "import matplotlib"], { stdio: "ignore" }).status === 0;

@@ -23,10 +23,12 @@ export async function claimEvent(client: PoolClient, eventId: string, consumer: 
   if (eventId === "") throw new Error("claimEvent: empty event id");
   // A concurrent claim of the same id waits here on the primary key until the
   // first transaction ends: it then sees the row (false) or, after a rollback, wins.
-  const result = await client.query(
-    `INSERT INTO inbox (event_id, consumer) VALUES ($1, $2)
-     ON CONFLICT (event_id, consumer) DO NOTHING`,
-    [eventId, consumer],
-  );
+  // Prepared once per connection: every consumed event and task runs it.
+  const result = await client.query({
+    name: "inbox-claim",
+    text: `INSERT INTO inbox (event_id, consumer) VALUES ($1, $2)
+           ON CONFLICT (event_id, consumer) DO NOTHING`,
+    values: [eventId, consumer],
+  });
   return result.rowCount === 1;
 }

@@ -98,6 +98,9 @@ export interface WebhookRow {
   /** Publish to arrival at the receiver. */
   latency: LatencySummary;
   workerCpu?: number;
+  /** PostgreSQL and the whole machine over the same window. */
+  postgresCpu?: number;
+  machineBusy?: number;
 }
 
 export interface NotificationsResult {
@@ -183,7 +186,10 @@ export async function runNotifications(
     const channel = await openConfirmChannel(rabbit, logger);
     const names = taskTopologyNames(platform.rabbitPrefix);
     const notifPid = pidOnPort(Number(new URL(platform.urls.notifications).port));
-    const meter = startCpuMeter({ worker: () => (notifPid ? [notifPid] : []) });
+    const meter = startCpuMeter({
+      worker: () => (notifPid ? [notifPid] : []),
+      postgres: INFRA_GROUPS.postgres as () => number[],
+    });
     const t0 = performance.now();
     const confirmed = await publishTasks(channel, names, subscriptionId, n);
     await waitFor(() => receiver.received() >= n, quick ? 60_000 : 120_000);
@@ -197,6 +203,8 @@ export async function runNotifications(
       deliveriesPerSec: Math.round(receiver.received() / ((last - t0) / 1000)),
       latency: summarize(receiver.latencies),
       workerCpu: cpu.groups.worker ?? 0,
+      postgresCpu: cpu.groups.postgres ?? 0,
+      machineBusy: cpu.machineBusy,
     });
     await channel.close();
 
@@ -206,7 +214,10 @@ export async function runNotifications(
     await platform.restart("notifications", { NOTIFICATIONS_PREFETCH: "100" });
     const channelB = await openConfirmChannel(rabbit, logger);
     const pidB = pidOnPort(Number(new URL(platform.urls.notifications).port));
-    const meterB = startCpuMeter({ worker: () => (pidB ? [pidB] : []) });
+    const meterB = startCpuMeter({
+      worker: () => (pidB ? [pidB] : []),
+      postgres: INFRA_GROUPS.postgres as () => number[],
+    });
     const tB = performance.now();
     const confirmedB = await publishTasks(channelB, names, subscriptionId, n);
     await waitFor(() => receiver.received() >= n, quick ? 60_000 : 120_000);
@@ -220,6 +231,8 @@ export async function runNotifications(
       deliveriesPerSec: Math.round(receiver.received() / ((lastB - tB) / 1000)),
       latency: summarize(receiver.latencies),
       workerCpu: cpuB.groups.worker ?? 0,
+      postgresCpu: cpuB.groups.postgres ?? 0,
+      machineBusy: cpuB.machineBusy,
     });
     await channelB.close();
     // Back to the platform's own setting for the end-to-end run.

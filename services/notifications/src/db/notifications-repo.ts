@@ -65,10 +65,11 @@ export async function getSubscriptionEndpoint(
   db: Queryable,
   subscriptionId: string,
 ): Promise<{ url: string; signingSecret: string } | undefined> {
-  const { rows } = await db.query<{ url: string; signing_secret: string }>(
-    "SELECT url, signing_secret FROM webhook_subscriptions WHERE subscription_id = $1",
-    [subscriptionId],
-  );
+  const { rows } = await db.query<{ url: string; signing_secret: string }>({
+    name: "webhook-subscription-endpoint",
+    text: "SELECT url, signing_secret FROM webhook_subscriptions WHERE subscription_id = $1",
+    values: [subscriptionId],
+  });
   const row = rows[0];
   return row ? { url: row.url, signingSecret: row.signing_secret } : undefined;
 }
@@ -116,14 +117,15 @@ export interface DeliveryKey {
  * the insert then waits on that transaction's row and updates it.
  */
 export async function markDelivered(client: Queryable, key: DeliveryKey, attempt: number): Promise<void> {
-  await client.query(
-    `INSERT INTO deliveries (delivery_id, event_id, event_type, order_id, channel, subscription_id,
-                             status, attempts)
-     VALUES ($1, $2, $3, $4, $5, $6, 'DELIVERED', $7)
-     ON CONFLICT (delivery_id) DO UPDATE
-       SET status = 'DELIVERED', attempts = GREATEST(deliveries.attempts, EXCLUDED.attempts),
-           last_error = NULL, updated_at = now()`,
-    [
+  await client.query({
+    name: "deliveries-mark-delivered",
+    text: `INSERT INTO deliveries (delivery_id, event_id, event_type, order_id, channel, subscription_id,
+                                  status, attempts)
+           VALUES ($1, $2, $3, $4, $5, $6, 'DELIVERED', $7)
+           ON CONFLICT (delivery_id) DO UPDATE
+             SET status = 'DELIVERED', attempts = GREATEST(deliveries.attempts, EXCLUDED.attempts),
+                 last_error = NULL, updated_at = now()`,
+    values: [
       key.deliveryId,
       key.eventId,
       key.eventType,
@@ -132,7 +134,7 @@ export async function markDelivered(client: Queryable, key: DeliveryKey, attempt
       key.subscriptionId ?? null,
       attempt,
     ],
-  );
+  });
 }
 
 /** Records a failed attempt; dead = the task is being dead-lettered now. */
