@@ -16,6 +16,8 @@ export interface BenchReport {
   orders?: OrdersBenchResult;
   notifications?: NotificationsResult;
   capacity?: CapacityResult;
+  /** The same end-to-end run at a rate the machine keeps up with. */
+  e2eWithinCapacity?: E2eResult;
   e2e?: E2eResult;
   /** Profiles of platform processes (the orders bench keeps its own in orders.profiles). */
   profiles?: Record<string, ProfileSummary>;
@@ -116,7 +118,7 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
       margin: `${round(1000 - p99, 0)} ms`,
       bound: met
         ? undefined
-        : `${capacityBound(r.capacity, e.targetRate)}machine ${e.cpu.machineBusy} % busy over the run; CPU by process (percent of one core): ${busiest}`,
+        : `${capacityBound(r.capacity && { ...r.capacity, within: r.e2eWithinCapacity }, e.targetRate)}machine ${e.cpu.machineBusy} % busy over the run; CPU by process (percent of one core): ${busiest}`,
     });
     out.push({
       name: "orchestrator consumer lag p99",
@@ -130,7 +132,7 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
           : `the orchestrator group committed ${e.bridge.eventsPerSec} events/s over ${e.bridge.partitions} partitions while ${round(e.placement.throughput, 1)} orders/s were placed ` +
             `(partitions are handled at once, each event committed after its signal-with-start to Temporal returns: ${e.bridge.impliedMsPerEvent} ms per event per partition at that pace), ` +
             `with the orchestrator process at ${e.cpu.groups.orchestrator} % of one core, temporal ${e.cpu.groups.temporal} %, machine ${e.cpu.machineBusy} % busy: ` +
-            `Temporal answers slowly because the sagas already started compete with it for the same two cores; ${capacityBound(r.capacity, e.targetRate)}`,
+            `Temporal answers slowly because the sagas already started compete with it for the same two cores; ${capacityBound(r.capacity && { ...r.capacity, within: r.e2eWithinCapacity }, e.targetRate)}`,
     });
   } else {
     out.push(notMeasured("placed -> CONFIRMED p99 at 50/s for 10 min", "<= 1000 ms"));
@@ -167,8 +169,45 @@ function notMeasured(name: string, target: string): TargetVerdict {
 
 const lat = (l: { p50: number; p99: number }) => `${round(l.p50, 2)} / ${round(l.p99, 2)}`;
 
+function e2eTable(runs: E2eResult[]): string[] {
+  const row = (name: string, cell: (e: E2eResult) => string) => `| ${name} | ${runs.map(cell).join(" | ")} |`;
+  const p = (l: { p50: number; p95: number; p99: number; max: number }) =>
+    `${round(l.p50, 1)} / ${round(l.p95, 1)} / ${round(l.p99, 1)} / ${round(l.max, 1)}`;
+  return [
+    `| metric | ${runs.map((e) => `${e.targetRate}/s for ${e.seconds} s`).join(" | ")} |`,
+    `|---|${runs.map(() => "---").join("|")}|`,
+    row("placed / confirmed / failed", (e) => `${e.placed} / ${e.confirmed} / ${e.failed}`),
+    row("placed per second (achieved)", (e) => String(round(e.placement.throughput, 1))),
+    row("confirmed per second", (e) => String(e.confirmedPerSec)),
+    row("PlaceOrder p50 / p99 ms", (e) => lat(e.placement.latency)),
+    row("placed -> CONFIRMED p50 / p95 / p99 / max ms", (e) => p(e.placedToConfirmed)),
+    row("placed -> OrderConfirmed seen on Kafka p50 / p95 / p99 / max ms", (e) => p(e.placedToConfirmedSeen)),
+    row("orchestrator lag p50 / p95 / p99 / max ms", (e) => `${p(e.lagMs)} (${e.lagSamples} samples)`),
+    row("orchestrator lag p99 / max messages", (e) => `${e.lagMessages.p99} / ${e.lagMessages.max}`),
+    row(
+      "orchestrator group committed events/s (partitions)",
+      (e) => `${e.bridge.eventsPerSec} (${e.bridge.partitions})`,
+    ),
+    row("statuses at the end", (e) =>
+      Object.entries(e.statusesAtEnd)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", "),
+    ),
+    row(
+      "not terminal at the end",
+      (e) => `**${e.notTerminalAtEnd}** (drain took ${round(e.drainedInMs / 1000, 1)} s)`,
+    ),
+    row("machine busy % during the load", (e) => String(e.cpu.machineBusy)),
+  ];
+}
+
 /** The capacity probe's verdict on a rate: the CPU one order costs against the cores there are. */
-function capacityBound(c: CapacityResult | undefined, rate: number): string {
+function within(e: E2eResult | undefined): string {
+  if (!e) return "";
+  return `at ${e.targetRate}/s, within this machine's capacity, placed -> CONFIRMED p99 was ${ms(e.placedToConfirmed.p99)} and orchestrator lag p99 ${ms(e.lagMs.p99)} with ${e.notTerminalAtEnd} orders left not terminal; `;
+}
+
+function capacityBound(c: (CapacityResult & { within?: E2eResult }) | undefined, rate: number): string {
   const base = c?.runs[0];
   if (!c || !base) return "";
   const top = Object.entries(base.cpuMsPerOrder)
@@ -178,6 +217,7 @@ function capacityBound(c: CapacityResult | undefined, rate: number): string {
     .join(", ");
   const needed = round((base.cpuMsPerOrderTotal * rate) / 1000, 1);
   return (
+    within(c.within) +
     `one order costs ${base.cpuMsPerOrderTotal} ms of CPU over all processes (capacity probe at ${base.rate}/s; ms per order: ${top}), ` +
     `so ${rate} orders/s need ${needed} cores where this machine has ${c.cores}: at most about ${c.ceilingPerSec} orders/s can complete here, whatever the latency; `
   );
@@ -310,23 +350,9 @@ export function markdown(r: BenchReport): string {
       "",
       "## End to end: orders through the whole platform",
       "",
-      `${e.targetRate} orders/s offered for ${e.seconds} s (open loop), every process of the platform running. CONFIRMED time is the OrderConfirmed event's ce_time; "seen" is when this bench read it from Kafka.`,
+      `Orders offered at a fixed rate (open loop), every process of the platform running: first ${r.e2eWithinCapacity ? `${r.e2eWithinCapacity.targetRate}/s for ${r.e2eWithinCapacity.seconds} s, within the capacity measured above, then ` : ""}the target's ${e.targetRate}/s for ${e.seconds} s. CONFIRMED time is the OrderConfirmed event's ce_time; "seen" is when this bench read it from Kafka.`,
       "",
-      "| metric | value |",
-      "|---|---|",
-      `| placed / confirmed / failed | ${e.placed} / ${e.confirmed} / ${e.failed} |`,
-      `| placed per second (achieved) | ${round(e.placement.throughput, 1)} |`,
-      `| confirmed per second | ${e.confirmedPerSec} |`,
-      `| PlaceOrder p50 / p99 ms (under full load) | ${lat(e.placement.latency)} |`,
-      `| placed -> CONFIRMED p50 / p95 / p99 / max ms | ${round(e.placedToConfirmed.p50, 1)} / ${round(e.placedToConfirmed.p95, 1)} / ${round(e.placedToConfirmed.p99, 1)} / ${round(e.placedToConfirmed.max, 1)} |`,
-      `| placed -> OrderConfirmed seen on Kafka p50 / p95 / p99 ms | ${round(e.placedToConfirmedSeen.p50, 1)} / ${round(e.placedToConfirmedSeen.p95, 1)} / ${round(e.placedToConfirmedSeen.p99, 1)} |`,
-      `| orchestrator lag p50 / p99 / max ms (${e.lagSamples} samples) | ${round(e.lagMs.p50, 1)} / ${round(e.lagMs.p99, 1)} / ${round(e.lagMs.max, 1)} |`,
-      `| orchestrator lag p99 / max messages | ${e.lagMessages.p99} / ${e.lagMessages.max} |`,
-      `| orchestrator group committed events/s (partitions) | ${e.bridge.eventsPerSec} (${e.bridge.partitions}) |`,
-      `| statuses at the end | ${Object.entries(e.statusesAtEnd)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(", ")} |`,
-      `| not terminal at the end | **${e.notTerminalAtEnd}** (drain took ${round(e.drainedInMs / 1000, 1)} s) |`,
+      ...e2eTable([r.e2eWithinCapacity, e].filter((x): x is E2eResult => x !== undefined)),
       "",
       `CPU during the load, percent of one core (machine ${e.cpu.machineBusy} % busy): ` +
         Object.entries(e.cpu.groups)

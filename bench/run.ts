@@ -97,6 +97,12 @@ async function main() {
         report.capacity = await runCapacity(quick, runId, platform, cpus.length, log);
       });
       await attempt("e2e", async () => {
+        // First at a rate within the capacity the probe measured: what the
+        // design gives when the machine keeps up; then the target's rate.
+        report.e2eWithinCapacity = await runE2e(quick, runId, platform, orchestratorGroup, log, {
+          rate: 5,
+          seconds: quick ? 20 : 120,
+        });
         report.e2e = await runE2e(quick, runId, platform, orchestratorGroup, log);
       });
     } finally {

@@ -326,10 +326,10 @@ export async function runE2e(
   platform: Platform,
   orchestratorGroup: string,
   log: (line: string) => void,
+  load: { rate: number; seconds: number } = { rate: 50, seconds: quick ? 30 : 600 },
 ): Promise<E2eResult> {
-  const rate = 50;
-  const seconds = quick ? 30 : 600;
-  const sku = `BENCH-E2E-${runId}`;
+  const { rate, seconds } = load;
+  const sku = `BENCH-E2E-${runId}-${rate}`;
   const inventory = createClient(
     InventoryService,
     createConnectTransport({ baseUrl: platform.urls.inventory, httpVersion: "1.1" }),
@@ -348,7 +348,7 @@ export async function runE2e(
   const placedAt = new Map<string, number>();
   const confirmedAt = new Map<string, { ce: number; seen: number }>();
   const failed = new Set<string>();
-  const consumer = kafka.consumer({ groupId: `bench-${runId}`, maxWaitTimeInMs: 100 });
+  const consumer = kafka.consumer({ groupId: `bench-${runId}-${rate}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topics, fromBeginning: true });
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
@@ -432,7 +432,7 @@ export async function runE2e(
     send: async (i) => {
       const sentAt = Date.now();
       const body = JSON.stringify({
-        idempotencyKey: `bench-e2e-${runId}-${i}`,
+        idempotencyKey: `bench-e2e-${runId}-${rate}-${i}`,
         customerId: `customer-${i % 100}`,
         customerEmail: `customer-${i % 100}@example.com`,
         currencyCode: "EUR",
@@ -459,7 +459,10 @@ export async function runE2e(
 
   const statuses = await queryDb<{ status: string; n: number }>(
     platform.databases.orders,
-    "SELECT status, count(*)::int AS n FROM orders GROUP BY status",
+    `SELECT o.status, count(*)::int AS n FROM orders o
+      WHERE EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id AND l.sku = $1)
+      GROUP BY o.status`,
+    [sku],
   );
   const statusesAtEnd = Object.fromEntries(statuses.map((r) => [r.status, r.n]));
   const notTerminal = (statusesAtEnd.PENDING ?? 0) + (statusesAtEnd.CANCELLING ?? 0);
