@@ -9,11 +9,8 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
-  type LocalActivityOptions,
   log,
-  patched,
   proxyActivities,
-  proxyLocalActivities,
   setHandler,
 } from "@temporalio/workflow";
 import type { FailureCategory, OrderActivities } from "../activities/order-activities.js";
@@ -91,13 +88,6 @@ export const cancelOrderSignal = defineSignal<[CancelSignalArgs?]>("cancel");
 export const orderDeliveredSignal = defineSignal<[]>("delivered");
 export const orderStatusQuery = defineQuery<OrderWorkflowStatus>("status");
 
-/**
- * Marks runs that take every step as a local activity (ADR 0014). Runs that
- * started before it keep replaying with ordinary activities, so sagas in
- * flight during a deploy carry on.
- */
-export const LOCAL_STEPS_PATCH = "order-steps-as-local-activities";
-
 export const DEFAULT_TUNING: Required<OrderWorkflowTuning> = {
   deliveryTimeoutMs: 30 * 24 * 60 * 60 * 1000,
   attemptTimeoutMs: 15_000,
@@ -132,7 +122,7 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
   };
   // Forward steps retry transient failures for a long while (payments down for
   // a while: the order waits and completes when it returns), then give up.
-  const forwardOptions: ActivityOptions & LocalActivityOptions = {
+  const forwardOptions: ActivityOptions = {
     startToCloseTimeout: tuning.attemptTimeoutMs,
     scheduleToCloseTimeout: tuning.stepDeadlineMs,
     retry,
@@ -141,22 +131,12 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   };
   // Compensations and order transitions must finish: unlimited attempts.
-  const untilDoneOptions: ActivityOptions & LocalActivityOptions = {
+  const untilDoneOptions: ActivityOptions = {
     startToCloseTimeout: tuning.attemptTimeoutMs,
     retry,
   };
-  // Local activities run in the worker that runs the workflow: a step costs
-  // the server one marker in the history instead of a schedule, a dispatch
-  // through the task queue, a completion and a new workflow task, which is
-  // what bounded sagas per second (ADR 0014). Every step is a short call with
-  // its own idempotency key, which is what local activities suit.
-  const local = patched(LOCAL_STEPS_PATCH);
-  const forward = local
-    ? proxyLocalActivities<OrderActivities>(forwardOptions)
-    : proxyActivities<OrderActivities>(forwardOptions);
-  const untilDone = local
-    ? proxyLocalActivities<OrderActivities>(untilDoneOptions)
-    : proxyActivities<OrderActivities>(untilDoneOptions);
+  const forward = proxyActivities<OrderActivities>(forwardOptions);
+  const untilDone = proxyActivities<OrderActivities>(untilDoneOptions);
 
   const status: OrderWorkflowStatus = { step: "started", compensated: [] };
   let cancel: CancelSignalArgs | undefined;
