@@ -269,6 +269,9 @@ temporal_up() {
     --ip "$TEMPORAL_HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
     --db-filename "$DATA/temporal/temporal.db" --namespace "$TEMPORAL_NAMESPACE" \
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
+    --dynamic-config-value system.enableActivityEagerExecution=true \
+    --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
+    --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
     --log-level warn >"$log" 2>&1 </dev/null &
   echo $! >"$RUN/temporal.pid"
   wait_for temporal 90 "$log" "$RUN/temporal.pid" temporal_ready
