@@ -1,4 +1,5 @@
 import type { ProfileSummary } from "./lib/profile.js";
+import type { ProcessPauses } from "./lib/prometheus.js";
 import { round } from "./lib/stats.js";
 import type { CapacityResult } from "./scenarios/capacity.js";
 import type { EventsResult } from "./scenarios/events.js";
@@ -76,6 +77,7 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
         : `orders process at ${co500.service.serviceCpu} % of one core, postgres ${co500.service.postgresCpu} %, this bench (load generator) ${co500.service.benchCpu} %, machine ${co500.service.machineBusy} % busy ` +
           `(so ${round(Math.max(0, co500.service.machineBusy * r.machine.cpus - co500.service.serviceCpu - co500.service.postgresCpu - co500.service.benchCpu), 0)} % of a core went to processes outside the bench; generator send lag p99 ${ms(co500.service.sendLag.p99)}); ` +
           `the bare two-INSERT transaction at the same rate has p99 ${ms(co500.floor.latency.p99)} (floor max ${o?.checkout.floorMax.throughput}/s). ` +
+          pausesText(co500.service.pauses) +
           `Profile of orders at 500/s, by area: ${topAreas(o?.profiles["orders-checkout-500"])}; top frames: ${topFrames(o?.profiles["orders-checkout-500"])}`,
     });
   } else out.push(notMeasured("checkout p99 at 500/s", "<= 15 ms"));
@@ -168,6 +170,15 @@ function notMeasured(name: string, target: string): TargetVerdict {
 // ------------------------------------------------------------------ markdown
 
 const lat = (l: { p50: number; p99: number }) => `${round(l.p50, 2)} / ${round(l.p99, 2)}`;
+
+/** The orders process's own account of its stalls during a checkout rate. */
+function pausesText(p: ProcessPauses | undefined): string {
+  if (!p) return "";
+  return (
+    `The orders process's own metrics over that window: event-loop delay p99 ${p.eventLoopDelayP99Ms} ms, max ${p.eventLoopDelayMaxMs} ms; ` +
+    `GC ${p.gcMs} ms in ${p.gcCount} collections, ${p.gcOver10Ms} of them over 10 ms. `
+  );
+}
 
 function e2eTable(runs: E2eResult[]): string[] {
   const row = (name: string, cell: (e: E2eResult) => string) => `| ${name} | ${runs.map(cell).join(" | ")} |`;
@@ -287,12 +298,12 @@ export function markdown(r: BenchReport): string {
       `Each rate for ${c.secondsPerRate} s. Requests are due at fixed intervals and latency is measured from the scheduled send time (no coordinated omission). ` +
         "The floor is the bare transaction of the same two rows (order + outbox) on a pool of the same size, driven the same way.",
       "",
-      "| rate /s | PlaceOrder p50 / p99 / max ms | ok / sent | orders CPU % | postgres CPU % | bench CPU % | machine busy % | generator send lag p99 ms | floor p50 / p99 / max ms |",
-      "|---|---|---|---|---|---|---|---|---|",
+      "| rate /s | PlaceOrder p50 / p99 / max ms | ok / sent | orders CPU % | postgres CPU % | bench CPU % | machine busy % | generator send lag p99 ms | orders event-loop delay p99 / max ms | orders GC ms (collections, over 10 ms) | floor p50 / p99 / max ms |",
+      "|---|---|---|---|---|---|---|---|---|---|---|",
     );
     for (const row of c.rows)
       add(
-        `| ${row.rate} | ${lat(row.service.latency)} / ${round(row.service.latency.max, 1)} | ${row.service.ok} / ${row.service.sent} | ${row.service.serviceCpu} | ${row.service.postgresCpu} | ${row.service.benchCpu} | ${row.service.machineBusy} | ${round(row.service.sendLag.p99, 2)} | ${lat(row.floor.latency)} / ${round(row.floor.latency.max, 1)} |`,
+        `| ${row.rate} | ${lat(row.service.latency)} / ${round(row.service.latency.max, 1)} | ${row.service.ok} / ${row.service.sent} | ${row.service.serviceCpu} | ${row.service.postgresCpu} | ${row.service.benchCpu} | ${row.service.machineBusy} | ${round(row.service.sendLag.p99, 2)} | ${row.service.pauses ? `${row.service.pauses.eventLoopDelayP99Ms} / ${row.service.pauses.eventLoopDelayMaxMs}` : "-"} | ${row.service.pauses ? `${row.service.pauses.gcMs} (${row.service.pauses.gcCount}, ${row.service.pauses.gcOver10Ms})` : "-"} | ${lat(row.floor.latency)} / ${round(row.floor.latency.max, 1)} |`,
       );
     add(
       "",

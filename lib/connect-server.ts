@@ -29,6 +29,7 @@ import {
 import { codeToHttpStatus, errorToJsonBytes, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { rejectNulStrings } from "./input-guard.js";
+import { metricsInterceptor, processMetrics } from "./metrics.js";
 import { CORRELATION_HEADER, correlationIdFrom, runWithContext } from "./request-context.js";
 
 export interface HealthChecks {
@@ -71,7 +72,8 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
   const unary = new Map<string, UnaryRoute>();
-  const interceptors = [correlationInterceptor, rejectNulStrings];
+  const metrics = processMetrics();
+  const interceptors = [metricsInterceptor(metrics.rpcDuration), correlationInterceptor, rejectNulStrings];
   const connect = connectNodeAdapter({
     routes: (router) => options.routes(recordingRouter(router, unary, readMaxBytes, options.jsonOptions)),
     readMaxBytes,
@@ -100,6 +102,16 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
           (error: unknown) =>
             sendJson(res, 503, { status: "unavailable", reason: String((error as Error)?.message ?? error) }),
         );
+      return;
+    }
+    if (req.method === "GET" && url === "/metrics") {
+      metrics.registry.metrics().then(
+        (text) => {
+          (res as http.ServerResponse).writeHead(200, { "content-type": metrics.registry.contentType });
+          (res as http.ServerResponse).end(text);
+        },
+        (error: unknown) => sendJson(res, 500, { status: "error", reason: String(error) }),
+      );
       return;
     }
     if (res instanceof http.ServerResponse && fast(req as http.IncomingMessage, res)) return;

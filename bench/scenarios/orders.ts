@@ -18,6 +18,7 @@ import { createPoster } from "../lib/http.js";
 import { type OpenLoopResult, openLoop } from "../lib/open-loop.js";
 import { INFRA_GROUPS, pidOnPort, startCpuMeter, startTarget, type Target } from "../lib/procs.js";
 import { type ProfileSummary, profileOf, summarizeProfile } from "../lib/profile.js";
+import { type ProcessPauses, pausesBetween, scrapeMetrics } from "../lib/prometheus.js";
 import { type LatencySummary, round, sleep, summarize } from "../lib/stats.js";
 
 export type LookupTarget = "connect-json" | "connect-binary" | "plain-json" | "grpc-connect" | "grpc-js";
@@ -51,6 +52,8 @@ export interface CheckoutRow {
     /** CPU (percent of one core) of this bench process and of all postgres processes meanwhile. */
     benchCpu: number;
     postgresCpu: number;
+    /** The orders process's own event-loop delay and GC over the window (its /metrics). */
+    pauses?: ProcessPauses;
   };
   floor: OpenLoopResult;
 }
@@ -444,8 +447,11 @@ async function runCheckout(
         bench: () => [process.pid],
         postgres: INFRA_GROUPS.postgres as () => number[],
       });
+      // The first scrape restarts the process's event-loop delay histogram.
+      const metricsBefore = await scrapeMetrics(ordersUrl).catch(() => undefined);
       const service = await openLoop({ rate, durationMs: seconds * 1000, send: place });
       const cpu = meter.stop();
+      const metricsAfter = await scrapeMetrics(ordersUrl).catch(() => undefined);
       await sleep(500);
       const floor = await openLoop({ rate, durationMs: seconds * 1000, send: bare });
       rows.push({
@@ -456,6 +462,7 @@ async function runCheckout(
           machineBusy: cpu.machineBusy,
           benchCpu: cpu.groups.bench ?? 0,
           postgresCpu: cpu.groups.postgres ?? 0,
+          ...(metricsBefore && metricsAfter ? { pauses: pausesBetween(metricsBefore, metricsAfter) } : {}),
         },
         floor,
       });

@@ -385,3 +385,44 @@ describe("every protocol still answers through startRpcServer", () => {
     }
   });
 });
+
+describe("GET /metrics", () => {
+  const scrape = async () => {
+    const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    return res.text();
+  };
+  const count = (text: string, code: string) => {
+    const line = text
+      .split("\n")
+      .find((l) =>
+        l.startsWith(
+          `rpc_server_duration_seconds_count{method="/accord.orders.v1.OrderService/GetOrder",code="${code}"}`,
+        ),
+      );
+    return line === undefined ? 0 : Number(line.split(" ").at(-1));
+  };
+
+  it("counts RPCs by method and code, on the fast path and through connect, and has Node's event-loop delay", async () => {
+    const before = await scrape();
+    await send(
+      server.port,
+      "/accord.orders.v1.OrderService/GetOrder",
+      { "content-type": "application/json" },
+      json({ orderId }),
+    );
+    expect(servedBy).toBe("fast");
+    await send(
+      server.port,
+      "/accord.orders.v1.OrderService/GetOrder",
+      { "content-type": "application/json", "connect-timeout-ms": "5000" },
+      json({ orderId: "missing" }),
+    );
+    expect(servedBy).toBe("connect");
+    const after = await scrape();
+    expect(count(after, "ok") - count(before, "ok")).toBe(1);
+    expect(count(after, "not_found") - count(before, "not_found")).toBe(1);
+    expect(after).toMatch(/^nodejs_eventloop_lag_p99_seconds \S+$/m);
+  });
+});
