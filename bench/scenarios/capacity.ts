@@ -1,14 +1,12 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { InventoryService } from "../../gen/accord/inventory/v1/inventory_pb.js";
-import { OrderService } from "../../gen/accord/orders/v1/orders_pb.js";
 import { type Platform, queryDb, type ServiceName } from "../../test/support/platform.js";
 import { createPoster } from "../lib/http.js";
 import { openLoop } from "../lib/open-loop.js";
+import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.js";
 import { INFRA_GROUPS, pidOnPort, startCpuMeter } from "../lib/procs.js";
 import { type LatencySummary, round, sleep, summarize } from "../lib/stats.js";
-
-const PLACE_ORDER = `/${OrderService.typeName}/${OrderService.method.placeOrder.name}`;
 
 export interface CapacityRun {
   rate: number;
@@ -83,20 +81,8 @@ export async function runCapacity(
         rate,
         durationMs: seconds * 1000,
         send: async (i) => {
-          const body = JSON.stringify({
-            idempotencyKey: `bench-cap-${runId}-${rate}-${i}`,
-            customerId: `customer-${i % 100}`,
-            customerEmail: `customer-${i % 100}@example.com`,
-            currencyCode: "EUR",
-            lines: [{ sku, quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: "1250" } }],
-            shippingAddress: {
-              line1: "Hauptstrasse 1",
-              city: "Berlin",
-              postalCode: "10115",
-              countryCode: "DE",
-            },
-          });
-          await poster.post(PLACE_ORDER, body);
+          const body = platformOrderJson(`bench-cap-${runId}-${rate}-${i}`, sku, i);
+          await poster.post(PLACE_ORDER_PATH, body);
         },
       });
       const open = async () =>

@@ -10,7 +10,6 @@ import { InventoryService } from "../../gen/accord/inventory/v1/inventory_pb.js"
 import { NotificationService } from "../../gen/accord/notifications/v1/notifications_pb.js";
 import { WebhookTaskSchema } from "../../gen/accord/notifications/v1/tasks_pb.js";
 import { OrderConfirmedSchema } from "../../gen/accord/orders/v1/events_pb.js";
-import { OrderService } from "../../gen/accord/orders/v1/orders_pb.js";
 import { decodeEvent, eventRegistry, isEventOf, normalizeHeaders } from "../../lib/events.js";
 import { createKafka, parseBrokers } from "../../lib/kafka.js";
 import { createLogger } from "../../lib/logger.js";
@@ -26,11 +25,11 @@ import {
 import { type Platform, queryDb, type ServiceName } from "../../test/support/platform.js";
 import { createPoster } from "../lib/http.js";
 import { type OpenLoopResult, openLoop } from "../lib/open-loop.js";
+import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.js";
 import { type CpuReading, INFRA_GROUPS, pidOnPort, startCpuMeter } from "../lib/procs.js";
 import { type LatencySummary, round, sleep, summarize } from "../lib/stats.js";
 
 const logger = createLogger("bench", "warn");
-const PLACE_ORDER = `/${OrderService.typeName}/${OrderService.method.placeOrder.name}`;
 
 // ------------------------------------------------------------------ webhook receiver
 
@@ -431,15 +430,8 @@ export async function runE2e(
     durationMs: seconds * 1000,
     send: async (i) => {
       const sentAt = Date.now();
-      const body = JSON.stringify({
-        idempotencyKey: `bench-e2e-${runId}-${rate}-${i}`,
-        customerId: `customer-${i % 100}`,
-        customerEmail: `customer-${i % 100}@example.com`,
-        currencyCode: "EUR",
-        lines: [{ sku, quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: "1250" } }],
-        shippingAddress: { line1: "Hauptstrasse 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
-      });
-      const res = JSON.parse((await poster.post(PLACE_ORDER, body)).toString()) as {
+      const body = platformOrderJson(`bench-e2e-${runId}-${rate}-${i}`, sku, i);
+      const res = JSON.parse((await poster.post(PLACE_ORDER_PATH, body)).toString()) as {
         order: { orderId: string };
       };
       placedAt.set(res.order.orderId, sentAt);

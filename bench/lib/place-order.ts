@@ -1,0 +1,19 @@
+import { OrderService } from "../../gen/accord/orders/v1/orders_pb.js";
+
+/** PlaceOrder's path, for the raw HTTP posters the load generators use. */
+export const PLACE_ORDER_PATH = `/${OrderService.typeName}/${OrderService.method.placeOrder.name}`;
+
+/**
+ * A PlaceOrder request (Connect JSON) for order number i of a run: one line
+ * of the given SKU, customers spread over 100 ids.
+ */
+export function platformOrderJson(idempotencyKey: string, sku: string, i: number): string {
+  return JSON.stringify({
+    idempotencyKey,
+    customerId: `customer-${i % 100}`,
+    customerEmail: `customer-${i % 100}@example.com`,
+    currencyCode: "EUR",
+    lines: [{ sku, quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: "1250" } }],
+    shippingAddress: { line1: "Hauptstrasse 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
+  });
+}
