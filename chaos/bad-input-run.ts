@@ -4,14 +4,28 @@
  * Starts a private platform and throws malformed RPCs, poison Kafka events and
  * malformed RabbitMQ tasks at it; exits 1 on a server fault for a client
  * error, a crash, or a poison message that did not reach its dead-letter queue.
+ * Writes reports/bad-input/report.md (short-report.md with --short).
  */
 import { infraDefaults } from "./env.js";
+import { writeRunReport } from "./report-file.js";
 
 infraDefaults();
 const { formatBadInput, runBadInput } = await import("./bad-input.js");
 
 const volume = process.argv.includes("--short") ? "short" : "full";
-const started = Date.now();
+const started = new Date();
 const report = await runBadInput(volume);
-console.log(`\n${formatBadInput(report)}\n(${Math.round((Date.now() - started) / 1000)} s)`);
+const text = formatBadInput(report);
+console.log(`\n${text}\n(${Math.round((Date.now() - started.getTime()) / 1000)} s)`);
+const written = writeRunReport({
+  folder: "bad-input",
+  title: "Bad input at volume",
+  command: `npm run bad-input${volume === "short" ? " -- --short" : ""}`,
+  short: volume === "short",
+  startedAt: started,
+  ok: report.ok,
+  text,
+  data: report,
+});
+console.log(`report: ${written}`);
 process.exit(report.ok ? 0 : 1);

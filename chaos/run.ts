@@ -3,11 +3,13 @@
  *
  * Starts a private platform (test/support/platform.ts), loads it with orders
  * while it kill -9s services and restarts the infrastructure, then checks the
- * invariants; exits 1 on any violation. The infrastructure is the one named by
+ * invariants; exits 1 on any violation. Writes reports/chaos/report.md
+ * (short-report.md with --short). The infrastructure is the one named by
  * PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL, TEMPORAL_ADDRESS (defaults: infra/env.sh),
  * restarted with infra/infra.sh.
  */
 import { infraDefaults } from "./env.js";
+import { writeRunReport } from "./report-file.js";
 
 infraDefaults();
 const { FULL, SHORT, formatReport, runChaos } = await import("./chaos.js");
@@ -22,8 +24,19 @@ if (rate !== undefined && !(rate > 0)) {
 }
 const options = { ...(short ? SHORT : FULL) };
 if (rate !== undefined) options.ratePerSecond = rate;
-const started = Date.now();
+const started = new Date();
 const report = await runChaos(options);
-console.log(`\n${formatReport(report)}\n(${Math.round((Date.now() - started) / 1000)} s)`);
-console.log(`\n${formatReport(report)}`);
+const text = formatReport(report);
+console.log(`\n${text}\n(${Math.round((Date.now() - started.getTime()) / 1000)} s)`);
+const written = writeRunReport({
+  folder: "chaos",
+  title: "Chaos run",
+  command: `npm run chaos${args.length ? ` -- ${args.join(" ")}` : ""}`,
+  short,
+  startedAt: started,
+  ok: report.ok,
+  text,
+  data: { options: { ...options, log: undefined }, report },
+});
+console.log(`report: ${written}`);
 process.exit(report.ok ? 0 : 1);
