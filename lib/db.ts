@@ -98,3 +98,20 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     client.release();
   }
 }
+
+/**
+ * True for errors that mean "the database cannot be reached or is going
+ * away", as opposed to an answer it gave: socket errors, pg's own messages for
+ * a broken connection, and SQLSTATE classes 08 (connection exception) and
+ * 57P (operator intervention: shutdown, crash recovery).
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const message = String((error as { message?: unknown } | undefined)?.message ?? "");
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code))
+    return code.startsWith("08") || code.startsWith("57P");
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return true;
+  return /Connection terminated|not queryable|timeout exceeded when trying to connect|Client was closed/i.test(
+    message,
+  );
+}

@@ -378,6 +378,16 @@ function positiveInteger(value: unknown): number | undefined {
 // ---------------------------------------------------------------- consuming
 
 /** Thrown by a handler for a message that can never succeed (unparseable, invalid): no retries. */
+/**
+ * The handler could not try the task because its own dependency (its
+ * database) is unavailable. The task is put back on its queue after a pause
+ * with the same attempt number: an outage of our own must not use up the
+ * retries meant for the receiver, nor dead-letter a task the ledger cannot record.
+ */
+export class DependencyUnavailableError extends Error {
+  override name = "DependencyUnavailableError";
+}
+
 export class PoisonMessageError extends Error {
   override name = "PoisonMessageError";
 }
@@ -400,10 +410,15 @@ export interface ConsumeTasksOptions {
   prefix?: string;
   /** At most this many unacked tasks in flight, i.e. concurrent handler calls. */
   prefetch: number;
-  /** Resolves: done. Throws PoisonMessageError: dead-letter now. Throws anything else: retry. */
+  /**
+   * Resolves: done. Throws PoisonMessageError: dead-letter now.
+   * DependencyUnavailableError: back on the queue, same attempt. Anything else: retry.
+   */
   handle: (task: Task) => Promise<void>;
   /** Must match the delays the topology was declared with. */
   retryDelaysMs?: readonly number[];
+  /** Pause before a task whose handler's dependency was unavailable goes back on its queue (default 1 s). */
+  unavailablePauseMs?: number;
   logger: Logger;
 }
 
@@ -466,6 +481,16 @@ export async function consumeTasks(options: ConsumeTasksOptions): Promise<TaskCo
       settle("ack", () => channel.ack(message));
       return;
     } catch (err) {
+      if (err instanceof DependencyUnavailableError) {
+        log.warn(
+          { ...context, err },
+          "dependency unavailable, requeueing the task without counting an attempt",
+        );
+        // The pause keeps a down database from turning this into a hot loop.
+        await new Promise((resolve) => setTimeout(resolve, options.unavailablePauseMs ?? 1_000));
+        settle("requeue", () => channel.nack(message, false, true));
+        return;
+      }
       const route = nextRoute(attempt, delays);
       if (err instanceof PoisonMessageError || route.kind === "dead-letter") {
         const why = err instanceof PoisonMessageError ? "poison task" : "task failed, retries exhausted";

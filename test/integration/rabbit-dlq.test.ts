@@ -6,6 +6,7 @@ import {
   assertTaskTopology,
   connectRabbit,
   consumeTasks,
+  DependencyUnavailableError,
   openConfirmChannel,
   PoisonMessageError,
   publishTask,
@@ -236,6 +237,48 @@ describe("rabbit task topology", () => {
       expect(await depth(names.delayQueue("analytics", 200))).toBe(0);
       expect(await channel.get(names.dlq("analytics"))).toBe(false);
       expect(await depth(names.queue("analytics"))).toBe(0);
+    } finally {
+      await consumer.stop();
+      await consumerChannel.close();
+    }
+  });
+
+  it("(c2) a task whose handler's database is down goes back on its queue without using up an attempt", async () => {
+    const { names } = topology;
+    const consumerChannel = await openConfirmChannel(connection, logger);
+    const calls: string[] = [];
+    let done: (value: unknown) => void = () => {};
+    const delivered = new Promise((resolve) => {
+      done = resolve;
+    });
+    const consumer = await consumeTasks({
+      channel: consumerChannel,
+      queue: "email",
+      prefix,
+      prefetch: 1,
+      retryDelaysMs,
+      unavailablePauseMs: 50,
+      logger,
+      handle: async (task: Task) => {
+        calls.push(`${task.messageId}#${task.attempt}`);
+        // More outages than there are retries: counted as attempts, they would dead-letter it.
+        if (calls.length <= retryDelaysMs.length + 2) throw new DependencyUnavailableError("database down");
+        done(task.messageId);
+      },
+    });
+    try {
+      await publishTask(channel, names.tasksExchange, names.queue("email"), Buffer.from("{}"), {
+        messageId: "outage",
+      });
+      await expect(
+        Promise.race([
+          delivered,
+          new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 10_000)),
+        ]),
+      ).resolves.toBe("outage");
+      expect(calls).toEqual(Array.from({ length: retryDelaysMs.length + 3 }, () => "outage#1"));
+      expect(await channel.get(names.dlq("email"))).toBe(false);
+      expect(await depth(names.delayQueue("email", 200))).toBe(0);
     } finally {
       await consumer.stop();
       await consumerChannel.close();

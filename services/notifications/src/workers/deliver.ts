@@ -1,9 +1,15 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { fromBinary } from "@bufbuild/protobuf";
-import { inTransaction, type Pool, type PoolClient } from "../../../../lib/db.js";
+import pg from "pg";
+import { inTransaction, isDatabaseUnavailable, type Pool, type PoolClient } from "../../../../lib/db.js";
 import { claimEvent } from "../../../../lib/inbox.js";
 import type { Logger } from "../../../../lib/logger.js";
-import { nextRoute, PoisonMessageError, type Task } from "../../../../lib/rabbit.js";
+import {
+  DependencyUnavailableError,
+  nextRoute,
+  PoisonMessageError,
+  type Task,
+} from "../../../../lib/rabbit.js";
 import { type DeliveryKey, markDelivered, recordFailure } from "../db/notifications-repo.js";
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -39,7 +45,10 @@ export function headerString(task: Task, name: string): string | undefined {
  * the effect runs, so a concurrent duplicate waits and then skips. On
  * failure, the attempt is recorded outside the rolled-back transaction, as
  * DEAD_LETTERED when lib/rabbit is about to dead-letter it (poison, or no
- * retry delay left: the same nextRoute decision consumeTasks makes).
+ * retry delay left: the same nextRoute decision consumeTasks makes). When
+ * the database itself is unreachable, or cannot record a dead-lettering, the
+ * task goes back on its queue without using up an attempt
+ * (DependencyUnavailableError).
  */
 export async function deliverOnce(
   deps: WorkerDeps,
@@ -58,20 +67,52 @@ export async function deliverOnce(
   try {
     const delivered = await inTransaction(pool, async (client) => {
       if (!(await claimEvent(client, key.deliveryId, consumer))) return false;
-      await effect(client);
+      try {
+        await effect(client);
+      } catch (err) {
+        throw new EffectFailed(err);
+      }
       await markDelivered(client, key, task.attempt);
       return true;
     });
     if (delivered) log.info("delivered");
     else log.info("duplicate task skipped");
     return delivered ? "delivered" : "duplicate";
-  } catch (err) {
+  } catch (caught) {
+    // Outside the effect only the database can fail; inside it, only pg's own
+    // errors are the database's (an SMTP server refusing is the receiver's).
+    const err = caught instanceof EffectFailed ? caught.cause : caught;
+    const ours =
+      caught instanceof EffectFailed ? err instanceof pg.DatabaseError || isPgConnectionLoss(err) : true;
+    if (ours && isDatabaseUnavailable(err)) {
+      throw new DependencyUnavailableError(`database unavailable: ${describe(err)}`);
+    }
     const dead =
       err instanceof PoisonMessageError || nextRoute(task.attempt, retryDelaysMs).kind === "dead-letter";
-    const message = err instanceof Error ? err.message : String(err);
-    await recordFailure(pool, key, task.attempt, message, dead).catch((dbErr: unknown) =>
-      log.error({ err: dbErr }, "could not record the failed attempt"),
-    );
+    try {
+      await recordFailure(pool, key, task.attempt, describe(err), dead);
+    } catch (dbErr) {
+      log.error({ err: dbErr }, "could not record the failed attempt");
+      // Never dead-letter what the ledger cannot show: wait for the database.
+      if (dead)
+        throw new DependencyUnavailableError(`could not record the dead-lettering: ${describe(dbErr)}`);
+    }
     throw err;
   }
+}
+
+/** Marks an error thrown by the side effect itself, so it is told apart from the ledger's. */
+class EffectFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super("effect failed");
+  }
+}
+
+/** pg's messages for a client whose connection broke mid-transaction. */
+function isPgConnectionLoss(err: unknown): boolean {
+  return /Connection terminated|not queryable/i.test(describe(err));
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
