@@ -83,11 +83,18 @@ export async function migrate(pool: pg.Pool, dir: string): Promise<string[]> {
   return applied;
 }
 
-/** Runs fn inside one transaction on one client. */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs fn inside one transaction on one client. `begin` is the statement that
+ * opens it, for another isolation level or a read-only transaction.
+ */
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  begin = "BEGIN",
+): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query("BEGIN");
+    await client.query(begin);
     const result = await fn(client);
     await client.query("COMMIT");
     return result;
@@ -107,10 +114,15 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
-  const message = String((error as { message?: unknown } | undefined)?.message ?? "");
   if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code))
     return code.startsWith("08") || code.startsWith("57P");
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return true;
+  return isPgConnectionLoss(error);
+}
+
+/** pg's and pg-pool's own messages for a connection that broke, or that never came. */
+export function isPgConnectionLoss(error: unknown): boolean {
+  const message = String((error as { message?: unknown } | undefined)?.message ?? "");
   return /Connection terminated|not queryable|timeout exceeded when trying to connect|Client was closed/i.test(
     message,
   );

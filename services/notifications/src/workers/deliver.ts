@@ -1,7 +1,13 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { fromBinary } from "@bufbuild/protobuf";
 import pg from "pg";
-import { inTransaction, isDatabaseUnavailable, type Pool, type PoolClient } from "../../../../lib/db.js";
+import {
+  inTransaction,
+  isDatabaseUnavailable,
+  isPgConnectionLoss,
+  type Pool,
+  type PoolClient,
+} from "../../../../lib/db.js";
 import { claimEvent } from "../../../../lib/inbox.js";
 import type { Logger } from "../../../../lib/logger.js";
 import {
@@ -106,11 +112,6 @@ class EffectFailed extends Error {
   constructor(override readonly cause: unknown) {
     super("effect failed");
   }
-}
-
-/** pg's messages for a client whose connection broke mid-transaction. */
-function isPgConnectionLoss(err: unknown): boolean {
-  return /Connection terminated|not queryable/i.test(describe(err));
 }
 
 function describe(err: unknown): string {

@@ -73,58 +73,54 @@ export function createStore(pool: Pool): Store {
     },
 
     async snapshot() {
-      const client = await pool.connect();
-      try {
-        // One consistent view for a whole decision.
-        await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        const q = async <T>(sql: string) => (await client.query(sql)).rows as T[];
-        const snapshot: Snapshot = {
-          pacticipants: await q(
-            `SELECT id, name, main_branch AS "mainBranch", created_at AS "createdAt" FROM pacticipants ORDER BY id`,
-          ),
-          versions: await q(
-            `SELECT id, pacticipant_id AS "pacticipantId", number, created_at AS "createdAt" FROM versions ORDER BY id`,
-          ),
-          branches: await q(
-            `SELECT id, pacticipant_id AS "pacticipantId", name, created_at AS "createdAt" FROM branches ORDER BY id`,
-          ),
-          branchVersions: await q(
-            `SELECT id, branch_id AS "branchId", version_id AS "versionId", created_at AS "createdAt" FROM branch_versions ORDER BY id`,
-          ),
-          tags: await q(`SELECT version_id AS "versionId", name FROM tags`),
-          pactVersions: await q(
-            `SELECT id, consumer_id AS "consumerId", provider_id AS "providerId", sha, created_at AS "createdAt" FROM pact_versions ORDER BY id`,
-          ),
-          publications: await q(
-            `SELECT id, consumer_version_id AS "consumerVersionId", provider_id AS "providerId",
+      // One consistent view for a whole decision.
+      return inTransaction(
+        pool,
+        async (client) => {
+          const q = async <T>(sql: string) => (await client.query(sql)).rows as T[];
+          const snapshot: Snapshot = {
+            pacticipants: await q(
+              `SELECT id, name, main_branch AS "mainBranch", created_at AS "createdAt" FROM pacticipants ORDER BY id`,
+            ),
+            versions: await q(
+              `SELECT id, pacticipant_id AS "pacticipantId", number, created_at AS "createdAt" FROM versions ORDER BY id`,
+            ),
+            branches: await q(
+              `SELECT id, pacticipant_id AS "pacticipantId", name, created_at AS "createdAt" FROM branches ORDER BY id`,
+            ),
+            branchVersions: await q(
+              `SELECT id, branch_id AS "branchId", version_id AS "versionId", created_at AS "createdAt" FROM branch_versions ORDER BY id`,
+            ),
+            tags: await q(`SELECT version_id AS "versionId", name FROM tags`),
+            pactVersions: await q(
+              `SELECT id, consumer_id AS "consumerId", provider_id AS "providerId", sha, created_at AS "createdAt" FROM pact_versions ORDER BY id`,
+            ),
+            publications: await q(
+              `SELECT id, consumer_version_id AS "consumerVersionId", provider_id AS "providerId",
                     pact_version_id AS "pactVersionId", revision, created_at AS "createdAt"
                FROM pact_publications ORDER BY id`,
-          ),
-          verifications: await q(
-            `SELECT id, pact_version_id AS "pactVersionId", provider_version_id AS "providerVersionId", success,
+            ),
+            verifications: await q(
+              `SELECT id, pact_version_id AS "pactVersionId", provider_version_id AS "providerVersionId", success,
                     created_at AS "createdAt" FROM verifications ORDER BY id`,
-          ),
-          environments: await q(
-            `SELECT uuid, name, display_name AS "displayName", production FROM environments ORDER BY created_at`,
-          ),
-          deployedVersions: await q(
-            `SELECT uuid, version_id AS "versionId", environment_uuid AS "environmentUuid",
+            ),
+            environments: await q(
+              `SELECT uuid, name, display_name AS "displayName", production FROM environments ORDER BY created_at`,
+            ),
+            deployedVersions: await q(
+              `SELECT uuid, version_id AS "versionId", environment_uuid AS "environmentUuid",
                     application_instance AS "applicationInstance", created_at AS "createdAt", undeployed_at AS "undeployedAt"
                FROM deployed_versions ORDER BY created_at`,
-          ),
-          releasedVersions: await q(
-            `SELECT uuid, version_id AS "versionId", environment_uuid AS "environmentUuid", created_at AS "createdAt",
+            ),
+            releasedVersions: await q(
+              `SELECT uuid, version_id AS "versionId", environment_uuid AS "environmentUuid", created_at AS "createdAt",
                     support_ended_at AS "supportEndedAt" FROM released_versions ORDER BY created_at`,
-          ),
-        };
-        await client.query("COMMIT");
-        return snapshot;
-      } catch (error) {
-        await client.query("ROLLBACK").catch(() => {});
-        throw error;
-      } finally {
-        client.release();
-      }
+            ),
+          };
+          return snapshot;
+        },
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+      );
     },
 
     async pactContent(pactVersionId) {
