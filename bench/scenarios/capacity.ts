@@ -1,12 +1,13 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { InventoryService } from "../../gen/accord/inventory/v1/inventory_pb.js";
-import { type Platform, queryDb, type ServiceName } from "../../test/support/platform.js";
+import { type Platform, queryDb } from "../../test/support/platform.js";
 import { createPoster } from "../lib/http.js";
 import { openLoop } from "../lib/open-loop.js";
 import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.js";
-import { INFRA_GROUPS, pidOnPort, startCpuMeter } from "../lib/procs.js";
+import { startCpuMeter } from "../lib/procs.js";
 import { type LatencySummary, round, sleep, summarize } from "../lib/stats.js";
+import { platformCpuGroups } from "./platform.js";
 
 export interface CapacityRun {
   rate: number;
@@ -47,11 +48,7 @@ export async function runCapacity(
   cores: number,
   log: (line: string) => void,
 ): Promise<CapacityResult> {
-  const groups: Record<string, () => number[]> = { ...INFRA_GROUPS };
-  for (const [name, url] of Object.entries(platform.urls) as [ServiceName, string][]) {
-    const pid = pidOnPort(Number(new URL(url).port));
-    groups[name] = () => (pid ? [pid] : []);
-  }
+  const groups = platformCpuGroups(platform);
 
   log("capacity: idle CPU of every process (10 s, no orders)");
   const idleMeter = startCpuMeter(groups);

@@ -180,60 +180,47 @@ export async function runNotifications(
   });
   const subscriptionId = subscription?.subscriptionId ?? "";
   try {
+    const names = taskTopologyNames(platform.rabbitPrefix);
+    // n tasks through the running notifications service's worker, metered with PostgreSQL.
+    const throughWorker = async (path: string): Promise<WebhookRow> => {
+      const channel = await openConfirmChannel(rabbit, logger);
+      const pid = pidOnPort(Number(new URL(platform.urls.notifications).port));
+      const meter = startCpuMeter({
+        worker: () => (pid ? [pid] : []),
+        postgres: INFRA_GROUPS.postgres as () => number[],
+      });
+      const t0 = performance.now();
+      const confirmed = await publishTasks(channel, names, subscriptionId, n);
+      await waitFor(() => receiver.received() >= n, quick ? 60_000 : 120_000);
+      const cpu = meter.stop();
+      const last = receiver.arrivals.at(-1) ?? performance.now();
+      await channel.close();
+      return {
+        path,
+        tasks: n,
+        delivered: receiver.received(),
+        publishConfirmedPerSec: Math.round(confirmed),
+        deliveriesPerSec: Math.round(receiver.received() / ((last - t0) / 1000)),
+        latency: summarize(receiver.latencies),
+        workerCpu: cpu.groups.worker ?? 0,
+        postgresCpu: cpu.groups.postgres ?? 0,
+        machineBusy: cpu.machineBusy,
+      };
+    };
+
     // 1. The notifications service's webhook worker.
     log(`notifications: ${n} webhooks through the notifications service worker`);
-    const channel = await openConfirmChannel(rabbit, logger);
-    const names = taskTopologyNames(platform.rabbitPrefix);
-    const notifPid = pidOnPort(Number(new URL(platform.urls.notifications).port));
-    const meter = startCpuMeter({
-      worker: () => (notifPid ? [notifPid] : []),
-      postgres: INFRA_GROUPS.postgres as () => number[],
-    });
-    const t0 = performance.now();
-    const confirmed = await publishTasks(channel, names, subscriptionId, n);
-    await waitFor(() => receiver.received() >= n, quick ? 60_000 : 120_000);
-    const cpu = meter.stop();
-    const last = receiver.arrivals.at(-1) ?? performance.now();
-    rows.push({
-      path: "notifications service webhook worker (prefetch 10, inbox + delivery row per task)",
-      tasks: n,
-      delivered: receiver.received(),
-      publishConfirmedPerSec: Math.round(confirmed),
-      deliveriesPerSec: Math.round(receiver.received() / ((last - t0) / 1000)),
-      latency: summarize(receiver.latencies),
-      workerCpu: cpu.groups.worker ?? 0,
-      postgresCpu: cpu.groups.postgres ?? 0,
-      machineBusy: cpu.machineBusy,
-    });
-    await channel.close();
+    rows.push(
+      await throughWorker(
+        "notifications service webhook worker (prefetch 10, inbox + delivery row per task)",
+      ),
+    );
 
     // 1b. The same worker with a larger prefetch: is the in-flight limit what bounds it?
     log(`notifications: ${n} webhooks through the worker with NOTIFICATIONS_PREFETCH=100`);
     receiver.reset();
     await platform.restart("notifications", { NOTIFICATIONS_PREFETCH: "100" });
-    const channelB = await openConfirmChannel(rabbit, logger);
-    const pidB = pidOnPort(Number(new URL(platform.urls.notifications).port));
-    const meterB = startCpuMeter({
-      worker: () => (pidB ? [pidB] : []),
-      postgres: INFRA_GROUPS.postgres as () => number[],
-    });
-    const tB = performance.now();
-    const confirmedB = await publishTasks(channelB, names, subscriptionId, n);
-    await waitFor(() => receiver.received() >= n, quick ? 60_000 : 120_000);
-    const cpuB = meterB.stop();
-    const lastB = receiver.arrivals.at(-1) ?? performance.now();
-    rows.push({
-      path: "the same worker with NOTIFICATIONS_PREFETCH=100",
-      tasks: n,
-      delivered: receiver.received(),
-      publishConfirmedPerSec: Math.round(confirmedB),
-      deliveriesPerSec: Math.round(receiver.received() / ((lastB - tB) / 1000)),
-      latency: summarize(receiver.latencies),
-      workerCpu: cpuB.groups.worker ?? 0,
-      postgresCpu: cpuB.groups.postgres ?? 0,
-      machineBusy: cpuB.machineBusy,
-    });
-    await channelB.close();
+    rows.push(await throughWorker("the same worker with NOTIFICATIONS_PREFETCH=100"));
     // Back to the platform's own setting for the end-to-end run.
     await platform.restart("notifications");
 
@@ -310,6 +297,16 @@ export interface E2eResult {
   cpu: CpuReading;
   /** Per-second confirmed counts over the run (for the chart). */
   confirmedTimeline: number[];
+}
+
+/** CPU meter groups for every service process of the platform (found by port) and the infrastructure. */
+export function platformCpuGroups(platform: Platform): Record<string, () => number[]> {
+  const groups: Record<string, () => number[]> = { ...INFRA_GROUPS };
+  for (const [name, url] of Object.entries(platform.urls) as [ServiceName, string][]) {
+    const pid = pidOnPort(Number(new URL(url).port));
+    groups[name] = () => (pid ? [pid] : []);
+  }
+  return groups;
 }
 
 /**
@@ -414,11 +411,7 @@ export async function runE2e(
   })();
 
   // CPU of every process of the platform and of the infrastructure.
-  const groups: Record<string, () => number[]> = { ...INFRA_GROUPS };
-  for (const [name, url] of Object.entries(platform.urls) as [ServiceName, string][]) {
-    const pid = pidOnPort(Number(new URL(url).port));
-    groups[name] = () => (pid ? [pid] : []);
-  }
+  const groups = platformCpuGroups(platform);
   groups.bench = () => [process.pid];
   const meter = startCpuMeter(groups);
 
