@@ -1,10 +1,10 @@
-import type { ProfileSummary } from "./lib/profile.js";
-import type { ProcessPauses } from "./lib/prometheus.js";
-import { round } from "./lib/stats.js";
-import type { CapacityResult } from "./scenarios/capacity.js";
-import type { EventsResult } from "./scenarios/events.js";
-import type { OrdersBenchResult } from "./scenarios/orders.js";
-import type { E2eResult, NotificationsResult } from "./scenarios/platform.js";
+import type { ProfileSummary } from "./lib/profile.ts";
+import type { ProcessPauses } from "./lib/prometheus.ts";
+import { round } from "./lib/stats.ts";
+import type { CapacityResult } from "./scenarios/capacity.ts";
+import type { EventsResult } from "./scenarios/events.ts";
+import type { OrdersBenchResult } from "./scenarios/orders.ts";
+import type { E2eResult, NotificationsResult } from "./scenarios/platform.ts";
 
 export interface BenchReport {
   startedAt: string;

@@ -1,17 +1,17 @@
-import "./lib/env.js";
+import "./lib/env.ts";
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { startPlatform } from "../test/support/platform.js";
-import { ROOT } from "./lib/procs.js";
-import { profileOf, summarizeProfile } from "./lib/profile.js";
-import { type BenchReport, markdown, verdicts } from "./report.js";
-import { runCapacity } from "./scenarios/capacity.js";
-import { runEvents } from "./scenarios/events.js";
-import { runOrdersBench } from "./scenarios/orders.js";
-import { runE2e, runNotifications } from "./scenarios/platform.js";
+import { startPlatform } from "#test/support/platform.ts";
+import { ROOT } from "./lib/procs.ts";
+import { profileOf, summarizeProfile } from "./lib/profile.ts";
+import { type BenchReport, markdown, verdicts } from "./report.ts";
+import { runCapacity } from "./scenarios/capacity.ts";
+import { runEvents } from "./scenarios/events.ts";
+import { runOrdersBench } from "./scenarios/orders.ts";
+import { runE2e, runNotifications } from "./scenarios/platform.ts";
 
 /**
  * npm run bench [-- --quick] [--only=events,orders,notifications,capacity,e2e] [--out=dir]

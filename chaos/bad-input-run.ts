@@ -6,11 +6,11 @@
  * error, a crash, or a poison message that did not reach its dead-letter queue.
  * Writes reports/bad-input/report.md (short-report.md with --short).
  */
-import { infraDefaults } from "./env.js";
-import { writeRunReport } from "./report-file.js";
+import { infraDefaults } from "./env.ts";
+import { writeRunReport } from "./report-file.ts";
 
 infraDefaults();
-const { formatBadInput, runBadInput } = await import("./bad-input.js");
+const { formatBadInput, runBadInput } = await import("./bad-input.ts");
 
 const volume = process.argv.includes("--short") ? "short" : "full";
 const started = new Date();

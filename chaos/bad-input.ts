@@ -2,17 +2,17 @@ import { randomBytes, randomUUID } from "node:crypto";
 import http2 from "node:http2";
 import { type DescField, type DescMessage, type DescService, ScalarType } from "@bufbuild/protobuf";
 import amqp from "amqplib";
-import { InventoryService } from "../gen/accord/inventory/v1/inventory_pb.js";
-import { NotificationService } from "../gen/accord/notifications/v1/notifications_pb.js";
-import { OrderPlacedSchema } from "../gen/accord/orders/v1/events_pb.js";
-import { OrderService } from "../gen/accord/orders/v1/orders_pb.js";
-import { PaymentService } from "../gen/accord/payments/v1/payments_pb.js";
-import { ShippingService } from "../gen/accord/shipping/v1/shipping_pb.js";
-import { createKafka, parseBrokers } from "../lib/kafka.js";
-import { createLogger } from "../lib/logger.js";
-import type { Platform, ServiceName } from "../test/support/platform.js";
-import { startIsolatedPlatform } from "./chaos.js";
-import { servicePids } from "./processes.js";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
+import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
+import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
+import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
+import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
+import { createKafka, parseBrokers } from "#lib/messaging/kafka.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import type { Platform, ServiceName } from "#test/support/platform.ts";
+import { startIsolatedPlatform } from "./chaos.ts";
+import { servicePids } from "./processes.ts";
 
 /**
  * Bad input at volume against the real services: malformed Connect requests

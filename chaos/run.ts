@@ -8,11 +8,11 @@
  * PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL, TEMPORAL_ADDRESS (defaults: infra/env.sh),
  * restarted with infra/infra.sh.
  */
-import { infraDefaults } from "./env.js";
-import { writeRunReport } from "./report-file.js";
+import { infraDefaults } from "./env.ts";
+import { writeRunReport } from "./report-file.ts";
 
 infraDefaults();
-const { FULL, SHORT, formatReport, runChaos } = await import("./chaos.js");
+const { FULL, SHORT, formatReport, runChaos } = await import("./chaos.ts");
 
 const args = process.argv.slice(2);
 const short = args.includes("--short");

@@ -12,8 +12,8 @@
 import { create, createRegistry, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { type Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { startRpcServer as startBefore } from "../bench/connect-overhead/baseline-connect-server.js";
-import { startRpcServer as startAfter } from "../lib/connect-server.js";
+import { startRpcServer as startAfter } from "#lib/rpc/server.ts";
+import { startRpcServer as startBefore } from "#tools/connect-baseline/baseline-connect-server.ts";
 import {
   ServerCompatRequestSchema,
   ServerCompatResponseSchema,

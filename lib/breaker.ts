@@ -1,5 +1,5 @@
 import CircuitBreaker from "opossum";
-import type { Logger } from "./logger.js";
+import type { Logger } from "./observability/logger.ts";
 
 export interface BreakerOptions {
   /** Per-call time limit; the call's own AbortSignal fires when it passes. */
@@ -23,19 +23,22 @@ export interface BreakerOptions {
 /** Thrown at once, without calling the dependency, while the breaker is open. */
 export class BreakerOpenError extends Error {
   override name = "BreakerOpenError";
-  constructor(readonly breaker: string) {
+  readonly breaker: string;
+  constructor(breaker: string) {
     super(`circuit breaker ${breaker} is open`);
+    this.breaker = breaker;
   }
 }
 
 /** Thrown when a call exceeded timeoutMs. */
 export class BreakerTimeoutError extends Error {
   override name = "BreakerTimeoutError";
-  constructor(
-    readonly breaker: string,
-    readonly timeoutMs: number,
-  ) {
+  readonly breaker: string;
+  readonly timeoutMs: number;
+  constructor(breaker: string, timeoutMs: number) {
     super(`call through breaker ${breaker} timed out after ${timeoutMs} ms`);
+    this.breaker = breaker;
+    this.timeoutMs = timeoutMs;
   }
 }
 

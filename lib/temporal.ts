@@ -7,7 +7,7 @@ import {
   Runtime,
   Worker,
 } from "@temporalio/worker";
-import type { Logger } from "./logger.js";
+import type { Logger } from "./observability/logger.ts";
 
 /** Task queue the orchestrator worker polls and the order saga is started on. */
 export const ORDERS_TASK_QUEUE = "orders";

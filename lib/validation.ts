@@ -1,4 +1,4 @@
-import type { Address } from "../gen/accord/common/v1/common_pb.js";
+import type { Address } from "#gen/accord/common/v1/common_pb.js";
 
 /**
  * Field checks shared by every service's edge validation. Each reports

@@ -5,9 +5,9 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { InventoryService } from "../gen/accord/inventory/v1/inventory_pb.js";
-import { FailureCode, type Order, OrderService, OrderStatus } from "../gen/accord/orders/v1/orders_pb.js";
-import { rpcClient } from "../lib/rpc-clients.js";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { FailureCode, type Order, OrderService, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { rpcClient } from "#lib/rpc/clients.ts";
 
 const ordersUrl = process.env.ORDERS_URL ?? `http://127.0.0.1:${process.env.ORDERS_PORT ?? 8081}`;
 const inventoryUrl = process.env.INVENTORY_URL ?? `http://127.0.0.1:${process.env.INVENTORY_PORT ?? 8082}`;

@@ -4,15 +4,15 @@
 // customer cancels at once. Each is watched until its saga finishes.
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { InventoryService } from "../gen/accord/inventory/v1/inventory_pb.js";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import {
   OrderService,
   OrderStatus,
   type PlaceOrderRequest,
   PlaceOrderRequestSchema,
-} from "../gen/accord/orders/v1/orders_pb.js";
-import { rpcClient } from "../lib/rpc-clients.js";
-import { describeOrder, watchOrder } from "./accord.js";
+} from "#gen/accord/orders/v1/orders_pb.js";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { describeOrder, watchOrder } from "./accord.ts";
 
 const ordersUrl = process.env.ORDERS_URL ?? `http://127.0.0.1:${process.env.ORDERS_PORT ?? 8081}`;
 const inventoryUrl = process.env.INVENTORY_URL ?? `http://127.0.0.1:${process.env.INVENTORY_PORT ?? 8082}`;

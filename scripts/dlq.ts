@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
 import type { ConfirmChannel, GetMessage } from "amqplib";
-import { createLogger } from "../lib/logger.js";
 import {
   ATTEMPT_HEADER,
   attemptsFrom,
@@ -8,7 +7,8 @@ import {
   openConfirmChannel,
   publishTask,
   taskTopologyNames,
-} from "../lib/rabbit.js";
+} from "#lib/messaging/rabbit.ts";
+import { createLogger } from "#lib/observability/logger.ts";
 
 /**
  * Lists, inspects and replays a task dead-letter queue.

@@ -3,10 +3,10 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { databaseUrl, infraEnv, loadConfig } from "../lib/config.js";
-import { createPool, ensureDatabase, migrate } from "../lib/db.js";
-import { ALL_TOPICS } from "../lib/events.js";
-import { createKafka, ensureTopics } from "../lib/kafka.js";
+import { createPool, ensureDatabase, migrate } from "#lib/db.ts";
+import { databaseUrl, infraEnv, loadConfig } from "#lib/host/config.ts";
+import { ALL_TOPICS } from "#lib/messaging/events.ts";
+import { createKafka, ensureTopics } from "#lib/messaging/kafka.ts";
 
 const SERVICE_DATABASES: Record<string, string> = {
   orders: "accord_orders",

@@ -13,16 +13,16 @@ mkdir -p "$LOGS" "$RUN"
 # name, entry point, readiness URL. Simulated external parties first
 # (payment provider, carrier, SMTP sink), then the services, then the orchestrator.
 ALL_SERVICES=(
-  "payment-provider services/payment-provider/src/main.ts http://127.0.0.1:${PAYMENT_PROVIDER_PORT:-8091}/readyz"
-  "carrier services/carrier/src/main.ts http://127.0.0.1:${CARRIER_PORT:-8092}/readyz"
-  "smtp-sink services/smtp-sink/src/main.ts http://127.0.0.1:${SMTP_SINK_HTTP_PORT:-8093}/readyz"
+  "payment-provider simulators/payment-provider/src/main.ts http://127.0.0.1:${PAYMENT_PROVIDER_PORT:-8091}/readyz"
+  "carrier simulators/carrier/src/main.ts http://127.0.0.1:${CARRIER_PORT:-8092}/readyz"
+  "smtp-sink simulators/smtp-sink/src/main.ts http://127.0.0.1:${SMTP_SINK_HTTP_PORT:-8093}/readyz"
   "orders services/orders/src/main.ts http://127.0.0.1:${ORDERS_PORT:-8081}/readyz"
   "inventory services/inventory/src/main.ts http://127.0.0.1:${INVENTORY_PORT:-8082}/readyz"
   "payments services/payments/src/main.ts http://127.0.0.1:${PAYMENTS_PORT:-8083}/readyz"
   "shipping services/shipping/src/main.ts http://127.0.0.1:${SHIPPING_PORT:-8084}/readyz"
   "notifications services/notifications/src/main.ts http://127.0.0.1:${NOTIFICATIONS_PORT:-8085}/readyz"
   "orchestrator services/orchestrator/src/main.ts http://127.0.0.1:${ORCHESTRATOR_PORT:-8086}/readyz"
-  "pact-broker services/pact-broker/src/main.ts http://127.0.0.1:${PACT_BROKER_PORT:-9292}/readyz"
+  "pact-broker tools/pact-broker/src/main.ts http://127.0.0.1:${PACT_BROKER_PORT:-9292}/readyz"
 )
 SERVICES=()
 for entry in "${ALL_SERVICES[@]}"; do
@@ -39,7 +39,7 @@ start() {
     echo "[services] starting $name (log $LOGS/$name.log)"
     # A simple command in the background, so $! is the service itself (setsid
     # execs in place) and nothing keeps this script's stdout open.
-    setsid nohup tsx "$main" >>"$LOGS/$name.log" 2>&1 </dev/null &
+    setsid nohup node "$main" >>"$LOGS/$name.log" 2>&1 </dev/null &
     echo $! >"$RUN/$name.pid"
   done
   for entry in "${SERVICES[@]}"; do

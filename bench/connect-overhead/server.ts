@@ -7,9 +7,9 @@ import {
   GetOrderResponseSchema,
   OrderService,
   OrderStatus,
-} from "../../gen/accord/orders/v1/orders_pb.js";
-import { startRpcServer } from "../../lib/connect-server.js";
-import { startRpcServer as startBaseline } from "./baseline-connect-server.js";
+} from "#gen/accord/orders/v1/orders_pb.js";
+import { startRpcServer } from "#lib/rpc/server.ts";
+import { startRpcServer as startBaseline } from "#tools/connect-baseline/baseline-connect-server.ts";
 
 // One benchmark target per process, chosen by argv[2]; prints "LISTENING <port>".
 // connect-plain: connectNodeAdapter behind http.createServer; rpc-server-before:

@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { type LatencySummary, summarize } from "./stats.js";
+import { type LatencySummary, summarize } from "./stats.ts";
 
 export interface ClosedLoopResult {
   concurrency: number;

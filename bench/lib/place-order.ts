@@ -1,4 +1,4 @@
-import { OrderService } from "../../gen/accord/orders/v1/orders_pb.js";
+import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 
 /** PlaceOrder's path, for the raw HTTP posters the load generators use. */
 export const PLACE_ORDER_PATH = `/${OrderService.typeName}/${OrderService.method.placeOrder.name}`;

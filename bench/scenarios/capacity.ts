@@ -1,13 +1,13 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { InventoryService } from "../../gen/accord/inventory/v1/inventory_pb.js";
-import { type Platform, queryDb } from "../../test/support/platform.js";
-import { createPoster } from "../lib/http.js";
-import { openLoop } from "../lib/open-loop.js";
-import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.js";
-import { startCpuMeter } from "../lib/procs.js";
-import { type LatencySummary, round, sleep, summarize } from "../lib/stats.js";
-import { platformCpuGroups } from "./platform.js";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { type Platform, queryDb } from "#test/support/platform.ts";
+import { createPoster } from "../lib/http.ts";
+import { openLoop } from "../lib/open-loop.ts";
+import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.ts";
+import { startCpuMeter } from "../lib/procs.ts";
+import { type LatencySummary, round, sleep, summarize } from "../lib/stats.ts";
+import { platformCpuGroups } from "./platform.ts";
 
 export interface CapacityRun {
   rate: number;

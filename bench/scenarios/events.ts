@@ -9,12 +9,12 @@ import {
   toJsonString,
 } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { OrderConfirmedSchema, OrderPlacedSchema } from "../../gen/accord/orders/v1/events_pb.js";
-import { OrderStatus } from "../../gen/accord/orders/v1/orders_pb.js";
-import { PaymentCapturedSchema } from "../../gen/accord/payments/v1/events_pb.js";
-import { ShipmentCreatedSchema } from "../../gen/accord/shipping/v1/events_pb.js";
-import { decodeEvent, encodeEvent, eventRegistry, sourceFor } from "../../lib/events.js";
-import { round } from "../lib/stats.js";
+import { OrderConfirmedSchema, OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
+import { OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { PaymentCapturedSchema } from "#gen/accord/payments/v1/events_pb.js";
+import { ShipmentCreatedSchema } from "#gen/accord/shipping/v1/events_pb.js";
+import { decodeEvent, encodeEvent, eventRegistry, sourceFor } from "#lib/messaging/events.ts";
+import { round } from "../lib/stats.ts";
 
 export interface EncodingRow {
   event: string;

@@ -6,13 +6,12 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { ConfirmChannel } from "amqplib";
 import type { EachMessagePayload } from "kafkajs";
-import { InventoryService } from "../../gen/accord/inventory/v1/inventory_pb.js";
-import { NotificationService } from "../../gen/accord/notifications/v1/notifications_pb.js";
-import { WebhookTaskSchema } from "../../gen/accord/notifications/v1/tasks_pb.js";
-import { OrderConfirmedSchema } from "../../gen/accord/orders/v1/events_pb.js";
-import { decodeEvent, eventRegistry, isEventOf, normalizeHeaders } from "../../lib/events.js";
-import { createKafka, parseBrokers } from "../../lib/kafka.js";
-import { createLogger } from "../../lib/logger.js";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
+import { WebhookTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
+import { OrderConfirmedSchema } from "#gen/accord/orders/v1/events_pb.js";
+import { decodeEvent, eventRegistry, isEventOf, normalizeHeaders } from "#lib/messaging/events.ts";
+import { createKafka, parseBrokers } from "#lib/messaging/kafka.ts";
 import {
   assertTaskTopology,
   connectRabbit,
@@ -21,13 +20,14 @@ import {
   publishTask,
   type TaskTopologyNames,
   taskTopologyNames,
-} from "../../lib/rabbit.js";
-import { type Platform, queryDb, type ServiceName } from "../../test/support/platform.js";
-import { createPoster } from "../lib/http.js";
-import { type OpenLoopResult, openLoop } from "../lib/open-loop.js";
-import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.js";
-import { type CpuReading, INFRA_GROUPS, pidOnPort, startCpuMeter } from "../lib/procs.js";
-import { type LatencySummary, round, sleep, summarize } from "../lib/stats.js";
+} from "#lib/messaging/rabbit.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { type Platform, queryDb, type ServiceName } from "#test/support/platform.ts";
+import { createPoster } from "../lib/http.ts";
+import { type OpenLoopResult, openLoop } from "../lib/open-loop.ts";
+import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.ts";
+import { type CpuReading, INFRA_GROUPS, pidOnPort, startCpuMeter } from "../lib/procs.ts";
+import { type LatencySummary, round, sleep, summarize } from "../lib/stats.ts";
 
 const logger = createLogger("bench", "warn");
 

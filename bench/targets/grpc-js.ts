@@ -6,9 +6,9 @@ import {
   type GetOrderResponse,
   GetOrderResponseSchema,
   OrderService,
-} from "../../gen/accord/orders/v1/orders_pb.js";
-import { createPool } from "../../lib/db.js";
-import { getOrder } from "../../services/orders/src/db/orders-repo.js";
+} from "#gen/accord/orders/v1/orders_pb.js";
+import { createPool } from "#lib/db.ts";
+import { getOrder } from "#services/orders/src/db/orders-repo.ts";
 
 // The gRPC baseline: grpc-js, the peer a user would pick instead of Connect's
 // gRPC, serving GetOrder with the orders service's own SQL. Its method

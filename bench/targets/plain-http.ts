@@ -1,8 +1,8 @@
 import http from "node:http";
 import { create, fromJsonString, toJsonString } from "@bufbuild/protobuf";
-import { GetOrderRequestSchema, GetOrderResponseSchema } from "../../gen/accord/orders/v1/orders_pb.js";
-import { createPool } from "../../lib/db.js";
-import { getOrder } from "../../services/orders/src/db/orders-repo.js";
+import { GetOrderRequestSchema, GetOrderResponseSchema } from "#gen/accord/orders/v1/orders_pb.js";
+import { createPool } from "#lib/db.ts";
+import { getOrder } from "#services/orders/src/db/orders-repo.ts";
 
 // The baseline for the Connect lookup: plain node:http, no framework, the
 // orders service's own SQL (its repository function) and the same protobuf-es

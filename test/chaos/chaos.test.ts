@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Fault, formatReport, runChaos, SHORT } from "../../chaos/chaos.js";
+import { type Fault, formatReport, runChaos, SHORT } from "#chaos/chaos.ts";
 
 // The short chaos run: orders at a steady rate while three services are
 // kill -9'd and restarted and Kafka is restarted, then the invariants (every

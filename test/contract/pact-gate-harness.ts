@@ -7,7 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { MatchersV3, PactV4, Verifier } from "@pact-foundation/pact";
 import pg from "pg";
-import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // Harness for the release-gate tests: Accord's broker as a real process with
 // its own database, the OFFICIAL pact-broker CLI, pact-js consumer tests that

@@ -7,7 +7,7 @@ import {
   tempDir,
   verifyFromBroker,
   writeConsumerPact,
-} from "./pact-gate-harness.js";
+} from "./pact-gate-harness.ts";
 
 // The release gate end to end: pact-js consumer tests publish through the
 // official CLI, the pact-js Verifier verifies tiny providers against Accord's

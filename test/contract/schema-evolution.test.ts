@@ -6,8 +6,8 @@ import { promisify } from "node:util";
 import { type DescMessage, fromJson, type JsonObject, toJson } from "@bufbuild/protobuf";
 import { type MessageProvider, providerWithMetadata } from "@pact-foundation/pact";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventRegistry } from "../../lib/events.js";
-import { verifyProvider } from "../support/pact-verify.js";
+import { eventRegistry } from "#lib/messaging/events.ts";
+import { verifyProvider } from "#test/support/pact-verify.ts";
 
 // Two safety nets for a change to an event or RPC field: buf breaking stops a
 // renumbered or retyped proto field before any code runs, and the message

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBadInput, runBadInput } from "../../chaos/bad-input.js";
+import { formatBadInput, runBadInput } from "#chaos/bad-input.ts";
 
 // Malformed RPCs (every method of every service, Connect JSON and binary and
 // gRPC over HTTP/2), poison Kafka events and malformed RabbitMQ tasks against

@@ -2,12 +2,12 @@ import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InventoryService, StockSchema } from "../../gen/accord/inventory/v1/inventory_pb.js";
-import { OrderService } from "../../gen/accord/orders/v1/orders_pb.js";
-import { type RpcServer, startRpcServer } from "../../lib/connect-server.js";
-import { CORRELATION_HEADER, currentContext, runWithContext } from "../../lib/request-context.js";
-import { rpcClient } from "../../lib/rpc-clients.js";
-import { freePort } from "../support/service-process.js";
+import { InventoryService, StockSchema } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
+import { CORRELATION_HEADER, currentContext, runWithContext } from "#lib/observability/request-context.ts";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { type RpcServer, startRpcServer } from "#lib/rpc/server.ts";
+import { freePort } from "#test/support/service-process.ts";
 
 // Two real servers on real sockets: a call into the first one, which calls the
 // second with the shared client, keeps one correlation id end to end.

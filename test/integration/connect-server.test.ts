@@ -17,9 +17,9 @@ import {
   GetOrderResponseSchema,
   OrderService,
   OrderStatus,
-} from "../../gen/accord/orders/v1/orders_pb.js";
-import { type RpcServer, startRpcServer } from "../../lib/connect-server.js";
-import { rpcClient } from "../../lib/rpc-clients.js";
+} from "#gen/accord/orders/v1/orders_pb.js";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { type RpcServer, startRpcServer } from "#lib/rpc/server.ts";
 
 // startRpcServer serves Connect unary over HTTP/1.1 on its own lean path (ADR
 // 0009). Every answer it gives must be the one connectNodeAdapter gives for the

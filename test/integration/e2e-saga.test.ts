@@ -3,8 +3,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InventoryService } from "../../gen/accord/inventory/v1/inventory_pb.js";
-import { NotificationService } from "../../gen/accord/notifications/v1/notifications_pb.js";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
 import {
   FailureCode,
   type Order,
@@ -12,10 +12,10 @@ import {
   OrderStatus,
   type PlaceOrderRequest,
   PlaceOrderRequestSchema,
-} from "../../gen/accord/orders/v1/orders_pb.js";
-import { rpcClient } from "../../lib/rpc-clients.js";
-import { verifySignature } from "../../services/notifications/src/domain/signature.js";
-import { type Platform, queryDb, startPlatform } from "../support/platform.js";
+} from "#gen/accord/orders/v1/orders_pb.js";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { verifySignature } from "#services/notifications/src/domain/signature.ts";
+import { type Platform, queryDb, startPlatform } from "#test/support/platform.ts";
 
 // The whole platform as real processes on real infrastructure: every order
 // goes orders -> outbox -> Kafka -> orchestrator -> Temporal saga ->

@@ -6,9 +6,9 @@ import {
   InventoryReleasedSchema,
   InventoryReservationRejectedSchema,
   InventoryReservedSchema,
-} from "../../gen/accord/inventory/v1/events_pb.js";
-import { InventoryService, ReservationStatus } from "../../gen/accord/inventory/v1/inventory_pb.js";
-import { type DecodedEvent, decodeEvent, eventRegistry, isEventOf, topicFor } from "../../lib/events.js";
+} from "#gen/accord/inventory/v1/events_pb.js";
+import { InventoryService, ReservationStatus } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { type DecodedEvent, decodeEvent, eventRegistry, isEventOf, topicFor } from "#lib/messaging/events.ts";
 import {
   type ConsumedRecord,
   createIdempotentProducer,
@@ -18,10 +18,10 @@ import {
   parseBrokers,
   type RunningConsumer,
   runEventConsumer,
-} from "../../lib/kafka.js";
-import { createLogger } from "../../lib/logger.js";
-import { rpcClient } from "../../lib/rpc-clients.js";
-import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+} from "#lib/messaging/kafka.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The real inventory process on its own database, with the real Kafka: stock
 // numbers are checked through GetStock and straight in SQL.

@@ -2,9 +2,9 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { AddressSchema, LineItemSchema, MoneySchema } from "../../gen/accord/common/v1/common_pb.js";
-import { OrderPlacedSchema } from "../../gen/accord/orders/v1/events_pb.js";
-import { OrderSchema, OrderStatus } from "../../gen/accord/orders/v1/orders_pb.js";
+import { AddressSchema, LineItemSchema, MoneySchema } from "#gen/accord/common/v1/common_pb.js";
+import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
+import { OrderSchema, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import {
   type DecodedEvent,
   dlqTopicFor,
@@ -12,7 +12,7 @@ import {
   encodeEvent,
   isEventOf,
   sourceFor,
-} from "../../lib/events.js";
+} from "#lib/messaging/events.ts";
 import {
   type ConsumedRecord,
   createIdempotentProducer,
@@ -26,8 +26,8 @@ import {
   publishEvents,
   type RunningConsumer,
   runEventConsumer,
-} from "../../lib/kafka.js";
-import { createLogger } from "../../lib/logger.js";
+} from "#lib/messaging/kafka.ts";
+import { createLogger } from "#lib/observability/logger.ts";
 
 // kafkajs logs the transient failure of test 3 at error level; TEST_LOG_LEVEL=debug shows it all.
 const logger = createLogger("kafka-events-test", process.env.TEST_LOG_LEVEL ?? "silent");

@@ -9,21 +9,21 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { ChannelModel, ConfirmChannel } from "amqplib";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MoneySchema } from "../../gen/accord/common/v1/common_pb.js";
+import { MoneySchema } from "#gen/accord/common/v1/common_pb.js";
 import {
   Channel,
   DeliveryStatus,
   ListWebhookSubscriptionsResponseSchema,
   NotificationService,
-} from "../../gen/accord/notifications/v1/notifications_pb.js";
-import { EmailTaskSchema } from "../../gen/accord/notifications/v1/tasks_pb.js";
+} from "#gen/accord/notifications/v1/notifications_pb.js";
+import { EmailTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
 import {
   OrderCancelledSchema,
   OrderConfirmedSchema,
   OrderFailedSchema,
-} from "../../gen/accord/orders/v1/events_pb.js";
-import { PaymentCapturedSchema } from "../../gen/accord/payments/v1/events_pb.js";
-import { dlqTopicFor, type EncodedEvent, encodeEvent, sourceFor } from "../../lib/events.js";
+} from "#gen/accord/orders/v1/events_pb.js";
+import { PaymentCapturedSchema } from "#gen/accord/payments/v1/events_pb.js";
+import { dlqTopicFor, type EncodedEvent, encodeEvent, sourceFor } from "#lib/messaging/events.ts";
 import {
   createIdempotentProducer,
   createKafka,
@@ -33,18 +33,18 @@ import {
   type KafkaClient,
   parseBrokers,
   publishEvents,
-} from "../../lib/kafka.js";
-import { createLogger } from "../../lib/logger.js";
+} from "#lib/messaging/kafka.ts";
 import {
   connectRabbit,
   openConfirmChannel,
   publishTask,
   TASK_QUEUES,
   taskTopologyNames,
-} from "../../lib/rabbit.js";
-import { rpcClient } from "../../lib/rpc-clients.js";
-import { verifySignature } from "../../services/notifications/src/domain/signature.js";
-import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+} from "#lib/messaging/rabbit.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { verifySignature } from "#services/notifications/src/domain/signature.ts";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The real smtp-sink and notifications processes, on their own database,
 // RabbitMQ prefix, Kafka topic and consumer group, with a webhook receiver

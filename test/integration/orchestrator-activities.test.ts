@@ -3,26 +3,22 @@ import { create, type JsonObject, toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ApplicationFailure } from "@temporalio/activity";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { InventoryService, type ReserveRequest } from "../../gen/accord/inventory/v1/inventory_pb.js";
+import { InventoryService, type ReserveRequest } from "#gen/accord/inventory/v1/inventory_pb.js";
 import {
   type FailOrderRequest,
   FailureCode,
   OrderSchema,
   OrderService,
   OrderStatus,
-} from "../../gen/accord/orders/v1/orders_pb.js";
-import {
-  type ChargeRequest,
-  PaymentService,
-  PaymentStatus,
-} from "../../gen/accord/payments/v1/payments_pb.js";
-import { ShippingService } from "../../gen/accord/shipping/v1/shipping_pb.js";
-import { type RpcServer, startRpcServer } from "../../lib/connect-server.js";
-import { createLogger } from "../../lib/logger.js";
+} from "#gen/accord/orders/v1/orders_pb.js";
+import { type ChargeRequest, PaymentService, PaymentStatus } from "#gen/accord/payments/v1/payments_pb.js";
+import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
+import { createLogger } from "#lib/observability/logger.ts";
+import { type RpcServer, startRpcServer } from "#lib/rpc/server.ts";
 import {
   createOrderActivities,
   type OrderActivitiesHandle,
-} from "../../services/orchestrator/src/activities/order-activities.js";
+} from "#services/orchestrator/src/activities/order-activities.ts";
 
 // The real activities over real sockets (Connect JSON) against stand-in
 // services built from the generated service descriptors: keys, mapping of

@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Connection, Client as TemporalClient } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { OrderCancellationRequestedSchema, OrderPlacedSchema } from "../../gen/accord/orders/v1/events_pb.js";
-import { OrderSchema, OrderStatus } from "../../gen/accord/orders/v1/orders_pb.js";
-import { ShipmentDeliveredSchema } from "../../gen/accord/shipping/v1/events_pb.js";
+import { OrderCancellationRequestedSchema, OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
+import { OrderSchema, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { ShipmentDeliveredSchema } from "#gen/accord/shipping/v1/events_pb.js";
 import {
   decodeEvent,
   dlqTopicFor,
@@ -12,7 +12,7 @@ import {
   encodeEvent,
   eventRegistry,
   sourceFor,
-} from "../../lib/events.js";
+} from "#lib/messaging/events.ts";
 import {
   createIdempotentProducer,
   createKafka,
@@ -23,14 +23,14 @@ import {
   parseBrokers,
   publishEvents,
   type RunningConsumer,
-} from "../../lib/kafka.js";
-import { createLogger } from "../../lib/logger.js";
-import { connectTemporalClient } from "../../lib/temporal.js";
-import type { OrderActivities } from "../../services/orchestrator/src/activities/order-activities.js";
-import { createBridgeHandler, orderWorkflowId, startBridge } from "../../services/orchestrator/src/bridge.js";
-import { type OrchestratorWorker, startOrchestratorWorker } from "../../services/orchestrator/src/worker.js";
-import { orderStatusQuery } from "../../services/orchestrator/src/workflows/order.js";
-import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+} from "#lib/messaging/kafka.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { connectTemporalClient } from "#lib/temporal.ts";
+import type { OrderActivities } from "#services/orchestrator/src/activities/order-activities.ts";
+import { createBridgeHandler, orderWorkflowId, startBridge } from "#services/orchestrator/src/bridge.ts";
+import { type OrchestratorWorker, startOrchestratorWorker } from "#services/orchestrator/src/worker.ts";
+import { orderStatusQuery } from "#services/orchestrator/src/workflows/order.ts";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // Real Kafka and real Temporal: events published on a test topic, consumed by
 // the bridge, become one saga per order id however often they are delivered.

@@ -6,11 +6,11 @@ import { create, type JsonObject, toJson } from "@bufbuild/protobuf";
 import { ApplicationFailure } from "@temporalio/activity";
 import { type Client, WorkflowFailedError, type WorkflowHandle } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderSchema, OrderStatus } from "../../gen/accord/orders/v1/orders_pb.js";
-import { createLogger } from "../../lib/logger.js";
-import { connectTemporalClient } from "../../lib/temporal.js";
-import type { OrderActivities } from "../../services/orchestrator/src/activities/order-activities.js";
-import { type OrchestratorWorker, startOrchestratorWorker } from "../../services/orchestrator/src/worker.js";
+import { OrderSchema, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { createLogger } from "#lib/observability/logger.ts";
+import { connectTemporalClient } from "#lib/temporal.ts";
+import type { OrderActivities } from "#services/orchestrator/src/activities/order-activities.ts";
+import { type OrchestratorWorker, startOrchestratorWorker } from "#services/orchestrator/src/worker.ts";
 import {
   cancelOrderSignal,
   type OrderWorkflowStatus,
@@ -18,7 +18,7 @@ import {
   orderDeliveredSignal,
   orderStatusQuery,
   orderWorkflow,
-} from "../../services/orchestrator/src/workflows/order.js";
+} from "#services/orchestrator/src/workflows/order.ts";
 
 // The real OrderWorkflow on the real Temporal dev server, with its activities
 // replaced by in-memory doubles that record calls: a test of the saga's logic.

@@ -3,16 +3,16 @@ import { create, fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderPlacedSchema } from "../../gen/accord/orders/v1/events_pb.js";
+import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import {
   FailureCode,
   OrderService,
   OrderStatus,
   type PlaceOrderRequest,
   PlaceOrderRequestSchema,
-} from "../../gen/accord/orders/v1/orders_pb.js";
-import { rpcClient } from "../../lib/rpc-clients.js";
-import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+} from "#gen/accord/orders/v1/orders_pb.js";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The real orders process on its own database, called over real sockets with
 // the generated clients: Connect JSON over HTTP/1.1 and gRPC over HTTP/2.

@@ -2,19 +2,19 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderCancellationRequestedSchema, OrderPlacedSchema } from "../../gen/accord/orders/v1/events_pb.js";
-import { createPool, ensureDatabase, inTransaction, migrate, type Pool } from "../../lib/db.js";
-import { decodeEvent, encodeEvent, eventRegistry } from "../../lib/events.js";
+import { OrderCancellationRequestedSchema, OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
+import { createPool, ensureDatabase, inTransaction, migrate, type Pool } from "#lib/db.ts";
+import { decodeEvent, encodeEvent, eventRegistry } from "#lib/messaging/events.ts";
 import {
   createIdempotentProducer,
   createKafka,
   deleteTopics,
   ensureTopics,
   type KafkaClient,
-} from "../../lib/kafka.js";
-import { createLogger } from "../../lib/logger.js";
-import { enqueueOutbox } from "../../lib/outbox.js";
-import { startOutboxRelay } from "../../lib/outbox-relay.js";
+} from "#lib/messaging/kafka.ts";
+import { enqueueOutbox } from "#lib/messaging/outbox.ts";
+import { startOutboxRelay } from "#lib/messaging/outbox-relay.ts";
+import { createLogger } from "#lib/observability/logger.ts";
 
 // The relay against real Postgres and real Kafka clients: with Kafka
 // unreachable nothing is lost, and once it answers the backlog is published

@@ -10,7 +10,7 @@ import {
   tempDir,
   verifyFromBroker,
   writeConsumerPact,
-} from "../contract/pact-gate-harness.js";
+} from "../contract/pact-gate-harness.ts";
 
 // Accord's Pact Broker as a process: content dedup, deployments replacing
 // each other, refusals of bad input, and the release scripts against it.

@@ -8,10 +8,10 @@ import {
   ChargeRequestSchema,
   PaymentService,
   PaymentStatus,
-} from "../../gen/accord/payments/v1/payments_pb.js";
-import { createKafka, deleteTopics, parseBrokers } from "../../lib/kafka.js";
-import { rpcClient } from "../../lib/rpc-clients.js";
-import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+} from "#gen/accord/payments/v1/payments_pb.js";
+import { createKafka, deleteTopics, parseBrokers } from "#lib/messaging/kafka.ts";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The real payment-provider process and the real payments process on its own
 // database and its own events topic, called with the generated client.

@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, GetMessage } from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../lib/logger.js";
 import {
   assertTaskTopology,
   connectRabbit,
@@ -13,7 +12,8 @@ import {
   type Task,
   type TaskTopology,
   UnroutableTaskError,
-} from "../../lib/rabbit.js";
+} from "#lib/messaging/rabbit.ts";
+import { createLogger } from "#lib/observability/logger.ts";
 
 // Every name carries this prefix, so the test neither collides with the
 // running platform's queues nor with a parallel run.

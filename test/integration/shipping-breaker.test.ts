@@ -8,12 +8,12 @@ import {
   CreateShipmentRequestSchema,
   ShipmentStatus,
   ShippingService,
-} from "../../gen/accord/shipping/v1/shipping_pb.js";
-import { dlqTopicFor } from "../../lib/events.js";
-import { createKafka, deleteTopics, parseBrokers } from "../../lib/kafka.js";
-import { createLogger } from "../../lib/logger.js";
-import { rpcClient } from "../../lib/rpc-clients.js";
-import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+} from "#gen/accord/shipping/v1/shipping_pb.js";
+import { dlqTopicFor } from "#lib/messaging/events.ts";
+import { createKafka, deleteTopics, parseBrokers } from "#lib/messaging/kafka.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // Shipping's carrier breaker against the real, slowed-down carrier process:
 // timeouts open it, an open breaker answers Unavailable at once without a

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The simulated carrier as its own process, over real HTTP.
 let carrier: ServiceProcess;

@@ -8,14 +8,14 @@ import {
   ShipmentCancelledSchema,
   ShipmentCreatedSchema,
   ShipmentDeliveredSchema,
-} from "../../gen/accord/shipping/v1/events_pb.js";
+} from "#gen/accord/shipping/v1/events_pb.js";
 import {
   type CreateShipmentRequest,
   CreateShipmentRequestSchema,
   ShipmentStatus,
   ShippingService,
-} from "../../gen/accord/shipping/v1/shipping_pb.js";
-import { type DecodedEvent, dlqTopicFor, isEventOf } from "../../lib/events.js";
+} from "#gen/accord/shipping/v1/shipping_pb.js";
+import { type DecodedEvent, dlqTopicFor, isEventOf } from "#lib/messaging/events.ts";
 import {
   type ConsumedRecord,
   createIdempotentProducer,
@@ -26,10 +26,10 @@ import {
   parseBrokers,
   type RunningConsumer,
   runEventConsumer,
-} from "../../lib/kafka.js";
-import { createLogger } from "../../lib/logger.js";
-import { rpcClient } from "../../lib/rpc-clients.js";
-import { freePort, type ServiceProcess, startServiceProcess } from "../support/service-process.js";
+} from "#lib/messaging/kafka.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The real carrier and shipping processes, shipping on its own database and
 // its own events topic, called with the generated Connect client.

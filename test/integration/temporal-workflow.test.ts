@@ -2,11 +2,11 @@ import { randomUUID } from "node:crypto";
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { infraEnv, loadConfig } from "../../lib/config.js";
-import { createLogger } from "../../lib/logger.js";
-import { connectTemporalClient } from "../../lib/temporal.js";
-import { type OrchestratorWorker, startOrchestratorWorker } from "../../services/orchestrator/src/worker.js";
-import { pingStatusQuery, pingWorkflow } from "../../services/orchestrator/src/workflows/ping.js";
+import { infraEnv, loadConfig } from "#lib/host/config.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { connectTemporalClient } from "#lib/temporal.ts";
+import { type OrchestratorWorker, startOrchestratorWorker } from "#services/orchestrator/src/worker.ts";
+import { pingStatusQuery, pingWorkflow } from "#services/orchestrator/src/workflows/ping.ts";
 
 const cfg = loadConfig(
   z.object({ TEMPORAL_ADDRESS: infraEnv.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: infraEnv.TEMPORAL_NAMESPACE }),

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { fromBinary, type JsonValue, toJson } from "@bufbuild/protobuf";
 import pg from "pg";
-import { eventRegistry } from "../../lib/events.js";
-import { createKafka, deleteTopics, parseBrokers } from "../../lib/kafka.js";
-import { createLogger } from "../../lib/logger.js";
+import { eventRegistry } from "#lib/messaging/events.ts";
+import { createKafka, deleteTopics, parseBrokers } from "#lib/messaging/kafka.ts";
+import { createLogger } from "#lib/observability/logger.ts";
 
 /**
  * What a provider verification needs around the real service: its own

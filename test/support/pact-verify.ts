@@ -1,7 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { type MessageProviders, Verifier, type VerifierOptions } from "@pact-foundation/pact";
-import { CONTRACTS_DIR } from "./pact-consumer.js";
+import { CONTRACTS_DIR } from "./pact-consumer.ts";
 
 // Pact's anonymous usage telemetry would call out from every test run and CI job.
 process.env.PACT_DO_NOT_TRACK ??= "true";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { freePort, type ServiceProcess, startServiceProcess } from "./service-process.js";
+import { freePort, type ServiceProcess, startServiceProcess } from "./service-process.ts";
 
 /**
  * The whole platform as separate real processes, for end-to-end tests: its

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BreakerOpenError, BreakerTimeoutError, createBreaker } from "../../lib/breaker.js";
+import { BreakerOpenError, BreakerTimeoutError, createBreaker } from "#lib/breaker.ts";
 
 // lib/breaker.ts with a plain async function as the dependency: real (short) timers, no I/O.
 

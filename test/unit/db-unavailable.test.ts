@@ -1,6 +1,6 @@
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { isDatabaseUnavailable } from "../../lib/db.js";
+import { isDatabaseUnavailable } from "#lib/db.ts";
 
 function withCode(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });

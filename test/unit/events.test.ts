@@ -2,10 +2,10 @@ import { create, equals, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { validate as uuidValidate, version as uuidVersion } from "uuid";
 import { describe, expect, it } from "vitest";
-import { AddressSchema, LineItemSchema, MoneySchema } from "../../gen/accord/common/v1/common_pb.js";
-import { OrderPlacedSchema } from "../../gen/accord/orders/v1/events_pb.js";
-import { OrderSchema, OrderStatus } from "../../gen/accord/orders/v1/orders_pb.js";
-import { PaymentCapturedSchema } from "../../gen/accord/payments/v1/events_pb.js";
+import { AddressSchema, LineItemSchema, MoneySchema } from "#gen/accord/common/v1/common_pb.js";
+import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
+import { OrderSchema, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { PaymentCapturedSchema } from "#gen/accord/payments/v1/events_pb.js";
 import {
   ALL_TOPICS,
   decodeEvent,
@@ -19,7 +19,7 @@ import {
   type PoisonReason,
   sourceFor,
   topicFor,
-} from "../../lib/events.js";
+} from "#lib/messaging/events.ts";
 
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 

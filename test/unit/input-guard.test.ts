@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { PlaceOrderRequestSchema } from "../../gen/accord/orders/v1/orders_pb.js";
-import { findNulString } from "../../lib/input-guard.js";
+import { PlaceOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
+import { findNulString } from "#lib/rpc/input-guard.ts";
 
 describe("findNulString", () => {
   it("finds NUL in nested messages and lists, by proto field path", () => {

@@ -6,8 +6,8 @@ import {
   type ReserveRequest,
   ReserveRequestSchema,
   SetStockRequestSchema,
-} from "../../gen/accord/inventory/v1/inventory_pb.js";
-import { loadInventoryConfig } from "../../services/inventory/src/config.js";
+} from "#gen/accord/inventory/v1/inventory_pb.js";
+import { loadInventoryConfig } from "#services/inventory/src/config.ts";
 import {
   outOfStockMessage,
   parseSeedStock,
@@ -16,7 +16,7 @@ import {
   validateRelease,
   validateReserve,
   validateSetStock,
-} from "../../services/inventory/src/domain/reservation.js";
+} from "#services/inventory/src/domain/reservation.ts";
 
 function reserveRequest(overrides: Partial<Omit<ReserveRequest, "$typeName">> = {}): ReserveRequest {
   const req = create(ReserveRequestSchema, {

@@ -1,15 +1,15 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { MoneySchema } from "../../gen/accord/common/v1/common_pb.js";
+import { MoneySchema } from "#gen/accord/common/v1/common_pb.js";
 import {
   OrderCancelledSchema,
   OrderConfirmedSchema,
   OrderDeliveredSchema,
   OrderFailedSchema,
-} from "../../gen/accord/orders/v1/events_pb.js";
-import { FailureCode } from "../../gen/accord/orders/v1/orders_pb.js";
-import type { DecodedEvent } from "../../lib/events.js";
-import { emailFor, formatMoney } from "../../services/notifications/src/domain/email.js";
+} from "#gen/accord/orders/v1/events_pb.js";
+import { FailureCode } from "#gen/accord/orders/v1/orders_pb.js";
+import type { DecodedEvent } from "#lib/messaging/events.ts";
+import { emailFor, formatMoney } from "#services/notifications/src/domain/email.ts";
 
 const base = { id: "e-1", source: "/accord/orders", time: "2026-01-01T00:00:00Z" };
 

@@ -1,19 +1,19 @@
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { MoneySchema } from "../../gen/accord/common/v1/common_pb.js";
-import { WebhookTaskSchema } from "../../gen/accord/notifications/v1/tasks_pb.js";
+import { MoneySchema } from "#gen/accord/common/v1/common_pb.js";
+import { WebhookTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
 import {
   OrderCancelledSchema,
   OrderConfirmedSchema,
   OrderDeliveredSchema,
   OrderFailedSchema,
   OrderPlacedSchema,
-} from "../../gen/accord/orders/v1/events_pb.js";
-import { OrderSchema } from "../../gen/accord/orders/v1/orders_pb.js";
-import { PaymentCapturedSchema } from "../../gen/accord/payments/v1/events_pb.js";
-import { ShipmentCreatedSchema } from "../../gen/accord/shipping/v1/events_pb.js";
-import { type DecodedEvent, PoisonEventError } from "../../lib/events.js";
-import { planTasks, taskIdFor } from "../../services/notifications/src/domain/routing.js";
+} from "#gen/accord/orders/v1/events_pb.js";
+import { OrderSchema } from "#gen/accord/orders/v1/orders_pb.js";
+import { PaymentCapturedSchema } from "#gen/accord/payments/v1/events_pb.js";
+import { ShipmentCreatedSchema } from "#gen/accord/shipping/v1/events_pb.js";
+import { type DecodedEvent, PoisonEventError } from "#lib/messaging/events.ts";
+import { planTasks, taskIdFor } from "#services/notifications/src/domain/routing.ts";
 
 const ORDER_ID = "0190f0c4-1111-7000-8000-000000000001";
 

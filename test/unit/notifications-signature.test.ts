@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { signPayload, verifySignature } from "../../services/notifications/src/domain/signature.js";
+import { signPayload, verifySignature } from "#services/notifications/src/domain/signature.ts";
 
 const secret = "whsec_test";
 const body = JSON.stringify({ eventId: "e-1", eventType: "accord.orders.v1.OrderConfirmed" });

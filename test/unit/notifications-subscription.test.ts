@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { eventRegistry } from "../../lib/events.js";
+import { eventRegistry } from "#lib/messaging/events.ts";
 import {
   subscriptionMatches,
   validateSubscription,
-} from "../../services/notifications/src/domain/subscription.js";
+} from "#services/notifications/src/domain/subscription.ts";
 
 const check = (url: string, eventTypes: string[] = []) =>
   validateSubscription({ url, eventTypes }, eventRegistry);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { OrderStatus } from "../../gen/accord/orders/v1/orders_pb.js";
-import { planTransition } from "../../services/orders/src/domain/status.js";
+import { OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { planTransition } from "#services/orders/src/domain/status.ts";
 
 describe("planTransition", () => {
   it("lets the saga move a pending order to each outcome", () => {

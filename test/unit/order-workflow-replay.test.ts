@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { bundleWorkflowCode, Worker, type WorkflowBundle } from "@temporalio/worker";
 import { beforeAll, describe, expect, it } from "vitest";
-import { installQuietRuntime } from "../../lib/temporal.js";
+import { installQuietRuntime } from "#lib/temporal.ts";
 
 // Replays recorded histories of real OrderWorkflow runs against the current
 // workflow code, without a server: a change that would make running sagas

@@ -1,13 +1,13 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ActivityFailure, ApplicationFailure, TimeoutFailure } from "@temporalio/workflow";
 import { describe, expect, it } from "vitest";
-import { BreakerOpenError, BreakerTimeoutError } from "../../lib/breaker.js";
+import { BreakerOpenError, BreakerTimeoutError } from "#lib/breaker.ts";
 import {
   idempotencyKey,
   isBusinessError,
   toActivityError,
-} from "../../services/orchestrator/src/activities/order-activities.js";
-import { classifyFailure, DEFAULT_TUNING } from "../../services/orchestrator/src/workflows/order.js";
+} from "#services/orchestrator/src/activities/order-activities.ts";
+import { classifyFailure, DEFAULT_TUNING } from "#services/orchestrator/src/workflows/order.ts";
 
 // Pure parts of the saga: how a failed call becomes a Temporal failure, and
 // how a failed step becomes FailOrder's category. The saga's control flow is

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isUnrecoverableProducerError } from "../../lib/outbox-relay.js";
+import { isUnrecoverableProducerError } from "#lib/messaging/outbox-relay.ts";
 
 describe("isUnrecoverableProducerError", () => {
   it("recognises the errors after which an idempotent producer never succeeds again", () => {

@@ -5,8 +5,8 @@ import {
   type ChargeRequest,
   ChargeRequestSchema,
   RefundRequestSchema,
-} from "../../gen/accord/payments/v1/payments_pb.js";
-import { BreakerOpenError, BreakerTimeoutError } from "../../lib/breaker.js";
+} from "#gen/accord/payments/v1/payments_pb.js";
+import { BreakerOpenError, BreakerTimeoutError } from "#lib/breaker.ts";
 import {
   chargeFingerprint,
   classifyChargeAnswer,
@@ -15,9 +15,9 @@ import {
   refundFingerprint,
   validateCharge,
   validateRefund,
-} from "../../services/payments/src/domain/payments.js";
-import { providerFailure } from "../../services/payments/src/errors.js";
-import { ProviderUnavailableError } from "../../services/payments/src/provider-client.js";
+} from "#services/payments/src/domain/payments.ts";
+import { providerFailure } from "#services/payments/src/errors.ts";
+import { ProviderUnavailableError } from "#services/payments/src/provider-client.ts";
 
 function charge(): ChargeRequest {
   return create(ChargeRequestSchema, {

@@ -3,7 +3,7 @@ import {
   ALWAYS_DECLINED_AMOUNT,
   createProcessor,
   parseBehaviourChange,
-} from "../../services/payment-provider/src/processor.js";
+} from "#simulators/payment-provider/src/processor.ts";
 
 const calm = { latencyMs: 0, declineRate: 0, outage: false };
 const body = (reference: string, amount = "1000") => ({ amount_minor: amount, currency: "EUR", reference });

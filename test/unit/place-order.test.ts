@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { type PlaceOrderRequest, PlaceOrderRequestSchema } from "../../gen/accord/orders/v1/orders_pb.js";
-import { requestFingerprint, validatePlaceOrder } from "../../services/orders/src/domain/place-order.js";
+import { type PlaceOrderRequest, PlaceOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
+import { requestFingerprint, validatePlaceOrder } from "#services/orders/src/domain/place-order.ts";
 
 function validRequest(): PlaceOrderRequest {
   return create(PlaceOrderRequestSchema, {

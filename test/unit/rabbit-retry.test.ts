@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { attemptsFrom, DEFAULT_RETRY_DELAYS_MS, nextRoute, taskTopologyNames } from "../../lib/rabbit.js";
+import {
+  attemptsFrom,
+  DEFAULT_RETRY_DELAYS_MS,
+  nextRoute,
+  taskTopologyNames,
+} from "#lib/messaging/rabbit.ts";
 
 const withHeaders = (headers: Record<string, unknown> | undefined) =>
   ({ properties: { headers } }) as unknown as Parameters<typeof attemptsFrom>[0];

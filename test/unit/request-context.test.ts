@@ -4,7 +4,7 @@ import {
   currentContext,
   runWithContext,
   setContextOrderId,
-} from "../../lib/request-context.js";
+} from "#lib/observability/request-context.ts";
 
 describe("request context", () => {
   it("keeps the context across awaits and adds the order id once known", async () => {

@@ -6,14 +6,14 @@ import {
   type CreateShipmentRequest,
   CreateShipmentRequestSchema,
   ShipmentStatus,
-} from "../../gen/accord/shipping/v1/shipping_pb.js";
-import { BreakerOpenError, BreakerTimeoutError } from "../../lib/breaker.js";
+} from "#gen/accord/shipping/v1/shipping_pb.js";
+import { BreakerOpenError, BreakerTimeoutError } from "#lib/breaker.ts";
 import {
   CarrierFailedError,
   CarrierRejectedError,
   carrierErrorToConnect,
   isCarrierBusinessError,
-} from "../../services/shipping/src/domain/carrier-errors.js";
+} from "#services/shipping/src/domain/carrier-errors.ts";
 import {
   planCancel,
   planCreate,
@@ -24,7 +24,7 @@ import {
   validateCancelShipment,
   validateCreateShipment,
   validateShipmentId,
-} from "../../services/shipping/src/domain/shipment.js";
+} from "#services/shipping/src/domain/shipment.ts";
 
 const ORDER = "0190f5c2-7a4b-7cde-8f01-23456789abcd";
 

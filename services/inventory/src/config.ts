@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { databaseUrl, infraEnv, loadConfig, portSchema } from "../../../lib/config.js";
-import { parseSeedStock } from "./domain/reservation.js";
+import { databaseUrl, infraEnv, loadConfig, portSchema } from "#lib/host/config.ts";
+import { parseSeedStock } from "./domain/reservation.ts";
 
 const schema = z.object({
   ...infraEnv,

@@ -5,12 +5,12 @@ import {
   InventoryReleasedSchema,
   InventoryReservationRejectedSchema,
   InventoryReservedSchema,
-} from "../../../gen/accord/inventory/v1/events_pb.js";
-import { type InventoryService, ReservationStatus } from "../../../gen/accord/inventory/v1/inventory_pb.js";
-import { inTransaction, type Pool, type PoolClient } from "../../../lib/db.js";
-import { encodeEvent, sourceFor, topicFor } from "../../../lib/events.js";
-import type { Logger } from "../../../lib/logger.js";
-import { enqueueOutbox } from "../../../lib/outbox.js";
+} from "#gen/accord/inventory/v1/events_pb.js";
+import { type InventoryService, ReservationStatus } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { inTransaction, type Pool, type PoolClient } from "#lib/db.ts";
+import { encodeEvent, sourceFor, topicFor } from "#lib/messaging/events.ts";
+import { enqueueOutbox } from "#lib/messaging/outbox.ts";
+import type { Logger } from "#lib/observability/logger.ts";
 import {
   findReservationByKey,
   findReservationByOrder,
@@ -24,7 +24,7 @@ import {
   returnStock,
   setStock,
   takeStock,
-} from "./db/inventory-repo.js";
+} from "./db/inventory-repo.ts";
 import {
   outOfStockMessage,
   type ReservationPlan,
@@ -33,7 +33,7 @@ import {
   validateRelease,
   validateReserve,
   validateSetStock,
-} from "./domain/reservation.js";
+} from "./domain/reservation.ts";
 
 export const INVENTORY_TOPIC = topicFor("inventory");
 const SOURCE = sourceFor("inventory");

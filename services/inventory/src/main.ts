@@ -1,13 +1,13 @@
 import { fileURLToPath } from "node:url";
-import { InventoryService } from "../../../gen/accord/inventory/v1/inventory_pb.js";
-import { startRpcServer } from "../../../lib/connect-server.js";
-import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
-import { createKafka, parseBrokers } from "../../../lib/kafka.js";
-import { createLogger } from "../../../lib/logger.js";
-import { startOutboxPublisher } from "../../../lib/outbox-relay.js";
-import { loadInventoryConfig } from "./config.js";
-import { seedStock } from "./db/inventory-repo.js";
-import { createInventoryService, INVENTORY_TOPIC } from "./inventory-service.js";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { createPool, ensureDatabase, migrate } from "#lib/db.ts";
+import { createKafka, parseBrokers } from "#lib/messaging/kafka.ts";
+import { startOutboxPublisher } from "#lib/messaging/outbox-relay.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { startRpcServer } from "#lib/rpc/server.ts";
+import { loadInventoryConfig } from "./config.ts";
+import { seedStock } from "./db/inventory-repo.ts";
+import { createInventoryService, INVENTORY_TOPIC } from "./inventory-service.ts";
 
 // Composition root of the inventory service: config, database, Kafka, outbox relay, server, shutdown.
 const logger = createLogger("inventory");

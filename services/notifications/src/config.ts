@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { databaseUrl, infraEnv, loadConfig, portSchema } from "../../../lib/config.js";
-import { topicFor } from "../../../lib/events.js";
+import { databaseUrl, infraEnv, loadConfig, portSchema } from "#lib/host/config.ts";
+import { topicFor } from "#lib/messaging/events.ts";
 
 // topicFor applies ACCORD_TOPIC_PREFIX, like every other service.
 const DEFAULT_TOPICS = [topicFor("orders"), topicFor("payments"), topicFor("shipping")].join(",");

@@ -4,15 +4,15 @@ import {
   AnalyticsTaskSchema,
   EmailTaskSchema,
   WebhookTaskSchema,
-} from "../../../gen/accord/notifications/v1/tasks_pb.js";
-import { inTransaction, type Pool } from "../../../lib/db.js";
-import type { DecodedEvent } from "../../../lib/events.js";
-import { claimEvent } from "../../../lib/inbox.js";
-import type { ConsumedRecord } from "../../../lib/kafka.js";
-import type { Logger } from "../../../lib/logger.js";
-import { publishTask, type TaskTopologyNames } from "../../../lib/rabbit.js";
-import { insertDeliveries, listSubscriptionTargets } from "./db/notifications-repo.js";
-import { type PlannedTask, planTasks } from "./domain/routing.js";
+} from "#gen/accord/notifications/v1/tasks_pb.js";
+import { inTransaction, type Pool } from "#lib/db.ts";
+import type { DecodedEvent } from "#lib/messaging/events.ts";
+import { claimEvent } from "#lib/messaging/inbox.ts";
+import type { ConsumedRecord } from "#lib/messaging/kafka.ts";
+import { publishTask, type TaskTopologyNames } from "#lib/messaging/rabbit.ts";
+import type { Logger } from "#lib/observability/logger.ts";
+import { insertDeliveries, listSubscriptionTargets } from "./db/notifications-repo.ts";
+import { type PlannedTask, planTasks } from "./domain/routing.ts";
 
 export const DISPATCHER_CONSUMER = "notifications-dispatcher";
 export const TASK_CONTENT_TYPE = "application/protobuf";

@@ -1,10 +1,9 @@
 import { fileURLToPath } from "node:url";
 import type { Channel } from "amqplib";
 import nodemailer from "nodemailer";
-import { NotificationService } from "../../../gen/accord/notifications/v1/notifications_pb.js";
-import { startRpcServer } from "../../../lib/connect-server.js";
-import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
-import { dlqTopicFor } from "../../../lib/events.js";
+import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
+import { createPool, ensureDatabase, migrate } from "#lib/db.ts";
+import { dlqTopicFor } from "#lib/messaging/events.ts";
 import {
   createIdempotentProducer,
   createKafka,
@@ -12,8 +11,7 @@ import {
   parseBrokers,
   type RunningConsumer,
   runEventConsumer,
-} from "../../../lib/kafka.js";
-import { createLogger } from "../../../lib/logger.js";
+} from "#lib/messaging/kafka.ts";
 import {
   assertTaskTopology,
   connectRabbit,
@@ -21,13 +19,15 @@ import {
   openConfirmChannel,
   type Task,
   type TaskConsumer,
-} from "../../../lib/rabbit.js";
-import { loadNotificationsConfig } from "./config.js";
-import { createDispatcher } from "./dispatcher.js";
-import { createNotificationService } from "./notification-service.js";
-import { createAnalyticsHandler } from "./workers/analytics-worker.js";
-import { createEmailHandler } from "./workers/email-worker.js";
-import { createWebhookHandler } from "./workers/webhook-worker.js";
+} from "#lib/messaging/rabbit.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { startRpcServer } from "#lib/rpc/server.ts";
+import { loadNotificationsConfig } from "./config.ts";
+import { createDispatcher } from "./dispatcher.ts";
+import { createNotificationService } from "./notification-service.ts";
+import { createAnalyticsHandler } from "./workers/analytics-worker.ts";
+import { createEmailHandler } from "./workers/email-worker.ts";
+import { createWebhookHandler } from "./workers/webhook-worker.ts";
 
 // Composition root of the notifications service: Kafka dispatcher, RabbitMQ
 // workers (email, webhook, analytics), the NotificationService RPCs.

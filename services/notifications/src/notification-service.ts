@@ -1,17 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { v7 as uuidv7 } from "uuid";
-import type { NotificationService } from "../../../gen/accord/notifications/v1/notifications_pb.js";
-import type { Pool } from "../../../lib/db.js";
-import { eventRegistry } from "../../../lib/events.js";
-import type { Logger } from "../../../lib/logger.js";
+import type { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
+import type { Pool } from "#lib/db.ts";
+import { eventRegistry } from "#lib/messaging/events.ts";
+import type { Logger } from "#lib/observability/logger.ts";
 import {
   deleteSubscription,
   insertSubscription,
   listDeliveries,
   listSubscriptions,
-} from "./db/notifications-repo.js";
-import { type Violation, validateSubscription } from "./domain/subscription.js";
+} from "./db/notifications-repo.ts";
+import { type Violation, validateSubscription } from "./domain/subscription.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

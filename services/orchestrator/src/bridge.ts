@@ -5,21 +5,18 @@ import {
   WorkflowIdReusePolicy,
   WorkflowNotFoundError,
 } from "@temporalio/client";
-import {
-  OrderCancellationRequestedSchema,
-  OrderPlacedSchema,
-} from "../../../gen/accord/orders/v1/events_pb.js";
-import { OrderSchema } from "../../../gen/accord/orders/v1/orders_pb.js";
-import { ShipmentDeliveredSchema } from "../../../gen/accord/shipping/v1/events_pb.js";
-import { isEventOf, PoisonEventError } from "../../../lib/events.js";
+import { OrderCancellationRequestedSchema, OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
+import { OrderSchema } from "#gen/accord/orders/v1/orders_pb.js";
+import { ShipmentDeliveredSchema } from "#gen/accord/shipping/v1/events_pb.js";
+import { isEventOf, PoisonEventError } from "#lib/messaging/events.ts";
 import {
   type EventHandler,
   type EventProducer,
   type KafkaClient,
   type RunningConsumer,
   runEventConsumer,
-} from "../../../lib/kafka.js";
-import type { Logger } from "../../../lib/logger.js";
+} from "#lib/messaging/kafka.ts";
+import type { Logger } from "#lib/observability/logger.ts";
 import {
   cancelOrderSignal,
   type OrderWorkflowInput,
@@ -27,7 +24,7 @@ import {
   orderDeliveredSignal,
   orderPlacedSignal,
   orderWorkflow,
-} from "./workflows/order.js";
+} from "./workflows/order.ts";
 
 /** Workflow id of an order's saga: one order, one saga, whatever Kafka redelivers. */
 export function orderWorkflowId(orderId: string): string {

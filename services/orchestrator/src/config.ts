@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { infraEnv, loadConfig, portSchema } from "../../../lib/config.js";
-import { topicFor } from "../../../lib/events.js";
-import { ORDERS_TASK_QUEUE } from "../../../lib/temporal.js";
+import { infraEnv, loadConfig, portSchema } from "#lib/host/config.ts";
+import { topicFor } from "#lib/messaging/events.ts";
+import { ORDERS_TASK_QUEUE } from "#lib/temporal.ts";
 
 const ms = z.coerce.number().int().min(1);
 const url = (port: number) => z.string().url().default(`http://127.0.0.1:${port}`);

@@ -1,14 +1,14 @@
 import type { Client } from "@temporalio/client";
-import { dlqTopicFor } from "../../../lib/events.js";
-import { createIdempotentProducer, createKafka, ensureTopics, parseBrokers } from "../../../lib/kafka.js";
-import { createLogger } from "../../../lib/logger.js";
-import { connectTemporalClient } from "../../../lib/temporal.js";
-import { createOrderActivities } from "./activities/order-activities.js";
-import { startBridge } from "./bridge.js";
-import { loadOrchestratorConfig } from "./config.js";
-import { startHealthServer } from "./health-server.js";
-import { type OrchestratorWorker, startOrchestratorWorker } from "./worker.js";
-import type { OrderWorkflowTuning } from "./workflows/order.js";
+import { dlqTopicFor } from "#lib/messaging/events.ts";
+import { createIdempotentProducer, createKafka, ensureTopics, parseBrokers } from "#lib/messaging/kafka.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { connectTemporalClient } from "#lib/temporal.ts";
+import { createOrderActivities } from "./activities/order-activities.ts";
+import { startBridge } from "./bridge.ts";
+import { loadOrchestratorConfig } from "./config.ts";
+import { startHealthServer } from "./health-server.ts";
+import { type OrchestratorWorker, startOrchestratorWorker } from "./worker.ts";
+import type { OrderWorkflowTuning } from "./workflows/order.ts";
 
 // Composition root of the orchestrator: Temporal worker (the order saga and
 // its activities) plus the Kafka bridge that starts and signals sagas.

@@ -1,9 +1,9 @@
 import { fileURLToPath } from "node:url";
 import type { Worker } from "@temporalio/worker";
-import type { Logger } from "../../../lib/logger.js";
-import { createTemporalWorker } from "../../../lib/temporal.js";
-import type { OrderActivities } from "./activities/order-activities.js";
-import { createPingActivities } from "./activities/ping.js";
+import type { Logger } from "#lib/observability/logger.ts";
+import { createTemporalWorker } from "#lib/temporal.ts";
+import type { OrderActivities } from "./activities/order-activities.ts";
+import { createPingActivities } from "./activities/ping.ts";
 
 // The SDK bundles this .ts file itself (swc-loader, with `.js` imports
 // resolved to `.ts`), so it works the same under tsx and vitest.

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { databaseUrl, infraEnv, loadConfig, portSchema } from "../../../lib/config.js";
+import { databaseUrl, infraEnv, loadConfig, portSchema } from "#lib/host/config.ts";
 
 const schema = z.object({
   ...infraEnv,

@@ -1,12 +1,12 @@
 import { fileURLToPath } from "node:url";
-import { OrderService } from "../../../gen/accord/orders/v1/orders_pb.js";
-import { startRpcServer } from "../../../lib/connect-server.js";
-import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
-import { createKafka, parseBrokers } from "../../../lib/kafka.js";
-import { createLogger } from "../../../lib/logger.js";
-import { startOutboxPublisher } from "../../../lib/outbox-relay.js";
-import { loadOrdersConfig } from "./config.js";
-import { createOrderService, ORDERS_TOPIC } from "./order-service.js";
+import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
+import { createPool, ensureDatabase, migrate } from "#lib/db.ts";
+import { createKafka, parseBrokers } from "#lib/messaging/kafka.ts";
+import { startOutboxPublisher } from "#lib/messaging/outbox-relay.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { startRpcServer } from "#lib/rpc/server.ts";
+import { loadOrdersConfig } from "./config.ts";
+import { createOrderService, ORDERS_TOPIC } from "./order-service.ts";
 
 // Composition root of the orders service: config, adapters, handlers, server, shutdown.
 const logger = createLogger("orders");

@@ -8,17 +8,12 @@ import {
   OrderDeliveredSchema,
   OrderFailedSchema,
   OrderPlacedSchema,
-} from "../../../gen/accord/orders/v1/events_pb.js";
-import {
-  FailureCode,
-  type Order,
-  type OrderService,
-  OrderStatus,
-} from "../../../gen/accord/orders/v1/orders_pb.js";
-import { inTransaction, type Pool } from "../../../lib/db.js";
-import { type EncodedEvent, encodeEvent, topicFor } from "../../../lib/events.js";
-import type { Logger } from "../../../lib/logger.js";
-import { enqueueOutbox } from "../../../lib/outbox.js";
+} from "#gen/accord/orders/v1/events_pb.js";
+import { FailureCode, type Order, type OrderService, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { inTransaction, type Pool } from "#lib/db.ts";
+import { type EncodedEvent, encodeEvent, topicFor } from "#lib/messaging/events.ts";
+import { enqueueOutbox } from "#lib/messaging/outbox.ts";
+import type { Logger } from "#lib/observability/logger.ts";
 import {
   findByIdempotencyKey,
   getOrder,
@@ -28,9 +23,9 @@ import {
   lockOrderStatus,
   type StatusChange,
   updateOrderStatus,
-} from "./db/orders-repo.js";
-import { requestFingerprint, type Violation, validatePlaceOrder } from "./domain/place-order.js";
-import { planTransition, statusName } from "./domain/status.js";
+} from "./db/orders-repo.ts";
+import { requestFingerprint, type Violation, validatePlaceOrder } from "./domain/place-order.ts";
+import { planTransition, statusName } from "./domain/status.ts";
 
 export const ORDERS_TOPIC = topicFor("orders");
 const SOURCE = "/accord/orders";

@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BreakerOpenError, BreakerTimeoutError } from "../../../lib/breaker.js";
-import type { Violation } from "./domain/payments.js";
-import { ProviderUnavailableError } from "./provider-client.js";
+import { BreakerOpenError, BreakerTimeoutError } from "#lib/breaker.ts";
+import type { Violation } from "./domain/payments.ts";
+import { ProviderUnavailableError } from "./provider-client.ts";
 
 export function invalidArgument(violations: Violation[]): ConnectError {
   return new ConnectError(violations.map((v) => `${v.field}: ${v.message}`).join("; "), Code.InvalidArgument);

@@ -1,13 +1,13 @@
 import { fileURLToPath } from "node:url";
-import { PaymentService } from "../../../gen/accord/payments/v1/payments_pb.js";
-import { startRpcServer } from "../../../lib/connect-server.js";
-import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
-import { createKafka, parseBrokers } from "../../../lib/kafka.js";
-import { createLogger } from "../../../lib/logger.js";
-import { startOutboxPublisher } from "../../../lib/outbox-relay.js";
-import { loadPaymentsConfig } from "./config.js";
-import { createPaymentService } from "./payment-service.js";
-import { createProviderClient } from "./provider-client.js";
+import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
+import { createPool, ensureDatabase, migrate } from "#lib/db.ts";
+import { createKafka, parseBrokers } from "#lib/messaging/kafka.ts";
+import { startOutboxPublisher } from "#lib/messaging/outbox-relay.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { startRpcServer } from "#lib/rpc/server.ts";
+import { loadPaymentsConfig } from "./config.ts";
+import { createPaymentService } from "./payment-service.ts";
+import { createProviderClient } from "./provider-client.ts";
 
 // Composition root of the payments service: config, database, provider client
 // behind a breaker, outbox relay, server, shutdown.

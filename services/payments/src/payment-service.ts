@@ -5,12 +5,12 @@ import {
   PaymentCapturedSchema,
   PaymentDeclinedSchema,
   PaymentRefundedSchema,
-} from "../../../gen/accord/payments/v1/events_pb.js";
-import type { Payment, PaymentService } from "../../../gen/accord/payments/v1/payments_pb.js";
-import { inTransaction, type Pool, type PoolClient } from "../../../lib/db.js";
-import { encodeEvent, sourceFor } from "../../../lib/events.js";
-import type { Logger } from "../../../lib/logger.js";
-import { enqueueOutbox } from "../../../lib/outbox.js";
+} from "#gen/accord/payments/v1/events_pb.js";
+import type { Payment, PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
+import { inTransaction, type Pool, type PoolClient } from "#lib/db.ts";
+import { encodeEvent, sourceFor } from "#lib/messaging/events.ts";
+import { enqueueOutbox } from "#lib/messaging/outbox.ts";
+import type { Logger } from "#lib/observability/logger.ts";
 import {
   claimRefund,
   findLivePayment,
@@ -25,7 +25,7 @@ import {
   orderHasRefund,
   type PaymentRow,
   rowToPayment,
-} from "./db/payments-repo.js";
+} from "./db/payments-repo.ts";
 import {
   type ChargeOutcome,
   chargeFingerprint,
@@ -33,9 +33,9 @@ import {
   refundFingerprint,
   validateCharge,
   validateRefund,
-} from "./domain/payments.js";
-import { invalidArgument, providerFailure } from "./errors.js";
-import type { ProviderClient } from "./provider-client.js";
+} from "./domain/payments.ts";
+import { invalidArgument, providerFailure } from "./errors.ts";
+import type { ProviderClient } from "./provider-client.ts";
 
 const SOURCE = sourceFor("payments");
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,28 +1,31 @@
-import { type Breaker, type BreakerOptions, createBreaker } from "../../../lib/breaker.js";
-import type { Logger } from "../../../lib/logger.js";
+import { type Breaker, type BreakerOptions, createBreaker } from "#lib/breaker.ts";
+import type { Logger } from "#lib/observability/logger.ts";
 import {
   type ChargeOutcome,
   classifyChargeAnswer,
   classifyRefundAnswer,
   type RefundOutcome,
-} from "./domain/payments.js";
+} from "./domain/payments.ts";
 
 /** A 4xx answer: the provider works and refused this request (does not trip the breaker). */
 export class ProviderRefusal extends Error {
   override name = "ProviderRefusal";
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-  ) {
+  readonly status: number;
+  readonly body: unknown;
+  constructor(status: number, body: unknown) {
     super(`payment provider answered ${status}`);
+    this.status = status;
+    this.body = body;
   }
 }
 
 /** A 5xx answer: the provider is down or broken (counts against the breaker). */
 export class ProviderUnavailableError extends Error {
   override name = "ProviderUnavailableError";
-  constructor(readonly status: number) {
+  readonly status: number;
+  constructor(status: number) {
     super(`payment provider answered ${status}`);
+    this.status = status;
   }
 }
 

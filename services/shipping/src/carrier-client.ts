@@ -1,5 +1,5 @@
-import { CarrierFailedError, CarrierRejectedError } from "./domain/carrier-errors.js";
-import type { toCarrierBooking } from "./domain/shipment.js";
+import { CarrierFailedError, CarrierRejectedError } from "./domain/carrier-errors.ts";
+import type { toCarrierBooking } from "./domain/shipment.ts";
 
 /** What the carrier answers for a booking. */
 export interface CarrierBooking {

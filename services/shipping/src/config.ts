@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { databaseUrl, infraEnv, loadConfig, portSchema } from "../../../lib/config.js";
-import { topicFor } from "../../../lib/events.js";
+import { databaseUrl, infraEnv, loadConfig, portSchema } from "#lib/host/config.ts";
+import { topicFor } from "#lib/messaging/events.ts";
 
 const ms = z.coerce.number().int().min(1).max(600_000);
 

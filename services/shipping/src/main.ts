@@ -1,15 +1,15 @@
 import { fileURLToPath } from "node:url";
-import { ShippingService } from "../../../gen/accord/shipping/v1/shipping_pb.js";
-import { createBreaker } from "../../../lib/breaker.js";
-import { startRpcServer } from "../../../lib/connect-server.js";
-import { createPool, ensureDatabase, migrate } from "../../../lib/db.js";
-import { createKafka, parseBrokers } from "../../../lib/kafka.js";
-import { createLogger } from "../../../lib/logger.js";
-import { startOutboxPublisher } from "../../../lib/outbox-relay.js";
-import { type CarrierBooking, createCarrierClient } from "./carrier-client.js";
-import { loadShippingConfig } from "./config.js";
-import { isCarrierBusinessError } from "./domain/carrier-errors.js";
-import { createShippingService } from "./shipping-service.js";
+import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
+import { createBreaker } from "#lib/breaker.ts";
+import { createPool, ensureDatabase, migrate } from "#lib/db.ts";
+import { createKafka, parseBrokers } from "#lib/messaging/kafka.ts";
+import { startOutboxPublisher } from "#lib/messaging/outbox-relay.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { startRpcServer } from "#lib/rpc/server.ts";
+import { type CarrierBooking, createCarrierClient } from "./carrier-client.ts";
+import { loadShippingConfig } from "./config.ts";
+import { isCarrierBusinessError } from "./domain/carrier-errors.ts";
+import { createShippingService } from "./shipping-service.ts";
 
 // Composition root of the shipping service: config, database, carrier client
 // behind a breaker, outbox relay, RPC server, graceful shutdown.

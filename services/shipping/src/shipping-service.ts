@@ -5,14 +5,14 @@ import {
   ShipmentCancelledSchema,
   ShipmentCreatedSchema,
   ShipmentDeliveredSchema,
-} from "../../../gen/accord/shipping/v1/events_pb.js";
-import type { ShippingService } from "../../../gen/accord/shipping/v1/shipping_pb.js";
-import { type Breaker, BreakerOpenError } from "../../../lib/breaker.js";
-import { inTransaction, type Pool } from "../../../lib/db.js";
-import { encodeEvent, sourceFor } from "../../../lib/events.js";
-import type { Logger } from "../../../lib/logger.js";
-import { enqueueOutbox } from "../../../lib/outbox.js";
-import type { CarrierBooking, CarrierClient } from "./carrier-client.js";
+} from "#gen/accord/shipping/v1/events_pb.js";
+import type { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
+import { type Breaker, BreakerOpenError } from "#lib/breaker.ts";
+import { inTransaction, type Pool } from "#lib/db.ts";
+import { encodeEvent, sourceFor } from "#lib/messaging/events.ts";
+import { enqueueOutbox } from "#lib/messaging/outbox.ts";
+import type { Logger } from "#lib/observability/logger.ts";
+import type { CarrierBooking, CarrierClient } from "./carrier-client.ts";
 import {
   cancelUnsent,
   findByCancelKey,
@@ -27,8 +27,8 @@ import {
   markRejected,
   type ShipmentRow,
   toShipment,
-} from "./db/shipments-repo.js";
-import { CarrierRejectedError, carrierErrorToConnect } from "./domain/carrier-errors.js";
+} from "./db/shipments-repo.ts";
+import { CarrierRejectedError, carrierErrorToConnect } from "./domain/carrier-errors.ts";
 import {
   planCancel,
   planCreate,
@@ -39,7 +39,7 @@ import {
   validateCancelShipment,
   validateCreateShipment,
   validateShipmentId,
-} from "./domain/shipment.js";
+} from "./domain/shipment.ts";
 
 const SOURCE = sourceFor("shipping");
 

@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { MatchersV3 } from "@pact-foundation/pact";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderService } from "../../../gen/accord/orders/v1/orders_pb.js";
+import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import {
   CONNECT_HTTP_STATUS,
   CONNECT_REQUEST_HEADERS,
@@ -16,8 +16,8 @@ import {
   money,
   stateOrderId,
   uuid,
-} from "../../support/pact-consumer.js";
-import { CUSTOMER_EMAIL, CUSTOMER_ID, ORDER_ID, SKU, UNKNOWN_ORDER_ID } from "./fixtures.js";
+} from "#test/support/pact-consumer.ts";
+import { CUSTOMER_EMAIL, CUSTOMER_ID, ORDER_ID, SKU, UNKNOWN_ORDER_ID } from "./fixtures.ts";
 
 const { eachLike, like, regex } = MatchersV3;
 

@@ -1,10 +1,10 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { Logger } from "../../../lib/logger.js";
-import { createLogger } from "../../../lib/logger.js";
+import type { Logger } from "#lib/observability/logger.ts";
+import { createLogger } from "#lib/observability/logger.ts";
 import {
   createOrderActivities,
   type OrderActivitiesHandle,
-} from "../../../services/orchestrator/src/activities/order-activities.js";
+} from "#services/orchestrator/src/activities/order-activities.ts";
 
 /**
  * Fixed example values: pact files must come out byte for byte the same on

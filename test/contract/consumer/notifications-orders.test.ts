@@ -4,10 +4,10 @@ import {
   OrderCancelledSchema,
   OrderConfirmedSchema,
   OrderFailedSchema,
-} from "../../../gen/accord/orders/v1/events_pb.js";
-import { type ConsumerPact, consumerPact, enumName, money, uuid } from "../../support/pact-consumer.js";
-import { CUSTOMER_EMAIL, CUSTOMER_ID, ORDER_ID, PAYMENT_ID, SHIPMENT_ID } from "./fixtures.js";
-import { channels, planFor } from "./notifications-plan.js";
+} from "#gen/accord/orders/v1/events_pb.js";
+import { type ConsumerPact, consumerPact, enumName, money, uuid } from "#test/support/pact-consumer.ts";
+import { CUSTOMER_EMAIL, CUSTOMER_ID, ORDER_ID, PAYMENT_ID, SHIPMENT_ID } from "./fixtures.ts";
+import { channels, planFor } from "./notifications-plan.ts";
 
 const { like, regex } = MatchersV3;
 

@@ -4,10 +4,10 @@ import {
   PaymentCapturedSchema,
   PaymentDeclinedSchema,
   PaymentRefundedSchema,
-} from "../../../gen/accord/payments/v1/events_pb.js";
-import { type ConsumerPact, consumerPact, money, uuid } from "../../support/pact-consumer.js";
-import { ORDER_ID, PAYMENT_ID } from "./fixtures.js";
-import { channels, planFor, webhookData } from "./notifications-plan.js";
+} from "#gen/accord/payments/v1/events_pb.js";
+import { type ConsumerPact, consumerPact, money, uuid } from "#test/support/pact-consumer.ts";
+import { ORDER_ID, PAYMENT_ID } from "./fixtures.ts";
+import { channels, planFor, webhookData } from "./notifications-plan.ts";
 
 const { like } = MatchersV3;
 

@@ -1,6 +1,6 @@
 import { type DescMessage, fromJson, type JsonObject } from "@bufbuild/protobuf";
-import { type DispatchPlan, planTasks } from "../../../services/notifications/src/domain/routing.js";
-import { decodedEvent } from "./orchestrator-bridge.js";
+import { type DispatchPlan, planTasks } from "#services/notifications/src/domain/routing.ts";
+import { decodedEvent } from "./orchestrator-bridge.ts";
 
 /** The part of a pact message the consumer test reads. */
 export interface PactMessageContents {

@@ -4,10 +4,10 @@ import {
   ShipmentCancelledSchema,
   ShipmentCreatedSchema,
   ShipmentDeliveredSchema,
-} from "../../../gen/accord/shipping/v1/events_pb.js";
-import { type ConsumerPact, consumerPact, uuid } from "../../support/pact-consumer.js";
-import { ORDER_ID, SHIPMENT_ID } from "./fixtures.js";
-import { channels, planFor, webhookData } from "./notifications-plan.js";
+} from "#gen/accord/shipping/v1/events_pb.js";
+import { type ConsumerPact, consumerPact, uuid } from "#test/support/pact-consumer.ts";
+import { ORDER_ID, SHIPMENT_ID } from "./fixtures.ts";
+import { channels, planFor, webhookData } from "./notifications-plan.ts";
 
 const { like } = MatchersV3;
 

@@ -1,9 +1,9 @@
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { Client } from "@temporalio/client";
-import type { DecodedEvent } from "../../../lib/events.js";
-import type { ConsumedRecord, EventHandler } from "../../../lib/kafka.js";
-import { createBridgeHandler } from "../../../services/orchestrator/src/bridge.js";
-import { EVENT_ID, EVENT_TIME, silentLogger } from "./fixtures.js";
+import type { DecodedEvent } from "#lib/messaging/events.ts";
+import type { ConsumedRecord, EventHandler } from "#lib/messaging/kafka.ts";
+import { createBridgeHandler } from "#services/orchestrator/src/bridge.ts";
+import { EVENT_ID, EVENT_TIME, silentLogger } from "./fixtures.ts";
 
 /** One call the bridge made on Temporal. */
 export type TemporalCall =

@@ -1,6 +1,6 @@
 import { MatchersV3 } from "@pact-foundation/pact";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InventoryService } from "../../../gen/accord/inventory/v1/inventory_pb.js";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import {
   CONNECT_HTTP_STATUS,
   CONNECT_REQUEST_HEADERS,
@@ -12,8 +12,8 @@ import {
   stateIdempotencyKey,
   stateOrderId,
   uuid,
-} from "../../support/pact-consumer.js";
-import { failureOf, ORDER_ID, ORDER_JSON, RESERVATION_ID, SKU, withActivities } from "./fixtures.js";
+} from "#test/support/pact-consumer.ts";
+import { failureOf, ORDER_ID, ORDER_JSON, RESERVATION_ID, SKU, withActivities } from "./fixtures.ts";
 
 const { eachLike, like, regex } = MatchersV3;
 

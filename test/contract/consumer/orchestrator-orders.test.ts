@@ -1,11 +1,8 @@
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { MatchersV3 } from "@pact-foundation/pact";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  OrderCancellationRequestedSchema,
-  OrderPlacedSchema,
-} from "../../../gen/accord/orders/v1/events_pb.js";
-import { OrderService } from "../../../gen/accord/orders/v1/orders_pb.js";
+import { OrderCancellationRequestedSchema, OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
+import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import {
   CONNECT_HTTP_STATUS,
   CONNECT_REQUEST_HEADERS,
@@ -18,7 +15,7 @@ import {
   money,
   stateOrderId,
   uuid,
-} from "../../support/pact-consumer.js";
+} from "#test/support/pact-consumer.ts";
 import {
   ADDRESS,
   CUSTOMER_EMAIL,
@@ -30,8 +27,8 @@ import {
   SKU,
   UNKNOWN_ORDER_ID,
   withActivities,
-} from "./fixtures.js";
-import { bridgeWithRecorder, consumedRecord, decodedEvent } from "./orchestrator-bridge.js";
+} from "./fixtures.ts";
+import { bridgeWithRecorder, consumedRecord, decodedEvent } from "./orchestrator-bridge.ts";
 
 const { eachLike, like, regex } = MatchersV3;
 

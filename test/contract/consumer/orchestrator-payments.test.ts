@@ -1,6 +1,6 @@
 import { MatchersV3 } from "@pact-foundation/pact";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PaymentService } from "../../../gen/accord/payments/v1/payments_pb.js";
+import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
 import {
   CONNECT_HTTP_STATUS,
   CONNECT_REQUEST_HEADERS,
@@ -12,8 +12,8 @@ import {
   stateIdempotencyKey,
   stateOrderId,
   uuid,
-} from "../../support/pact-consumer.js";
-import { CUSTOMER_ID, failureOf, ORDER_ID, ORDER_JSON, PAYMENT_ID, withActivities } from "./fixtures.js";
+} from "#test/support/pact-consumer.ts";
+import { CUSTOMER_ID, failureOf, ORDER_ID, ORDER_JSON, PAYMENT_ID, withActivities } from "./fixtures.ts";
 
 const { like, regex } = MatchersV3;
 

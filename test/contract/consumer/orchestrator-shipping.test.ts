@@ -1,8 +1,8 @@
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { MatchersV3 } from "@pact-foundation/pact";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ShipmentDeliveredSchema } from "../../../gen/accord/shipping/v1/events_pb.js";
-import { ShippingService } from "../../../gen/accord/shipping/v1/shipping_pb.js";
+import { ShipmentDeliveredSchema } from "#gen/accord/shipping/v1/events_pb.js";
+import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
 import {
   CONNECT_HTTP_STATUS,
   CONNECT_REQUEST_HEADERS,
@@ -13,9 +13,9 @@ import {
   stateIdempotencyKey,
   stateOrderId,
   uuid,
-} from "../../support/pact-consumer.js";
-import { ADDRESS, failureOf, ORDER_ID, ORDER_JSON, SHIPMENT_ID, SKU, withActivities } from "./fixtures.js";
-import { bridgeWithRecorder, consumedRecord, decodedEvent } from "./orchestrator-bridge.js";
+} from "#test/support/pact-consumer.ts";
+import { ADDRESS, failureOf, ORDER_ID, ORDER_JSON, SHIPMENT_ID, SKU, withActivities } from "./fixtures.ts";
+import { bridgeWithRecorder, consumedRecord, decodedEvent } from "./orchestrator-bridge.ts";
 
 const { eachLike, like, regex } = MatchersV3;
 

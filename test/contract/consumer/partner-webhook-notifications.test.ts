@@ -1,9 +1,9 @@
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { MatchersV3 } from "@pact-foundation/pact";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WebhookPayloadSchema } from "../../../gen/accord/notifications/v1/tasks_pb.js";
-import { type ConsumerPact, consumerPact, money, uuid } from "../../support/pact-consumer.js";
-import { EVENT_ID, EVENT_TIME, ORDER_ID } from "./fixtures.js";
+import { WebhookPayloadSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
+import { type ConsumerPact, consumerPact, money, uuid } from "#test/support/pact-consumer.ts";
+import { EVENT_ID, EVENT_TIME, ORDER_ID } from "./fixtures.ts";
 
 const { like, regex } = MatchersV3;
 

@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { InventoryService } from "../../../gen/accord/inventory/v1/inventory_pb.js";
-import { rpcClient } from "../../../lib/rpc-clients.js";
-import { type ProviderSandbox, providerSandbox } from "../../support/pact-provider.js";
-import { pactSourceFromEnv, verifyProvider } from "../../support/pact-verify.js";
-import { freePort, type ServiceProcess, startServiceProcess } from "../../support/service-process.js";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { type ProviderSandbox, providerSandbox } from "#test/support/pact-provider.ts";
+import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The real inventory process on its own database. Provider states set stock
 // with SetStock and make reservations with Reserve, each for a new order id

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { create, type JsonValue, toJsonString } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { WebhookPayloadSchema } from "../../../gen/accord/notifications/v1/tasks_pb.js";
-import { OrderConfirmedSchema } from "../../../gen/accord/orders/v1/events_pb.js";
-import { decodeEvent, encodeEvent, eventRegistry, sourceFor } from "../../../lib/events.js";
-import { planTasks } from "../../../services/notifications/src/domain/routing.js";
-import { pactSourceFromEnv, verifyProvider } from "../../support/pact-verify.js";
+import { WebhookPayloadSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
+import { OrderConfirmedSchema } from "#gen/accord/orders/v1/events_pb.js";
+import { decodeEvent, encodeEvent, eventRegistry, sourceFor } from "#lib/messaging/events.ts";
+import { planTasks } from "#services/notifications/src/domain/routing.ts";
+import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
 
 // notifications as a provider of webhook bodies to partners. The body is
 // built on the service's real path: an event encoded and decoded with the

@@ -7,12 +7,12 @@ import {
   OrderConfirmedSchema,
   OrderFailedSchema,
   OrderPlacedSchema,
-} from "../../../gen/accord/orders/v1/events_pb.js";
-import { FailureCode, OrderService } from "../../../gen/accord/orders/v1/orders_pb.js";
-import { rpcClient } from "../../../lib/rpc-clients.js";
-import { outboxMessage, type ProviderSandbox, providerSandbox } from "../../support/pact-provider.js";
-import { pactSourceFromEnv, verifyProvider } from "../../support/pact-verify.js";
-import { freePort, type ServiceProcess, startServiceProcess } from "../../support/service-process.js";
+} from "#gen/accord/orders/v1/events_pb.js";
+import { FailureCode, OrderService } from "#gen/accord/orders/v1/orders_pb.js";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { outboxMessage, type ProviderSandbox, providerSandbox } from "#test/support/pact-provider.ts";
+import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The real orders process on its own database verifies the pacts of every
 // consumer (orchestrator, accord-cli, notifications): RPCs over HTTP, and the

@@ -5,12 +5,12 @@ import {
   PaymentCapturedSchema,
   PaymentDeclinedSchema,
   PaymentRefundedSchema,
-} from "../../../gen/accord/payments/v1/events_pb.js";
-import { PaymentService } from "../../../gen/accord/payments/v1/payments_pb.js";
-import { rpcClient } from "../../../lib/rpc-clients.js";
-import { outboxMessage, type ProviderSandbox, providerSandbox } from "../../support/pact-provider.js";
-import { pactSourceFromEnv, verifyProvider } from "../../support/pact-verify.js";
-import { freePort, type ServiceProcess, startServiceProcess } from "../../support/service-process.js";
+} from "#gen/accord/payments/v1/events_pb.js";
+import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { outboxMessage, type ProviderSandbox, providerSandbox } from "#test/support/pact-provider.ts";
+import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The real payments process (own database) in front of the simulated payment
 // provider, which always declines 666 minor units. States make up a new order

@@ -5,12 +5,12 @@ import {
   ShipmentCancelledSchema,
   ShipmentCreatedSchema,
   ShipmentDeliveredSchema,
-} from "../../../gen/accord/shipping/v1/events_pb.js";
-import { ShippingService } from "../../../gen/accord/shipping/v1/shipping_pb.js";
-import { rpcClient } from "../../../lib/rpc-clients.js";
-import { outboxMessage, type ProviderSandbox, providerSandbox } from "../../support/pact-provider.js";
-import { pactSourceFromEnv, verifyProvider } from "../../support/pact-verify.js";
-import { freePort, type ServiceProcess, startServiceProcess } from "../../support/service-process.js";
+} from "#gen/accord/shipping/v1/events_pb.js";
+import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
+import { rpcClient } from "#lib/rpc/clients.ts";
+import { outboxMessage, type ProviderSandbox, providerSandbox } from "#test/support/pact-provider.ts";
+import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
+import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The real shipping process (own database) in front of the simulated carrier,
 // which serves every country but AQ. States make up a new order id per

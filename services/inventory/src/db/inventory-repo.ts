@@ -1,11 +1,7 @@
 import { create } from "@bufbuild/protobuf";
-import {
-  ReservationStatus,
-  type Stock,
-  StockSchema,
-} from "../../../../gen/accord/inventory/v1/inventory_pb.js";
-import type { Pool, PoolClient } from "../../../../lib/db.js";
-import type { PlannedItem } from "../domain/reservation.js";
+import { ReservationStatus, type Stock, StockSchema } from "#gen/accord/inventory/v1/inventory_pb.js";
+import type { Pool, PoolClient } from "#lib/db.ts";
+import type { PlannedItem } from "../domain/reservation.ts";
 
 type Db = Pool | PoolClient;
 

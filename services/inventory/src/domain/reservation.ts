@@ -4,8 +4,8 @@ import type {
   ReleaseRequest,
   ReserveRequest,
   SetStockRequest,
-} from "../../../../gen/accord/inventory/v1/inventory_pb.js";
-import { checkText } from "../../../../lib/validation.js";
+} from "#gen/accord/inventory/v1/inventory_pb.js";
+import { checkText } from "#lib/validation.ts";
 
 /** One reason a request is refused, named by its protobuf field path. */
 export interface Violation {

@@ -7,10 +7,10 @@ import {
   DeliveryStatus,
   type WebhookSubscription,
   WebhookSubscriptionSchema,
-} from "../../../../gen/accord/notifications/v1/notifications_pb.js";
-import type { AnalyticsTask } from "../../../../gen/accord/notifications/v1/tasks_pb.js";
-import type { Pool, PoolClient } from "../../../../lib/db.js";
-import type { DispatchPlan, SubscriptionTarget, TaskChannel } from "../domain/routing.js";
+} from "#gen/accord/notifications/v1/notifications_pb.js";
+import type { AnalyticsTask } from "#gen/accord/notifications/v1/tasks_pb.js";
+import type { Pool, PoolClient } from "#lib/db.ts";
+import type { DispatchPlan, SubscriptionTarget, TaskChannel } from "../domain/routing.ts";
 
 type Queryable = Pool | PoolClient;
 

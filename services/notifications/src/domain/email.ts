@@ -1,11 +1,11 @@
-import type { Money } from "../../../../gen/accord/common/v1/common_pb.js";
+import type { Money } from "#gen/accord/common/v1/common_pb.js";
 import {
   OrderCancelledSchema,
   OrderConfirmedSchema,
   OrderFailedSchema,
-} from "../../../../gen/accord/orders/v1/events_pb.js";
-import { FailureCode } from "../../../../gen/accord/orders/v1/orders_pb.js";
-import { type DecodedEvent, isEventOf } from "../../../../lib/events.js";
+} from "#gen/accord/orders/v1/events_pb.js";
+import { FailureCode } from "#gen/accord/orders/v1/orders_pb.js";
+import { type DecodedEvent, isEventOf } from "#lib/messaging/events.ts";
 
 /** The event types that send the customer an email. */
 export const EMAIL_EVENT_TYPES: readonly string[] = [

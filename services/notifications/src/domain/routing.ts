@@ -9,10 +9,10 @@ import {
   WebhookPayloadSchema,
   type WebhookTask,
   WebhookTaskSchema,
-} from "../../../../gen/accord/notifications/v1/tasks_pb.js";
-import { type DecodedEvent, PoisonEventError } from "../../../../lib/events.js";
-import { emailFor } from "./email.js";
-import { subscriptionMatches } from "./subscription.js";
+} from "#gen/accord/notifications/v1/tasks_pb.js";
+import { type DecodedEvent, PoisonEventError } from "#lib/messaging/events.ts";
+import { emailFor } from "./email.ts";
+import { subscriptionMatches } from "./subscription.ts";
 
 export type TaskChannel = "email" | "webhook" | "analytics";
 

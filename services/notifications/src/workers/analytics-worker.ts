@@ -1,8 +1,8 @@
-import { AnalyticsTaskSchema } from "../../../../gen/accord/notifications/v1/tasks_pb.js";
-import { PoisonMessageError, type Task } from "../../../../lib/rabbit.js";
-import { insertAnalyticsEvent } from "../db/notifications-repo.js";
-import { taskIdFor } from "../domain/routing.js";
-import { decodeTask, deliverOnce, type WorkerDeps } from "./deliver.js";
+import { AnalyticsTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
+import { PoisonMessageError, type Task } from "#lib/messaging/rabbit.ts";
+import { insertAnalyticsEvent } from "../db/notifications-repo.ts";
+import { taskIdFor } from "../domain/routing.ts";
+import { decodeTask, deliverOnce, type WorkerDeps } from "./deliver.ts";
 
 export const ANALYTICS_CONSUMER = "analytics-worker";
 

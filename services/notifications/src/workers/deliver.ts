@@ -7,16 +7,16 @@ import {
   isPgConnectionLoss,
   type Pool,
   type PoolClient,
-} from "../../../../lib/db.js";
-import { claimEvent } from "../../../../lib/inbox.js";
-import type { Logger } from "../../../../lib/logger.js";
+} from "#lib/db.ts";
+import { claimEvent } from "#lib/messaging/inbox.ts";
 import {
   DependencyUnavailableError,
   nextRoute,
   PoisonMessageError,
   type Task,
-} from "../../../../lib/rabbit.js";
-import { type DeliveryKey, markDelivered, recordFailure } from "../db/notifications-repo.js";
+} from "#lib/messaging/rabbit.ts";
+import type { Logger } from "#lib/observability/logger.ts";
+import { type DeliveryKey, markDelivered, recordFailure } from "../db/notifications-repo.ts";
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -109,8 +109,10 @@ export async function deliverOnce(
 
 /** Marks an error thrown by the side effect itself, so it is told apart from the ledger's. */
 class EffectFailed extends Error {
-  constructor(override readonly cause: unknown) {
+  override readonly cause: unknown;
+  constructor(cause: unknown) {
     super("effect failed");
+    this.cause = cause;
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Transporter } from "nodemailer";
-import { EmailTaskSchema } from "../../../../gen/accord/notifications/v1/tasks_pb.js";
-import { PoisonMessageError, type Task } from "../../../../lib/rabbit.js";
-import { decodeTask, deliverOnce, headerString, UUID, type WorkerDeps } from "./deliver.js";
+import { EmailTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
+import { PoisonMessageError, type Task } from "#lib/messaging/rabbit.ts";
+import { decodeTask, deliverOnce, headerString, UUID, type WorkerDeps } from "./deliver.ts";
 
 export const EMAIL_CONSUMER = "email-worker";
 

@@ -1,10 +1,10 @@
 import { toJsonString } from "@bufbuild/protobuf";
 import { request } from "undici";
-import { WebhookPayloadSchema, WebhookTaskSchema } from "../../../../gen/accord/notifications/v1/tasks_pb.js";
-import { PoisonMessageError, type Task } from "../../../../lib/rabbit.js";
-import { getSubscriptionEndpoint } from "../db/notifications-repo.js";
-import { EVENT_ID_HEADER, SIGNATURE_HEADER, signPayload, TIMESTAMP_HEADER } from "../domain/signature.js";
-import { decodeTask, deliverOnce, UUID, type WorkerDeps } from "./deliver.js";
+import { WebhookPayloadSchema, WebhookTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
+import { PoisonMessageError, type Task } from "#lib/messaging/rabbit.ts";
+import { getSubscriptionEndpoint } from "../db/notifications-repo.ts";
+import { EVENT_ID_HEADER, SIGNATURE_HEADER, signPayload, TIMESTAMP_HEADER } from "../domain/signature.ts";
+import { decodeTask, deliverOnce, UUID, type WorkerDeps } from "./deliver.ts";
 
 export const WEBHOOK_CONSUMER = "webhook-worker";
 

@@ -1,24 +1,14 @@
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ApplicationFailure, Context } from "@temporalio/activity";
-import { InventoryService } from "../../../../gen/accord/inventory/v1/inventory_pb.js";
-import {
-  FailureCode,
-  type Order,
-  OrderSchema,
-  OrderService,
-} from "../../../../gen/accord/orders/v1/orders_pb.js";
-import { PaymentService } from "../../../../gen/accord/payments/v1/payments_pb.js";
-import { ShippingService } from "../../../../gen/accord/shipping/v1/shipping_pb.js";
-import {
-  BreakerOpenError,
-  type BreakerOptions,
-  BreakerTimeoutError,
-  createBreaker,
-} from "../../../../lib/breaker.js";
-import type { Logger } from "../../../../lib/logger.js";
-import { runWithContext } from "../../../../lib/request-context.js";
-import { type RpcProtocol, rpcClient } from "../../../../lib/rpc-clients.js";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { FailureCode, type Order, OrderSchema, OrderService } from "#gen/accord/orders/v1/orders_pb.js";
+import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
+import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
+import { BreakerOpenError, type BreakerOptions, BreakerTimeoutError, createBreaker } from "#lib/breaker.ts";
+import type { Logger } from "#lib/observability/logger.ts";
+import { runWithContext } from "#lib/observability/request-context.ts";
+import { type RpcProtocol, rpcClient } from "#lib/rpc/clients.ts";
 
 /** FailOrder's failure_code, as the workflow names it (the workflow bundle carries no generated code). */
 export type FailureCategory = "OUT_OF_STOCK" | "PAYMENT_DECLINED" | "SHIPPING_FAILED" | "OTHER";

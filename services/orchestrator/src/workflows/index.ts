@@ -1,3 +1,3 @@
 // The worker's workflowsPath: every workflow the orchestrator runs is exported here.
-export { orderWorkflow } from "./order.js";
-export { pingWorkflow } from "./ping.js";
+export { orderWorkflow } from "./order.ts";
+export { pingWorkflow } from "./ping.ts";

@@ -13,7 +13,7 @@ import {
   proxyActivities,
   setHandler,
 } from "@temporalio/workflow";
-import type { FailureCategory, OrderActivities } from "../activities/order-activities.js";
+import type { FailureCategory, OrderActivities } from "../activities/order-activities.ts";
 
 /*
  * The order saga. Workflow code must be deterministic: no I/O, no clocks, no

@@ -1,5 +1,5 @@
 import { defineQuery, proxyActivities, setHandler } from "@temporalio/workflow";
-import type { PingActivities } from "../activities/ping.js";
+import type { PingActivities } from "../activities/ping.ts";
 
 export type PingStep = "started" | "greeting" | "completed";
 

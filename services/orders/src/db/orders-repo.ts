@@ -1,14 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { AddressSchema } from "../../../../gen/accord/common/v1/common_pb.js";
-import {
-  FailureCode,
-  type Order,
-  OrderSchema,
-  OrderStatus,
-} from "../../../../gen/accord/orders/v1/orders_pb.js";
-import type { Pool, PoolClient } from "../../../../lib/db.js";
-import type { OrderDraft } from "../domain/place-order.js";
+import { AddressSchema } from "#gen/accord/common/v1/common_pb.js";
+import { FailureCode, type Order, OrderSchema, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import type { Pool, PoolClient } from "#lib/db.ts";
+import type { OrderDraft } from "../domain/place-order.ts";
 
 interface OrderRow {
   order_id: string;

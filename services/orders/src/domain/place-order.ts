@@ -1,11 +1,8 @@
 import { createHash } from "node:crypto";
 import { clone, toBinary } from "@bufbuild/protobuf";
-import type { LineItem } from "../../../../gen/accord/common/v1/common_pb.js";
-import {
-  type PlaceOrderRequest,
-  PlaceOrderRequestSchema,
-} from "../../../../gen/accord/orders/v1/orders_pb.js";
-import { checkAddress, checkText, type PostalAddress } from "../../../../lib/validation.js";
+import type { LineItem } from "#gen/accord/common/v1/common_pb.js";
+import { type PlaceOrderRequest, PlaceOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
+import { checkAddress, checkText, type PostalAddress } from "#lib/validation.ts";
 
 /** One reason a request is refused, named by its protobuf field path. */
 export interface Violation {

@@ -1,4 +1,4 @@
-import { OrderStatus } from "../../../../gen/accord/orders/v1/orders_pb.js";
+import { OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 
 /** What a requested status change does to an order in its current status. */
 export type TransitionOutcome = "apply" | "already" | "refuse";

@@ -1,12 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import {
-  type Payment,
-  PaymentSchema,
-  PaymentStatus,
-} from "../../../../gen/accord/payments/v1/payments_pb.js";
-import type { Pool, PoolClient } from "../../../../lib/db.js";
-import type { ChargeDraft } from "../domain/payments.js";
+import { type Payment, PaymentSchema, PaymentStatus } from "#gen/accord/payments/v1/payments_pb.js";
+import type { Pool, PoolClient } from "#lib/db.ts";
+import type { ChargeDraft } from "../domain/payments.ts";
 
 type Db = Pool | PoolClient;
 

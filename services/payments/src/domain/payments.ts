@@ -5,7 +5,7 @@ import {
   ChargeRequestSchema,
   type RefundRequest,
   RefundRequestSchema,
-} from "../../../../gen/accord/payments/v1/payments_pb.js";
+} from "#gen/accord/payments/v1/payments_pb.js";
 
 /** One reason a request is refused, named by its protobuf field path. */
 export interface Violation {

@@ -1,16 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { AddressSchema } from "../../../../gen/accord/common/v1/common_pb.js";
-import { type Shipment, ShipmentSchema } from "../../../../gen/accord/shipping/v1/shipping_pb.js";
-import type { Pool, PoolClient } from "../../../../lib/db.js";
-import type { CarrierBooking } from "../carrier-client.js";
+import { AddressSchema } from "#gen/accord/common/v1/common_pb.js";
+import { type Shipment, ShipmentSchema } from "#gen/accord/shipping/v1/shipping_pb.js";
+import type { Pool, PoolClient } from "#lib/db.ts";
+import type { CarrierBooking } from "../carrier-client.ts";
 import {
   type ShipmentAddress,
   type ShipmentDraft,
   type ShipmentItem,
   type ShipmentState,
   toProtoStatus,
-} from "../domain/shipment.js";
+} from "../domain/shipment.ts";
 
 type Db = Pool | PoolClient;
 

@@ -1,25 +1,25 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BreakerOpenError, BreakerTimeoutError } from "../../../../lib/breaker.js";
+import { BreakerOpenError, BreakerTimeoutError } from "#lib/breaker.ts";
 
 /** The carrier refused the request (4xx): a business answer, proof the carrier works. */
 export class CarrierRejectedError extends Error {
   override name = "CarrierRejectedError";
-  constructor(
-    readonly status: number,
-    readonly reason: string,
-  ) {
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string) {
     super(`carrier refused the request (${status}): ${reason}`);
+    this.status = status;
+    this.reason = reason;
   }
 }
 
 /** The carrier failed (5xx) or answered something unreadable: transient. */
 export class CarrierFailedError extends Error {
   override name = "CarrierFailedError";
-  constructor(
-    readonly status: number,
-    detail: string,
-  ) {
+  readonly status: number;
+  constructor(status: number, detail: string) {
     super(`carrier failed (${status}): ${detail}`);
+    this.status = status;
   }
 }
 

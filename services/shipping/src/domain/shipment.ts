@@ -5,8 +5,8 @@ import {
   type CreateShipmentRequest,
   CreateShipmentRequestSchema,
   ShipmentStatus,
-} from "../../../../gen/accord/shipping/v1/shipping_pb.js";
-import { checkAddress, checkText, type PostalAddress } from "../../../../lib/validation.js";
+} from "#gen/accord/shipping/v1/shipping_pb.js";
+import { checkAddress, checkText, type PostalAddress } from "#lib/validation.ts";
 
 /** One reason a request is refused, named by its protobuf field path. */
 export interface Violation {

@@ -1,0 +1,245 @@
+import type { Pool } from "../db.ts";
+import type { Logger } from "../observability/logger.ts";
+import { dlqTopicFor } from "./events.ts";
+import { createIdempotentProducer, type EventProducer, ensureTopics, type KafkaClient } from "./kafka.ts";
+
+export interface OutboxRelayOptions {
+  pool: Pool;
+  producer: EventProducer;
+  logger: Logger;
+  /** Rows per round; a full round is followed by the next one at once. */
+  batchSize?: number;
+  /** Pause after a round that found less than a full batch. */
+  pollIntervalMs?: number;
+  /** Longest pause after consecutive publish failures (Kafka down). */
+  maxBackoffMs?: number;
+  /** Told of every failed publish (the publisher replaces a producer that cannot recover). */
+  onPublishError?: (error: unknown) => void;
+}
+
+export interface OutboxRelay {
+  /** Runs one round; resolves to the number of rows published. For tests and benchmarks. */
+  runOnce(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+interface OutboxRow {
+  id: bigint;
+  topic: string;
+  message_key: string;
+  payload: Buffer;
+  headers: Record<string, string>;
+}
+
+/**
+ * Publishes outbox rows to Kafka and marks them published.
+ *
+ * - Rows are found by `published_at IS NULL`, never by "id above the last one
+ *   seen": sequence values are handed out before commit, so a later id can
+ *   commit first.
+ * - FOR UPDATE SKIP LOCKED lets several relays (one per service replica) share
+ *   the table. A transaction-scoped advisory lock per message key keeps all
+ *   rows of one order with a single relay, so events of an order stay in order
+ *   even when relays overlap.
+ * - A failed publish leaves the rows unpublished (attempts and last_error are
+ *   recorded) and the relay backs off: Kafka being down loses nothing.
+ */
+export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { pool, producer, logger } = options;
+  const batchSize = options.batchSize ?? 200;
+  const pollIntervalMs = options.pollIntervalMs ?? 50;
+  const maxBackoffMs = options.maxBackoffMs ?? 5_000;
+  let stopped = false;
+  let failures = 0;
+  let wake: (() => void) | undefined;
+
+  async function runOnce(): Promise<number> {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      const { rows } = await client.query<OutboxRow>(
+        `SELECT id, topic, message_key, payload, headers
+           FROM outbox
+          WHERE published_at IS NULL
+            AND pg_try_advisory_xact_lock(hashtext(message_key))
+          ORDER BY id
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED`,
+        [batchSize],
+      );
+      if (rows.length === 0) {
+        await client.query("COMMIT");
+        return 0;
+      }
+      const ids = rows.map((r) => r.id.toString());
+      try {
+        await producer.sendBatch({
+          acks: -1,
+          topicMessages: groupByTopic(rows),
+        });
+      } catch (error) {
+        await client.query("ROLLBACK");
+        await pool
+          .query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])", [
+            ids,
+            String((error as Error).message ?? error).slice(0, 500),
+          ])
+          .catch(() => {});
+        throw error;
+      }
+      await client.query("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [ids]);
+      await client.query("COMMIT");
+      return rows.length;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  const loop = (async () => {
+    while (!stopped) {
+      let published = 0;
+      try {
+        published = await runOnce();
+        if (failures > 0) logger.info({ failures }, "outbox relay recovered");
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        if (failures === 1 || failures % 20 === 0) {
+          logger.warn({ err: error, failures }, "outbox relay could not publish; will retry");
+        }
+        options.onPublishError?.(error);
+      }
+      if (published >= batchSize) continue;
+      const pause = failures > 0 ? Math.min(maxBackoffMs, 100 * 2 ** Math.min(failures, 10)) : pollIntervalMs;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pause);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  })();
+
+  return {
+    runOnce,
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+    },
+  };
+}
+
+function groupByTopic(rows: OutboxRow[]) {
+  const byTopic = new Map<string, { key: string; value: Buffer; headers: Record<string, string> }[]>();
+  for (const row of rows) {
+    const list = byTopic.get(row.topic) ?? [];
+    list.push({ key: row.message_key, value: row.payload, headers: row.headers });
+    byTopic.set(row.topic, list);
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+export interface OutboxPublisherOptions {
+  pool: Pool;
+  kafka: KafkaClient;
+  /** Topics this service publishes to; created (with their .dlq) when missing. */
+  topics: string[];
+  logger: Logger;
+  pollIntervalMs?: number;
+}
+
+export interface OutboxPublisher {
+  /** True once the producer is connected and the relay runs. */
+  running(): boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * Connects to Kafka in the background and then runs the outbox relay. A
+ * service takes requests without Kafka (its events wait in the outbox), so
+ * start-up never waits for the broker; setup is retried until it answers.
+ */
+export function startOutboxPublisher(options: OutboxPublisherOptions): OutboxPublisher {
+  const { pool, kafka, logger } = options;
+  let producer: EventProducer | undefined;
+  let relay: OutboxRelay | undefined;
+  let stopping = false;
+  let replacing = false;
+
+  const connect = async () => {
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        await ensureTopics(kafka, [...options.topics, ...options.topics.map((t) => dlqTopicFor(t))]);
+        const connected = await createIdempotentProducer(kafka);
+        producer = connected;
+        if (stopping) return;
+        relay = startOutboxRelay({
+          pool,
+          producer: connected,
+          logger,
+          pollIntervalMs: options.pollIntervalMs,
+          onPublishError: (error) => {
+            if (isUnrecoverableProducerError(error)) void replaceProducer(error);
+          },
+        });
+        logger.info({ topics: options.topics }, "outbox relay running");
+        return;
+      } catch (error) {
+        if (attempt === 1 || attempt % 10 === 0) {
+          logger.warn({ err: error, attempt }, "kafka not reachable yet; events wait in the outbox");
+        }
+        await producer?.disconnect().catch(() => {});
+        producer = undefined;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * attempt)));
+      }
+    }
+  };
+
+  // An idempotent producer whose sequence numbers the broker no longer
+  // accepts (after a broker restart mid-send) fails every send from then on;
+  // a new producer gets a new producer id and starts clean. The rows stay in
+  // the outbox meanwhile, so nothing is lost.
+  async function replaceProducer(error: unknown) {
+    if (replacing || stopping) return;
+    replacing = true;
+    logger.warn({ err: error }, "kafka producer cannot recover; replacing it");
+    const old = relay;
+    relay = undefined;
+    await old?.stop();
+    await producer?.disconnect().catch(() => {});
+    producer = undefined;
+    replacing = false;
+    setup = connect();
+  }
+
+  let setup = connect();
+  return {
+    running: () => relay !== undefined,
+    async stop() {
+      stopping = true;
+      // A connect still in progress may take a while to give up; do not wait for it forever.
+      await Promise.race([setup, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      await relay?.stop();
+      await producer?.disconnect().catch(() => {});
+    },
+  };
+}
+
+/** Errors after which an idempotent producer never succeeds again. */
+export function isUnrecoverableProducerError(error: unknown): boolean {
+  const type = (error as { type?: string } | undefined)?.type;
+  const message = String((error as { message?: string } | undefined)?.message ?? "");
+  return (
+    type === "OUT_OF_ORDER_SEQUENCE_NUMBER" ||
+    type === "INVALID_PRODUCER_EPOCH" ||
+    type === "UNKNOWN_PRODUCER_ID" ||
+    type === "INVALID_PRODUCER_ID_MAPPING" ||
+    /out of order sequence number|producer epoch|unknown producer id/i.test(message)
+  );
+}

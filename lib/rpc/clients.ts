@@ -1,0 +1,36 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { CORRELATION_HEADER, currentContext } from "../observability/request-context.ts";
+
+export type RpcProtocol = "connect-json" | "connect-binary" | "grpc";
+
+/**
+ * A generated Connect client for a service at baseUrl. connect-json is
+ * HTTP/1.1 with JSON bodies (what curl and Pact see), grpc is HTTP/2 cleartext.
+ */
+export function rpcClient<S extends DescService>(
+  service: S,
+  baseUrl: string,
+  protocol: RpcProtocol = "connect-json",
+): Client<S> {
+  const interceptors = [propagateCorrelation];
+  const transport =
+    protocol === "grpc"
+      ? createGrpcTransport({ baseUrl, interceptors })
+      : createConnectTransport({
+          baseUrl,
+          httpVersion: "1.1",
+          useBinaryFormat: protocol === "connect-binary",
+          interceptors,
+        });
+  return createClient(service, transport);
+}
+
+/** Passes the current correlation id on to the called service. */
+const propagateCorrelation: Interceptor = (next) => (req) => {
+  const context = currentContext();
+  if (context && !req.header.has(CORRELATION_HEADER))
+    req.header.set(CORRELATION_HEADER, context.correlationId);
+  return next(req);
+};

@@ -1,0 +1,99 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+
+export type FrontDoorHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+/** Answers the requests it recognises and returns true; false leaves the request to the next one. */
+export type Route = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => boolean;
+
+export interface FrontDoor {
+  port: number;
+  /** Stops accepting, lets requests in flight finish (drainMs at most), then drops every connection. */
+  close(drainMs?: number): Promise<void>;
+}
+
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * One cleartext port for HTTP/1.1 (Connect JSON from curl and browsers,
+ * health, metrics) and HTTP/2 with prior knowledge (h2c, for gRPC). Node has
+ * no h2c upgrade, so each connection is routed by its first bytes: the HTTP/2
+ * client preface goes to the http2 server, anything else to the http one.
+ */
+export async function startFrontDoor(options: {
+  host: string;
+  port: number;
+  handler: FrontDoorHandler;
+}): Promise<FrontDoor> {
+  // Requests being served; shutdown waits for these, not for idle keep-alive connections.
+  let inFlight = 0;
+  const handler: FrontDoorHandler = (req, res) => {
+    inFlight += 1;
+    res.once("close", () => {
+      inFlight -= 1;
+    });
+    options.handler(req, res);
+  };
+
+  const h1 = http.createServer(handler);
+  h1.keepAliveTimeout = 65_000;
+  const h2 = http2.createServer({}, handler);
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session: http2.ServerHttp2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+
+  const front = net.createServer((socket) => {
+    // http.createServer disables Nagle on the sockets it accepts itself; these
+    // are accepted here and handed over, so it is done here. Otherwise a
+    // response written in two pieces waits for the client's delayed ACK.
+    socket.setNoDelay(true);
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.once("error", () => socket.destroy());
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      const n = Math.min(first.length, HTTP2_PREFACE.length);
+      if (first.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n))) {
+        // The http2 session reads the bytes still buffered in the socket on
+        // its next tick; resuming here would hand them to nobody.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
+    });
+  });
+  front.on("error", () => {});
+
+  await new Promise<void>((resolve, reject) => {
+    front.once("error", reject);
+    front.listen(options.port, options.host, () => resolve());
+  });
+  const address = front.address() as net.AddressInfo;
+
+  return {
+    port: address.port,
+    async close(drainMs = 5_000) {
+      // front.close's callback would wait for idle keep-alive connections
+      // too, so it is not awaited.
+      front.close();
+      for (const session of sessions) session.close();
+      const deadline = Date.now() + drainMs;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const socket of sockets) socket.destroy();
+      h1.close();
+      h2.close();
+    },
+  };
+}

@@ -1,0 +1,25 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { metricsInterceptor, processMetrics } from "../observability/metrics.ts";
+import { CORRELATION_HEADER, correlationIdFrom, runWithContext } from "../observability/request-context.ts";
+import { rejectNulStrings } from "./input-guard.ts";
+
+/**
+ * The interceptor chain every RPC server runs, outermost first, on the unary
+ * fast path and connect-node's adapter alike. A cross-cutting concern
+ * (authentication, tracing) is added here, once, for every service.
+ */
+export function serverInterceptors(): Interceptor[] {
+  return [metricsInterceptor(processMetrics().rpcDuration), correlationInterceptor, rejectNulStrings];
+}
+
+/**
+ * Runs every call with a correlation id (the caller's x-correlation-id, else
+ * its traceparent's trace id, else a new one) in the request context, and
+ * echoes it in the response headers.
+ */
+export const correlationInterceptor: Interceptor = (next) => async (req) => {
+  const correlationId = correlationIdFrom(req.header.get(CORRELATION_HEADER), req.header.get("traceparent"));
+  const res = await runWithContext({ correlationId }, () => next(req));
+  res.header.set(CORRELATION_HEADER, correlationId);
+  return res;
+};
