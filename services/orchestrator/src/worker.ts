@@ -3,10 +3,9 @@ import type { Worker } from "@temporalio/worker";
 import type { Logger } from "#lib/observability/logger.ts";
 import { createTemporalWorker } from "#lib/temporal.ts";
 import type { OrderActivities } from "./activities/order-activities.ts";
-import { createPingActivities } from "./activities/ping.ts";
 
-// The SDK bundles this .ts file itself (swc-loader, with `.js` imports
-// resolved to `.ts`), so it works the same under tsx and vitest.
+// The SDK bundles this .ts file itself (swc-loader), so it works the same
+// under plain Node, tsx and vitest.
 const workflowsPath = fileURLToPath(new URL("./workflows/index.ts", import.meta.url));
 
 export interface OrchestratorWorkerOptions {
@@ -14,10 +13,7 @@ export interface OrchestratorWorkerOptions {
   namespace: string;
   taskQueue: string;
   logger: Logger;
-  /**
-   * The saga's activities (real ones in main.ts, test doubles in workflow
-   * tests); the walking skeleton's ping activity is always registered too.
-   */
+  /** The saga's activities (real ones in main.ts, test doubles in workflow tests). */
   activities?: Partial<OrderActivities>;
 }
 
@@ -39,7 +35,7 @@ export async function startOrchestratorWorker(
     namespace: options.namespace,
     taskQueue,
     workflowsPath,
-    activities: { ...createPingActivities(), ...options.activities },
+    activities: { ...options.activities },
     logger,
   });
   logger.info(

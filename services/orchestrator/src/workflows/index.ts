@@ -1,3 +1,2 @@
 // The worker's workflowsPath: every workflow the orchestrator runs is exported here.
 export { orderWorkflow } from "./order.ts";
-export { pingWorkflow } from "./ping.ts";
