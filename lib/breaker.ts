@@ -1,4 +1,5 @@
 import CircuitBreaker from "opossum";
+import { z } from "zod";
 import type { Logger } from "./observability/logger.ts";
 
 export interface BreakerOptions {
@@ -97,4 +98,55 @@ export function createBreaker<A extends unknown[], R>(
       breaker.shutdown();
     },
   };
+}
+
+// ---------------------------------------------------------------- configuration
+
+const BREAKER_SETTINGS = {
+  TIMEOUT_MS: "timeoutMs",
+  ERROR_PERCENT: "errorThresholdPercentage",
+  RESET_MS: "resetTimeoutMs",
+  VOLUME_THRESHOLD: "volumeThreshold",
+  WINDOW_MS: "rollingCountTimeoutMs",
+} as const;
+type BreakerSetting = keyof typeof BREAKER_SETTINGS;
+export type BreakerEnvKey<P extends string> = `${P}_BREAKER_${BreakerSetting}`;
+
+export interface BreakerDefaults {
+  timeoutMs: number;
+  errorThresholdPercentage?: number;
+  resetTimeoutMs?: number;
+  volumeThreshold?: number;
+  rollingCountTimeoutMs?: number;
+}
+
+/**
+ * The configuration fragment of one breaker, the same for every dependency:
+ * <P>_BREAKER_TIMEOUT_MS, _ERROR_PERCENT, _RESET_MS, _VOLUME_THRESHOLD and
+ * _WINDOW_MS, validated with the rest of the service's environment.
+ */
+export function breakerEnv<P extends string>(
+  prefix: P,
+  defaults: BreakerDefaults,
+): Record<BreakerEnvKey<P>, z.ZodDefault<z.ZodCoercedNumber<unknown>>> {
+  const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+  return {
+    [`${prefix}_BREAKER_TIMEOUT_MS`]: int(1, 600_000).default(defaults.timeoutMs),
+    [`${prefix}_BREAKER_ERROR_PERCENT`]: int(1, 100).default(defaults.errorThresholdPercentage ?? 50),
+    [`${prefix}_BREAKER_RESET_MS`]: int(10, 600_000).default(defaults.resetTimeoutMs ?? 10_000),
+    [`${prefix}_BREAKER_VOLUME_THRESHOLD`]: int(1, 10_000).default(defaults.volumeThreshold ?? 5),
+    [`${prefix}_BREAKER_WINDOW_MS`]: int(100, 600_000).default(defaults.rollingCountTimeoutMs ?? 10_000),
+  } as Record<BreakerEnvKey<P>, z.ZodDefault<z.ZodCoercedNumber<unknown>>>;
+}
+
+/** The breaker options a validated configuration holds under `prefix` (see breakerEnv). */
+export function breakerOptionsFrom<P extends string>(
+  config: Record<BreakerEnvKey<P>, number>,
+  prefix: P,
+): Required<Omit<BreakerOptions, "isBusinessError" | "logger">> {
+  const out = {} as Record<(typeof BREAKER_SETTINGS)[BreakerSetting], number>;
+  for (const [suffix, option] of Object.entries(BREAKER_SETTINGS) as [BreakerSetting, keyof typeof out][]) {
+    out[option] = config[`${prefix}_BREAKER_${suffix}`];
+  }
+  return out;
 }

@@ -48,3 +48,29 @@ export function databaseUrl(
   const pass = encodeURIComponent(cfg.PGPASSWORD);
   return `postgres://${user}:${pass}@${cfg.PGHOST}:${cfg.PGPORT}/${db}`;
 }
+
+export type Env = Record<string, string | undefined>;
+
+/** `<P>_HOST` and `<P>_PORT`: where a process listens (loopback by default). */
+export function listenEnv<P extends string>(prefix: P, defaultPort: number) {
+  return {
+    [`${prefix}_HOST`]: z.string().min(1).default("127.0.0.1"),
+    [`${prefix}_PORT`]: port.default(defaultPort),
+  } as Record<`${P}_HOST`, z.ZodDefault<z.ZodString>> & Record<`${P}_PORT`, typeof portWithDefault>;
+}
+const portWithDefault = port.default(1);
+
+/** `<P>_DATABASE` and `<P>_DB_POOL_SIZE`: a service's own database. */
+export function databaseEnv<P extends string>(prefix: P, defaultName: string, defaultPoolSize = 20) {
+  return {
+    [`${prefix}_DATABASE`]: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/, "must be a plain lower-case database name")
+      .default(defaultName),
+    [`${prefix}_DB_POOL_SIZE`]: z.coerce.number().int().min(1).max(200).default(defaultPoolSize),
+  } as Record<`${P}_DATABASE`, z.ZodDefault<z.ZodString>> &
+    Record<`${P}_DB_POOL_SIZE`, z.ZodDefault<z.ZodCoercedNumber<unknown>>>;
+}
+
+/** A Kafka topic name variable. */
+export const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, "must be a Kafka topic name");

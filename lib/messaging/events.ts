@@ -41,8 +41,11 @@ export type EventDomain = (typeof EVENT_DOMAINS)[number];
  * by default) lets a second copy of the platform, such as the end-to-end
  * tests' own, share a broker with the running one without reading its events.
  */
-export function topicFor<D extends EventDomain>(domain: D): string {
-  return `${process.env.ACCORD_TOPIC_PREFIX ?? ""}${domain}.events`;
+export function topicFor<D extends EventDomain>(
+  domain: D,
+  env: Record<string, string | undefined> = process.env,
+): string {
+  return `${env.ACCORD_TOPIC_PREFIX ?? ""}${domain}.events`;
 }
 
 export function dlqTopicFor<T extends string>(topic: T): `${T}.dlq` {

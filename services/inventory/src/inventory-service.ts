@@ -8,9 +8,11 @@ import {
 } from "#gen/accord/inventory/v1/events_pb.js";
 import { type InventoryService, ReservationStatus } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { inTransaction, type Pool, type PoolClient } from "#lib/db.ts";
-import { encodeEvent, sourceFor, topicFor } from "#lib/messaging/events.ts";
+import { encodeEvent, sourceFor } from "#lib/messaging/events.ts";
 import { enqueueOutbox } from "#lib/messaging/outbox.ts";
 import type { Logger } from "#lib/observability/logger.ts";
+import { traceparentOf } from "#lib/observability/request-context.ts";
+import { invalidArgument } from "#lib/rpc/errors.ts";
 import {
   findReservationByKey,
   findReservationByOrder,
@@ -28,14 +30,12 @@ import {
 import {
   outOfStockMessage,
   type ReservationPlan,
-  type Violation,
   validateGetStock,
   validateRelease,
   validateReserve,
   validateSetStock,
 } from "./domain/reservation.ts";
 
-export const INVENTORY_TOPIC = topicFor("inventory");
 const SOURCE = sourceFor("inventory");
 const UNIQUE_VIOLATION = "23505";
 
@@ -65,21 +65,23 @@ type ReserveOutcome =
 export function createInventoryService(deps: {
   pool: Pool;
   logger: Logger;
+  /** The topic the outbox rows are written for (the relay publishes them there). */
+  topic: string;
 }): ServiceImpl<typeof InventoryService> {
-  const { pool, logger } = deps;
+  const { pool, logger, topic } = deps;
 
   return {
     async reserve(req, ctx) {
       const checked = validateReserve(req);
       if ("violations" in checked) throw invalidArgument(checked.violations);
       const { plan } = checked;
-      const traceparent = ctx.requestHeader.get("traceparent") ?? undefined;
+      const traceparent = traceparentOf(ctx);
 
       // Fast path for replays: no transaction, no stock row touched.
       const earlier = await findReservationByKey(pool, plan.idempotencyKey);
       if (earlier) return replay(earlier, plan);
 
-      const outcome = await inTransaction(pool, (client) => reserveInTx(client, plan, traceparent));
+      const outcome = await inTransaction(pool, (client) => reserveInTx(client, topic, plan, traceparent));
       if (outcome.kind === "reserved") {
         logger.info({ orderId: plan.orderId, reservationId: outcome.reservationId }, "stock reserved");
         return { reservationId: outcome.reservationId, status: ReservationStatus.RESERVED };
@@ -101,7 +103,7 @@ export function createInventoryService(deps: {
       const checked = validateRelease(req);
       if ("violations" in checked) throw invalidArgument(checked.violations);
       const { plan } = checked;
-      const traceparent = ctx.requestHeader.get("traceparent") ?? undefined;
+      const traceparent = traceparentOf(ctx);
 
       const sameKey = await findReservationByReleaseKey(pool, plan.idempotencyKey);
       if (sameKey) return releaseReplay(sameKey, plan.orderId);
@@ -123,7 +125,7 @@ export function createInventoryService(deps: {
           });
           await enqueueOutbox(
             client,
-            INVENTORY_TOPIC,
+            topic,
             encodeEvent(InventoryReleasedSchema, event, { source: SOURCE, key: plan.orderId, traceparent }),
           );
           logger.info(
@@ -162,6 +164,7 @@ export function createInventoryService(deps: {
 
 async function reserveInTx(
   client: PoolClient,
+  topic: string,
   plan: ReservationPlan,
   traceparent: string | undefined,
 ): Promise<ReserveOutcome> {
@@ -180,7 +183,7 @@ async function reserveInTx(
     const event = create(InventoryReservationRejectedSchema, { orderId: plan.orderId, shortSkus });
     await enqueueOutbox(
       client,
-      INVENTORY_TOPIC,
+      topic,
       encodeEvent(InventoryReservationRejectedSchema, event, {
         source: SOURCE,
         key: plan.orderId,
@@ -193,7 +196,7 @@ async function reserveInTx(
   const event = create(InventoryReservedSchema, { orderId: plan.orderId, reservationId, items: plan.items });
   await enqueueOutbox(
     client,
-    INVENTORY_TOPIC,
+    topic,
     encodeEvent(InventoryReservedSchema, event, { source: SOURCE, key: plan.orderId, traceparent }),
   );
   return { kind: "reserved", reservationId };
@@ -224,8 +227,4 @@ function orderAlreadyReserved(existing: ReservationRecord): ConnectError {
     `order_id: order ${existing.orderId} already has reservation ${existing.reservationId} under another idempotency key`,
     Code.FailedPrecondition,
   );
-}
-
-function invalidArgument(violations: Violation[]): ConnectError {
-  return new ConnectError(violations.map((v) => `${v.field}: ${v.message}`).join("; "), Code.InvalidArgument);
 }

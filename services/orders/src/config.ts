@@ -1,21 +1,28 @@
 import { z } from "zod";
-import { databaseUrl, infraEnv, loadConfig, portSchema } from "#lib/host/config.ts";
+import {
+  databaseEnv,
+  databaseUrl,
+  type Env,
+  infraEnv,
+  listenEnv,
+  loadConfig,
+  topicName,
+} from "#lib/host/config.ts";
+import { topicFor } from "#lib/messaging/events.ts";
 
-const schema = z.object({
-  ...infraEnv,
-  ORDERS_HOST: z.string().default("127.0.0.1"),
-  ORDERS_PORT: portSchema.default(8081),
-  ORDERS_DATABASE: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_]*$/)
-    .default("accord_orders"),
-  ORDERS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
-  ORDERS_OUTBOX_POLL_MS: z.coerce.number().int().min(5).max(10_000).default(50),
-});
+const schema = (env: Env) =>
+  z.object({
+    ...infraEnv,
+    ...listenEnv("ORDERS", 8081),
+    ...databaseEnv("ORDERS", "accord_orders"),
+    ORDERS_OUTBOX_POLL_MS: z.coerce.number().int().min(5).max(10_000).default(50),
+    // The topic the outbox relay publishes OrderPlaced, OrderConfirmed... to.
+    ORDERS_EVENTS_TOPIC: topicName.default(topicFor("orders", env)),
+  });
 
-export type OrdersConfig = z.infer<typeof schema> & { databaseUrl: string };
+export type OrdersConfig = z.infer<ReturnType<typeof schema>> & { databaseUrl: string };
 
-export function loadOrdersConfig(env: Record<string, string | undefined> = process.env): OrdersConfig {
-  const cfg = loadConfig(schema, env);
+export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
+  const cfg = loadConfig(schema(env), env);
   return { ...cfg, databaseUrl: databaseUrl(cfg, cfg.ORDERS_DATABASE) };
 }

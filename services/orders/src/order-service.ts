@@ -11,9 +11,12 @@ import {
 } from "#gen/accord/orders/v1/events_pb.js";
 import { FailureCode, type Order, type OrderService, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import { inTransaction, type Pool } from "#lib/db.ts";
-import { type EncodedEvent, encodeEvent, topicFor } from "#lib/messaging/events.ts";
+import { type EncodedEvent, encodeEvent } from "#lib/messaging/events.ts";
 import { enqueueOutbox } from "#lib/messaging/outbox.ts";
 import type { Logger } from "#lib/observability/logger.ts";
+import { traceparentOf } from "#lib/observability/request-context.ts";
+import { invalidArgument, requireUuid } from "#lib/rpc/errors.ts";
+import { isUuid } from "#lib/validation.ts";
 import {
   findByIdempotencyKey,
   getOrder,
@@ -24,14 +27,17 @@ import {
   type StatusChange,
   updateOrderStatus,
 } from "./db/orders-repo.ts";
-import { requestFingerprint, type Violation, validatePlaceOrder } from "./domain/place-order.ts";
+import { requestFingerprint, validatePlaceOrder } from "./domain/place-order.ts";
 import { planTransition, statusName } from "./domain/status.ts";
 
-export const ORDERS_TOPIC = topicFor("orders");
 const SOURCE = "/accord/orders";
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function createOrderService(deps: { pool: Pool; logger: Logger }): ServiceImpl<typeof OrderService> {
+export function createOrderService(deps: {
+  pool: Pool;
+  logger: Logger;
+  /** The topic the outbox rows are written for (the relay publishes them there). */
+  topic: string;
+}): ServiceImpl<typeof OrderService> {
   const { pool, logger } = deps;
 
   /**
@@ -59,7 +65,7 @@ export function createOrderService(deps: { pool: Pool; logger: Logger }): Servic
       if (plan === "apply") await updateOrderStatus(client, orderId, change);
       const order = await getOrder(client, orderId);
       if (!order) throw new Error("order vanished inside its own transaction");
-      if (plan === "apply") await enqueueOutbox(client, ORDERS_TOPIC, eventOf(order));
+      if (plan === "apply") await enqueueOutbox(client, deps.topic, eventOf(order));
       return { order, applied: plan === "apply" };
     });
     if (result.applied) logger.info({ orderId, status: statusName(change.status) }, "order status changed");
@@ -75,7 +81,7 @@ export function createOrderService(deps: { pool: Pool; logger: Logger }): Servic
       if ("violations" in checked) throw invalidArgument(checked.violations);
       const requestHash = requestFingerprint(req);
       const orderId = uuidv7();
-      const traceparent = ctx.requestHeader.get("traceparent") ?? undefined;
+      const traceparent = traceparentOf(ctx);
 
       // Order row and OrderPlaced outbox row commit together or not at all.
       const placed = await inTransaction(pool, async (client) => {
@@ -86,7 +92,7 @@ export function createOrderService(deps: { pool: Pool; logger: Logger }): Servic
           key: orderId,
           traceparent,
         });
-        await enqueueOutbox(client, ORDERS_TOPIC, event);
+        await enqueueOutbox(client, deps.topic, event);
         return order;
       });
       if (placed) {
@@ -211,15 +217,6 @@ export function createOrderService(deps: { pool: Pool; logger: Logger }): Servic
   };
 }
 
-function invalidArgument(violations: Violation[]): ConnectError {
-  const text = violations.map((v) => `${v.field}: ${v.message}`).join("; ");
-  return new ConnectError(text, Code.InvalidArgument);
-}
-
-function requireUuid(value: string, field: string) {
-  if (!UUID.test(value)) throw invalidArgument([{ field, message: "must be a UUID" }]);
-}
-
 function encodePageToken(cursor: ListCursor): string {
   return Buffer.from(JSON.stringify([cursor.createdAt, cursor.orderId])).toString("base64url");
 }
@@ -230,7 +227,7 @@ function decodePageToken(token: string): ListCursor {
     if (
       typeof createdAt === "string" &&
       typeof orderId === "string" &&
-      UUID.test(orderId) &&
+      isUuid(orderId) &&
       !Number.isNaN(Date.parse(createdAt))
     ) {
       return { createdAt, orderId };

@@ -1,75 +1,42 @@
-import { fileURLToPath } from "node:url";
 import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
-import { createPool, ensureDatabase, migrate } from "#lib/db.ts";
-import { createKafka, parseBrokers } from "#lib/messaging/kafka.ts";
+import { breakerOptionsFrom } from "#lib/breaker.ts";
+import { runService } from "#lib/host/service-host.ts";
 import { startOutboxPublisher } from "#lib/messaging/outbox-relay.ts";
-import { createLogger } from "#lib/observability/logger.ts";
-import { startRpcServer } from "#lib/rpc/server.ts";
 import { loadPaymentsConfig } from "./config.ts";
 import { createPaymentService } from "./payment-service.ts";
 import { createProviderClient } from "./provider-client.ts";
 
-// Composition root of the payments service: config, database, provider client
-// behind a breaker, outbox relay, server, shutdown.
-const logger = createLogger("payments");
-
-async function main() {
-  const config = loadPaymentsConfig();
-  await ensureDatabase(config.databaseUrl);
-  const pool = createPool(config.databaseUrl, config.PAYMENTS_DB_POOL_SIZE);
-  const applied = await migrate(pool, fileURLToPath(new URL("../migrations", import.meta.url)));
-  if (applied.length) logger.info({ applied }, "migrations applied");
-
-  const provider = createProviderClient({
-    baseUrl: config.PAYMENT_PROVIDER_URL,
-    breaker: {
-      timeoutMs: config.PAYMENTS_PROVIDER_TIMEOUT_MS,
-      errorThresholdPercentage: config.PAYMENTS_BREAKER_ERROR_PERCENT,
-      resetTimeoutMs: config.PAYMENTS_BREAKER_RESET_MS,
-      volumeThreshold: config.PAYMENTS_BREAKER_VOLUME_THRESHOLD,
-      rollingCountTimeoutMs: config.PAYMENTS_BREAKER_WINDOW_MS,
-    },
-    logger,
-  });
-
-  // Kafka is not needed to take payments (events wait in the outbox).
-  const kafka = createKafka({ clientId: "payments", brokers: parseBrokers(config.KAFKA_BROKERS), logger });
-  const publisher = startOutboxPublisher({ pool, kafka, topics: [config.PAYMENTS_EVENTS_TOPIC], logger });
-  let stopping = false;
-
-  const server = await startRpcServer({
-    host: config.PAYMENTS_HOST,
-    port: config.PAYMENTS_PORT,
-    routes: (router) =>
-      router.service(
-        PaymentService,
-        createPaymentService({ pool, provider, logger, topic: config.PAYMENTS_EVENTS_TOPIC }),
-      ),
-    health: {
-      // Postgres only: a provider outage must not make payments unready (the
-      // breaker answers Unavailable per call instead).
-      readyz: async () => {
-        await pool.query("SELECT 1");
-      },
-    },
-  });
-  logger.info({ port: server.port }, "payments service listening (Connect, gRPC, gRPC-Web)");
-
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    await server.close();
-    await publisher.stop();
-    provider.shutdown();
-    await pool.end();
-    process.exit(0);
-  };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-}
-
-main().catch((error: unknown) => {
-  logger.fatal({ err: error }, "payments service failed to start");
-  process.exit(1);
+// The payments service: charges and refunds at the payment provider, behind a
+// breaker, each bound to an idempotency key; events through its outbox.
+await runService({
+  name: "payments",
+  loadConfig: loadPaymentsConfig,
+  listen: (config) => ({ host: config.PAYMENTS_HOST, port: config.PAYMENTS_PORT }),
+  async compose(host, config) {
+    // Readiness is PostgreSQL only: a provider outage must not make payments
+    // unready (the breaker answers Unavailable per call instead), and events
+    // wait in the outbox while Kafka is down.
+    const pool = await host.database({
+      url: config.databaseUrl,
+      poolSize: config.PAYMENTS_DB_POOL_SIZE,
+      migrations: new URL("../migrations", import.meta.url),
+    });
+    const provider = createProviderClient({
+      baseUrl: config.PAYMENT_PROVIDER_URL,
+      breaker: breakerOptionsFrom(config, "PAYMENTS_PROVIDER"),
+      logger: host.logger,
+    });
+    host.onShutdown("payment provider breaker", () => provider.shutdown());
+    const relay = startOutboxPublisher({
+      pool,
+      kafka: host.kafka(config.KAFKA_BROKERS),
+      topics: [config.PAYMENTS_EVENTS_TOPIC],
+      logger: host.logger,
+    });
+    host.onShutdown("outbox relay", () => relay.stop());
+    host.serve(
+      PaymentService,
+      createPaymentService({ pool, provider, logger: host.logger, topic: config.PAYMENTS_EVENTS_TOPIC }),
+    );
+  },
 });
