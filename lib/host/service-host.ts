@@ -1,3 +1,4 @@
+import type http from "node:http";
 import { fileURLToPath } from "node:url";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
@@ -46,8 +47,12 @@ export interface ServiceHost {
   kafka(brokers: string): KafkaClient;
   /** Serves a Connect service behind the shared interceptor chain. */
   serve<S extends DescService>(service: S, implementation: Partial<ServiceImpl<S>>): void;
-  /** Plain HTTP for every request that is not an RPC, health or metrics (simulators, the broker). */
-  http(handler: FrontDoorHandler): void;
+  /**
+   * Plain HTTP for every request that is not an RPC, health or metrics
+   * (simulators, the broker). HTTP/2 requests reach it through Node's
+   * compatibility API, which has the same shape.
+   */
+  http(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): void;
   /** A circuit breaker, shut down with the process. */
   breaker<A extends unknown[], R>(
     name: string,
@@ -128,7 +133,9 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
   phase = "running";
   logger.info(
     { port: door.port, services: services.map((s) => s.service.typeName) },
-    `${definition.name} listening (Connect, gRPC, gRPC-Web on one port)`,
+    services.length > 0
+      ? `${definition.name} listening (Connect, gRPC, gRPC-Web, health and metrics on one port)`
+      : `${definition.name} listening (HTTP, health and metrics)`,
   );
 }
 
@@ -182,7 +189,7 @@ function serviceHost(
       services.push({ service, implementation });
     },
     http(handler) {
-      setFallback(handler);
+      setFallback(handler as FrontDoorHandler);
     },
     breaker(breakerName, fn, options) {
       const breaker = createBreaker(breakerName, fn, { ...options, logger });

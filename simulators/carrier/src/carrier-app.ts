@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import http from "node:http";
+import type http from "node:http";
 import type { Logger } from "#lib/observability/logger.ts";
 
 /**
@@ -64,11 +64,10 @@ export interface CarrierStats {
 }
 
 export interface CarrierApp {
-  server: http.Server;
+  /** The carrier's HTTP API; the service host serves it beside /healthz, /readyz and /metrics. */
+  handle: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   behaviour: Behaviour;
   stats: CarrierStats;
-  /** Stops accepting, waits up to graceMs for in-flight requests, then drops the rest. */
-  close(graceMs?: number): Promise<void>;
 }
 
 class HttpError extends Error {
@@ -163,8 +162,6 @@ export function createCarrierApp(options: { behaviour: Behaviour; logger: Logger
     const path = url.pathname;
     const method = req.method ?? "GET";
 
-    if (method === "GET" && (path === "/healthz" || path === "/readyz")) return [200, { status: "ok" }];
-
     if (path === "/admin/behaviour") {
       if (method === "POST") Object.assign(behaviour, validateBehaviour(await readJson(req)));
       else if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET or POST");
@@ -195,7 +192,7 @@ export function createCarrierApp(options: { behaviour: Behaviour; logger: Logger
     throw new HttpError(404, "not_found", `no route ${method} ${path}`);
   }
 
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     route(req).then(
       ([status, body]) => send(res, status, body),
       (error: unknown) => {
@@ -207,22 +204,8 @@ export function createCarrierApp(options: { behaviour: Behaviour; logger: Logger
         }
       },
     );
-  });
-  server.keepAliveTimeout = 5_000;
-
-  const app: CarrierApp = {
-    server,
-    behaviour,
-    stats,
-    async close(graceMs = 2_000) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-      await closed;
-      clearTimeout(timer);
-    },
   };
-  return app;
+  return { handle, behaviour, stats };
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown) {

@@ -1,4 +1,4 @@
-import http from "node:http";
+import type http from "node:http";
 import type { Logger } from "#lib/observability/logger.ts";
 import { type Answer, type Processor, parseBehaviourChange } from "./processor.ts";
 
@@ -19,15 +19,14 @@ class BodyError extends Error {
  *   GET  /v1/charges?reference=...                     -> {charges, captured, refunded}
  *   GET  /v1/charges/{id}
  *   GET|POST /admin/behaviour {latencyMs?, declineRate?, outage?}
- *   GET /healthz, GET /readyz
  * Outage and latency apply to the /v1 POSTs only, so tests can still inspect
  * charges while the "processor" is down or slow. During an outage nothing is
  * recorded (503 before processing). Latency is added AFTER the charge is
  * processed: a client that times out may have been charged, which is exactly
  * the case the payments service must survive with its idempotency key.
  */
-export function createProviderServer(processor: Processor, logger: Logger): http.Server {
-  return http.createServer((req, res) => {
+export function createProviderHandler(processor: Processor, logger: Logger) {
+  return (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(processor, req)
       .then((answer) => send(res, answer))
       .catch((error: unknown) => {
@@ -38,7 +37,7 @@ export function createProviderServer(processor: Processor, logger: Logger): http
         logger.error({ err: error }, "payment provider failed a request");
         send(res, { status: 500, body: { error: "internal" } });
       });
-  });
+  };
 }
 
 async function handle(processor: Processor, req: http.IncomingMessage): Promise<Answer> {
@@ -46,9 +45,6 @@ async function handle(processor: Processor, req: http.IncomingMessage): Promise<
   const path = url.pathname;
   const method = req.method ?? "GET";
   const key = header(req, "idempotency-key");
-
-  if (method === "GET" && (path === "/healthz" || path === "/readyz"))
-    return { status: 200, body: { status: "ok" } };
 
   if (path === "/admin/behaviour") {
     if (method === "GET") return { status: 200, body: { ...processor.behaviour(), ...processor.stats() } };
