@@ -1,11 +1,73 @@
 #!/usr/bin/env bash
-# `npm test`: every test project (unit, integration, contract) in one vitest run.
-# Integration and contract tests need the infrastructure (`npm start` or
-# `npm run infra:up`); the test setup says so at once when it is missing.
-# Ends with one line `N passed, N failed`, counted from vitest's JSON report.
+# `npm test`: every test project (unit, integration, contract, conformance,
+# chaos) in one vitest run, on a machine that may never have seen the project.
+# First it prepares, idempotently, what the tests need, saying what it does:
+#   1. Node 24 and the npm packages (scripts/bootstrap.sh);
+#   2. the Connect conformance runner and, when scripts/grpcurl.sh exists,
+#      grpcurl: built once with `go install` into .accord/cache;
+#   3. the infrastructure, when the tests would use the natively started one
+#      (test/setup/infrastructure.ts: no KAFKA_BROKERS/AMQP_URL/TEMPORAL_ADDRESS
+#      given, no Docker engine answering) and a part of it does not answer:
+#      `bash infra/infra.sh up` starts it, reusing what answers. It keeps running
+#      afterwards, as after `npm start`; `npm run stop` stops it.
+# The tests create their own databases and topics, so no migration is needed.
+# Extra arguments go to vitest. Ends with one line `N passed, N failed`,
+# counted from vitest's JSON report (a failed preparation ends with
+# `0 passed, 1 failed`).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$ROOT"
+
+say() { printf '[test] %s\n' "$*"; }
+give_up() { printf '[test] ERROR: %s\n' "$*" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# The Docker engine test/setup/infrastructure.ts would start containers on.
+docker_answers() {
+  local host="${DOCKER_HOST:-unix:///var/run/docker.sock}"
+  command -v curl >/dev/null || return 1
+  case "$host" in
+    unix://*) curl -fsS -m 2 --unix-socket "${host#unix://}" http://docker/_ping >/dev/null 2>&1 ;;
+    tcp://*) curl -fsS -m 2 "http://${host#tcp://}/_ping" >/dev/null 2>&1 ;;
+    *) return 1 ;;
+  esac
+}
+
+prepare_tools() {
+  bash scripts/conformance.sh --install-only || give_up "could not build the Connect conformance runner (see above)"
+  if [[ -f scripts/grpcurl.sh ]]; then
+    bash scripts/grpcurl.sh --install-only || give_up "could not build grpcurl (see above)"
+  fi
+}
+
+prepare_infrastructure() {
+  if [[ -n "${KAFKA_BROKERS:-}" && -n "${AMQP_URL:-}" && -n "${TEMPORAL_ADDRESS:-}" ]]; then
+    say "infrastructure: the services named by PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL, TEMPORAL_ADDRESS"
+    return
+  fi
+  if docker_answers; then
+    say "infrastructure: a Docker engine answers, so the tests start their own containers"
+    return
+  fi
+  local down=()
+  port_open "$PGHOST" "$PGPORT" || down+=("PostgreSQL $PGHOST:$PGPORT")
+  port_open "$RABBITMQ_HOST" "$RABBITMQ_PORT" || down+=("RabbitMQ $RABBITMQ_HOST:$RABBITMQ_PORT")
+  port_open "$KAFKA_HOST" "$KAFKA_PORT" || down+=("Kafka $KAFKA_HOST:$KAFKA_PORT")
+  port_open "$TEMPORAL_HOST" "$TEMPORAL_PORT" || down+=("Temporal $TEMPORAL_HOST:$TEMPORAL_PORT")
+  if ((${#down[@]} == 0)); then
+    say "infrastructure: PostgreSQL, RabbitMQ, Kafka and Temporal answer"
+    return
+  fi
+  local list
+  printf -v list '%s, ' "${down[@]}"
+  say "infrastructure: nothing answers for ${list%, }; starting it with 'bash infra/infra.sh up' (it stays up; 'npm run stop' stops it)"
+  bash infra/infra.sh up || give_up "the infrastructure did not start (see above); 'bash infra/infra.sh up' starts it"
+}
+
+prepare_tools
+prepare_infrastructure
+
 mkdir -p "$ACCORD_HOME/reports"
 report="$ACCORD_HOME/reports/vitest.json"
 rm -f "$report"
