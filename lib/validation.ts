@@ -12,6 +12,25 @@ export type PostalAddress = Omit<Address, "$typeName" | "$unknown">;
 
 export const ADDRESS_FIELD_MAX = 200;
 const COUNTRY = /^[A-Z]{2}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A UUID in its 8-4-4-4-12 hex form, either case, any version. */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+/** A required UUID: "is required" when blank, "must be a UUID" when malformed. */
+export function checkUuid(value: string, field: string, bad: ReportViolation): boolean {
+  if (value.trim() === "") {
+    bad(field, "is required");
+    return false;
+  }
+  if (!isUuid(value)) {
+    bad(field, "must be a UUID");
+    return false;
+  }
+  return true;
+}
 
 /** Required, non-blank text of at most max characters. */
 export function checkText(value: string, field: string, max: number, bad: ReportViolation): boolean {

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
+import type { HandlerContext } from "@connectrpc/connect";
 
 /**
  * What every log line of one unit of work carries: a correlation id that
@@ -41,7 +42,31 @@ export function correlationIdFrom(
   fallback?: string,
 ): string {
   if (header && /^[A-Za-z0-9._:/-]{1,128}$/.test(header)) return header;
-  const traceId = traceparent?.split("-")[1];
-  if (traceId && /^[0-9a-f]{32}$/.test(traceId) && !/^0+$/.test(traceId)) return traceId;
+  const valid = validTraceparent(traceparent);
+  if (valid) return valid.slice(3, 35);
   return fallback ?? randomUUID();
+}
+
+// version-traceid-parentid-flags, lowercase hex; a later version may append fields after a "-".
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-.*)?$/;
+
+/**
+ * The traceparent when it has the W3C shape: version ff is invalid, an
+ * all-zero trace id or parent id is invalid, and version 00 has nothing
+ * after the flags. Else undefined: W3C asks to ignore a malformed header,
+ * so it is dropped, never stored or passed on.
+ */
+export function validTraceparent(value: string | null | undefined): string | undefined {
+  if (!value) return undefined;
+  const match = TRACEPARENT.exec(value);
+  if (!match) return undefined;
+  const [, version, traceId, parentId, rest] = match;
+  if (version === "ff" || (version === "00" && rest !== undefined)) return undefined;
+  if (/^0+$/.test(traceId ?? "") || /^0+$/.test(parentId ?? "")) return undefined;
+  return value;
+}
+
+/** The incoming request's traceparent header, if well-formed (see validTraceparent). */
+export function traceparentOf(ctx: Pick<HandlerContext, "requestHeader">): string | undefined {
+  return validTraceparent(ctx.requestHeader.get("traceparent"));
 }

@@ -5,15 +5,14 @@ import type { NotificationService } from "#gen/accord/notifications/v1/notificat
 import type { Pool } from "#lib/db.ts";
 import { eventRegistry } from "#lib/messaging/events.ts";
 import type { Logger } from "#lib/observability/logger.ts";
+import { invalidArgument, requireUuid } from "#lib/rpc/errors.ts";
 import {
   deleteSubscription,
   insertSubscription,
   listDeliveries,
   listSubscriptions,
 } from "./db/notifications-repo.ts";
-import { type Violation, validateSubscription } from "./domain/subscription.ts";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { validateSubscription } from "./domain/subscription.ts";
 
 /** A fresh signing secret: 32 random bytes, prefixed so it is recognisable in a secret scanner. */
 export function newSigningSecret(): string {
@@ -49,9 +48,7 @@ export function createNotificationService(deps: {
     },
 
     async deleteWebhookSubscription(req) {
-      if (!UUID.test(req.subscriptionId)) {
-        throw invalidArgument([{ field: "subscription_id", message: "must be a UUID" }]);
-      }
+      requireUuid(req.subscriptionId, "subscription_id");
       if (!(await deleteSubscription(pool, req.subscriptionId))) {
         throw new ConnectError(`subscription ${req.subscriptionId} not found`, Code.NotFound);
       }
@@ -66,8 +63,4 @@ export function createNotificationService(deps: {
       return { deliveries: await listDeliveries(pool, orderId) };
     },
   };
-}
-
-function invalidArgument(violations: Violation[]): ConnectError {
-  return new ConnectError(violations.map((v) => `${v.field}: ${v.message}`).join("; "), Code.InvalidArgument);
 }

@@ -1,11 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BreakerOpenError, BreakerTimeoutError } from "#lib/breaker.ts";
-import type { Violation } from "./domain/payments.ts";
 import { ProviderUnavailableError } from "./provider-client.ts";
-
-export function invalidArgument(violations: Violation[]): ConnectError {
-  return new ConnectError(violations.map((v) => `${v.field}: ${v.message}`).join("; "), Code.InvalidArgument);
-}
 
 /**
  * A failed provider call: the outcome is unknown or the call never went out,

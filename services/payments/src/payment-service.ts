@@ -11,6 +11,8 @@ import { inTransaction, type Pool, type PoolClient } from "#lib/db.ts";
 import { encodeEvent, sourceFor } from "#lib/messaging/events.ts";
 import { enqueueOutbox } from "#lib/messaging/outbox.ts";
 import type { Logger } from "#lib/observability/logger.ts";
+import { traceparentOf } from "#lib/observability/request-context.ts";
+import { invalidArgument, requireUuid } from "#lib/rpc/errors.ts";
 import {
   claimRefund,
   findLivePayment,
@@ -34,11 +36,10 @@ import {
   validateCharge,
   validateRefund,
 } from "./domain/payments.ts";
-import { invalidArgument, providerFailure } from "./errors.ts";
+import { providerFailure } from "./errors.ts";
 import type { ProviderClient } from "./provider-client.ts";
 
 const SOURCE = sourceFor("payments");
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Rounds of "someone else changed the order's payments under us, look again".
 const MAX_ROUNDS = 5;
 
@@ -171,7 +172,7 @@ export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceI
       if ("violations" in checked) throw invalidArgument(checked.violations);
       const draft = checked.draft;
       const requestHash = chargeFingerprint(req);
-      const traceparent = ctx.requestHeader.get("traceparent") ?? undefined;
+      const traceparent = traceparentOf(ctx);
 
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const step = await inTransaction(pool, async (client) => {
@@ -226,7 +227,7 @@ export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceI
       if ("violations" in checked) throw invalidArgument(checked.violations);
       const { idempotencyKey, orderId, reason } = checked.draft;
       const requestHash = refundFingerprint(req);
-      const traceparent = ctx.requestHeader.get("traceparent") ?? undefined;
+      const traceparent = traceparentOf(ctx);
 
       // The key is recorded first (under the order lock): from here on no new
       // charge for this order can start, so "nothing to refund" stays true.
@@ -297,8 +298,7 @@ export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceI
     },
 
     async getPayment(req) {
-      if (!UUID.test(req.paymentId))
-        throw invalidArgument([{ field: "payment_id", message: "must be a UUID" }]);
+      requireUuid(req.paymentId, "payment_id");
       const row = await findPaymentById(pool, req.paymentId);
       if (!row) throw new ConnectError(`payment ${req.paymentId} not found`, Code.NotFound);
       return { payment: rowToPayment(row) };

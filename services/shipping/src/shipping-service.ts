@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { v7 as uuidv7 } from "uuid";
 import {
   ShipmentCancelledSchema,
@@ -12,6 +12,8 @@ import { inTransaction, type Pool } from "#lib/db.ts";
 import { encodeEvent, sourceFor } from "#lib/messaging/events.ts";
 import { enqueueOutbox } from "#lib/messaging/outbox.ts";
 import type { Logger } from "#lib/observability/logger.ts";
+import { traceparentOf } from "#lib/observability/request-context.ts";
+import { invalidArgument } from "#lib/rpc/errors.ts";
 import type { CarrierBooking, CarrierClient } from "./carrier-client.ts";
 import {
   cancelUnsent,
@@ -35,7 +37,6 @@ import {
   planDelivery,
   requestFingerprint,
   toCarrierBooking,
-  type Violation,
   validateCancelShipment,
   validateCreateShipment,
   validateShipmentId,
@@ -56,10 +57,6 @@ export interface ShippingDeps {
 
 export function createShippingService(deps: ShippingDeps): ServiceImpl<typeof ShippingService> {
   const { pool, logger, carrier, breaker, topic } = deps;
-
-  function traceparentOf(ctx: HandlerContext) {
-    return ctx.requestHeader.get("traceparent") ?? undefined;
-  }
 
   /**
    * Asks the carrier for the booking of a PENDING row, always with the row's
@@ -281,9 +278,4 @@ export function createShippingService(deps: ShippingDeps): ServiceImpl<typeof Sh
       throw new ConnectError("shipment changed concurrently; retry", Code.Aborted);
     },
   };
-}
-
-function invalidArgument(violations: Violation[]): ConnectError {
-  const text = violations.map((v) => `${v.field}: ${v.message}`).join("; ");
-  return new ConnectError(text, Code.InvalidArgument);
 }

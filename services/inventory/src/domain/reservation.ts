@@ -5,13 +5,8 @@ import type {
   ReserveRequest,
   SetStockRequest,
 } from "#gen/accord/inventory/v1/inventory_pb.js";
-import { checkText } from "#lib/validation.ts";
-
-/** One reason a request is refused, named by its protobuf field path. */
-export interface Violation {
-  field: string;
-  message: string;
-}
+import { collectViolations, type FieldViolation } from "#lib/rpc/errors.ts";
+import { checkText, type ReportViolation } from "#lib/validation.ts";
 
 export interface PlannedItem {
   sku: string;
@@ -50,13 +45,10 @@ export const LIMITS = {
 
 const SKU = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-type Bad = (field: string, message: string) => void;
-
 export function validateReserve(
   req: ReserveRequest,
-): { plan: ReservationPlan } | { violations: Violation[] } {
-  const violations: Violation[] = [];
-  const bad: Bad = (field, message) => violations.push({ field, message });
+): { plan: ReservationPlan } | { violations: FieldViolation[] } {
+  const { violations, bad } = collectViolations();
 
   checkText(req.idempotencyKey, "idempotency_key", LIMITS.idempotencyKey, bad);
   checkText(req.orderId, "order_id", LIMITS.orderId, bad);
@@ -112,9 +104,10 @@ export function compareSku(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export function validateRelease(req: ReleaseRequest): { plan: ReleasePlan } | { violations: Violation[] } {
-  const violations: Violation[] = [];
-  const bad: Bad = (field, message) => violations.push({ field, message });
+export function validateRelease(
+  req: ReleaseRequest,
+): { plan: ReleasePlan } | { violations: FieldViolation[] } {
+  const { violations, bad } = collectViolations();
   checkText(req.idempotencyKey, "idempotency_key", LIMITS.idempotencyKey, bad);
   checkText(req.orderId, "order_id", LIMITS.orderId, bad);
   if (req.reason.length > LIMITS.reason) bad("reason", `must be at most ${LIMITS.reason} characters`);
@@ -122,15 +115,14 @@ export function validateRelease(req: ReleaseRequest): { plan: ReleasePlan } | { 
   return { plan: { idempotencyKey: req.idempotencyKey, orderId: req.orderId, reason: req.reason } };
 }
 
-export function validateGetStock(req: GetStockRequest): Violation[] {
-  const violations: Violation[] = [];
-  checkSku(req.sku, "sku", (field, message) => violations.push({ field, message }));
+export function validateGetStock(req: GetStockRequest): FieldViolation[] {
+  const { violations, bad } = collectViolations();
+  checkSku(req.sku, "sku", bad);
   return violations;
 }
 
-export function validateSetStock(req: SetStockRequest): Violation[] {
-  const violations: Violation[] = [];
-  const bad: Bad = (field, message) => violations.push({ field, message });
+export function validateSetStock(req: SetStockRequest): FieldViolation[] {
+  const { violations, bad } = collectViolations();
   checkSku(req.sku, "sku", bad);
   if (req.available < 0n) bad("available", "must not be negative");
   else if (req.available > LIMITS.available) bad("available", `must be at most ${LIMITS.available}`);
@@ -155,8 +147,8 @@ export function parseSeedStock(text: string): Map<string, bigint> {
     const sku = match?.[1];
     const units = match?.[2];
     if (!sku || !units) throw new Error(`entry ${JSON.stringify(entry)} is not SKU=units`);
-    const problems: Violation[] = [];
-    checkSku(sku, "sku", (field, message) => problems.push({ field, message }));
+    const { violations: problems, bad } = collectViolations();
+    checkSku(sku, "sku", bad);
     if (problems.length > 0) throw new Error(`entry ${JSON.stringify(entry)}: sku ${problems[0]?.message}`);
     const available = BigInt(units);
     if (available > LIMITS.available) {
@@ -168,7 +160,7 @@ export function parseSeedStock(text: string): Map<string, bigint> {
   return seed;
 }
 
-function checkSku(sku: string, field: string, bad: Bad): boolean {
+function checkSku(sku: string, field: string, bad: ReportViolation): boolean {
   if (!checkText(sku, field, LIMITS.sku, bad)) return false;
   if (!SKU.test(sku)) {
     bad(field, "may contain only letters, digits, '.', '_' and '-'");

@@ -1,9 +1,5 @@
 import type { Registry } from "@bufbuild/protobuf";
-
-export interface Violation {
-  field: string;
-  message: string;
-}
+import { collectViolations, type FieldViolation } from "#lib/rpc/errors.ts";
 
 export interface SubscriptionDraft {
   url: string;
@@ -21,39 +17,39 @@ const MAX_EVENT_TYPES = 50;
 export function validateSubscription(
   req: { url: string; eventTypes: readonly string[] },
   registry: Registry,
-): { draft: SubscriptionDraft } | { violations: Violation[] } {
-  const violations: Violation[] = [];
+): { draft: SubscriptionDraft } | { violations: FieldViolation[] } {
+  const { violations, bad } = collectViolations();
   const url = req.url.trim();
   if (url === "") {
-    violations.push({ field: "url", message: "is required" });
+    bad("url", "is required");
   } else if (url.length > MAX_URL_LENGTH) {
-    violations.push({ field: "url", message: `must be at most ${MAX_URL_LENGTH} characters` });
+    bad("url", `must be at most ${MAX_URL_LENGTH} characters`);
   } else {
     let parsed: URL | undefined;
     try {
       parsed = new URL(url);
     } catch {
-      violations.push({ field: "url", message: "is not a valid absolute URL" });
+      bad("url", "is not a valid absolute URL");
     }
     if (parsed && parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-      violations.push({ field: "url", message: "must use http or https" });
+      bad("url", "must use http or https");
     }
     // Credentials in the URL would be stored and shown by ListWebhookSubscriptions.
     if (parsed && (parsed.username !== "" || parsed.password !== "")) {
-      violations.push({ field: "url", message: "must not contain credentials" });
+      bad("url", "must not contain credentials");
     }
   }
 
   if (req.eventTypes.length > MAX_EVENT_TYPES) {
-    violations.push({ field: "event_types", message: `at most ${MAX_EVENT_TYPES} entries` });
+    bad("event_types", `at most ${MAX_EVENT_TYPES} entries`);
   }
   const eventTypes: string[] = [];
   req.eventTypes.forEach((type, i) => {
     if (!registry.getMessage(type)) {
-      violations.push({
-        field: `event_types[${i}]`,
-        message: `unknown event type ${JSON.stringify(type)} (use a full name such as accord.orders.v1.OrderConfirmed)`,
-      });
+      bad(
+        `event_types[${i}]`,
+        `unknown event type ${JSON.stringify(type)} (use a full name such as accord.orders.v1.OrderConfirmed)`,
+      );
     } else if (!eventTypes.includes(type)) {
       eventTypes.push(type);
     }

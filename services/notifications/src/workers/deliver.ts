@@ -18,8 +18,6 @@ import {
 import type { Logger } from "#lib/observability/logger.ts";
 import { type DeliveryKey, markDelivered, recordFailure } from "../db/notifications-repo.ts";
 
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export interface WorkerDeps {
   pool: Pool;
   logger: Logger;

@@ -1,7 +1,8 @@
 import type { Transporter } from "nodemailer";
 import { EmailTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
 import { PoisonMessageError, type Task } from "#lib/messaging/rabbit.ts";
-import { decodeTask, deliverOnce, headerString, UUID, type WorkerDeps } from "./deliver.ts";
+import { isUuid } from "#lib/validation.ts";
+import { decodeTask, deliverOnce, headerString, type WorkerDeps } from "./deliver.ts";
 
 export const EMAIL_CONSUMER = "email-worker";
 
@@ -9,7 +10,7 @@ export const EMAIL_CONSUMER = "email-worker";
 export function createEmailHandler(deps: WorkerDeps & { transporter: Transporter; from: string }) {
   return async (task: Task): Promise<void> => {
     const email = decodeTask(EmailTaskSchema, task);
-    if (!UUID.test(email.taskId)) throw new PoisonMessageError("email task without a valid task_id");
+    if (!isUuid(email.taskId)) throw new PoisonMessageError("email task without a valid task_id");
     if (!/^[^\s@]+@[^\s@]+$/.test(email.to))
       throw new PoisonMessageError("email task without a valid recipient");
     const key = {

@@ -2,9 +2,10 @@ import { toJsonString } from "@bufbuild/protobuf";
 import { request } from "undici";
 import { WebhookPayloadSchema, WebhookTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
 import { PoisonMessageError, type Task } from "#lib/messaging/rabbit.ts";
+import { isUuid } from "#lib/validation.ts";
 import { getSubscriptionEndpoint } from "../db/notifications-repo.ts";
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, signPayload, TIMESTAMP_HEADER } from "../domain/signature.ts";
-import { decodeTask, deliverOnce, UUID, type WorkerDeps } from "./deliver.ts";
+import { decodeTask, deliverOnce, type WorkerDeps } from "./deliver.ts";
 
 export const WEBHOOK_CONSUMER = "webhook-worker";
 
@@ -17,7 +18,7 @@ export function createWebhookHandler(deps: WorkerDeps & { timeoutMs: number }) {
   return async (task: Task): Promise<void> => {
     const hook = decodeTask(WebhookTaskSchema, task);
     const payload = hook.payload;
-    if (!UUID.test(hook.taskId) || !UUID.test(hook.subscriptionId) || !payload || payload.eventId === "") {
+    if (!isUuid(hook.taskId) || !isUuid(hook.subscriptionId) || !payload || payload.eventId === "") {
       throw new PoisonMessageError("webhook task without task_id, subscription_id or payload");
     }
     const key = {

@@ -2,13 +2,8 @@ import { createHash } from "node:crypto";
 import { clone, toBinary } from "@bufbuild/protobuf";
 import type { LineItem } from "#gen/accord/common/v1/common_pb.js";
 import { type PlaceOrderRequest, PlaceOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
-import { checkAddress, checkText, type PostalAddress } from "#lib/validation.ts";
-
-/** One reason a request is refused, named by its protobuf field path. */
-export interface Violation {
-  field: string;
-  message: string;
-}
+import { collectViolations, type FieldViolation } from "#lib/rpc/errors.ts";
+import { checkAddress, checkText, type PostalAddress, type ReportViolation } from "#lib/validation.ts";
 
 /** What the store needs to record a validated order. */
 export interface OrderDraft {
@@ -41,9 +36,8 @@ const SKU = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
  */
 export function validatePlaceOrder(
   req: PlaceOrderRequest,
-): { draft: OrderDraft } | { violations: Violation[] } {
-  const violations: Violation[] = [];
-  const bad = (field: string, message: string) => violations.push({ field, message });
+): { draft: OrderDraft } | { violations: FieldViolation[] } {
+  const { violations, bad } = collectViolations();
 
   checkText(req.idempotencyKey, "idempotency_key", LIMITS.idempotencyKey, bad);
   checkText(req.customerId, "customer_id", LIMITS.id, bad);
@@ -90,9 +84,9 @@ export function requestFingerprint(req: PlaceOrderRequest): string {
   return createHash("sha256").update(toBinary(PlaceOrderRequestSchema, copy)).digest("hex");
 }
 
-function checkLine(line: LineItem, path: string, currency: string, bad: (f: string, m: string) => void) {
+function checkLine(line: LineItem, path: string, currency: string, bad: ReportViolation) {
   let ok = true;
-  const fail = (f: string, m: string) => {
+  const fail: ReportViolation = (f, m) => {
     ok = false;
     bad(f, m);
   };

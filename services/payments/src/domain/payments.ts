@@ -6,12 +6,8 @@ import {
   type RefundRequest,
   RefundRequestSchema,
 } from "#gen/accord/payments/v1/payments_pb.js";
-
-/** One reason a request is refused, named by its protobuf field path. */
-export interface Violation {
-  field: string;
-  message: string;
-}
+import { collectViolations, type FieldViolation } from "#lib/rpc/errors.ts";
+import type { ReportViolation } from "#lib/validation.ts";
 
 export interface ChargeDraft {
   idempotencyKey: string;
@@ -40,9 +36,10 @@ const KNOWN_CURRENCIES = new Set(Intl.supportedValuesOf("currency"));
 const TOKEN = /^[\x21-\x7e]+$/;
 
 /** Validates a Charge request; returns every violation, not just the first. */
-export function validateCharge(req: ChargeRequest): { draft: ChargeDraft } | { violations: Violation[] } {
-  const violations: Violation[] = [];
-  const bad = (field: string, message: string) => violations.push({ field, message });
+export function validateCharge(
+  req: ChargeRequest,
+): { draft: ChargeDraft } | { violations: FieldViolation[] } {
+  const { violations, bad } = collectViolations();
   checkToken(req.idempotencyKey, "idempotency_key", LIMITS.idempotencyKey, bad);
   checkToken(req.orderId, "order_id", LIMITS.id, bad);
   if (req.customerId.length > LIMITS.id) bad("customer_id", `must be at most ${LIMITS.id} characters`);
@@ -69,9 +66,10 @@ export function validateCharge(req: ChargeRequest): { draft: ChargeDraft } | { v
   };
 }
 
-export function validateRefund(req: RefundRequest): { draft: RefundDraft } | { violations: Violation[] } {
-  const violations: Violation[] = [];
-  const bad = (field: string, message: string) => violations.push({ field, message });
+export function validateRefund(
+  req: RefundRequest,
+): { draft: RefundDraft } | { violations: FieldViolation[] } {
+  const { violations, bad } = collectViolations();
   checkToken(req.idempotencyKey, "idempotency_key", LIMITS.idempotencyKey, bad);
   checkToken(req.orderId, "order_id", LIMITS.id, bad);
   if (req.reason.length > LIMITS.reason) bad("reason", `must be at most ${LIMITS.reason} characters`);
@@ -167,7 +165,7 @@ function asRecord(value: unknown): Record<string, unknown> {
     : {};
 }
 
-function checkToken(value: string, field: string, max: number, bad: (f: string, m: string) => void) {
+function checkToken(value: string, field: string, max: number, bad: ReportViolation) {
   if (value.trim() === "") bad(field, "is required");
   else if (value.length > max) bad(field, `must be at most ${max} characters`);
   else if (!TOKEN.test(value)) bad(field, "may contain only printable ASCII without spaces");

@@ -6,13 +6,8 @@ import {
   CreateShipmentRequestSchema,
   ShipmentStatus,
 } from "#gen/accord/shipping/v1/shipping_pb.js";
-import { checkAddress, checkText, type PostalAddress } from "#lib/validation.ts";
-
-/** One reason a request is refused, named by its protobuf field path. */
-export interface Violation {
-  field: string;
-  message: string;
-}
+import { collectViolations, type FieldViolation } from "#lib/rpc/errors.ts";
+import { checkAddress, checkText, checkUuid, type PostalAddress } from "#lib/validation.ts";
 
 /**
  * States of a shipment row. PENDING: the key is stored and the carrier may or
@@ -43,17 +38,13 @@ export const LIMITS = {
   quantity: 10_000,
 } as const;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SKU = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
-type Bad = (field: string, message: string) => void;
 
 /** Validates CreateShipment; returns every violation, not just the first. Pure. */
 export function validateCreateShipment(
   req: CreateShipmentRequest,
-): { draft: ShipmentDraft } | { violations: Violation[] } {
-  const violations: Violation[] = [];
-  const bad: Bad = (field, message) => violations.push({ field, message });
+): { draft: ShipmentDraft } | { violations: FieldViolation[] } {
+  const { violations, bad } = collectViolations();
   checkText(req.idempotencyKey, "idempotency_key", LIMITS.idempotencyKey, bad);
   checkUuid(req.orderId, "order_id", bad);
   const address = checkAddress(req.address, "address", bad);
@@ -80,9 +71,8 @@ export function validateCreateShipment(
 }
 
 /** Validates CancelShipment. Pure. */
-export function validateCancelShipment(req: CancelShipmentRequest): Violation[] {
-  const violations: Violation[] = [];
-  const bad: Bad = (field, message) => violations.push({ field, message });
+export function validateCancelShipment(req: CancelShipmentRequest): FieldViolation[] {
+  const { violations, bad } = collectViolations();
   checkText(req.idempotencyKey, "idempotency_key", LIMITS.idempotencyKey, bad);
   checkUuid(req.orderId, "order_id", bad);
   if (req.reason.length > LIMITS.reason) bad("reason", `must be at most ${LIMITS.reason} characters`);
@@ -90,9 +80,9 @@ export function validateCancelShipment(req: CancelShipmentRequest): Violation[] 
 }
 
 /** Validates a shipment id (GetShipment, ConfirmDelivery). */
-export function validateShipmentId(shipmentId: string): Violation[] {
-  const violations: Violation[] = [];
-  checkUuid(shipmentId, "shipment_id", (field, message) => violations.push({ field, message }));
+export function validateShipmentId(shipmentId: string): FieldViolation[] {
+  const { violations, bad } = collectViolations();
+  checkUuid(shipmentId, "shipment_id", bad);
   return violations;
 }
 
@@ -207,9 +197,4 @@ export function toCarrierBooking(orderId: string, address: ShipmentAddress, item
     },
     items: items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
   };
-}
-
-function checkUuid(value: string, field: string, bad: Bad) {
-  if (value.trim() === "") bad(field, "is required");
-  else if (!UUID.test(value)) bad(field, "must be a UUID");
 }
