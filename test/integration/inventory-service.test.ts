@@ -1,93 +1,36 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
-import pg from "pg";
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   InventoryReleasedSchema,
   InventoryReservationRejectedSchema,
   InventoryReservedSchema,
 } from "#gen/accord/inventory/v1/events_pb.js";
-import { InventoryService, ReservationStatus } from "#gen/accord/inventory/v1/inventory_pb.js";
-import { type DecodedEvent, decodeEvent, eventRegistry, isEventOf, topicFor } from "#lib/messaging/events.ts";
-import {
-  type ConsumedRecord,
-  createIdempotentProducer,
-  createKafka,
-  type EventProducer,
-  type KafkaClient,
-  parseBrokers,
-  type RunningConsumer,
-  runEventConsumer,
-} from "#lib/messaging/kafka.ts";
-import { createLogger } from "#lib/observability/logger.ts";
-import { rpcClient } from "#lib/rpc/clients.ts";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import { ReservationStatus } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { decodeEvent, eventRegistry, isEventOf } from "#lib/messaging/events.ts";
+import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The real inventory process on its own database, with the real Kafka: stock
 // numbers are checked through GetStock and straight in SQL.
-const suffix = randomUUID().replaceAll("-", "").slice(0, 12);
-const database = `accord_inventory_test_${suffix}`;
-const ENTRY = "services/inventory/src/main.ts";
-const SEED_SKU = `SEED-${suffix}`;
+const SEED_SKU = `SEED-${randomUUID().slice(0, 12)}`;
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const WAIT = { timeout: 20_000, interval: 100 };
-const logger = createLogger("inventory-it", process.env.TEST_LOG_LEVEL ?? "silent");
 
-let port: number;
-let service: ServiceProcess;
-let db: pg.Client;
-let kafka: KafkaClient;
-let dlqProducer: EventProducer;
-const consumers: RunningConsumer[] = [];
-const groupIds: string[] = [];
-
-const pgSettings = () => ({
-  host: process.env.PGHOST,
-  port: Number(process.env.PGPORT),
-  user: process.env.PGUSER,
-  password: process.env.PGPASSWORD,
-});
-
-function start() {
-  return startServiceProcess(
-    ENTRY,
-    { INVENTORY_PORT: String(port), INVENTORY_DATABASE: database, INVENTORY_SEED_STOCK: `${SEED_SKU}=7` },
-    port,
-  );
-}
+let service: ServiceUnderTest<"inventory">;
+let db: pg.Pool;
 
 beforeAll(async () => {
-  port = await freePort();
-  service = await start();
-  db = new pg.Client({ ...pgSettings(), database });
-  await db.connect();
-  kafka = createKafka({
-    clientId: "inventory-it",
-    brokers: parseBrokers(process.env.KAFKA_BROKERS ?? ""),
-    logger,
-  });
-  dlqProducer = await createIdempotentProducer(kafka);
+  service = await startServiceUnderTest("inventory", { env: { INVENTORY_SEED_STOCK: `${SEED_SKU}=7` } });
+  db = service.pool;
 });
 
 afterAll(async () => {
-  await Promise.all(consumers.map((c) => c.stop()));
-  await dlqProducer?.disconnect();
-  if (kafka && groupIds.length > 0) {
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.deleteGroups(groupIds).catch(() => undefined);
-    await admin.disconnect();
-  }
-  await db?.end();
   const code = await service?.stop();
-  const admin = new pg.Client({ ...pgSettings(), database: "postgres" });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
   expect(code).toBe(0);
 });
 
-const client = () => rpcClient(InventoryService, service.url, "connect-json");
+const client = () => service.client;
 const sku = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
 const orderId = () => `ord-${randomUUID()}`;
 
@@ -242,7 +185,7 @@ describe("idempotency", () => {
       items: [{ sku: item, quantity: 4 }],
     };
     const [a, b] = await Promise.all([client().reserve(req), client().reserve(req)]);
-    const c = await rpcClient(InventoryService, service.url, "grpc").reserve(req);
+    const c = await service.clientOver("grpc").reserve(req);
     expect(b.reservationId).toBe(a.reservationId);
     expect(c.reservationId).toBe(a.reservationId);
     expect(await stockRow(item)).toEqual({ available: 6, reserved: 4 });
@@ -425,22 +368,11 @@ describe("events", () => {
       expect(rows).toEqual([{ published: true }]);
     }, WAIT);
 
-    const seen: { event: DecodedEvent; record: ConsumedRecord }[] = [];
-    const groupId = `inventory-it-${randomUUID()}`;
-    groupIds.push(groupId);
-    consumers.push(
-      await runEventConsumer({
-        kafka,
-        groupId,
-        topics: [topicFor("inventory")],
-        logger,
-        dlqProducer,
-        handle: async (event, record) => {
-          if (record.key === order) seen.push({ event, record });
-        },
-      }),
-    );
-    await vi.waitFor(() => expect(seen).toHaveLength(1), WAIT);
+    const seen = await vi.waitFor(async () => {
+      const received = await service.events.received(order);
+      expect(received).toHaveLength(1);
+      return received;
+    }, WAIT);
     const [{ event, record }] = seen as [(typeof seen)[number]];
     if (!isEventOf(event, InventoryReservedSchema)) throw new Error(`unexpected ${event.type}`);
     expect(event.message.orderId).toBe(order);
@@ -448,7 +380,7 @@ describe("events", () => {
     expect(event.message.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))).toEqual([
       { sku: item, quantity: 2 },
     ]);
-    expect(record.topic).toBe(topicFor("inventory"));
+    expect(record.topic).toBe(`${service.topicPrefix}inventory.events`);
     expect(record.headers).toMatchObject({
       ce_type: "accord.inventory.v1.InventoryReserved",
       ce_source: "/accord/inventory",
@@ -463,8 +395,7 @@ describe("events", () => {
 describe("restart", () => {
   it("shuts down gracefully and seeds only SKUs that do not exist yet", async () => {
     await client().setStock({ sku: SEED_SKU, available: 1n });
-    expect(await service.stop()).toBe(0);
-    service = await start();
+    expect(await service.restart()).toBe(0);
     expect(await stockOf(SEED_SKU)).toEqual({ available: 1, reserved: 0 });
     expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
     expect((await fetch(`${service.url}/healthz`)).status).toBe(200);

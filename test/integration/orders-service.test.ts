@@ -1,24 +1,21 @@
 import { randomUUID } from "node:crypto";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import pg from "pg";
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import {
   FailureCode,
-  OrderService,
   OrderStatus,
   type PlaceOrderRequest,
   PlaceOrderRequestSchema,
 } from "#gen/accord/orders/v1/orders_pb.js";
-import { rpcClient } from "#lib/rpc/clients.ts";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The real orders process on its own database, called over real sockets with
 // the generated clients: Connect JSON over HTTP/1.1 and gRPC over HTTP/2.
-const database = `accord_orders_test_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
-let service: ServiceProcess;
-let db: pg.Client;
+let service: ServiceUnderTest<"orders">;
+let db: pg.Pool;
 
 function orderRequest(overrides: Partial<Omit<PlaceOrderRequest, "$typeName">> = {}): PlaceOrderRequest {
   const request = create(PlaceOrderRequestSchema, {
@@ -33,42 +30,19 @@ function orderRequest(overrides: Partial<Omit<PlaceOrderRequest, "$typeName">> =
 }
 
 beforeAll(async () => {
-  const port = await freePort();
-  service = await startServiceProcess(
-    "services/orders/src/main.ts",
-    { ORDERS_PORT: String(port), ORDERS_DATABASE: database },
-    port,
-  );
-  db = new pg.Client({
-    host: process.env.PGHOST,
-    port: Number(process.env.PGPORT),
-    user: process.env.PGUSER,
-    password: process.env.PGPASSWORD,
-    database,
-  });
-  await db.connect();
+  service = await startServiceUnderTest("orders");
+  db = service.pool;
 });
 
 afterAll(async () => {
-  await db?.end();
   const code = await service?.stop();
   // Graceful shutdown on SIGTERM exits 0.
   expect(code).toBe(0);
-  const admin = new pg.Client({
-    host: process.env.PGHOST,
-    port: Number(process.env.PGPORT),
-    user: process.env.PGUSER,
-    password: process.env.PGPASSWORD,
-    database: "postgres",
-  });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
 });
 
 describe("orders service over Connect JSON (HTTP/1.1)", () => {
   it("places an order as PENDING and writes the order and its OrderPlaced outbox row", async () => {
-    const client = rpcClient(OrderService, service.url, "connect-json");
+    const client = service.client;
     const { order, replayed } = await client.placeOrder(orderRequest());
     expect(replayed).toBe(false);
     expect(order?.status).toBe(OrderStatus.PENDING);
@@ -116,7 +90,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
   });
 
   it("returns the same order for a repeated idempotency key and rejects a different body", async () => {
-    const client = rpcClient(OrderService, service.url, "connect-json");
+    const client = service.client;
     const req = orderRequest();
     const first = await client.placeOrder(req);
     const second = await client.placeOrder(req);
@@ -134,7 +108,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
   });
 
   it("rejects bad input with InvalidArgument naming the field, and a bad id too", async () => {
-    const client = rpcClient(OrderService, service.url, "connect-json");
+    const client = service.client;
     const error = await client
       .placeOrder(orderRequest({ lines: [] }))
       .catch((e: unknown) => ConnectError.from(e));
@@ -154,7 +128,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
   });
 
   it("answers NotFound for an unknown order", async () => {
-    const client = rpcClient(OrderService, service.url, "connect-json");
+    const client = service.client;
     const error = await client
       .getOrder({ orderId: randomUUID() })
       .catch((e: unknown) => ConnectError.from(e));
@@ -164,7 +138,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
 
 describe("orders service over gRPC (HTTP/2) and binary Connect", () => {
   it("places and gets an order over gRPC", async () => {
-    const grpc = rpcClient(OrderService, service.url, "grpc");
+    const grpc = service.clientOver("grpc");
     const { order } = await grpc.placeOrder(orderRequest());
     const fetched = await grpc.getOrder({ orderId: order?.orderId ?? "" });
     expect(fetched.order?.orderId).toBe(order?.orderId);
@@ -172,15 +146,15 @@ describe("orders service over gRPC (HTTP/2) and binary Connect", () => {
   });
 
   it("gets the same order over Connect binary", async () => {
-    const json = rpcClient(OrderService, service.url, "connect-json");
-    const binary = rpcClient(OrderService, service.url, "connect-binary");
+    const json = service.client;
+    const binary = service.clientOver("connect-binary");
     const { order } = await json.placeOrder(orderRequest());
     const fetched = await binary.getOrder({ orderId: order?.orderId ?? "" });
     expect(fetched.order?.customerEmail).toBe("it@example.com");
   });
 
   it("lists orders newest first across pages", async () => {
-    const client = rpcClient(OrderService, service.url, "grpc");
+    const client = service.clientOver("grpc");
     const customerId = `pager-${randomUUID()}`;
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -215,7 +189,7 @@ describe("order status transitions driven by the saga", () => {
   }
 
   it("confirms and delivers once each, however often the saga retries", async () => {
-    const client = rpcClient(OrderService, service.url, "grpc");
+    const client = service.clientOver("grpc");
     const { order } = await client.placeOrder(orderRequest());
     const orderId = order?.orderId ?? "";
     for (let i = 0; i < 2; i++) {
@@ -234,7 +208,7 @@ describe("order status transitions driven by the saga", () => {
   });
 
   it("cancels: CANCELLING with a request event, then CANCELLED when the saga finished compensating", async () => {
-    const client = rpcClient(OrderService, service.url, "connect-json");
+    const client = service.client;
     const { order } = await client.placeOrder(orderRequest());
     const orderId = order?.orderId ?? "";
     const cancelling = await client.cancelOrder({ orderId, reason: "changed my mind" });
@@ -251,7 +225,7 @@ describe("order status transitions driven by the saga", () => {
   });
 
   it("fails with a code and reason, and refuses to confirm a failed order", async () => {
-    const client = rpcClient(OrderService, service.url, "connect-json");
+    const client = service.client;
     const { order } = await client.placeOrder(orderRequest());
     const orderId = order?.orderId ?? "";
     const failed = await client.failOrder({
@@ -272,18 +246,28 @@ describe("order status transitions driven by the saga", () => {
     expect((missing as ConnectError).rawMessage).toContain("failure_code");
   });
 
-  it("publishes what it writes: the relay marks outbox rows published", async () => {
-    const client = rpcClient(OrderService, service.url, "connect-json");
-    const { order } = await client.placeOrder(orderRequest());
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const row = await db.query<{ published_at: Date | null }>(
-        "SELECT published_at FROM outbox WHERE message_key = $1",
-        [order?.orderId],
-      );
-      if (row.rows[0]?.published_at) break;
-      if (Date.now() > deadline) throw new Error("outbox row was not published");
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  it("publishes what it writes: the relay marks outbox rows published, and OrderPlaced is on its topic", async () => {
+    const { order } = await service.client.placeOrder(orderRequest());
+    const orderId = order?.orderId ?? "";
+    await expect
+      .poll(
+        async () => {
+          const row = await db.query<{ published: boolean }>(
+            "SELECT published_at IS NOT NULL AS published FROM outbox WHERE message_key = $1",
+            [orderId],
+          );
+          return row.rows;
+        },
+        { timeout: 15_000, interval: 100 },
+      )
+      .toEqual([{ published: true }]);
+    await expect
+      .poll(async () => (await service.events.received(orderId)).map((e) => e.event.type), {
+        timeout: 15_000,
+        interval: 100,
+      })
+      .toEqual([OrderPlacedSchema.typeName]);
+    const [placed] = await service.events.received(orderId);
+    expect(placed?.record.topic).toBe(`${service.topicPrefix}orders.events`);
   });
 });

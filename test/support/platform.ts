@@ -1,6 +1,5 @@
-import { randomUUID } from "node:crypto";
-import pg from "pg";
-import { freePort, type ServiceProcess, startServiceProcess } from "./service-process.ts";
+import { shortId, type TempDatabase, tempDatabase } from "./postgres.ts";
+import { entryPoint, freePort, type ServiceProcess, startServiceProcess } from "./service-process.ts";
 
 /**
  * The whole platform as separate real processes, for end-to-end tests: its
@@ -13,11 +12,13 @@ export interface Platform {
   smtpSinkUrl: string;
   topicPrefix: string;
   rabbitPrefix: string;
-  databases: Record<"orders" | "inventory" | "payments" | "shipping" | "notifications", string>;
+  databases: Record<DatabaseOwner, string>;
   processes: Map<ServiceName, ServiceProcess>;
   restart(name: ServiceName, extraEnv?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
 }
+
+type DatabaseOwner = "orders" | "inventory" | "payments" | "shipping" | "notifications";
 
 export type ServiceName =
   | "payment-provider"
@@ -45,20 +46,17 @@ const ORDER: ServiceName[] = [
 export async function startPlatform(
   overrides: Partial<Record<ServiceName, Record<string, string>>> = {},
 ): Promise<Platform> {
-  const id = randomUUID().replaceAll("-", "").slice(0, 10);
+  const id = shortId();
   const topicPrefix = `e2e-${id}.`;
   const rabbitPrefix = `e2e-${id}.`;
   const ports = {} as Record<ServiceName, number>;
   for (const name of ORDER) ports[name] = await freePort();
   const smtpPort = await freePort();
   const url = (name: ServiceName) => `http://127.0.0.1:${ports[name]}`;
-  const databases = {
-    orders: `accord_orders_e2e_${id}`,
-    inventory: `accord_inventory_e2e_${id}`,
-    payments: `accord_payments_e2e_${id}`,
-    shipping: `accord_shipping_e2e_${id}`,
-    notifications: `accord_notifications_e2e_${id}`,
-  };
+  const owned = (["orders", "inventory", "payments", "shipping", "notifications"] as const).map(
+    (name): [DatabaseOwner, TempDatabase] => [name, tempDatabase(name, "e2e", id)],
+  );
+  const databases = Object.fromEntries(owned.map(([name, db]) => [name, db.name])) as Platform["databases"];
   const common: Record<string, string> = {
     ACCORD_TOPIC_PREFIX: topicPrefix,
     ORDERS_URL: url("orders"),
@@ -78,13 +76,13 @@ export async function startPlatform(
     payments: {
       PAYMENTS_PORT: String(ports.payments),
       PAYMENTS_DATABASE: databases.payments,
-      PAYMENTS_PROVIDER_TIMEOUT_MS: "1000",
+      PAYMENTS_PROVIDER_BREAKER_TIMEOUT_MS: "1000",
     },
     shipping: {
       SHIPPING_PORT: String(ports.shipping),
       SHIPPING_DATABASE: databases.shipping,
-      SHIPPING_CARRIER_TIMEOUT_MS: "500",
-      SHIPPING_BREAKER_RESET_MS: "1500",
+      SHIPPING_CARRIER_BREAKER_TIMEOUT_MS: "500",
+      SHIPPING_CARRIER_BREAKER_RESET_MS: "1500",
     },
     notifications: {
       NOTIFICATIONS_PORT: String(ports.notifications),
@@ -106,7 +104,7 @@ export async function startPlatform(
   const processes = new Map<ServiceName, ServiceProcess>();
   const start = async (name: ServiceName, extra: Record<string, string> = {}) => {
     const proc = await startServiceProcess(
-      `services/${name}/src/main.ts`,
+      entryPoint(name),
       { ...common, ...env[name], ...overrides[name], ...extra },
       ports[name],
       60_000,
@@ -138,38 +136,10 @@ export async function startPlatform(
     },
     async stop() {
       for (const name of [...ORDER].reverse()) await processes.get(name)?.stop();
-      const admin = new pg.Client({
-        host: process.env.PGHOST,
-        port: Number(process.env.PGPORT),
-        user: process.env.PGUSER,
-        password: process.env.PGPASSWORD,
-        database: "postgres",
-      });
-      await admin.connect();
-      for (const db of Object.values(databases))
-        await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-      await admin.end();
+      for (const [, db] of owned) await db.drop();
     },
   };
 }
 
 /** A query against one of the platform's databases. */
-export async function queryDb<T extends pg.QueryResultRow>(
-  database: string,
-  sql: string,
-  params: unknown[] = [],
-) {
-  const client = new pg.Client({
-    host: process.env.PGHOST,
-    port: Number(process.env.PGPORT),
-    user: process.env.PGUSER,
-    password: process.env.PGPASSWORD,
-    database,
-  });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
+export { queryDatabase as queryDb } from "./postgres.ts";

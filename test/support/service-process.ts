@@ -3,8 +3,15 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const TSX = path.join(ROOT, "node_modules/.bin/tsx");
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** The simulated external parties: they live in simulators/, the services in services/. */
+const SIMULATORS = new Set(["payment-provider", "carrier", "smtp-sink"]);
+
+/** The entry point of a service or simulator, relative to the repository root. */
+export function entryPoint(name: string): string {
+  return `${SIMULATORS.has(name) ? "simulators" : "services"}/${name}/src/main.ts`;
+}
 
 export interface ServiceProcess {
   url: string;
@@ -26,8 +33,9 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Runs a service's real entry point as its own process (the same command the
- * platform uses) and waits until its /readyz answers 200.
+ * Runs a service's real entry point as its own process, the way the platform
+ * does (plain Node, which strips the types itself), and waits until its
+ * /readyz answers 200.
  */
 export async function startServiceProcess(
   entry: string,
@@ -35,12 +43,11 @@ export async function startServiceProcess(
   port: number,
   timeoutMs = 30_000,
 ): Promise<ServiceProcess> {
-  const child: ChildProcess = spawn(TSX, [path.join(ROOT, entry)], {
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, entry)], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
-    // Its own process group: tsx runs the service in a child process, and a
-    // signal to the group reaches both (a SIGKILL to tsx alone would orphan it).
+    // Its own process group, so a SIGKILL reaches whatever the service started too.
     detached: true,
   });
   let output = "";
@@ -51,7 +58,16 @@ export async function startServiceProcess(
     output += d.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const killGroup = () => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      child.kill("SIGKILL");
+    }
+  };
   const url = `http://127.0.0.1:${port}`;
+  // Not vi.waitFor: bench/ and chaos/ start processes through this module outside vitest.
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}:\n${output}`);
@@ -62,7 +78,7 @@ export async function startServiceProcess(
       // not listening yet
     }
     if (Date.now() > deadline) {
-      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      killGroup();
       throw new Error(`${entry} not ready after ${timeoutMs} ms:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -72,18 +88,11 @@ export async function startServiceProcess(
     port,
     output: () => output,
     stop: async (signal = "SIGTERM") => {
-      if (child.exitCode === null && child.pid !== undefined) {
-        // tsx relays SIGTERM/SIGINT to the service and exits with its code;
-        // SIGKILL cannot be relayed, so it goes to the whole group.
-        if (signal === "SIGKILL") {
-          try {
-            process.kill(-child.pid, signal);
-          } catch {
-            child.kill(signal);
-          }
-        } else {
-          child.kill(signal);
-        }
+      if (child.exitCode === null && child.signalCode === null) {
+        // SIGTERM/SIGINT go to the service itself, which shuts down and exits
+        // with its own code; SIGKILL goes to the whole group.
+        if (signal === "SIGKILL") killGroup();
+        else child.kill(signal);
       }
       return exited;
     },

@@ -1,36 +1,21 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
-import { rpcClient } from "#lib/rpc/clients.ts";
-import { type ProviderSandbox, providerSandbox } from "#test/support/pact-provider.ts";
 import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The real inventory process on its own database. Provider states set stock
 // with SetStock and make reservations with Reserve, each for a new order id
 // that the state hands to the request (fromProviderState).
-let sandbox: ProviderSandbox;
-let service: ServiceProcess;
-let inventory: ReturnType<typeof rpcClient<typeof InventoryService>>;
+let service: ServiceUnderTest<"inventory">;
+let inventory: ServiceUnderTest<"inventory">["client"];
 
 beforeAll(async () => {
-  sandbox = providerSandbox();
-  const port = await freePort();
-  service = await startServiceProcess(
-    "services/inventory/src/main.ts",
-    {
-      INVENTORY_PORT: String(port),
-      INVENTORY_DATABASE: sandbox.databaseName("inventory"),
-      ACCORD_TOPIC_PREFIX: sandbox.topicPrefix,
-    },
-    port,
-  );
-  inventory = rpcClient(InventoryService, service.url);
+  service = await startServiceUnderTest("inventory", { tag: "pact" });
+  inventory = service.client;
 });
 
 afterAll(async () => {
   await service?.stop();
-  await sandbox?.cleanup();
 });
 
 describe("inventory provider", () => {

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import type pg from "pg";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import {
   OrderCancellationRequestedSchema,
@@ -8,36 +7,24 @@ import {
   OrderFailedSchema,
   OrderPlacedSchema,
 } from "#gen/accord/orders/v1/events_pb.js";
-import { FailureCode, OrderService } from "#gen/accord/orders/v1/orders_pb.js";
-import { rpcClient } from "#lib/rpc/clients.ts";
-import { outboxMessage, type ProviderSandbox, providerSandbox } from "#test/support/pact-provider.ts";
+import { FailureCode } from "#gen/accord/orders/v1/orders_pb.js";
+import { outboxMessage } from "#test/support/pact-provider.ts";
 import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The real orders process on its own database verifies the pacts of every
 // consumer (orchestrator, accord-cli, notifications): RPCs over HTTP, and the
 // events its outbox holds after the real RPCs ran.
-let sandbox: ProviderSandbox;
-let service: ServiceProcess;
-let pool: pg.Pool;
-let orders: ReturnType<typeof rpcClient<typeof OrderService>>;
+let service: ServiceUnderTest<"orders">;
+let orders: ServiceUnderTest<"orders">["client"];
 
 beforeAll(async () => {
-  sandbox = providerSandbox();
-  const port = await freePort();
-  const database = sandbox.databaseName("orders");
-  service = await startServiceProcess(
-    "services/orders/src/main.ts",
-    { ORDERS_PORT: String(port), ORDERS_DATABASE: database, ACCORD_TOPIC_PREFIX: sandbox.topicPrefix },
-    port,
-  );
-  pool = sandbox.pool(database);
-  orders = rpcClient(OrderService, service.url);
+  service = await startServiceUnderTest("orders", { tag: "pact" });
+  orders = service.client;
 });
 
 afterAll(async () => {
   await service?.stop();
-  await sandbox?.cleanup();
 });
 
 /** A new order through PlaceOrder, as a customer would place it. */
@@ -82,7 +69,7 @@ async function orderIn(status: string): Promise<string> {
 }
 
 const outbox = (typeName: string, orderId: string) =>
-  outboxMessage(pool, typeName, orderId, sandbox.topicPrefix);
+  outboxMessage(service.pool, typeName, orderId, service.topicPrefix);
 
 describe("orders provider", () => {
   it("honours every consumer's pact", async () => {

@@ -1,53 +1,38 @@
 import { randomUUID } from "node:crypto";
-import type pg from "pg";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import {
   PaymentCapturedSchema,
   PaymentDeclinedSchema,
   PaymentRefundedSchema,
 } from "#gen/accord/payments/v1/events_pb.js";
-import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
-import { rpcClient } from "#lib/rpc/clients.ts";
-import { outboxMessage, type ProviderSandbox, providerSandbox } from "#test/support/pact-provider.ts";
+import { outboxMessage } from "#test/support/pact-provider.ts";
 import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import type { ServiceProcess } from "#test/support/service-process.ts";
+import {
+  type ServiceUnderTest,
+  startServiceUnderTest,
+  startSimulator,
+} from "#test/support/service-under-test.ts";
 
 // The real payments process (own database) in front of the simulated payment
 // provider, which always declines 666 minor units. States make up a new order
 // id per interaction, so idempotency keys never meet across interactions.
-let sandbox: ProviderSandbox;
 let provider: ServiceProcess;
-let service: ServiceProcess;
-let pool: pg.Pool;
-let payments: ReturnType<typeof rpcClient<typeof PaymentService>>;
+let service: ServiceUnderTest<"payments">;
+let payments: ServiceUnderTest<"payments">["client"];
 
 beforeAll(async () => {
-  sandbox = providerSandbox();
-  const [providerPort, port] = [await freePort(), await freePort()];
-  provider = await startServiceProcess(
-    "services/payment-provider/src/main.ts",
-    { PAYMENT_PROVIDER_PORT: String(providerPort), PAYMENT_PROVIDER_DECLINE_RATE: "0" },
-    providerPort,
-  );
-  const database = sandbox.databaseName("payments");
-  service = await startServiceProcess(
-    "services/payments/src/main.ts",
-    {
-      PAYMENTS_PORT: String(port),
-      PAYMENTS_DATABASE: database,
-      PAYMENT_PROVIDER_URL: provider.url,
-      ACCORD_TOPIC_PREFIX: sandbox.topicPrefix,
-    },
-    port,
-  );
-  pool = sandbox.pool(database);
-  payments = rpcClient(PaymentService, service.url);
+  provider = await startSimulator("payment-provider", { PAYMENT_PROVIDER_DECLINE_RATE: "0" });
+  service = await startServiceUnderTest("payments", {
+    tag: "pact",
+    env: { PAYMENT_PROVIDER_URL: provider.url },
+  });
+  payments = service.client;
 });
 
 afterAll(async () => {
   await service?.stop();
   await provider?.stop();
-  await sandbox?.cleanup();
 });
 
 async function charge(orderId: string, amountMinor: bigint) {
@@ -62,7 +47,7 @@ async function charge(orderId: string, amountMinor: bigint) {
 }
 
 const outbox = (typeName: string, orderId: string) =>
-  outboxMessage(pool, typeName, orderId, sandbox.topicPrefix);
+  outboxMessage(service.pool, typeName, orderId, service.topicPrefix);
 
 describe("payments provider", () => {
   it("honours every consumer's pact", async () => {

@@ -1,53 +1,35 @@
 import { randomUUID } from "node:crypto";
-import type pg from "pg";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import {
   ShipmentCancelledSchema,
   ShipmentCreatedSchema,
   ShipmentDeliveredSchema,
 } from "#gen/accord/shipping/v1/events_pb.js";
-import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
-import { rpcClient } from "#lib/rpc/clients.ts";
-import { outboxMessage, type ProviderSandbox, providerSandbox } from "#test/support/pact-provider.ts";
+import { outboxMessage } from "#test/support/pact-provider.ts";
 import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import type { ServiceProcess } from "#test/support/service-process.ts";
+import {
+  type ServiceUnderTest,
+  startServiceUnderTest,
+  startSimulator,
+} from "#test/support/service-under-test.ts";
 
 // The real shipping process (own database) in front of the simulated carrier,
 // which serves every country but AQ. States make up a new order id per
 // interaction and book shipments through CreateShipment.
-let sandbox: ProviderSandbox;
 let carrier: ServiceProcess;
-let service: ServiceProcess;
-let pool: pg.Pool;
-let shipping: ReturnType<typeof rpcClient<typeof ShippingService>>;
+let service: ServiceUnderTest<"shipping">;
+let shipping: ServiceUnderTest<"shipping">["client"];
 
 beforeAll(async () => {
-  sandbox = providerSandbox();
-  const [carrierPort, port] = [await freePort(), await freePort()];
-  carrier = await startServiceProcess(
-    "services/carrier/src/main.ts",
-    { CARRIER_PORT: String(carrierPort), CARRIER_ERROR_RATE: "0" },
-    carrierPort,
-  );
-  const database = sandbox.databaseName("shipping");
-  service = await startServiceProcess(
-    "services/shipping/src/main.ts",
-    {
-      SHIPPING_PORT: String(port),
-      SHIPPING_DATABASE: database,
-      CARRIER_URL: carrier.url,
-      ACCORD_TOPIC_PREFIX: sandbox.topicPrefix,
-    },
-    port,
-  );
-  pool = sandbox.pool(database);
-  shipping = rpcClient(ShippingService, service.url);
+  carrier = await startSimulator("carrier", { CARRIER_ERROR_RATE: "0" });
+  service = await startServiceUnderTest("shipping", { tag: "pact", env: { CARRIER_URL: carrier.url } });
+  shipping = service.client;
 });
 
 afterAll(async () => {
   await service?.stop();
   await carrier?.stop();
-  await sandbox?.cleanup();
 });
 
 async function book(orderId: string): Promise<string> {
@@ -68,7 +50,7 @@ async function book(orderId: string): Promise<string> {
 }
 
 const outbox = (typeName: string, orderId: string) =>
-  outboxMessage(pool, typeName, orderId, sandbox.topicPrefix);
+  outboxMessage(service.pool, typeName, orderId, service.topicPrefix);
 
 describe("shipping provider", () => {
   it("honours every consumer's pact", async () => {

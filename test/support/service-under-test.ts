@@ -1,0 +1,168 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import type pg from "pg";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
+import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
+import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
+import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
+import type { EventDomain } from "#lib/messaging/events.ts";
+import { type RpcProtocol, rpcClient } from "#lib/rpc/clients.ts";
+import { type PublishedEvents, publishedEvents } from "./kafka.ts";
+import { createSandbox } from "./sandbox.ts";
+import { entryPoint, freePort, type ServiceProcess, startServiceProcess } from "./service-process.ts";
+
+/**
+ * The fixture of every test that runs a service as its real process: a free
+ * port, a database and an ACCORD_TOPIC_PREFIX of its own, the generated
+ * Connect client, a pool on its database, the events it published, and a
+ * stop() that ends the process and removes what it left behind.
+ *
+ *   const orders = await startServiceUnderTest("orders");
+ *   const { order } = await orders.client.placeOrder(...);
+ *   await orders.pool.query("SELECT ... FROM outbox ...");
+ *   await expect.poll(async () => (await orders.events.received(order.orderId)).length).toBe(1);
+ *   expect(await orders.stop()).toBe(0); // graceful shutdown on SIGTERM exits 0
+ */
+
+interface ServiceSpec {
+  /** The prefix of its variables: <P>_PORT, <P>_DATABASE. */
+  env: string;
+  /** The Connect service it serves, if any. */
+  rpc: DescService | undefined;
+  database: boolean;
+  /** The domains whose event topic it publishes to (ACCORD_TOPIC_PREFIX + "<domain>.events"). */
+  publishes: readonly EventDomain[];
+}
+
+const SERVICES = {
+  orders: { env: "ORDERS", rpc: OrderService, database: true, publishes: ["orders"] },
+  inventory: { env: "INVENTORY", rpc: InventoryService, database: true, publishes: ["inventory"] },
+  payments: { env: "PAYMENTS", rpc: PaymentService, database: true, publishes: ["payments"] },
+  shipping: { env: "SHIPPING", rpc: ShippingService, database: true, publishes: ["shipping"] },
+  notifications: { env: "NOTIFICATIONS", rpc: NotificationService, database: true, publishes: [] },
+  // Health, metrics and reflection only: no RPC and no database of its own.
+  orchestrator: { env: "ORCHESTRATOR", rpc: undefined, database: false, publishes: [] },
+} as const satisfies Record<string, ServiceSpec>;
+
+export type ServiceName = keyof typeof SERVICES;
+type RpcOf<N extends ServiceName> = (typeof SERVICES)[N]["rpc"];
+export type ClientOf<N extends ServiceName> = RpcOf<N> extends DescService ? Client<RpcOf<N>> : undefined;
+export type PoolOf<N extends ServiceName> = (typeof SERVICES)[N]["database"] extends true
+  ? pg.Pool
+  : undefined;
+
+export interface ServiceUnderTestOptions {
+  /** More environment for the process: simulator URLs, breaker settings, retry delays. */
+  env?: Record<string, string>;
+  /** Names what the run owns: database accord_<service>_<tag>_<id>, topic prefix <tag>-<id>. */
+  tag?: string;
+  /** A prefix chosen beforehand (newTopicPrefix), e.g. to create a topic before the service starts. */
+  topicPrefix?: string;
+  /** The protocol of `client` (default Connect JSON over HTTP/1.1); clientOver() gives the others. */
+  protocol?: RpcProtocol;
+  timeoutMs?: number;
+}
+
+export interface ServiceUnderTest<N extends ServiceName> {
+  readonly name: N;
+  readonly url: string;
+  readonly port: number;
+  /** The generated client (#gen descriptors) at the service's URL. */
+  readonly client: ClientOf<N>;
+  clientOver(protocol: RpcProtocol): ClientOf<N>;
+  /** A pool on the service's own database (created by the service at start). */
+  readonly pool: PoolOf<N>;
+  /** The database's name, undefined for a service without one. */
+  readonly database: string | undefined;
+  /** The process's ACCORD_TOPIC_PREFIX. */
+  readonly topicPrefix: string;
+  /** The events the service published on its prefixed topics, decoded. */
+  readonly events: PublishedEvents;
+  /** What the current process wrote to stdout and stderr. */
+  output(): string;
+  /** Stops the process with SIGTERM (resolves with its exit code) and starts it again: same port, same database. */
+  restart(env?: Record<string, string>): Promise<number | null>;
+  /** Stops the process (SIGTERM unless told), drops its database, deletes its topics; resolves with its exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startServiceUnderTest<N extends ServiceName>(
+  name: N,
+  options: ServiceUnderTestOptions = {},
+): Promise<ServiceUnderTest<N>> {
+  const spec: ServiceSpec = SERVICES[name];
+  const sandbox = createSandbox(options.tag ?? "test", { topicPrefix: options.topicPrefix });
+  const database = spec.database ? sandbox.database(name) : undefined;
+  const port = await freePort();
+  const env: Record<string, string> = {
+    ACCORD_TOPIC_PREFIX: sandbox.topicPrefix,
+    [`${spec.env}_PORT`]: String(port),
+    ...(database ? { [`${spec.env}_DATABASE`]: database.name } : {}),
+    ...options.env,
+  };
+  const launch = (extra: Record<string, string> = {}) =>
+    startServiceProcess(entryPoint(name), { ...env, ...extra }, port, options.timeoutMs);
+
+  let proc: ServiceProcess;
+  try {
+    proc = await launch();
+  } catch (error) {
+    await sandbox.cleanup().catch(() => undefined);
+    throw error;
+  }
+  const url = proc.url;
+  const clientOver = (protocol: RpcProtocol) =>
+    (spec.rpc ? rpcClient(spec.rpc, url, protocol) : undefined) as ClientOf<N>;
+  const events = publishedEvents(sandbox.topicPrefix, spec.publishes);
+  let stopped: Promise<number | null> | undefined;
+
+  return {
+    name,
+    url,
+    port,
+    client: clientOver(options.protocol ?? "connect-json"),
+    clientOver,
+    pool: database?.pool() as PoolOf<N>,
+    database: database?.name,
+    topicPrefix: sandbox.topicPrefix,
+    events,
+    output: () => proc.output(),
+    async restart(extra) {
+      const code = await proc.stop();
+      proc = await launch(extra);
+      return code;
+    },
+    stop(signal) {
+      stopped ??= (async () => {
+        await events.stop().catch(() => undefined);
+        try {
+          return await proc.stop(signal);
+        } finally {
+          await sandbox.cleanup();
+        }
+      })();
+      return stopped;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- simulators
+
+const SIMULATOR_PORTS = {
+  "payment-provider": "PAYMENT_PROVIDER_PORT",
+  carrier: "CARRIER_PORT",
+  // Its HTTP API (what /readyz answers on); SMTP_SINK_PORT, the SMTP port, comes from the caller.
+  "smtp-sink": "SMTP_SINK_HTTP_PORT",
+} as const;
+
+export type SimulatorName = keyof typeof SIMULATOR_PORTS;
+
+/** A simulated external party (simulators/) as its own process on a free port. */
+export async function startSimulator(
+  name: SimulatorName,
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
+  const port = await freePort();
+  return startServiceProcess(entryPoint(name), { [SIMULATOR_PORTS[name]]: String(port), ...env }, port);
+}
