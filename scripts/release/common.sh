@@ -1,7 +1,7 @@
 # Shared settings of the release scripts (sourced, not run).
 # Everything talks to the broker through the official pact-broker CLI or its
 # documented HTTP API, so PACT_BROKER_BASE_URL may name Accord's own broker
-# (services/pact-broker) or the real one (docker compose, :9292) unchanged.
+# (tools/pact-broker) or the real one (docker compose, :9292) unchanged.
 set -euo pipefail
 
 RELEASE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

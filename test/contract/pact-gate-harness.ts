@@ -26,7 +26,7 @@ export async function startBroker(): Promise<Broker> {
   const database = `accord_pact_broker_test_${randomBytes(4).toString("hex")}`;
   const port = await freePort();
   const proc = await startServiceProcess(
-    "services/pact-broker/src/main.ts",
+    "tools/pact-broker/src/main.ts",
     { PACT_BROKER_PORT: String(port), PACT_BROKER_DATABASE: database },
     port,
   );

@@ -7,7 +7,7 @@ const schema = z.object({
   PACT_BROKER_PORT: portSchema.default(9292),
   PACT_BROKER_DATABASE: z
     .string()
-    .regex(/^[a-z_][a-z0-9_]*$/)
+    .regex(/^[a-z_][a-z0-9_]*$/, "must be a plain lower-case database name")
     .default("accord_pact_broker"),
   PACT_BROKER_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   // Links are built from the request's Host header unless a public URL is set
@@ -21,9 +21,8 @@ const schema = z.object({
 
 export type PactBrokerConfig = z.infer<typeof schema> & { databaseUrl: string };
 
-export function loadPactBrokerConfig(
-  env: Record<string, string | undefined> = process.env,
-): PactBrokerConfig {
+/** Reads only the environment it is given (the host passes process.env). */
+export function loadPactBrokerConfig(env: Record<string, string | undefined>): PactBrokerConfig {
   const cfg = loadConfig(schema, env);
   return { ...cfg, databaseUrl: databaseUrl(cfg, cfg.PACT_BROKER_DATABASE) };
 }

@@ -1,7 +1,7 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
 
-// A tiny HTTP toolkit: path patterns, JSON bodies, HAL responses and the
-// broker's error shapes. Enough for a dozen resources without a framework.
+// A tiny HTTP toolkit: JSON bodies, HAL responses and the broker's error
+// shapes. Routing is router.ts; this is what the route modules share.
 
 export const HAL = "application/hal+json;charset=utf-8";
 const MAX_BODY = 10 * 1024 * 1024;
@@ -25,72 +25,13 @@ export function notFound(what: string): HttpError {
   return new HttpError(404, { error: `${what} not found` });
 }
 
-export interface Ctx {
-  req: IncomingMessage;
-  url: URL;
-  params: Record<string, string>;
-  /** Base URL for links, without a trailing slash. */
-  base: string;
-  body: () => Promise<unknown>;
-}
-
 export interface Reply {
   status: number;
   body?: unknown;
 }
 
-export type Handler = (ctx: Ctx) => Promise<Reply>;
-
-interface Route {
-  method: string;
-  segments: string[];
-  handler: Handler;
-}
-
-export class Router {
-  private routes: Route[] = [];
-
-  on(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({ method, segments: pattern.split("/").filter(Boolean), handler });
-    return this;
-  }
-
-  /** Segments are split before decoding, so an encoded "/" stays inside a name (branch feat/x). */
-  match(
-    method: string,
-    pathname: string,
-  ): { handler: Handler; params: Record<string, string> } | "method" | undefined {
-    const parts = pathname.split("/").filter(Boolean);
-    let pathMatched = false;
-    for (const r of this.routes) {
-      if (r.segments.length !== parts.length) continue;
-      const params: Record<string, string> = {};
-      let ok = true;
-      for (let i = 0; i < parts.length; i++) {
-        const seg = r.segments[i] as string;
-        const part = parts[i] as string;
-        if (seg.startsWith(":")) {
-          try {
-            params[seg.slice(1)] = decodeURIComponent(part);
-          } catch {
-            ok = false;
-            break;
-          }
-        } else if (seg !== part) {
-          ok = false;
-          break;
-        }
-      }
-      if (!ok) continue;
-      pathMatched = true;
-      if (r.method === method || (method === "HEAD" && r.method === "GET"))
-        return { handler: r.handler, params };
-    }
-    return pathMatched ? "method" : undefined;
-  }
-}
-
-export function readBody(req: IncomingMessage): () => Promise<unknown> {
+/** The JSON body of a request, read on first use ({} when empty). */
+export function readBody(req: Readable): () => Promise<unknown> {
   let cached: Promise<unknown> | undefined;
   return () => {
     cached ??= new Promise<unknown>((resolve, reject) => {
@@ -120,7 +61,14 @@ export function readBody(req: IncomingMessage): () => Promise<unknown> {
   };
 }
 
-export function send(res: ServerResponse, reply: Reply, head = false): void {
+/** What send() needs of a response; node's http and http2 responses both have it. */
+export interface ResponseSink {
+  writeHead(status: number, headers?: Record<string, string | number>): unknown;
+  end(): unknown;
+  end(chunk: string): unknown;
+}
+
+export function send(res: ResponseSink, reply: Reply, head = false): void {
   if (reply.body === undefined) {
     res.writeHead(reply.status);
     res.end();
@@ -128,7 +76,8 @@ export function send(res: ServerResponse, reply: Reply, head = false): void {
   }
   const text = JSON.stringify(reply.body);
   res.writeHead(reply.status, { "content-type": HAL, "content-length": Buffer.byteLength(text) });
-  res.end(head ? undefined : text);
+  if (head) res.end();
+  else res.end(text);
 }
 
 /** Path segment encoding for links. */
@@ -154,3 +103,11 @@ export function reqString(body: Record<string, unknown>, field: string): string 
   if (v === undefined || v.trim() === "") throw badRequest(field, "is required");
   return v;
 }
+
+export function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === "string");
+}
+
+export const ok = (body: unknown): Reply => ({ status: 200, body });
+export const created = (body: unknown): Reply => ({ status: 201, body });
+export const noContent = (): Reply => ({ status: 204 });
