@@ -1,14 +1,15 @@
 import { parseArgs } from "node:util";
 import type { ConfirmChannel, GetMessage } from "amqplib";
 import {
-  ATTEMPT_HEADER,
   attemptsFrom,
   connectRabbit,
+  deathReason,
   openConfirmChannel,
-  publishTask,
-  taskTopologyNames,
+  originalRoutingKey,
+  replayDeadLetter,
 } from "#lib/messaging/rabbit.ts";
 import { createLogger } from "#lib/observability/logger.ts";
+import { taskTopologyNames } from "#services/notifications/src/topology.ts";
 
 /**
  * Lists, inspects and replays a task dead-letter queue.
@@ -29,15 +30,6 @@ import { createLogger } from "#lib/observability/logger.ts";
 
 const USAGE =
   "usage: tsx scripts/dlq.ts list|inspect|replay <queue> [--limit N] [--id <messageId>] [--prefix P]";
-
-interface Death {
-  queue?: unknown;
-  reason?: unknown;
-  count?: unknown;
-  exchange?: unknown;
-  "routing-keys"?: unknown;
-  time?: unknown;
-}
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`${message}\n`);
@@ -67,26 +59,6 @@ function parse() {
   return { command, queue, limit, id: values.id, prefix, json: values.json ?? false };
 }
 
-function deathsOf(message: GetMessage): Death[] {
-  const deaths: unknown = message.properties.headers?.["x-death"];
-  return Array.isArray(deaths) ? (deaths as Death[]) : [];
-}
-
-/** Reason of the hop that put the message into the DLQ: x-death lists the latest first. */
-function deathReason(message: GetMessage, workQueue: string): string {
-  const death = deathsOf(message).find((d) => d.queue === workQueue) ?? deathsOf(message)[0];
-  return typeof death?.reason === "string" ? death.reason : "unknown";
-}
-
-/** The routing key the task had on the tasks exchange: the work queue's, per x-death. */
-function originalRoutingKey(message: GetMessage, workQueue: string): string {
-  for (const death of deathsOf(message)) {
-    const keys = death["routing-keys"];
-    if (death.queue === workQueue && Array.isArray(keys) && typeof keys[0] === "string") return keys[0];
-  }
-  return workQueue;
-}
-
 function preview(content: Buffer, bytes = 32): string {
   const hex = content.subarray(0, bytes).toString("hex");
   return content.length > bytes ? `${hex}...` : hex;
@@ -112,20 +84,6 @@ function summary(message: GetMessage, workQueue: string) {
     size: message.content.length,
     firstBytes: preview(message.content),
   };
-}
-
-/** Headers for the replayed copy: the publisher's own, x-attempt back to 1. */
-function replayHeaders(message: GetMessage): Record<string, unknown> {
-  const headers: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(message.properties.headers ?? {})) {
-    // A copied x-death naming the work queue could make the broker drop the copy as a cycle.
-    if (name === "x-death" || name.startsWith("x-first-death-") || name.startsWith("x-last-death-")) continue;
-    if (name === "x-delivery-count") continue;
-    headers[name] = value;
-  }
-  headers[ATTEMPT_HEADER] = 1;
-  headers["x-replayed-at"] = new Date().toISOString();
-  return headers;
 }
 
 async function main() {
@@ -195,20 +153,18 @@ async function main() {
       let replayed = 0;
       for (const m of held) {
         if (replayed >= args.limit || !matches(m)) continue;
-        const p = m.properties;
-        await publishTask(channel, names.tasksExchange, originalRoutingKey(m, workQueue), m.content, {
-          messageId: (p.messageId as string | undefined) ?? `replay-${Date.now()}-${replayed}`,
-          headers: replayHeaders(m),
-          ...(typeof p.priority === "number" ? { priority: p.priority } : {}),
-          ...(typeof p.contentType === "string" ? { contentType: p.contentType } : {}),
-        });
+        const routingKey = await replayDeadLetter(
+          channel,
+          names,
+          workQueue,
+          m,
+          `replay-${Date.now()}-${replayed}`,
+        );
         // Confirmed above; only now may the DLQ copy go.
         channel.ack(m);
         settled.add(m);
         replayed++;
-        out(
-          `replayed ${p.messageId ?? "(no id)"} -> ${names.tasksExchange} / ${originalRoutingKey(m, workQueue)}`,
-        );
+        out(`replayed ${m.properties.messageId ?? "(no id)"} -> ${names.tasksExchange} / ${routingKey}`);
       }
       if (args.id !== undefined && replayed === 0) {
         putBack();

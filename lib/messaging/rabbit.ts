@@ -4,19 +4,17 @@ import type { Logger } from "../observability/logger.ts";
 
 /**
  * RabbitMQ task queues: topology, confirmed publishing and a consumer with
- * delayed retries and dead-lettering.
+ * delayed retries and dead-lettering. Generic: the exchanges, queues and
+ * retry delays are the caller's (the notifications service's are in
+ * services/notifications/src/topology.ts).
  *
- *   publish ──► accord.tasks ──(rk = queue)──► <queue> ──► consumer
- *                    ▲                            │ failure, attempts left:
- *                    │ (delay queue TTL expires)  │   republish with x-attempt+1, ack original
- *   <queue>.retry.<ms> ◄── accord.retry ◄─────────┘
- *                                                 │ retries exhausted or poison:
- *   <queue>.dlq ◄── accord.dlx ◄──────────────────┘   nack(requeue=false), broker dead-letters
+ *   publish ──► <tasks> ──(rk = queue)──► <queue> ──► consumer
+ *                  ▲                         │ failure, attempts left:
+ *                  │ (delay queue TTL ends)  │   republish with x-attempt+1, ack original
+ *   <queue>.retry.<ms> ◄── <retry> ◄─────────┘
+ *                                            │ retries exhausted or poison:
+ *   <queue>.dlq ◄── <dlx> ◄──────────────────┘   nack(requeue=false), broker dead-letters
  */
-
-export const EXCHANGES = { tasks: "accord.tasks", retry: "accord.retry", dlx: "accord.dlx" } as const;
-export const TASK_QUEUES = ["email", "webhook", "analytics"] as const;
-export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [5_000, 25_000, 125_000];
 
 /** Header carrying the 1-based number of the delivery attempt a republished message is on. */
 export const ATTEMPT_HEADER = "x-attempt";
@@ -28,15 +26,6 @@ export interface QueueOptions {
   messageTtlMs?: number;
 }
 
-/**
- * email is the only priority queue (password resets before newsletters); its
- * TTL keeps a backlog from sending day-old notifications. Changing these
- * values later needs the queue deleted first (PRECONDITION_FAILED otherwise).
- */
-export const DEFAULT_QUEUE_OPTIONS: Readonly<Record<string, QueueOptions>> = {
-  email: { maxPriority: 10, messageTtlMs: 24 * 60 * 60 * 1000 },
-};
-
 export interface TaskTopologyNames {
   tasksExchange: string;
   retryExchange: string;
@@ -47,12 +36,25 @@ export interface TaskTopologyNames {
   delayQueue(name: string, delayMs: number): string;
 }
 
-/** Every exchange and queue name, under an optional prefix that isolates tests from the platform. */
-export function taskTopologyNames(prefix = ""): TaskTopologyNames {
+/** The three exchanges of a task topology. */
+export interface TaskExchanges {
+  /** Where tasks are published, routing key = work queue. */
+  tasks: string;
+  /** Where failed tasks wait out a delay queue. */
+  retry: string;
+  /** Where rejected and expired tasks go to their queue's DLQ. */
+  dlx: string;
+}
+
+/**
+ * Every exchange and queue name of a topology over these exchanges, under
+ * an optional prefix (which isolates tests from the platform).
+ */
+export function topologyNames(exchanges: TaskExchanges, prefix = ""): TaskTopologyNames {
   return {
-    tasksExchange: `${prefix}${EXCHANGES.tasks}`,
-    retryExchange: `${prefix}${EXCHANGES.retry}`,
-    dlxExchange: `${prefix}${EXCHANGES.dlx}`,
+    tasksExchange: `${prefix}${exchanges.tasks}`,
+    retryExchange: `${prefix}${exchanges.retry}`,
+    dlxExchange: `${prefix}${exchanges.dlx}`,
     queue: (name) => `${prefix}${name}`,
     dlq: (name) => `${prefix}${name}.dlq`,
     delayQueue: (name, delayMs) => `${prefix}${name}${retryQueueSuffix(delayMs)}`,
@@ -113,11 +115,13 @@ function watchChannel(channel: Channel, logger?: Logger): void {
 
 // ---------------------------------------------------------------- topology
 
-export interface TaskTopologyOptions {
-  queues?: readonly string[];
-  retryDelaysMs?: readonly number[];
-  prefix?: string;
-  /** Per-queue extras, merged over DEFAULT_QUEUE_OPTIONS. */
+export interface TaskTopologySpec {
+  names: TaskTopologyNames;
+  /** Work queue names without prefix, e.g. "email". */
+  queues: readonly string[];
+  /** One delay queue per delay and work queue. */
+  retryDelaysMs: readonly number[];
+  /** Per-queue extras (priority, TTL), by work queue name. */
   queueOptions?: Readonly<Record<string, QueueOptions>>;
 }
 
@@ -133,13 +137,9 @@ export interface TaskTopology {
  * queue and one delay queue per retry delay. Safe to run on every start:
  * declaring what exists with the same arguments changes nothing.
  */
-export async function assertTaskTopology(
-  channel: Channel,
-  options: TaskTopologyOptions = {},
-): Promise<TaskTopology> {
-  const queues = options.queues ?? TASK_QUEUES;
-  const delays = [...new Set(validRetryDelays(options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS))];
-  const names = taskTopologyNames(options.prefix);
+export async function declareTaskTopology(channel: Channel, spec: TaskTopologySpec): Promise<TaskTopology> {
+  const { names, queues } = spec;
+  const delays = [...new Set(validRetryDelays(spec.retryDelaysMs))];
   const exchanges = [names.tasksExchange, names.retryExchange, names.dlxExchange];
   for (const exchange of exchanges) {
     await channel.assertExchange(exchange, "direct", { durable: true });
@@ -149,7 +149,7 @@ export async function assertTaskTopology(
   for (const name of queues) {
     const queue = names.queue(name);
     const dlq = names.dlq(name);
-    const extra = { ...DEFAULT_QUEUE_OPTIONS[name], ...options.queueOptions?.[name] };
+    const extra = spec.queueOptions?.[name] ?? {};
 
     await channel.assertQueue(dlq, { durable: true });
     await channel.bindQueue(dlq, names.dlxExchange, dlq);
@@ -358,12 +358,8 @@ export function attemptsFrom(message: Pick<Message, "properties">): number {
   const headers = message.properties.headers ?? {};
   const explicit = positiveInteger(headers[ATTEMPT_HEADER]);
   if (explicit !== undefined) return explicit;
-  const deaths: unknown = headers["x-death"];
-  if (!Array.isArray(deaths)) return 1;
   let failed = 0;
-  for (const death of deaths) {
-    if (typeof death !== "object" || death === null) continue;
-    const { queue, reason, count } = death as { queue?: unknown; reason?: unknown; count?: unknown };
+  for (const { queue, reason, count } of deathsOf(message)) {
     if (reason === "expired" && typeof queue === "string" && DELAY_QUEUE.test(queue)) {
       failed += positiveInteger(count) ?? 1;
     }
@@ -379,7 +375,6 @@ function positiveInteger(value: unknown): number | undefined {
 
 // ---------------------------------------------------------------- consuming
 
-/** Thrown by a handler for a message that can never succeed (unparseable, invalid): no retries. */
 /**
  * The handler could not try the task because its own dependency (its
  * database) is unavailable. The task is put back on its queue after a pause
@@ -390,6 +385,7 @@ export class DependencyUnavailableError extends Error {
   override name = "DependencyUnavailableError";
 }
 
+/** Thrown by a handler for a message that can never succeed (unparseable, invalid): no retries. */
 export class PoisonMessageError extends Error {
   override name = "PoisonMessageError";
 }
@@ -404,12 +400,13 @@ export interface Task {
   message: ConsumeMessage;
 }
 
-export interface ConsumeTasksOptions {
+export interface ConsumeTaskQueueOptions {
   /** A confirm channel: a retry copy must be confirmed before the original is acked. */
   channel: ConfirmChannel;
+  /** The topology's names (prefix included). */
+  names: TaskTopologyNames;
   /** Work queue name without prefix, e.g. "email". */
   queue: string;
-  prefix?: string;
   /** At most this many unacked tasks in flight, i.e. concurrent handler calls. */
   prefetch: number;
   /**
@@ -418,7 +415,7 @@ export interface ConsumeTasksOptions {
    */
   handle: (task: Task) => Promise<void>;
   /** Must match the delays the topology was declared with. */
-  retryDelaysMs?: readonly number[];
+  retryDelaysMs: readonly number[];
   /** Pause before a task whose handler's dependency was unavailable goes back on its queue (default 1 s). */
   unavailablePauseMs?: number;
   logger: Logger;
@@ -455,10 +452,9 @@ function taskHeaders(message: Message): Record<string, unknown> {
  * it. Retries exhausted or poison: nack without requeue, and the broker
  * dead-letters the message unchanged, x-death saying why.
  */
-export async function consumeTasks(options: ConsumeTasksOptions): Promise<TaskConsumer> {
-  const { channel, queue, handle, logger } = options;
-  const delays = validRetryDelays(options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS);
-  const names = taskTopologyNames(options.prefix);
+export async function consumeTaskQueue(options: ConsumeTaskQueueOptions): Promise<TaskConsumer> {
+  const { channel, names, queue, handle, logger } = options;
+  const delays = validRetryDelays(options.retryDelaysMs);
   const queueName = names.queue(queue);
   const log = logger.child({ queue: queueName });
   const inFlight = new Set<Promise<void>>();
@@ -583,3 +579,89 @@ function retryProperties(message: Message, nextAttempt: number): Options.Publish
   if (p.priority !== undefined) properties.priority = p.priority;
   return properties;
 }
+
+// ---------------------------------------------------------------- dead-letter queues
+
+/** One x-death entry: the broker adds one per (queue, reason) a message was dead-lettered from. */
+export interface DeathRecord {
+  queue?: unknown;
+  reason?: unknown;
+  count?: unknown;
+  exchange?: unknown;
+  "routing-keys"?: unknown;
+  time?: unknown;
+}
+
+/** The message's x-death entries, the latest hop first; none for a message never dead-lettered. */
+export function deathsOf(message: Pick<Message, "properties">): DeathRecord[] {
+  const deaths: unknown = message.properties.headers?.["x-death"];
+  if (!Array.isArray(deaths)) return [];
+  return deaths.filter((d): d is DeathRecord => typeof d === "object" && d !== null);
+}
+
+/** Why a dead-lettered message left its work queue ("rejected", "expired", ...), per x-death. */
+export function deathReason(message: Pick<Message, "properties">, workQueue: string): string {
+  const deaths = deathsOf(message);
+  const death = deaths.find((d) => d.queue === workQueue) ?? deaths[0];
+  return typeof death?.reason === "string" ? death.reason : "unknown";
+}
+
+/** The routing key the task had on the tasks exchange: the work queue's, per x-death. */
+export function originalRoutingKey(message: Pick<Message, "properties">, workQueue: string): string {
+  for (const death of deathsOf(message)) {
+    const keys = death["routing-keys"];
+    if (death.queue === workQueue && Array.isArray(keys) && typeof keys[0] === "string") return keys[0];
+  }
+  return workQueue;
+}
+
+/**
+ * Headers for the replayed copy of a dead-lettered task: the publisher's own
+ * and x-attempt back to 1. The broker's dead-letter headers are left out (a
+ * copied x-death naming the work queue could make the broker drop the copy
+ * as a cycle).
+ */
+export function replayHeaders(
+  message: Pick<Message, "properties">,
+  now = new Date(),
+): Record<string, unknown> {
+  const headers: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(message.properties.headers ?? {})) {
+    if (!isBrokerHeader(name)) headers[name] = value;
+  }
+  headers[ATTEMPT_HEADER] = 1;
+  headers["x-replayed-at"] = now.toISOString();
+  return headers;
+}
+
+/**
+ * Republishes a message taken from workQueue's DLQ to the tasks exchange
+ * under its original routing key, with replayHeaders and its own id,
+ * priority and content type, and resolves once the broker confirms it. The
+ * caller acks the DLQ copy only then. Returns the routing key used.
+ */
+export async function replayDeadLetter(
+  channel: ConfirmChannel,
+  names: TaskTopologyNames,
+  workQueue: string,
+  message: Message,
+  fallbackMessageId: string,
+): Promise<string> {
+  const p = message.properties;
+  const routingKey = originalRoutingKey(message, workQueue);
+  await publishTask(channel, names.tasksExchange, routingKey, message.content, {
+    messageId: (p.messageId as string | undefined) ?? fallbackMessageId,
+    headers: replayHeaders(message),
+    ...(typeof p.priority === "number" ? { priority: p.priority } : {}),
+    ...(typeof p.contentType === "string" ? { contentType: p.contentType } : {}),
+  });
+  return routingKey;
+}
+
+// ---------------------------------------------------------------- transitional
+
+// Re-exported only until services/notifications/src/main.ts and
+// bench/scenarios/platform.ts import them from services/notifications/src/topology.ts
+// (files another change is rewriting). Delete this line then: lib must not
+// know the notifications service's names.
+export { assertTaskTopology, consumeTasks, taskTopologyNames } from "#services/notifications/src/topology.ts";

@@ -34,16 +34,11 @@ import {
   parseBrokers,
   publishEvents,
 } from "#lib/messaging/kafka.ts";
-import {
-  connectRabbit,
-  openConfirmChannel,
-  publishTask,
-  TASK_QUEUES,
-  taskTopologyNames,
-} from "#lib/messaging/rabbit.ts";
+import { connectRabbit, openConfirmChannel, publishTask } from "#lib/messaging/rabbit.ts";
 import { createLogger } from "#lib/observability/logger.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
 import { verifySignature } from "#services/notifications/src/domain/signature.ts";
+import { TASK_QUEUES, taskTopologyNames } from "#services/notifications/src/topology.ts";
 import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The real smtp-sink and notifications processes, on their own database,

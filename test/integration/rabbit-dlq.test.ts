@@ -2,9 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, GetMessage } from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  assertTaskTopology,
   connectRabbit,
-  consumeTasks,
   DependencyUnavailableError,
   openConfirmChannel,
   PoisonMessageError,
@@ -14,6 +12,7 @@ import {
   UnroutableTaskError,
 } from "#lib/messaging/rabbit.ts";
 import { createLogger } from "#lib/observability/logger.ts";
+import { assertTaskTopology, consumeTasks } from "#services/notifications/src/topology.ts";
 
 // Every name carries this prefix, so the test neither collides with the
 // running platform's queues nor with a parallel run.

@@ -1,10 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  attemptsFrom,
-  DEFAULT_RETRY_DELAYS_MS,
-  nextRoute,
-  taskTopologyNames,
-} from "#lib/messaging/rabbit.ts";
+import { attemptsFrom, nextRoute } from "#lib/messaging/rabbit.ts";
+import { DEFAULT_RETRY_DELAYS_MS, taskTopologyNames } from "#services/notifications/src/topology.ts";
 
 const withHeaders = (headers: Record<string, unknown> | undefined) =>
   ({ properties: { headers } }) as unknown as Parameters<typeof attemptsFrom>[0];
