@@ -1,29 +1,30 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type pg from "pg";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   type ChargeRequest,
   ChargeRequestSchema,
-  PaymentService,
   PaymentStatus,
 } from "#gen/accord/payments/v1/payments_pb.js";
-import { createKafka, deleteTopics, parseBrokers } from "#lib/messaging/kafka.ts";
-import { rpcClient } from "#lib/rpc/clients.ts";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import type { ServiceProcess } from "#test/support/service-process.ts";
+import {
+  type ServiceUnderTest,
+  startServiceUnderTest,
+  startSimulator,
+} from "#test/support/service-under-test.ts";
 
 // The real payment-provider process and the real payments process on its own
 // database and its own events topic, called with the generated client.
-const suffix = randomUUID().replaceAll("-", "").slice(0, 12);
-const database = `accord_payments_test_${suffix}`;
-const topic = `payments.events.test-${suffix}`;
 const TIMEOUT_MS = 300;
 const RESET_MS = 1_000;
+/** A call retried while it fails (the provider or the breaker answers Unavailable), as Temporal's retry would. */
+const RETRIED = { timeout: 8_000, interval: 200 };
 let provider: ServiceProcess;
-let payments: ServiceProcess;
-let db: pg.Client;
-let client: ReturnType<typeof rpcClient<typeof PaymentService>>;
+let payments: ServiceUnderTest<"payments">;
+let db: pg.Pool;
+let client: ServiceUnderTest<"payments">["client"];
 
 interface ProviderCharge {
   charge_id: string;
@@ -74,73 +75,26 @@ async function outboxTypes(orderId: string): Promise<string[]> {
   return rows.rows.map((r) => r.event_type);
 }
 
-/** Calls until it succeeds (what Temporal's retry does), failing after the deadline. */
-async function eventually<T>(call: () => Promise<T>, deadlineMs = 8_000): Promise<T> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    try {
-      return await call();
-    } catch (error) {
-      if (Date.now() > until || fail(error).code !== Code.Unavailable) throw error;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
 beforeAll(async () => {
-  const providerPort = await freePort();
-  provider = await startServiceProcess(
-    "services/payment-provider/src/main.ts",
-    { PAYMENT_PROVIDER_PORT: String(providerPort) },
-    providerPort,
-  );
-  const port = await freePort();
-  payments = await startServiceProcess(
-    "services/payments/src/main.ts",
-    {
-      PAYMENTS_PORT: String(port),
-      PAYMENTS_DATABASE: database,
-      PAYMENTS_EVENTS_TOPIC: topic,
+  provider = await startSimulator("payment-provider");
+  payments = await startServiceUnderTest("payments", {
+    env: {
       PAYMENT_PROVIDER_URL: provider.url,
-      PAYMENTS_PROVIDER_TIMEOUT_MS: String(TIMEOUT_MS),
-      PAYMENTS_BREAKER_VOLUME_THRESHOLD: "3",
-      PAYMENTS_BREAKER_ERROR_PERCENT: "50",
-      PAYMENTS_BREAKER_RESET_MS: String(RESET_MS),
+      PAYMENTS_PROVIDER_BREAKER_TIMEOUT_MS: String(TIMEOUT_MS),
+      PAYMENTS_PROVIDER_BREAKER_VOLUME_THRESHOLD: "3",
+      PAYMENTS_PROVIDER_BREAKER_ERROR_PERCENT: "50",
+      PAYMENTS_PROVIDER_BREAKER_RESET_MS: String(RESET_MS),
       // Short statistics window: successes of earlier tests roll out quickly.
-      PAYMENTS_BREAKER_WINDOW_MS: "2000",
+      PAYMENTS_PROVIDER_BREAKER_WINDOW_MS: "2000",
     },
-    port,
-  );
-  client = rpcClient(PaymentService, payments.url, "connect-json");
-  db = new pg.Client({
-    host: process.env.PGHOST,
-    port: Number(process.env.PGPORT),
-    user: process.env.PGUSER,
-    password: process.env.PGPASSWORD,
-    database,
   });
-  await db.connect();
+  client = payments.client;
+  db = payments.pool;
 });
 
 afterAll(async () => {
-  await db?.end();
   const paymentsCode = await payments?.stop();
   const providerCode = await provider?.stop();
-  const admin = new pg.Client({
-    host: process.env.PGHOST,
-    port: Number(process.env.PGPORT),
-    user: process.env.PGUSER,
-    password: process.env.PGPASSWORD,
-    database: "postgres",
-  });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
-  const kafka = createKafka({
-    clientId: "payments-it",
-    brokers: parseBrokers(process.env.KAFKA_BROKERS ?? ""),
-  });
-  await deleteTopics(kafka, [topic]);
   // Graceful shutdown on SIGTERM exits 0.
   expect(paymentsCode).toBe(0);
   expect(providerCode).toBe(0);
@@ -320,12 +274,14 @@ describe("Refund", () => {
     const pending = await db.query("SELECT status FROM payments WHERE order_id = $1", [req.orderId]);
     expect(pending.rows).toEqual([{ status: "PENDING" }]);
 
-    const refund = await eventually(() =>
-      client.refund({
-        idempotencyKey: `order-${req.orderId}/refund`,
-        orderId: req.orderId,
-        reason: "timeout",
-      }),
+    const refund = await vi.waitFor(
+      () =>
+        client.refund({
+          idempotencyKey: `order-${req.orderId}/refund`,
+          orderId: req.orderId,
+          reason: "timeout",
+        }),
+      RETRIED,
     );
     expect(refund.refunded).toBe(true);
     expect(refund.payment?.status).toBe(PaymentStatus.REFUNDED);
@@ -354,7 +310,7 @@ describe("provider failures", () => {
     expect(pending.rows).toEqual([{ status: "PENDING" }]);
     expect((await providerCharges(req.orderId)).charges).toHaveLength(0);
 
-    const { payment } = await eventually(() => client.charge(req));
+    const { payment } = await vi.waitFor(() => client.charge(req), RETRIED);
     expect(payment?.status).toBe(PaymentStatus.CAPTURED);
     await client.charge(req);
     expect((await providerCharges(req.orderId)).captured).toBe(1);
@@ -363,14 +319,25 @@ describe("provider failures", () => {
 
   it("publishes the outbox rows through the in-process relay", async () => {
     const req = chargeRequest();
-    await eventually(() => client.charge(req));
-    const until = Date.now() + 15_000;
-    for (;;) {
-      const rows = await db.query("SELECT published_at FROM outbox WHERE message_key = $1", [req.orderId]);
-      if (rows.rows.length === 1 && rows.rows[0].published_at !== null) break;
-      if (Date.now() > until) throw new Error(`outbox row not published: ${JSON.stringify(rows.rows)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await vi.waitFor(() => client.charge(req), RETRIED);
+    await expect
+      .poll(
+        async () =>
+          (
+            await db.query<{ published: boolean }>(
+              "SELECT published_at IS NOT NULL AS published FROM outbox WHERE message_key = $1",
+              [req.orderId],
+            )
+          ).rows,
+        { timeout: 15_000, interval: 100 },
+      )
+      .toEqual([{ published: true }]);
+    await expect
+      .poll(async () => (await payments.events.received(req.orderId)).map((e) => e.event.type), {
+        timeout: 15_000,
+        interval: 100,
+      })
+      .toEqual(["accord.payments.v1.PaymentCaptured"]);
   });
 
   it("opens the breaker when the provider is slower than the timeout, then answers Unavailable at once", async () => {
@@ -404,7 +371,7 @@ describe("provider failures", () => {
     // After the reset timeout a probe goes through; the timed-out charges
     // complete with their own keys, each captured exactly once.
     const first = slowOrders[0] as ChargeRequest;
-    const { payment } = await eventually(() => client.charge(first), RESET_MS * 8);
+    const { payment } = await vi.waitFor(() => client.charge(first), { ...RETRIED, timeout: RESET_MS * 8 });
     expect(payment?.status).toBe(PaymentStatus.CAPTURED);
     expect((await providerCharges(first.orderId)).captured).toBe(1);
   });

@@ -1,80 +1,43 @@
-import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CreateShipmentRequestSchema, ShipmentStatus } from "#gen/accord/shipping/v1/shipping_pb.js";
+import type { ServiceProcess } from "#test/support/service-process.ts";
 import {
-  CreateShipmentRequestSchema,
-  ShipmentStatus,
-  ShippingService,
-} from "#gen/accord/shipping/v1/shipping_pb.js";
-import { dlqTopicFor } from "#lib/messaging/events.ts";
-import { createKafka, deleteTopics, parseBrokers } from "#lib/messaging/kafka.ts";
-import { createLogger } from "#lib/observability/logger.ts";
-import { rpcClient } from "#lib/rpc/clients.ts";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+  type ServiceUnderTest,
+  startServiceUnderTest,
+  startSimulator,
+} from "#test/support/service-under-test.ts";
 
 // Shipping's carrier breaker against the real, slowed-down carrier process:
 // timeouts open it, an open breaker answers Unavailable at once without a
 // carrier call, and after the reset time one probe closes it again. Its own
 // processes, so no other test's calls sit in the breaker's window.
-const suffix = randomUUID().replaceAll("-", "").slice(0, 12);
-const database = `accord_shipping_test_${suffix}`;
-const topic = `shipping.events.test-${suffix}`;
 const TIMEOUT_MS = 300;
 const VOLUME = 3;
 const RESET_MS = 1500;
 
 let carrier: ServiceProcess;
-let shipping: ServiceProcess;
-
-const pgConfig = (name: string) => ({
-  host: process.env.PGHOST,
-  port: Number(process.env.PGPORT),
-  user: process.env.PGUSER,
-  password: process.env.PGPASSWORD,
-  database: name,
-});
+let shipping: ServiceUnderTest<"shipping">;
 
 beforeAll(async () => {
-  const carrierPort = await freePort();
-  carrier = await startServiceProcess(
-    "services/carrier/src/main.ts",
-    { CARRIER_PORT: String(carrierPort) },
-    carrierPort,
-  );
-  const port = await freePort();
-  shipping = await startServiceProcess(
-    "services/shipping/src/main.ts",
-    {
-      SHIPPING_PORT: String(port),
-      SHIPPING_DATABASE: database,
-      SHIPPING_EVENTS_TOPIC: topic,
+  carrier = await startSimulator("carrier");
+  shipping = await startServiceUnderTest("shipping", {
+    env: {
       CARRIER_URL: carrier.url,
-      SHIPPING_CARRIER_TIMEOUT_MS: String(TIMEOUT_MS),
-      SHIPPING_BREAKER_VOLUME_THRESHOLD: String(VOLUME),
-      SHIPPING_BREAKER_ERROR_PERCENT: "50",
-      SHIPPING_BREAKER_RESET_MS: String(RESET_MS),
+      SHIPPING_CARRIER_BREAKER_TIMEOUT_MS: String(TIMEOUT_MS),
+      SHIPPING_CARRIER_BREAKER_VOLUME_THRESHOLD: String(VOLUME),
+      SHIPPING_CARRIER_BREAKER_ERROR_PERCENT: "50",
+      SHIPPING_CARRIER_BREAKER_RESET_MS: String(RESET_MS),
     },
-    port,
-  );
+  });
 });
 
 afterAll(async () => {
   const code = await shipping?.stop();
   await carrier?.stop();
   expect(code).toBe(0);
-  const kafka = createKafka({
-    clientId: "shipping-breaker-test",
-    brokers: parseBrokers(process.env.KAFKA_BROKERS ?? ""),
-    logger: createLogger("shipping-breaker-test", "silent"),
-  });
-  await deleteTopics(kafka, [topic, dlqTopicFor(topic)]);
-  const admin = new pg.Client(pgConfig("postgres"));
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
 });
 
 function shipRequest(orderId = uuidv7()) {
@@ -106,7 +69,7 @@ async function bookings(orderId: string) {
 
 describe("carrier circuit breaker", () => {
   it("opens on timeouts, fails fast while open, and recovers through the half-open probe", async () => {
-    const client = rpcClient(ShippingService, shipping.url, "connect-json");
+    const client = shipping.client;
     const req = shipRequest();
 
     // Carrier slower than shipping's per-call timeout: each try (same key, as a saga retry) times out.

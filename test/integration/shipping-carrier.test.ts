@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import type { ServiceProcess } from "#test/support/service-process.ts";
+import { startSimulator } from "#test/support/service-under-test.ts";
 
 // The simulated carrier as its own process, over real HTTP.
 let carrier: ServiceProcess;
 
 beforeAll(async () => {
-  const port = await freePort();
-  carrier = await startServiceProcess("services/carrier/src/main.ts", { CARRIER_PORT: String(port) }, port);
+  carrier = await startSimulator("carrier");
 });
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import pg from "pg";
+import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   ShipmentCancelledSchema,
   ShipmentCreatedSchema,
@@ -13,118 +13,42 @@ import {
   type CreateShipmentRequest,
   CreateShipmentRequestSchema,
   ShipmentStatus,
-  ShippingService,
 } from "#gen/accord/shipping/v1/shipping_pb.js";
-import { type DecodedEvent, dlqTopicFor, isEventOf } from "#lib/messaging/events.ts";
+import { isEventOf } from "#lib/messaging/events.ts";
+import type { ServiceProcess } from "#test/support/service-process.ts";
 import {
-  type ConsumedRecord,
-  createIdempotentProducer,
-  createKafka,
-  deleteTopics,
-  type EventProducer,
-  type KafkaClient,
-  parseBrokers,
-  type RunningConsumer,
-  runEventConsumer,
-} from "#lib/messaging/kafka.ts";
-import { createLogger } from "#lib/observability/logger.ts";
-import { rpcClient } from "#lib/rpc/clients.ts";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+  type ServiceUnderTest,
+  startServiceUnderTest,
+  startSimulator,
+} from "#test/support/service-under-test.ts";
 
 // The real carrier and shipping processes, shipping on its own database and
 // its own events topic, called with the generated Connect client.
-const suffix = randomUUID().replaceAll("-", "").slice(0, 12);
-const database = `accord_shipping_test_${suffix}`;
-const topic = `shipping.events.test-${suffix}`;
-const groupId = `shipping-test-${suffix}`;
-const logger = createLogger("shipping-test", process.env.TEST_LOG_LEVEL ?? "silent");
+const WAIT = { timeout: 15_000, interval: 50 };
 
 let carrier: ServiceProcess;
-let shipping: ServiceProcess;
-let db: pg.Client;
-let kafka: KafkaClient;
-let producer: EventProducer;
-let consumer: RunningConsumer | undefined;
-const events: { event: DecodedEvent; record: ConsumedRecord }[] = [];
-
-const pgConfig = (name: string) => ({
-  host: process.env.PGHOST,
-  port: Number(process.env.PGPORT),
-  user: process.env.PGUSER,
-  password: process.env.PGPASSWORD,
-  database: name,
-});
+let shipping: ServiceUnderTest<"shipping">;
+let db: pg.Pool;
 
 beforeAll(async () => {
-  const carrierPort = await freePort();
-  carrier = await startServiceProcess(
-    "services/carrier/src/main.ts",
-    { CARRIER_PORT: String(carrierPort) },
-    carrierPort,
-  );
-  const port = await freePort();
-  shipping = await startServiceProcess(
-    "services/shipping/src/main.ts",
-    {
-      SHIPPING_PORT: String(port),
-      SHIPPING_DATABASE: database,
-      SHIPPING_EVENTS_TOPIC: topic,
+  carrier = await startSimulator("carrier");
+  shipping = await startServiceUnderTest("shipping", {
+    env: {
       CARRIER_URL: carrier.url,
-      SHIPPING_CARRIER_TIMEOUT_MS: "300",
-      SHIPPING_BREAKER_VOLUME_THRESHOLD: "5",
-      SHIPPING_BREAKER_RESET_MS: "1000",
-    },
-    port,
-  );
-  db = new pg.Client(pgConfig(database));
-  await db.connect();
-
-  kafka = createKafka({
-    clientId: "shipping-test",
-    brokers: parseBrokers(process.env.KAFKA_BROKERS ?? ""),
-    logger,
-  });
-  producer = await createIdempotentProducer(kafka);
-  // Shipping creates its topic at start, in the background; wait for it.
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    for (let i = 0; i < 100 && !(await admin.listTopics()).includes(topic); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-  consumer = await runEventConsumer({
-    kafka,
-    groupId,
-    topics: [topic],
-    logger,
-    dlqProducer: producer,
-    handle: async (event, record) => {
-      events.push({ event, record });
+      SHIPPING_CARRIER_BREAKER_TIMEOUT_MS: "300",
+      SHIPPING_CARRIER_BREAKER_VOLUME_THRESHOLD: "5",
+      SHIPPING_CARRIER_BREAKER_RESET_MS: "1000",
     },
   });
+  db = shipping.pool;
+  // The events reader joins now, so a test waiting for its events does not wait for the group to form.
+  await shipping.events.received();
 });
 
 afterAll(async () => {
-  await consumer?.stop();
-  await producer?.disconnect();
-  if (kafka) {
-    await deleteTopics(kafka, [topic, dlqTopicFor(topic)]);
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.deleteGroups([groupId]).catch(() => {});
-    await admin.disconnect();
-  }
-  await db?.end();
   const shippingCode = await shipping?.stop();
   await carrier?.stop();
   expect(shippingCode).toBe(0);
-  const admin = new pg.Client(pgConfig("postgres"));
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
 });
 
 function shipRequest(
@@ -146,7 +70,7 @@ function shipRequest(
   return Object.assign(req, overrides);
 }
 
-const client = () => rpcClient(ShippingService, shipping.url, "connect-json");
+const client = () => shipping.client;
 const failure = (e: unknown) => ConnectError.from(e);
 
 async function bookings(orderId: string) {
@@ -161,16 +85,6 @@ async function behave(b: { latencyMs?: number; errorRate?: number; outage?: bool
     body: JSON.stringify(b),
   });
   expect(res.status).toBe(200);
-}
-
-async function waitFor<T>(find: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe("CreateShipment", () => {
@@ -282,10 +196,11 @@ describe("CancelShipment", () => {
     expect(nothing.cancelled).toBe(false);
     expect(nothing.shipment).toBeUndefined();
 
-    const events = await waitFor(() => {
-      const found = eventsOf(req.orderId);
-      return found.some((e) => isEventOf(e.event, ShipmentCancelledSchema)) ? found : undefined;
-    });
+    const events = await vi.waitFor(async () => {
+      const found = await shipping.events.received(req.orderId);
+      expect(found.some((e) => isEventOf(e.event, ShipmentCancelledSchema))).toBe(true);
+      return found;
+    }, WAIT);
     expect(events.filter((e) => isEventOf(e.event, ShipmentCancelledSchema))).toHaveLength(1);
   });
 
@@ -335,10 +250,11 @@ describe("ConfirmDelivery", () => {
       .catch(failure);
     expect((cancel as ConnectError).code).toBe(Code.FailedPrecondition);
 
-    const seen = await waitFor(() => {
-      const found = eventsOf(req.orderId);
-      return found.some((e) => isEventOf(e.event, ShipmentDeliveredSchema)) ? found : undefined;
-    });
+    const seen = await vi.waitFor(async () => {
+      const found = await shipping.events.received(req.orderId);
+      expect(found.some((e) => isEventOf(e.event, ShipmentDeliveredSchema))).toBe(true);
+      return found;
+    }, WAIT);
     expect(seen.map((e) => e.event.type)).toEqual([
       ShipmentCreatedSchema.typeName,
       ShipmentDeliveredSchema.typeName,
@@ -368,7 +284,3 @@ describe("health", () => {
     }
   });
 });
-
-function eventsOf(orderId: string) {
-  return events.filter((e) => e.record.key === orderId);
-}
