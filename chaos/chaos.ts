@@ -163,7 +163,8 @@ export async function startIsolatedPlatform(
     try {
       platform = await startPlatform(withPrefix);
     } catch (error) {
-      // startPlatform SIGKILLs the tsx wrappers only; the services themselves live on.
+      // startPlatform kills what it had started, not a service still starting
+      // in parallel when another failed: that one would live on.
       await killAll();
       if (attempt >= 2) throw error;
     }

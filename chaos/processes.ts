@@ -1,26 +1,24 @@
 import { readdirSync, readFileSync } from "node:fs";
 
 /**
- * Finds the OS processes of one service of one platform: every process whose
- * command line runs services/<name>/src/main.ts and whose environment carries
- * the platform's topic prefix. That matches both the tsx wrapper and the node
- * process it spawns (the one that really serves), and never a service of
- * another platform sharing the machine.
- *
- * Why not the ChildProcess that test/support/service-process.ts holds: it is
- * the tsx CLI, which runs the service in a child node process; a SIGKILL to
- * the wrapper cannot be relayed and leaves the real service running as an
- * orphan that still holds the port.
+ * Finds the OS processes of one service (or simulator) of one platform: every
+ * node process whose command line runs <name>/src/main.ts (services/ or
+ * simulators/) and whose environment carries the platform's topic prefix, so
+ * never a service of another platform sharing the machine. Node runs main.ts
+ * itself, so that is normally one process; more means a leftover of an
+ * earlier start (one still starting when startPlatform gave up) that a restart
+ * must not meet on its port. Read from /proc rather than from the platform's
+ * handles, which only know the last process they started and no pid.
  */
 export function servicePids(name: string, topicPrefix: string): number[] {
-  const entry = `services/${name}/src/main.ts`;
+  const entries = [`services/${name}/src/main.ts`, `simulators/${name}/src/main.ts`];
   const marker = `ACCORD_TOPIC_PREFIX=${topicPrefix}`;
   const pids: number[] = [];
   for (const dir of readdirSync("/proc")) {
     if (!/^\d+$/.test(dir)) continue;
     try {
       const cmdline = readFileSync(`/proc/${dir}/cmdline`, "latin1");
-      if (!cmdline.includes(entry)) continue;
+      if (!entries.some((entry) => cmdline.includes(entry))) continue;
       const environ = readFileSync(`/proc/${dir}/environ`, "latin1").split("\0");
       if (!environ.includes(marker)) continue;
       const stat = readFileSync(`/proc/${dir}/stat`, "latin1");

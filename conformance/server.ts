@@ -6,9 +6,11 @@
 // the test RPCs to connectrpc.conformance.v1.ConformanceService. Stdout carries
 // nothing else; diagnostics go to stderr.
 //
-//   --variant=after   startRpcServer from lib/connect-server.ts, as the services use it
+//   --variant=after   startRpcServer from lib/rpc/server.ts, as the services use it
 //   --variant=before  the pre-fix server (connectNodeAdapter for everything), see
-//                     bench/connect-overhead/baseline-connect-server.ts
+//                     tools/connect-baseline/baseline-connect-server.ts
+//
+// Plain Node runs it (type stripping): node conformance/server.ts --variant=after
 import { create, createRegistry, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { type Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
@@ -43,7 +45,7 @@ type AnyMessage = NonNullable<RequestInfoInit["requests"]>[number];
 
 const variant = process.argv.find((arg) => arg.startsWith("--variant="))?.slice("--variant=".length);
 if (variant !== "before" && variant !== "after") {
-  process.stderr.write("usage: tsx conformance/server.ts --variant=before|after\n");
+  process.stderr.write("usage: node conformance/server.ts --variant=before|after\n");
   process.exit(2);
 }
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `npm run conformance`: the Connect conformance suite (connectrpc/conformance
 # v1.0.7, server mode) against the RPC server stack, before and after ADR 0009:
-#   before  the pre-fix server (connectNodeAdapter serves everything)
-#   after   startRpcServer from lib/connect-server.ts, as the services use it
+#   before  the pre-fix server (connectNodeAdapter serves everything),
+#           tools/connect-baseline/baseline-connect-server.ts
+# The runner starts `node conformance/server.ts` (plain Node strips the types).
+#   after   startRpcServer from lib/rpc/server.ts, as the services use it
 # The runner is built with `go install` into .accord/cache once.
 #
 #   bash scripts/conformance.sh                  both variants
@@ -38,7 +40,7 @@ for variant in "${variants[@]}"; do
   log="$(mktemp)"
   start=$SECONDS
   "$RUNNER" --mode server --conf conformance/config.yaml --known-failing @conformance/known-failing.txt \
-    -p "${CONFORMANCE_PARALLEL:-2}" -- tsx conformance/server.ts "--variant=$variant" 2>&1 | tee "$log"
+    -p "${CONFORMANCE_PARALLEL:-2}" -- node conformance/server.ts "--variant=$variant" 2>&1 | tee "$log"
   code=${PIPESTATUS[0]}
   result="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)"
   rm -f "$log"

@@ -13,8 +13,8 @@ import { startRpcServer as startBaseline } from "#tools/connect-baseline/baselin
 
 // One benchmark target per process, chosen by argv[2]; prints "LISTENING <port>".
 // connect-plain: connectNodeAdapter behind http.createServer; rpc-server-before:
-// startRpcServer as it was before ADR 0009; rpc-server: lib/connect-server.ts
-// as it is now; raw: node:http with the same protobuf-es JSON mapping.
+// startRpcServer as it was before ADR 0009; rpc-server: startRpcServer
+// (lib/rpc/server.ts) as it is now; raw: node:http with the same protobuf-es JSON mapping.
 const mode = process.argv[2] ?? "raw";
 const port = Number(process.argv[3] ?? 0);
 
@@ -42,7 +42,7 @@ async function main(): Promise<number> {
     return (server.address() as import("node:net").AddressInfo).port;
   }
   if (mode === "rpc-server-before") {
-    // The pre-fix lib/connect-server.ts, kept verbatim for the before/after comparison.
+    // The pre-fix server (tools/connect-baseline), kept verbatim for the before/after comparison.
     const server = await startBaseline({
       routes,
       health: { readyz: async () => {} },

@@ -5,10 +5,9 @@ import { fileURLToPath } from "node:url";
 import { sleep } from "./stats.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 const TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 
-/** The process listening on a local TCP port (the node process that runs a service, not its tsx wrapper). */
+/** The process listening on a local TCP port: a service started through test/support, or an infrastructure server. */
 export function pidOnPort(port: number): number | undefined {
   const out = execFileSync("ss", ["-ltnpH", `sport = :${port}`]).toString();
   const match = /pid=(\d+)/.exec(out);
@@ -136,9 +135,12 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-/** Runs one of bench/targets/*.ts as its own process; it prints "LISTENING <port>" when ready. */
+/**
+ * Runs one of bench/targets/*.ts as its own plain Node process (Node strips the
+ * types itself), so the child is the server; it prints "LISTENING <port>" when ready.
+ */
 export async function startTarget(file: string, env: Record<string, string>): Promise<Target> {
-  const child: ChildProcess = spawn(TSX, [path.join(ROOT, "bench/targets", file)], {
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, "bench/targets", file)], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -166,7 +168,7 @@ export async function startTarget(file: string, env: Record<string, string>): Pr
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     port,
-    pid: pidOnPort(port),
+    pid: child.pid,
     output: () => output,
     async stop() {
       if (child.exitCode === null) child.kill("SIGTERM");

@@ -87,9 +87,8 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
 }
 
 /**
- * The profile node wrote for one process (CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile):
- * the service itself, not its tsx launcher, which writes one too. Without a
- * pid, the largest file.
+ * The profile node wrote for one process (CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile)
+ * in a folder that processes of several runs may share. Without a pid, the largest file.
  */
 export function profileOf(dir: string, pid: number | undefined): string | undefined {
   const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
