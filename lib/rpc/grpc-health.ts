@@ -5,7 +5,10 @@ import type { Readiness } from "../host/health.ts";
 export interface GrpcHealthOptions {
   /** How often Watch asks the readiness again, in ms (default 1000). */
   intervalMs?: number;
-  /** Ends every Watch stream when aborted, e.g. when the process shuts down. */
+  /**
+   * Ends every Watch stream when aborted, e.g. when the process shuts down;
+   * a watcher last told SERVING is told NOT_SERVING first.
+   */
   signal?: AbortSignal;
 }
 
@@ -51,6 +54,8 @@ export function registerGrpcHealth(
         }
         await pause(intervalMs, signal);
       }
+      // The server is going away, not the client: say so before the stream ends.
+      if (!context.signal.aborted && last === Status.SERVING) yield { status: Status.NOT_SERVING };
     },
   });
 }

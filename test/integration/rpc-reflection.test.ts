@@ -1,13 +1,13 @@
 import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { create, createFileRegistry, type DescService, fromBinary } from "@bufbuild/protobuf";
 import { type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InventoryService, ReservationStatus } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "#gen/grpc/health/v1/health_pb.js";
 import {
   ServerReflection as ServerReflectionV1,
@@ -23,25 +23,33 @@ import { registerGrpcHealth } from "#lib/rpc/grpc-health.ts";
 import { serverInterceptors } from "#lib/rpc/interceptors.ts";
 import { registerReflection } from "#lib/rpc/reflection.ts";
 import { createRpcHandler } from "#lib/rpc/server.ts";
+import { ROOT } from "#test/support/service-process.ts";
+import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
-// Reflection and grpc.health.v1 over a real socket, driven by the tools people
-// use (buf curl, grpcurl) and by Connect's own gRPC client. The server is the
-// one the service host builds: the service, then registerReflection and
+// Reflection and grpc.health.v1 over real sockets, driven by the tools people
+// use (buf curl, grpcurl) and by Connect's own gRPC client. Reflection and
+// Check are asked of the real inventory process (the service host registers
+// them beside InventoryService). Readiness cannot be flipped from outside a
+// process, so NOT_SERVING and Watch's changes are asked of a server built
+// here the way the host builds one: the service, then registerReflection and
 // registerGrpcHealth, behind the shared interceptor chain on the front door.
 const run = promisify(execFile);
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BUF = path.join(ROOT, "node_modules/.bin/buf");
+const SEED_SKU = `SEED-${randomUUID().slice(0, 12)}`;
 
-let door: FrontDoor;
+let inventory: ServiceUnderTest<"inventory">;
 let address: string;
 let url: string;
 let transport: Transport;
 let grpcurl: string;
+
+let local: FrontDoor;
+let localTransport: Transport;
 let ready = true;
 let readinessChecks = 0;
 const shutdown = new AbortController();
 
-async function startServer(): Promise<FrontDoor> {
+async function startLocalServer(): Promise<FrontDoor> {
   const readiness = createReadiness({
     timeoutMs: 500,
     gate: () => (ready ? undefined : "flipped off by the test"),
@@ -54,7 +62,6 @@ async function startServer(): Promise<FrontDoor> {
     routes: (router: ConnectRouter) => {
       router.service(InventoryService, {
         getStock: (request) => ({ stock: { sku: request.sku, available: 7n, reserved: 1n } }),
-        reserve: () => ({ reservationId: "r-1", status: ReservationStatus.RESERVED }),
       });
       registerReflection(router, [InventoryService]);
       registerGrpcHealth(router, readiness, { intervalMs: 100, signal: shutdown.signal });
@@ -65,18 +72,22 @@ async function startServer(): Promise<FrontDoor> {
 
 beforeAll(async () => {
   // Built once into .accord/cache by the script (go install), then reused.
-  grpcurl = (
-    await run("bash", [path.join(ROOT, "scripts/grpcurl.sh"), "--path"], { cwd: ROOT })
-  ).stdout.trim();
-  door = await startServer();
-  address = `127.0.0.1:${door.port}`;
-  url = `http://${address}`;
+  const built = run("bash", [path.join(ROOT, "scripts/grpcurl.sh"), "--path"], { cwd: ROOT });
+  [inventory, local] = await Promise.all([
+    startServiceUnderTest("inventory", { tag: "reflection", env: { INVENTORY_SEED_STOCK: `${SEED_SKU}=7` } }),
+    startLocalServer(),
+  ]);
+  grpcurl = (await built).stdout.trim();
+  address = `127.0.0.1:${inventory.port}`;
+  url = inventory.url;
   transport = createGrpcTransport({ baseUrl: url });
+  localTransport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${local.port}` });
 });
 
 afterAll(async () => {
   shutdown.abort();
-  await door?.close(0);
+  await local?.close(0);
+  await inventory?.stop();
 });
 
 describe("buf curl, with no proto files, through reflection", () => {
@@ -124,10 +135,10 @@ describe("buf curl, with no proto files, through reflection", () => {
       "grpc",
       "--http2-prior-knowledge",
       "-d",
-      '{"sku":"SKU-1"}',
+      JSON.stringify({ sku: SEED_SKU }),
       `${url}/accord.inventory.v1.InventoryService/GetStock`,
     ]);
-    expect(JSON.parse(stdout)).toEqual({ stock: { sku: "SKU-1", available: "7", reserved: "1" } });
+    expect(JSON.parse(stdout)).toMatchObject({ stock: { sku: SEED_SKU, available: "7" } });
   });
 });
 
@@ -170,6 +181,14 @@ describe("grpcurl", () => {
   it("checks health with grpc.health.v1", async () => {
     const { stdout } = await run(grpcurl, ["-plaintext", address, "grpc.health.v1.Health/Check"]);
     expect(JSON.parse(stdout)).toEqual({ status: "SERVING" });
+    const service = await run(grpcurl, [
+      "-plaintext",
+      "-d",
+      '{"service":"accord.inventory.v1.InventoryService"}',
+      address,
+      "grpc.health.v1.Health/Check",
+    ]);
+    expect(JSON.parse(service.stdout)).toEqual({ status: "SERVING" });
   });
 });
 
@@ -328,8 +347,36 @@ describe.each(versions)("ServerReflectionInfo $name (Connect gRPC client)", (ver
   });
 });
 
-describe("grpc.health.v1.Health", () => {
+describe("grpc.health.v1.Health of the inventory process", () => {
   const health = () => createClient(Health, transport);
+
+  it("Check: SERVING for the server and for its service, NotFound for another", async () => {
+    expect((await health().check({ service: "" })).status).toBe(Status.SERVING);
+    expect((await health().check({ service: "accord.inventory.v1.InventoryService" })).status).toBe(
+      Status.SERVING,
+    );
+    const error = await health()
+      .check({ service: "accord.orders.v1.OrderService" })
+      .then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+    expect(error?.code).toBe(Code.NotFound);
+  });
+
+  it("Watch: the current status at once", async () => {
+    const client = new AbortController();
+    const stream = health().watch({ service: "" }, { signal: client.signal })[Symbol.asyncIterator]();
+    try {
+      expect((await stream.next()).value?.status).toBe(Status.SERVING);
+    } finally {
+      client.abort();
+    }
+  });
+});
+
+describe("grpc.health.v1.Health with readiness flipped by the test", () => {
+  const health = () => createClient(Health, localTransport);
 
   it("Check: SERVING when ready, NOT_SERVING when not, for the server and each service", async () => {
     ready = true;
@@ -400,17 +447,36 @@ describe("grpc.health.v1.Health", () => {
   });
 });
 
-// Runs last: aborting the server's signal ends every Watch stream (the host's shutdown).
+// Runs last: aborting the server's signal (the host's shutdown) ends every
+// Watch stream, a watcher told SERVING being told NOT_SERVING first.
 describe("grpc.health.v1.Health Watch at server shutdown", () => {
-  it("ends the stream when the server's signal aborts", async () => {
+  it("says NOT_SERVING, then ends the stream, when the server's signal aborts", async () => {
     const received: Status[] = [];
     const watching = (async () => {
-      for await (const message of createClient(Health, transport).watch({ service: "" })) {
+      for await (const message of createClient(Health, localTransport).watch({ service: "" })) {
         received.push(message.status);
         if (received.length === 1) shutdown.abort();
       }
     })();
     await expect(watching).resolves.toBeUndefined();
-    expect(received).toEqual([Status.SERVING]);
+    expect(received).toEqual([Status.SERVING, Status.NOT_SERVING]);
+  });
+});
+
+// Runs last, as it stops the process: SIGTERM closes readiness first, so a
+// watcher hears NOT_SERVING while the process drains, and the open stream
+// does not keep the process from exiting cleanly.
+describe("the inventory process shutting down with a Watch open", () => {
+  it("tells the watcher NOT_SERVING, and exits 0", async () => {
+    const received: Status[] = [];
+    const watching = (async () => {
+      for await (const message of createClient(Health, transport).watch({ service: "" })) {
+        received.push(message.status);
+      }
+    })().catch(() => undefined); // the stream may end with the connection
+    await expect.poll(() => received).toEqual([Status.SERVING]);
+    expect(await inventory.stop()).toBe(0);
+    await watching;
+    expect(received).toEqual([Status.SERVING, Status.NOT_SERVING]);
   });
 });
