@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: "unit",
           sequence: { groupOrder: 0 },
-          include: ["test/unit/**/*.test.ts", "services/**/*.unit.test.ts"],
+          include: ["test/unit/**/*.test.ts", "services/**/*.unit.test.ts", "tools/**/*.unit.test.ts"],
           environment: "node",
         },
       },
