@@ -29,11 +29,20 @@ export function registerGrpcHealth(
   // Asked at call time: services registered after this call count as well.
   const known = (service: string) =>
     service === "" || router.handlers.some((handler) => handler.service.typeName === service);
-  const readyStatus = () =>
-    readiness.check().then(
-      () => Status.SERVING,
-      () => Status.NOT_SERVING,
-    );
+  // Callers that ask while a check runs share it: many watchers, one round trip.
+  let running: Promise<Status> | undefined;
+  const readyStatus = () => {
+    running ??= readiness
+      .check()
+      .then(
+        () => Status.SERVING,
+        () => Status.NOT_SERVING,
+      )
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  };
 
   router.service(Health, {
     async check(request) {
