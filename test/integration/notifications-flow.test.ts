@@ -2,19 +2,17 @@ import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
 import { promisify } from "node:util";
 import { create, type DescMessage, type MessageShape, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ChannelModel, ConfirmChannel } from "amqplib";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type pg from "pg";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { MoneySchema } from "#gen/accord/common/v1/common_pb.js";
 import {
   Channel,
   DeliveryStatus,
   ListWebhookSubscriptionsResponseSchema,
-  NotificationService,
 } from "#gen/accord/notifications/v1/notifications_pb.js";
 import { EmailTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
 import {
@@ -26,45 +24,46 @@ import { PaymentCapturedSchema } from "#gen/accord/payments/v1/events_pb.js";
 import { dlqTopicFor, type EncodedEvent, encodeEvent, sourceFor } from "#lib/messaging/events.ts";
 import {
   createIdempotentProducer,
-  createKafka,
-  deleteTopics,
   type EventProducer,
   ensureTopics,
   type KafkaClient,
-  parseBrokers,
   publishEvents,
 } from "#lib/messaging/kafka.ts";
 import { connectRabbit, openConfirmChannel, publishTask } from "#lib/messaging/rabbit.ts";
-import { createLogger } from "#lib/observability/logger.ts";
-import { rpcClient } from "#lib/rpc/clients.ts";
 import { verifySignature } from "#services/notifications/src/domain/signature.ts";
 import { TASK_QUEUES, taskTopologyNames } from "#services/notifications/src/topology.ts";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import { newTopicPrefix, prefixedTopic, testKafka } from "#test/support/kafka.ts";
+import { shortId } from "#test/support/postgres.ts";
+import { freePort, ROOT, type ServiceProcess } from "#test/support/service-process.ts";
+import {
+  type ServiceUnderTest,
+  startServiceUnderTest,
+  startSimulator,
+} from "#test/support/service-under-test.ts";
 
 // The real smtp-sink and notifications processes, on their own database,
 // RabbitMQ prefix, Kafka topic and consumer group, with a webhook receiver
 // in this file. Retry delays are short so the retry path runs in a second.
-const run = randomUUID().replaceAll("-", "").slice(0, 10);
-const database = `accord_notifications_test_${run}`;
-const prefix = `test-notif-${run}.`;
-const topic = `test-notif-${run}.orders.events`;
+const run = shortId();
+// One prefix for both: the Kafka topics and group, and the RabbitMQ exchanges and queues.
+const prefix = newTopicPrefix("test-notif", run);
+const topic = prefixedTopic(prefix, "orders");
 const retryDelaysMs = [300, 600];
 const names = taskTopologyNames(prefix);
-const ROOT = path.resolve(import.meta.dirname, "../..");
-const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 const exec = promisify(execFile);
+const WAIT = { timeout: 15_000, interval: 100 };
 
 let sink: ServiceProcess;
-let notifications: ServiceProcess;
+let notifications: ServiceUnderTest<"notifications">;
 let sinkUrl: string;
 let kafka: KafkaClient;
 let producer: EventProducer;
 let rabbit: ChannelModel;
 let channel: ConfirmChannel;
-let db: pg.Client;
+let db: pg.Pool;
 let receiver: http.Server;
 let receiverUrl: string;
-let client: ReturnType<typeof rpcClient<typeof NotificationService>>;
+let client: ServiceUnderTest<"notifications">["client"];
 
 interface Hit {
   path: string;
@@ -75,14 +74,6 @@ interface Hit {
 }
 const hits: Hit[] = [];
 let failing = true;
-
-const pgConfig = (name: string) => ({
-  host: process.env.PGHOST,
-  port: Number(process.env.PGPORT),
-  user: process.env.PGUSER,
-  password: process.env.PGPASSWORD,
-  database: name,
-});
 
 beforeAll(async () => {
   receiver = http.createServer((req, res) => {
@@ -105,12 +96,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
 
-  kafka = createKafka({
-    clientId: `notifications-test-${run}`,
-    brokers: parseBrokers(process.env.KAFKA_BROKERS ?? ""),
-    logLevel: "error",
-    logger: createLogger("notifications-test", "silent"),
-  });
+  kafka = testKafka(`notifications-test-${run}`);
   // One partition: "a following event" is processed after the one before it.
   await ensureTopics(kafka, [topic, dlqTopicFor(topic)], 1);
   producer = await createIdempotentProducer(kafka);
@@ -118,20 +104,14 @@ beforeAll(async () => {
   rabbit = await connectRabbit(process.env.AMQP_URL ?? "");
   channel = await openConfirmChannel(rabbit);
 
-  const [smtpPort, sinkHttpPort, port] = await Promise.all([freePort(), freePort(), freePort()]);
-  sink = await startServiceProcess(
-    "services/smtp-sink/src/main.ts",
-    { SMTP_SINK_PORT: String(smtpPort), SMTP_SINK_HTTP_PORT: String(sinkHttpPort) },
-    sinkHttpPort,
-  );
+  const smtpPort = await freePort();
+  sink = await startSimulator("smtp-sink", { SMTP_SINK_PORT: String(smtpPort) });
   sinkUrl = sink.url;
-  notifications = await startServiceProcess(
-    "services/notifications/src/main.ts",
-    {
-      NOTIFICATIONS_PORT: String(port),
-      NOTIFICATIONS_DATABASE: database,
+  // Its consumer group is "<prefix>notifications"; stop() deletes it with the topics.
+  notifications = await startServiceUnderTest("notifications", {
+    topicPrefix: prefix,
+    env: {
       NOTIFICATIONS_TOPICS: topic,
-      NOTIFICATIONS_CONSUMER_GROUP: `notifications-test-${run}`,
       NOTIFICATIONS_RABBIT_PREFIX: prefix,
       NOTIFICATIONS_RETRY_DELAYS_MS: retryDelaysMs.join(","),
       NOTIFICATIONS_WEBHOOK_TIMEOUT_MS: "500",
@@ -140,21 +120,22 @@ beforeAll(async () => {
       // Info: the tests read the dispatcher's "duplicate event skipped" lines and check no secret is logged.
       LOG_LEVEL: "info",
     },
-    port,
-  );
-  client = rpcClient(NotificationService, notifications.url);
-  db = new pg.Client(pgConfig(database));
-  await db.connect();
+  });
+  client = notifications.client;
+  db = notifications.pool;
+});
+
+beforeEach(({ onTestFailed }) => {
+  // What the service said is the first thing to read when a wait timed out.
+  onTestFailed(() => console.error(notifications.output().slice(-4000)));
 });
 
 afterAll(async () => {
-  await db?.end();
   const code = await notifications?.stop();
   await sink?.stop();
   receiver?.closeAllConnections();
   await new Promise((resolve) => receiver?.close(resolve));
   await producer?.disconnect();
-  if (kafka) await deleteTopics(kafka, [topic, dlqTopicFor(topic)]);
   if (channel) {
     for (const queue of TASK_QUEUES) {
       for (const delay of retryDelaysMs) await channel.deleteQueue(names.delayQueue(queue, delay));
@@ -167,30 +148,11 @@ afterAll(async () => {
     await channel.close();
     await rabbit.close();
   }
-  const admin = new pg.Client(pgConfig("postgres"));
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
   // Graceful shutdown on SIGTERM exits 0.
   expect(code).toBe(0);
 });
 
 // ---------------------------------------------------------------- helpers
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}\n${notifications.output().slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface SinkMessage {
   to: string[];
@@ -225,6 +187,16 @@ function logLines(): Record<string, unknown>[] {
     .split("\n")
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The order's webhook delivery once it is DEAD_LETTERED (throws until then, for vi.waitFor). */
+async function deadWebhookDelivery(orderId: string) {
+  const { deliveries } = await client.listDeliveries({ orderId });
+  const dead = deliveries.find(
+    (d) => d.channel === Channel.WEBHOOK && d.status === DeliveryStatus.DEAD_LETTERED,
+  );
+  if (!dead) throw new Error(`no dead-lettered webhook delivery for ${orderId} yet`);
+  return dead;
 }
 
 const eventId = (e: EncodedEvent) => e.headers.ce_id as string;
@@ -269,14 +241,19 @@ describe("notifications", () => {
     const event = confirmedEvent(orderId, email);
     await publishEvents(producer, topic, [event]);
 
-    const [mail] = await eventually("the email", async () => {
+    const [mail] = await vi.waitFor(async () => {
       const list = await emailsTo(email);
-      return list.length > 0 ? list : undefined;
-    });
+      expect(list, "the email").not.toEqual([]);
+      return list;
+    }, WAIT);
     expect(mail?.subject).toBe(`Your order ${orderId} is confirmed`);
     expect(mail?.text).toContain("Amount charged: 42.50 EUR.");
 
-    const hit = await eventually("the webhook", async () => hitsFor("/ok", eventId(event))[0]);
+    const hit = await vi.waitFor(() => {
+      const [first] = hitsFor("/ok", eventId(event));
+      if (!first) throw new Error("no webhook yet");
+      return first;
+    }, WAIT);
     expect(hit.headers["content-type"]).toBe("application/json");
     const timestamp = String(hit.headers["accord-timestamp"]);
     expect(verifySignature(okSecret, timestamp, hit.body, String(hit.headers["accord-signature"]), 300)).toBe(
@@ -293,21 +270,21 @@ describe("notifications", () => {
       data: { orderId, customerEmail: email, total: { currencyCode: "EUR", amountMinor: "4250" } },
     });
 
-    const row = await eventually("the analytics row", async () => {
-      const { rows } = await db.query(
-        "SELECT event_type, order_id FROM analytics_events WHERE event_id = $1",
-        [eventId(event)],
-      );
-      return rows[0];
-    });
-    expect(row).toEqual({ event_type: "accord.orders.v1.OrderConfirmed", order_id: orderId });
+    await expect
+      .poll(async () => {
+        const { rows } = await db.query(
+          "SELECT event_type, order_id FROM analytics_events WHERE event_id = $1",
+          [eventId(event)],
+        );
+        return rows[0];
+      }, WAIT)
+      .toEqual({ event_type: "accord.orders.v1.OrderConfirmed", order_id: orderId });
 
-    const deliveries = await eventually("three delivered deliveries", async () => {
+    const deliveries = await vi.waitFor(async () => {
       const { deliveries } = await client.listDeliveries({ orderId });
-      return deliveries.length === 3 && deliveries.every((d) => d.status === DeliveryStatus.DELIVERED)
-        ? deliveries
-        : undefined;
-    });
+      expect(deliveries.map((d) => d.status)).toEqual(Array(3).fill(DeliveryStatus.DELIVERED));
+      return deliveries;
+    }, WAIT);
     expect(deliveries.map((d) => d.channel).sort()).toEqual(
       [Channel.EMAIL, Channel.WEBHOOK, Channel.ANALYTICS].sort(),
     );
@@ -326,8 +303,8 @@ describe("notifications", () => {
     await publishEvents(producer, topic, [event, event]);
     await publishEvents(producer, topic, [marker]);
 
-    await eventually("the marker webhook", async () => hitsFor("/ok", eventId(marker))[0]);
-    await eventually("the email", async () => ((await emailsTo(email)).length > 0 ? true : undefined));
+    await expect.poll(() => hitsFor("/ok", eventId(marker)).length, WAIT).toBeGreaterThan(0);
+    await expect.poll(async () => (await emailsTo(email)).length, WAIT).toBeGreaterThan(0);
     // Room for a duplicate task to show up, were one published.
     await new Promise((r) => setTimeout(r, 700));
     expect(await emailsTo(email)).toHaveLength(1);
@@ -359,9 +336,7 @@ describe("notifications", () => {
     const dlqBefore = await depth(names.dlq("webhook"));
     await publishEvents(producer, topic, [event]);
 
-    await eventually("webhook dead-lettered", async () =>
-      (await depth(names.dlq("webhook"))) > dlqBefore ? true : undefined,
-    );
+    await expect.poll(() => depth(names.dlq("webhook")), WAIT).toBeGreaterThan(dlqBefore);
     const attempts = hitsFor("/fail", eventId(event));
     expect(attempts.map((h) => h.status)).toEqual([500, 500, 500]);
     const gaps = attempts.slice(1).map((h, i) => h.at - (attempts[i] as Hit).at);
@@ -371,31 +346,30 @@ describe("notifications", () => {
     expect(gaps[1]).toBeGreaterThanOrEqual(580);
     expect(gaps[1]).toBeLessThan(1800);
 
-    const dead = await eventually("delivery DEAD_LETTERED", async () => {
-      const { deliveries } = await client.listDeliveries({ orderId });
-      return deliveries.find(
-        (d) => d.channel === Channel.WEBHOOK && d.status === DeliveryStatus.DEAD_LETTERED,
-      );
-    });
+    const dead = await vi.waitFor(() => deadWebhookDelivery(orderId), WAIT);
     expect(dead.attempts).toBe(3);
     expect(dead.lastError).toContain("HTTP 500");
 
-    const listed = await exec(TSX, ["scripts/dlq.ts", "list", "webhook", "--prefix", prefix], { cwd: ROOT });
+    const listed = await exec(process.execPath, ["scripts/dlq.ts", "list", "webhook", "--prefix", prefix], {
+      cwd: ROOT,
+    });
     expect(listed.stdout).toContain(dead.deliveryId);
     expect(listed.stdout).toMatch(/reason=rejected\s+attempts=3/);
 
     failing = false;
     const replayed = await exec(
-      TSX,
+      process.execPath,
       ["scripts/dlq.ts", "replay", "webhook", "--prefix", prefix, "--id", dead.deliveryId],
       {
         cwd: ROOT,
       },
     );
     expect(replayed.stdout).toContain("replayed 1 message(s)");
-    const ok = await eventually("the replayed delivery", async () =>
-      hitsFor("/fail", eventId(event)).find((h) => h.status === 200),
-    );
+    const ok = await vi.waitFor(() => {
+      const replayedHit = hitsFor("/fail", eventId(event)).find((h) => h.status === 200);
+      if (!replayedHit) throw new Error("the replayed delivery has not arrived");
+      return replayedHit;
+    }, WAIT);
     expect(
       verifySignature(
         failSecret,
@@ -405,12 +379,12 @@ describe("notifications", () => {
         300,
       ),
     ).toBe(true);
-    await eventually("delivery DELIVERED", async () => {
-      const { deliveries } = await client.listDeliveries({ orderId });
-      return deliveries.some((d) => d.deliveryId === dead.deliveryId && d.status === DeliveryStatus.DELIVERED)
-        ? true
-        : undefined;
-    });
+    await expect
+      .poll(async () => {
+        const { deliveries } = await client.listDeliveries({ orderId });
+        return deliveries.find((d) => d.deliveryId === dead.deliveryId)?.status;
+      }, WAIT)
+      .toBe(DeliveryStatus.DELIVERED);
     expect(await depth(names.dlq("webhook"))).toBe(dlqBefore);
   });
 
@@ -426,12 +400,7 @@ describe("notifications", () => {
       { source: sourceFor("orders"), key: orderId },
     );
     await publishEvents(producer, topic, [event]);
-    const dead = await eventually("the slow webhook dead-lettered", async () => {
-      const { deliveries } = await client.listDeliveries({ orderId });
-      return deliveries.find(
-        (d) => d.channel === Channel.WEBHOOK && d.status === DeliveryStatus.DEAD_LETTERED,
-      );
-    });
+    const dead = await vi.waitFor(() => deadWebhookDelivery(orderId), WAIT);
     expect(dead.attempts).toBe(3);
     expect(dead.lastError).toContain("timed out after 500 ms");
     expect(hitsFor("/slow", eventId(event))).toHaveLength(3);
@@ -447,9 +416,7 @@ describe("notifications", () => {
     const email = `after-garbage-${run}@example.com`;
     await publishEvents(producer, topic, [confirmedEvent(orderId, email)]);
 
-    await eventually("the email after the garbage", async () =>
-      (await emailsTo(email)).length === 1 ? true : undefined,
-    );
+    await expect.poll(async () => (await emailsTo(email)).length, WAIT).toBe(1);
     const admin = kafka.admin();
     await admin.connect();
     try {
@@ -477,16 +444,15 @@ describe("notifications", () => {
     await publishTask(channel, names.tasksExchange, names.queue("email"), encode(EmailTaskSchema, task), {
       messageId: task.taskId,
     });
-    const [mail] = await eventually("the good email", async () => {
+    const [mail] = await vi.waitFor(async () => {
       const list = await emailsTo(to);
-      return list.length > 0 ? list : undefined;
-    });
+      expect(list, "the good email").not.toEqual([]);
+      return list;
+    }, WAIT);
     expect(mail?.subject).toBe("after poison");
-    await eventually("the poison in the DLQ", async () =>
-      (await depth(names.dlq("email"))) > before ? true : undefined,
-    );
+    await expect.poll(() => depth(names.dlq("email")), WAIT).toBeGreaterThan(before);
     const inspected = await exec(
-      TSX,
+      process.execPath,
       ["scripts/dlq.ts", "inspect", "email", "--prefix", prefix, "--id", "garbage-task"],
       { cwd: ROOT },
     );
