@@ -128,8 +128,14 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
     process.exit(await lifecycle.shutdown("start-up failed", 1));
   }
 
-  serve = buildHandler(services, readiness, fallback);
-  lifecycle.onShutdown("rpc server", () => door.close());
+  // Health Watch streams stay open for as long as a client listens; they are
+  // told NOT_SERVING and ended first, so they do not hold up the drain.
+  const watches = new AbortController();
+  serve = buildHandler(services, readiness, fallback, watches.signal);
+  lifecycle.onShutdown("rpc server", () => {
+    watches.abort();
+    return door.close();
+  });
   phase = "running";
   logger.info(
     { port: door.port, services: services.map((s) => s.service.typeName) },
@@ -139,13 +145,19 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
   );
 }
 
+/**
+ * The RPC handler: the service's own Connect services, then gRPC reflection
+ * and grpc.health.v1 (on every process, so a gRPC health probe works on the
+ * orchestrator and the simulators too); anything else goes to the process's
+ * plain HTTP handler, if it has one.
+ */
 function buildHandler(
   services: { service: DescService; implementation: object }[],
   readiness: Readiness,
   fallback: FrontDoorHandler | undefined,
+  watches: AbortSignal,
 ): FrontDoorHandler {
   const notFound: FrontDoorHandler = (_req, res) => sendJson(res, 404, { code: "not_found" });
-  if (services.length === 0) return fallback ?? notFound;
   return createRpcHandler({
     interceptors: serverInterceptors(),
     routes: (router: ConnectRouter) => {
@@ -154,9 +166,9 @@ function buildHandler(
         router,
         services.map((s) => s.service),
       );
-      registerGrpcHealth(router, readiness);
+      registerGrpcHealth(router, readiness, { signal: watches });
     },
-    ...(fallback ? { fallback: fallback as never } : {}),
+    fallback: fallback ?? notFound,
   });
 }
 
