@@ -13,15 +13,13 @@ import { OrderConfirmedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import { decodeEvent, eventRegistry, isEventOf, normalizeHeaders } from "#lib/messaging/events.ts";
 import { createKafka, parseBrokers } from "#lib/messaging/kafka.ts";
 import {
-  assertTaskTopology,
   connectRabbit,
-  consumeTasks,
   openConfirmChannel,
   publishTask,
   type TaskTopologyNames,
-  taskTopologyNames,
 } from "#lib/messaging/rabbit.ts";
 import { createLogger } from "#lib/observability/logger.ts";
+import { assertTaskTopology, consumeTasks, taskTopologyNames } from "#services/notifications/src/topology.ts";
 import { type Platform, queryDb, type ServiceName } from "#test/support/platform.ts";
 import { createPoster } from "../lib/http.ts";
 import { type OpenLoopResult, openLoop } from "../lib/open-loop.ts";

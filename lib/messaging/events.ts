@@ -11,6 +11,7 @@ import { file_accord_inventory_v1_events } from "#gen/accord/inventory/v1/events
 import { file_accord_orders_v1_events } from "#gen/accord/orders/v1/events_pb.js";
 import { file_accord_payments_v1_events } from "#gen/accord/payments/v1/events_pb.js";
 import { file_accord_shipping_v1_events } from "#gen/accord/shipping/v1/events_pb.js";
+import { validTraceparent } from "../observability/request-context.ts";
 
 /**
  * The event envelope: a protobuf message in the Kafka value (binary), its
@@ -93,12 +94,7 @@ export function normalizeHeaders(headers: RawHeaders | undefined): Record<string
   return out;
 }
 
-const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
-
-/** W3C asks to ignore a malformed traceparent, so it is dropped, never fatal. */
-function validTraceparent(value: string | undefined): string | undefined {
-  return value !== undefined && TRACEPARENT.test(value) ? value : undefined;
-}
+// W3C asks to ignore a malformed traceparent, so validTraceparent drops it, never fatal.
 
 // ---------------------------------------------------------------- encode
 

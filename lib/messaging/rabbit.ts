@@ -659,9 +659,3 @@ export async function replayDeadLetter(
 }
 
 // ---------------------------------------------------------------- transitional
-
-// Re-exported only until services/notifications/src/main.ts and
-// bench/scenarios/platform.ts import them from services/notifications/src/topology.ts
-// (files another change is rewriting). Delete this line then: lib must not
-// know the notifications service's names.
-export { assertTaskTopology, consumeTasks, taskTopologyNames } from "#services/notifications/src/topology.ts";

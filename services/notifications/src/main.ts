@@ -3,16 +3,11 @@ import { NotificationService } from "#gen/accord/notifications/v1/notifications_
 import { runService } from "#lib/host/service-host.ts";
 import { dlqTopicFor } from "#lib/messaging/events.ts";
 import { createIdempotentProducer, ensureTopics, runEventConsumer } from "#lib/messaging/kafka.ts";
-import {
-  assertTaskTopology,
-  connectRabbit,
-  consumeTasks,
-  openConfirmChannel,
-  type Task,
-} from "#lib/messaging/rabbit.ts";
+import { connectRabbit, openConfirmChannel, type Task } from "#lib/messaging/rabbit.ts";
 import { loadNotificationsConfig } from "./config.ts";
 import { createDispatcher } from "./dispatcher.ts";
 import { createNotificationService } from "./notification-service.ts";
+import { assertTaskTopology, consumeTasks } from "./topology.ts";
 import { createAnalyticsHandler } from "./workers/analytics-worker.ts";
 import { createEmailHandler } from "./workers/email-worker.ts";
 import { createWebhookHandler } from "./workers/webhook-worker.ts";
