@@ -15,12 +15,10 @@ import {
 } from "#lib/messaging/events.ts";
 import {
   createIdempotentProducer,
-  createKafka,
   deleteTopics,
   type EventProducer,
   ensureTopics,
   type KafkaClient,
-  parseBrokers,
   publishEvents,
   type RunningConsumer,
 } from "#lib/messaging/kafka.ts";
@@ -30,7 +28,9 @@ import type { OrderActivities } from "#services/orchestrator/src/activities/orde
 import { createBridgeHandler, orderWorkflowId, startBridge } from "#services/orchestrator/src/bridge.ts";
 import { type OrchestratorWorker, startOrchestratorWorker } from "#services/orchestrator/src/worker.ts";
 import { orderStatusQuery } from "#services/orchestrator/src/workflows/order.ts";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import { testKafka } from "#test/support/kafka.ts";
+import { freePort } from "#test/support/service-process.ts";
+import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // Real Kafka and real Temporal: events published on a test topic, consumed by
 // the bridge, become one saga per order id however often they are delivered.
@@ -38,11 +38,8 @@ const logger = createLogger("orchestrator-bridge-test", process.env.TEST_LOG_LEV
 const suffix = randomUUID();
 const ordersTopic = `test.orders.events.${suffix}`;
 const shippingTopic = `test.shipping.events.${suffix}`;
-const processOrdersTopic = `test.orders.events.proc.${suffix}`;
-const processShippingTopic = `test.shipping.events.proc.${suffix}`;
-const allTopics = [ordersTopic, shippingTopic, processOrdersTopic, processShippingTopic];
+const allTopics = [ordersTopic, shippingTopic];
 const groupId = `test-orchestrator-${suffix}`;
-const processGroupId = `test-orchestrator-proc-${suffix}`;
 const taskQueue = `test-bridge-${suffix}`;
 const processTaskQueue = `test-bridge-proc-${suffix}`;
 const WAIT = { timeout: 20_000, interval: 100 };
@@ -83,11 +80,7 @@ beforeAll(async () => {
     address: process.env.TEMPORAL_ADDRESS ?? "127.0.0.1:7233",
     namespace: process.env.TEMPORAL_NAMESPACE ?? "default",
   };
-  kafka = createKafka({
-    clientId: "orchestrator-bridge-test",
-    brokers: parseBrokers(process.env.KAFKA_BROKERS ?? ""),
-    logger,
-  });
+  kafka = testKafka("orchestrator-bridge-test");
   // One partition each, so committed offsets read as "events handled so far".
   await ensureTopics(kafka, [...allTopics, ...allTopics.map((t) => dlqTopicFor(t))], 1);
   producer = await createIdempotentProducer(kafka);
@@ -123,7 +116,7 @@ afterAll(async () => {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.deleteGroups([groupId, processGroupId]).catch(() => undefined);
+    await admin.deleteGroups([groupId]).catch(() => undefined);
   } finally {
     await admin.disconnect();
   }
@@ -266,19 +259,14 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
     await deadClient.connection.close();
   });
 
-  it("runs as its own process (tsx services/orchestrator/src/main.ts): ready, starts sagas, stops cleanly", async () => {
-    const port = await freePort();
+  it("runs as its own process (node services/orchestrator/src/main.ts): ready, starts sagas, stops cleanly", async () => {
     const deadUrl = `http://127.0.0.1:${await freePort()}`;
-    let service: ServiceProcess | undefined;
+    let service: ServiceUnderTest<"orchestrator"> | undefined;
     try {
-      service = await startServiceProcess(
-        "services/orchestrator/src/main.ts",
-        {
-          ORCHESTRATOR_PORT: String(port),
+      // Its own topic prefix: it reads <prefix>orders.events and <prefix>shipping.events as group <prefix>orchestrator.
+      service = await startServiceUnderTest("orchestrator", {
+        env: {
           ORDERS_TASK_QUEUE: processTaskQueue,
-          ORCHESTRATOR_ORDERS_TOPIC: processOrdersTopic,
-          ORCHESTRATOR_SHIPPING_TOPIC: processShippingTopic,
-          ORCHESTRATOR_GROUP_ID: processGroupId,
           // Nothing listens there: the saga's first step keeps failing as Unavailable and is retried.
           INVENTORY_URL: deadUrl,
           ORDERS_URL: deadUrl,
@@ -287,14 +275,13 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
           ORCHESTRATOR_RETRY_INITIAL_MS: "100",
           ORCHESTRATOR_RETRY_MAX_MS: "200",
         },
-        port,
-      );
+      });
       expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
 
       const orderId = randomUUID();
       const workflowId = orderWorkflowId(orderId);
       workflowIds.push(workflowId);
-      await publishEvents(producer, processOrdersTopic, [orderPlaced(orderId)]);
+      await publishEvents(producer, `${service.topicPrefix}orders.events`, [orderPlaced(orderId)]);
       const handle = client.workflow.getHandle(workflowId);
       await vi.waitFor(async () => {
         const { raw, taskQueue: queue } = await handle.describe();
