@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { entryPoint } from "#test/support/service-process.ts";
 
 /**
  * Finds the OS processes of one service (or simulator) of one platform: every
- * node process whose command line runs <name>/src/main.ts (services/ or
+ * process whose command line runs its entry point (entryPoint: services/ or
  * simulators/) and whose environment carries the platform's topic prefix, so
  * never a service of another platform sharing the machine. Node runs main.ts
  * itself, so that is normally one process; more means a leftover of an
@@ -11,14 +12,14 @@ import { readdirSync, readFileSync } from "node:fs";
  * handles, which only know the last process they started and no pid.
  */
 export function servicePids(name: string, topicPrefix: string): number[] {
-  const entries = [`services/${name}/src/main.ts`, `simulators/${name}/src/main.ts`];
+  const entry = entryPoint(name);
   const marker = `ACCORD_TOPIC_PREFIX=${topicPrefix}`;
   const pids: number[] = [];
   for (const dir of readdirSync("/proc")) {
     if (!/^\d+$/.test(dir)) continue;
     try {
       const cmdline = readFileSync(`/proc/${dir}/cmdline`, "latin1");
-      if (!entries.some((entry) => cmdline.includes(entry))) continue;
+      if (!cmdline.includes(entry)) continue;
       const environ = readFileSync(`/proc/${dir}/environ`, "latin1").split("\0");
       if (!environ.includes(marker)) continue;
       const stat = readFileSync(`/proc/${dir}/stat`, "latin1");
