@@ -1,53 +1,36 @@
 import { randomUUID } from "node:crypto";
-import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderCancellationRequestedSchema, OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
-import { createPool, ensureDatabase, inTransaction, migrate, type Pool } from "#lib/db.ts";
+import { inTransaction, type Pool } from "#lib/db.ts";
 import { decodeEvent, encodeEvent, eventRegistry } from "#lib/messaging/events.ts";
-import {
-  createIdempotentProducer,
-  createKafka,
-  deleteTopics,
-  ensureTopics,
-  type KafkaClient,
-} from "#lib/messaging/kafka.ts";
+import { createIdempotentProducer, createKafka, deleteTopics, ensureTopics } from "#lib/messaging/kafka.ts";
 import { enqueueOutbox } from "#lib/messaging/outbox.ts";
 import { startOutboxRelay } from "#lib/messaging/outbox-relay.ts";
 import { createLogger } from "#lib/observability/logger.ts";
+import { migratedDatabase } from "#test/support/handlers-under-test.ts";
+import { testKafka } from "#test/support/kafka.ts";
+import type { TempDatabase } from "#test/support/postgres.ts";
 
 // The relay against real Postgres and real Kafka clients: with Kafka
 // unreachable nothing is lost, and once it answers the backlog is published
 // in per-order order.
-const database = `accord_relay_test_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
 const topic = `test.relay.${randomUUID()}`;
 const logger = createLogger("relay-test", "silent");
+const kafka = testKafka("relay-test");
+const WAIT = { timeout: 20_000, interval: 50 };
+let database: TempDatabase;
 let pool: Pool;
-let kafka: KafkaClient;
-
-function url(db: string) {
-  const { PGUSER, PGPASSWORD, PGHOST, PGPORT } = process.env;
-  return `postgres://${PGUSER}:${PGPASSWORD}@${PGHOST}:${PGPORT}/${db}`;
-}
 
 beforeAll(async () => {
-  await ensureDatabase(url(database));
-  pool = createPool(url(database), 5);
-  await migrate(pool, path.resolve("services/orders/migrations"));
-  kafka = createKafka({
-    clientId: "relay-test",
-    brokers: (process.env.KAFKA_BROKERS ?? "").split(","),
-    logLevel: "silent",
-  });
+  // The orders service's outbox table, in a database of this file's own.
+  ({ database, pool } = await migratedDatabase("orders", "relay", 5));
   await ensureTopics(kafka, [topic], 3);
 });
 
 afterAll(async () => {
-  await pool?.end();
   await deleteTopics(kafka, [topic]).catch(() => {});
-  const admin = createPool(url("postgres"), 1);
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
+  await database?.drop();
 });
 
 async function writeEvents(orderId: string, count: number) {
@@ -83,15 +66,14 @@ describe("outbox relay", () => {
     });
     // Its loop starts at once; wait until it has tried (and failed) every row.
     const stalled = startOutboxRelay({ pool, producer: deadProducer, logger, pollIntervalMs: 20 });
-    const triedBy = Date.now() + 20_000;
-    for (;;) {
-      const tried = await pool.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM outbox WHERE attempts >= 1",
-      );
-      if (tried.rows[0]?.n === 12) break;
-      if (Date.now() > triedBy) throw new Error("the stalled relay never tried to publish");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await expect
+      .poll(async () => {
+        const tried = await pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM outbox WHERE attempts >= 1",
+        );
+        return tried.rows[0]?.n;
+      }, WAIT)
+      .toBe(12);
     await stalled.stop();
     const pending = await pool.query<{ n: number; attempts: number }>(
       "SELECT count(*)::int AS n, min(attempts)::int AS attempts FROM outbox WHERE published_at IS NULL",
@@ -105,15 +87,14 @@ describe("outbox relay", () => {
       startOutboxRelay({ pool, producer, logger, batchSize: 5, pollIntervalMs: 20 }),
       startOutboxRelay({ pool, producer, logger, batchSize: 5, pollIntervalMs: 20 }),
     ];
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const left = await pool.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL",
-      );
-      if (left.rows[0]?.n === 0) break;
-      if (Date.now() > deadline) throw new Error("relay did not catch up");
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await expect
+      .poll(async () => {
+        const left = await pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL",
+        );
+        return left.rows[0]?.n;
+      }, WAIT)
+      .toBe(0);
     await Promise.all(relays.map((r) => r.stop()));
     await producer.disconnect();
 
