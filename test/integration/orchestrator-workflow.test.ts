@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { create, type JsonObject, toJson } from "@bufbuild/protobuf";
 import { ApplicationFailure } from "@temporalio/activity";
 import { type Client, WorkflowFailedError, type WorkflowHandle } from "@temporalio/client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { OrderSchema, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import { createLogger } from "#lib/observability/logger.ts";
 import { connectTemporalClient } from "#lib/temporal.ts";
@@ -13,7 +13,6 @@ import type { OrderActivities } from "#services/orchestrator/src/activities/orde
 import { type OrchestratorWorker, startOrchestratorWorker } from "#services/orchestrator/src/worker.ts";
 import {
   cancelOrderSignal,
-  type OrderWorkflowStatus,
   type OrderWorkflowTuning,
   orderDeliveredSignal,
   orderStatusQuery,
@@ -141,25 +140,16 @@ async function startSaga(behaviour: Behaviour = {}, tuning: OrderWorkflowTuning 
 
 const names = (s: Scenario) => s.calls.map((c) => c.name);
 
-async function waitForStatus(
-  handle: WorkflowHandle<typeof orderWorkflow>,
-  predicate: (s: OrderWorkflowStatus) => boolean,
-): Promise<OrderWorkflowStatus> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const status = await handle.query(orderStatusQuery);
-    if (predicate(status)) return status;
-    if (Date.now() > deadline) throw new Error(`status never matched; last: ${JSON.stringify(status)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+const WAIT = { timeout: 15_000, interval: 50 };
+
+/** The saga's status query, polled until it matches. */
+function statusOf(handle: WorkflowHandle<typeof orderWorkflow>) {
+  return expect.poll(() => handle.query(orderStatusQuery), WAIT);
 }
 
-async function waitForCall(scenario: Scenario, name: Name): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!scenario.calls.some((c) => c.name === name)) {
-    if (Date.now() > deadline) throw new Error(`${name} was never called; calls: ${names(scenario)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Waits until the scenario's activity was called (at least once). */
+async function calledAlready(scenario: Scenario, name: Name): Promise<void> {
+  await vi.waitFor(() => expect(names(scenario)).toContain(name), { ...WAIT, interval: 20 });
 }
 
 function gate() {
@@ -199,8 +189,8 @@ describe("OrderWorkflow saga", () => {
       createShipment: async () => ({ shipmentId: "shp-happy" }),
     });
 
-    const waiting = await waitForStatus(handle, (s) => s.step === "awaiting-delivery");
-    expect(waiting).toEqual({
+    await statusOf(handle).toMatchObject({ step: "awaiting-delivery" });
+    expect(await handle.query(orderStatusQuery)).toEqual({
       step: "awaiting-delivery",
       outcome: "confirmed",
       compensated: [],
@@ -367,9 +357,9 @@ describe("OrderWorkflow saga", () => {
         return { paymentId: "pay-raced" };
       },
     });
-    await waitForCall(scenario, "chargePayment");
+    await calledAlready(scenario, "chargePayment");
     await handle.signal(cancelOrderSignal, { reason: "changed my mind" });
-    await waitForStatus(handle, (s) => s.cancelRequested === true);
+    await statusOf(handle).toMatchObject({ cancelRequested: true });
     // The charge went through after all: it is refunded, because refund was registered before it ran.
     charging.open();
     const result = await handle.result();
@@ -403,7 +393,7 @@ describe("OrderWorkflow saga", () => {
       },
       { retryInitialIntervalMs: 1000, retryMaximumIntervalMs: 1000 },
     );
-    await waitForCall(scenario, "chargePayment");
+    await calledAlready(scenario, "chargePayment");
     await handle.signal(cancelOrderSignal, { reason: "too slow" });
     const result = await handle.result();
     const after = names(scenario).slice(names(scenario).lastIndexOf("chargePayment") + 1);
@@ -414,9 +404,9 @@ describe("OrderWorkflow saga", () => {
 
   it("ignores a cancel that arrives after the shipment was created", async () => {
     const { scenario, handle } = await startSaga();
-    await waitForStatus(handle, (s) => s.step === "awaiting-delivery");
+    await statusOf(handle).toMatchObject({ step: "awaiting-delivery" });
     await handle.signal(cancelOrderSignal, { reason: "too late" });
-    await waitForStatus(handle, (s) => s.lateCancelIgnored === true);
+    await statusOf(handle).toMatchObject({ lateCancelIgnored: true });
     await handle.signal(orderDeliveredSignal);
     const result = await handle.result();
     expect(result).toMatchObject({ outcome: "delivered", compensated: [] });

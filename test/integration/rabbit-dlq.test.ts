@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, GetMessage } from "amqplib";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   connectRabbit,
   DependencyUnavailableError,
@@ -40,18 +40,17 @@ afterAll(async () => {
   await connection.close();
 });
 
-/** Polls a queue until a message arrives (then acks it, taking it out) or the time is up. */
-async function takeOne(queue: string, timeoutMs = 5_000): Promise<GetMessage> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const message = await channel.get(queue, { noAck: false });
-    if (message) {
+/** The next message in a queue once it arrived, acked (taken out); fails when none came in time. */
+function takeOne(queue: string, timeoutMs = 5_000): Promise<GetMessage> {
+  return vi.waitFor(
+    async () => {
+      const message = await channel.get(queue, { noAck: false });
+      if (!message) throw new Error(`no message arrived in ${queue} within ${timeoutMs} ms`);
       channel.ack(message);
       return message;
-    }
-    if (Date.now() > deadline) throw new Error(`no message arrived in ${queue} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+    },
+    { timeout: timeoutMs, interval: 25 },
+  );
 }
 
 async function depth(queue: string): Promise<number> {
