@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
 import {
@@ -29,6 +29,7 @@ const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
 let receiver: http.Server;
 let signingSecret = "";
 
+const WAIT = { timeout: 20_000, interval: 200 };
 const FINAL = new Set([
   OrderStatus.CONFIRMED,
   OrderStatus.FAILED,
@@ -64,20 +65,6 @@ afterAll(async () => {
   await platform?.stop();
 }, 60_000);
 
-async function eventually<T>(
-  probe: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 function request(sku: string, quantity: number, price: bigint, country = "DE"): PlaceOrderRequest {
   return create(PlaceOrderRequestSchema, {
     idempotencyKey: `e2e-${randomUUID()}`,
@@ -101,14 +88,17 @@ async function freshSku(available: number): Promise<string> {
   return sku;
 }
 
-async function waitFinal(orderId: string, timeoutMs = 45_000): Promise<Order> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { order } = await orders.getOrder({ orderId });
-    if (order && FINAL.has(order.status)) return order;
-    if (Date.now() > deadline) throw new Error(`order ${orderId} still ${OrderStatus[order?.status ?? 0]}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** The order once the saga finished with it (CONFIRMED, FAILED, CANCELLED or DELIVERED). */
+function waitFinal(orderId: string, timeout = 45_000): Promise<Order> {
+  return vi.waitFor(
+    async () => {
+      const { order } = await orders.getOrder({ orderId });
+      if (!order || !FINAL.has(order.status))
+        throw new Error(`order ${orderId} still ${OrderStatus[order?.status ?? 0]}`);
+      return order;
+    },
+    { timeout, interval: 200 },
+  );
 }
 
 async function available(sku: string): Promise<bigint> {
@@ -152,19 +142,21 @@ describe("order saga end to end", () => {
     expect(await providerCharges(final.orderId)).toEqual({ captured: 1, refunded: 0, total: 1 });
     expect((await carrierBookings(final.orderId)).length).toBe(1);
 
-    const email = await eventually(async () => {
+    const email = await vi.waitFor(async () => {
       const res = await fetch(
         `${platform.smtpSinkUrl}/messages?to=${encodeURIComponent(placeRequest.customerEmail)}`,
       );
-      const messages = (await res.json()) as { subject?: string; text?: string }[];
-      return messages[0];
-    }, "the confirmation email");
+      const [first] = (await res.json()) as { subject?: string; text?: string }[];
+      if (!first) throw new Error("the confirmation email has not arrived");
+      return first;
+    }, WAIT);
     expect(email.text ?? "").toContain(final.orderId);
 
-    const hook = await eventually(
-      async () => received.find((r) => r.body.includes(final.orderId)),
-      "the OrderConfirmed webhook",
-    );
+    const hook = await vi.waitFor(() => {
+      const found = received.find((r) => r.body.includes(final.orderId));
+      if (!found) throw new Error("the OrderConfirmed webhook has not arrived");
+      return found;
+    }, WAIT);
     const timestamp = String(hook.headers["accord-timestamp"]);
     const signature = String(hook.headers["accord-signature"]);
     expect(verifySignature(signingSecret, timestamp, hook.body, signature, 300)).toBe(true);
@@ -216,7 +208,10 @@ describe("order saga end to end", () => {
     try {
       const { order } = await orders.placeOrder(request(sku, 1, 900n));
       const orderId = order?.orderId ?? "";
-      await new Promise((r) => setTimeout(r, 300));
+      // The provider records a charge when it arrives and answers 800 ms later: cancel in between.
+      await expect
+        .poll(async () => (await providerCharges(orderId)).total, { timeout: 20_000, interval: 50 })
+        .toBe(1);
       const cancelling = await orders.cancelOrder({ orderId, reason: "changed my mind" });
       expect(OrderStatus[cancelling.order?.status ?? 0]).toBe("CANCELLING");
       const final = await waitFinal(orderId);
@@ -241,17 +236,19 @@ describe("order saga end to end", () => {
       "UPDATE outbox SET published_at = NULL WHERE message_key = $1 AND event_type = 'accord.orders.v1.OrderPlaced'",
       [orderId],
     );
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const rows = await queryDb<{ published_at: Date | null }>(
-        platform.databases.orders,
-        "SELECT published_at FROM outbox WHERE message_key = $1 AND event_type = 'accord.orders.v1.OrderPlaced'",
-        [orderId],
-      );
-      if (rows[0]?.published_at) break;
-      if (Date.now() > deadline) throw new Error("republish did not happen");
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await expect
+      .poll(
+        async () => {
+          const rows = await queryDb<{ published: boolean }>(
+            platform.databases.orders,
+            "SELECT published_at IS NOT NULL AS published FROM outbox WHERE message_key = $1 AND event_type = 'accord.orders.v1.OrderPlaced'",
+            [orderId],
+          );
+          return rows[0]?.published;
+        },
+        { timeout: 10_000, interval: 100 },
+      )
+      .toBe(true);
     await new Promise((r) => setTimeout(r, 2_000));
     expect(await providerCharges(orderId)).toEqual({ captured: 1, refunded: 0, total: 1 });
     expect(await available(sku)).toBe(9n);
