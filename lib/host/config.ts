@@ -74,3 +74,34 @@ export function databaseEnv<P extends string>(prefix: P, defaultName: string, de
 
 /** A Kafka topic name variable. */
 export const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, "must be a Kafka topic name");
+
+/** Where a service's own database is and how many connections its pool may open. */
+export interface DatabaseSettings {
+  url: string;
+  poolSize: number;
+}
+
+/**
+ * What every service with a database reads: the infrastructure's addresses,
+ * `<P>_HOST`/`<P>_PORT` and `<P>_DATABASE`/`<P>_DB_POOL_SIZE`.
+ */
+export function serviceEnv<P extends string>(prefix: P, defaultPort: number, defaultDatabase: string) {
+  return { ...infraEnv, ...listenEnv(prefix, defaultPort), ...databaseEnv(prefix, defaultDatabase) };
+}
+
+/** Loads a service's configuration (see serviceEnv) and adds its database settings. */
+export function loadServiceConfig<S extends z.ZodObject, P extends string>(
+  schema: S,
+  env: Env,
+  prefix: P,
+): z.infer<S> & { database: DatabaseSettings } {
+  const cfg = loadConfig(schema, env) as z.infer<S> & Record<string, unknown>;
+  const name = cfg[`${prefix}_DATABASE`];
+  const poolSize = cfg[`${prefix}_DB_POOL_SIZE`];
+  if (typeof name !== "string" || typeof poolSize !== "number") {
+    throw new ConfigError(
+      `${prefix}_DATABASE and ${prefix}_DB_POOL_SIZE are not in the schema (use serviceEnv)`,
+    );
+  }
+  return { ...cfg, database: { url: databaseUrl(cfg as never, name), poolSize } };
+}

@@ -5,13 +5,18 @@ import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { type Breaker, type BreakerOptions, createBreaker } from "../breaker.ts";
 import { createPool, ensureDatabase, migrate, type Pool } from "../db.ts";
 import { createKafka, type KafkaClient, parseBrokers } from "../messaging/kafka.ts";
+import {
+  type OutboxPublisher,
+  type OutboxPublisherOptions,
+  startOutboxPublisher,
+} from "../messaging/outbox-relay.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
 import { type FrontDoor, type FrontDoorHandler, startFrontDoor } from "../rpc/front-door.ts";
 import { registerGrpcHealth } from "../rpc/grpc-health.ts";
 import { serverInterceptors } from "../rpc/interceptors.ts";
 import { registerReflection } from "../rpc/reflection.ts";
 import { createRpcHandler, metricsRoute } from "../rpc/server.ts";
-import { ConfigError } from "./config.ts";
+import { ConfigError, type DatabaseSettings } from "./config.ts";
 import { createReadiness, healthRoute, type Readiness, sendJson } from "./health.ts";
 import { createLifecycle, exitOnSignals, type Lifecycle } from "./lifecycle.ts";
 
@@ -42,7 +47,12 @@ export interface ServiceHost {
    * Creates the service's database when missing, opens a pool and applies the
    * migrations in `migrations`; the pool is checked by /readyz and closed at shutdown.
    */
-  database(options: { url: string; poolSize: number; migrations: URL }): Promise<Pool>;
+  database(settings: DatabaseSettings, migrations: URL): Promise<Pool>;
+  /**
+   * Starts the outbox relay that publishes what the service's transactions
+   * wrote to its outbox (ADR 0012); it finishes its round at shutdown.
+   */
+  outboxRelay(options: Omit<OutboxPublisherOptions, "logger"> & { logger?: Logger }): OutboxPublisher;
   /** A Kafka client named after the service (producers and consumers close themselves). */
   kafka(brokers: string): KafkaClient;
   /** Serves a Connect service behind the shared interceptor chain. */
@@ -185,7 +195,7 @@ function serviceHost(
     name,
     logger,
     env,
-    async database({ url, poolSize, migrations }) {
+    async database({ url, poolSize }, migrations) {
       await ensureDatabase(url);
       const pool = createPool(url, poolSize);
       lifecycle.onShutdown("postgres pool", () => pool.end());
@@ -193,6 +203,11 @@ function serviceHost(
       if (applied.length) logger.info({ applied }, "migrations applied");
       readiness.add("postgres", () => pool.query("SELECT 1"));
       return pool;
+    },
+    outboxRelay(options) {
+      const relay = startOutboxPublisher({ logger, ...options });
+      lifecycle.onShutdown("outbox relay", () => relay.stop());
+      return relay;
     },
     kafka(brokers) {
       return createKafka({ clientId: name, brokers: parseBrokers(brokers), logger });

@@ -220,7 +220,8 @@ describe("INVENTORY_SEED_STOCK", () => {
     const config = loadInventoryConfig({ INVENTORY_SEED_STOCK: "BOOK-001=100" });
     expect(config.INVENTORY_PORT).toBe(8082);
     expect(config.INVENTORY_HOST).toBe("127.0.0.1");
-    expect(config.databaseUrl).toMatch(/\/accord_inventory$/);
+    expect(config.database.url).toMatch(/\/accord_inventory$/);
+    expect(config.database.poolSize).toBe(20);
     expect(config.INVENTORY_SEED_STOCK.get("BOOK-001")).toBe(100n);
   });
 });

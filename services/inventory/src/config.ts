@@ -1,21 +1,11 @@
 import { z } from "zod";
-import {
-  databaseEnv,
-  databaseUrl,
-  type Env,
-  infraEnv,
-  listenEnv,
-  loadConfig,
-  topicName,
-} from "#lib/host/config.ts";
+import { type Env, loadServiceConfig, serviceEnv, topicName } from "#lib/host/config.ts";
 import { topicFor } from "#lib/messaging/events.ts";
 import { parseSeedStock } from "./domain/reservation.ts";
 
 const schema = (env: Env) =>
   z.object({
-    ...infraEnv,
-    ...listenEnv("INVENTORY", 8082),
-    ...databaseEnv("INVENTORY", "accord_inventory"),
+    ...serviceEnv("INVENTORY", 8082, "accord_inventory"),
     INVENTORY_EVENTS_TOPIC: topicName.default(topicFor("inventory", env)),
     // "BOOK-001=100,MUG-042=50": created at start when the SKU does not exist yet (demo seeding).
     INVENTORY_SEED_STOCK: z
@@ -31,9 +21,8 @@ const schema = (env: Env) =>
       }),
   });
 
-export type InventoryConfig = z.infer<ReturnType<typeof schema>> & { databaseUrl: string };
+export type InventoryConfig = ReturnType<typeof loadInventoryConfig>;
 
-export function loadInventoryConfig(env: Env = process.env): InventoryConfig {
-  const cfg = loadConfig(schema(env), env);
-  return { ...cfg, databaseUrl: databaseUrl(cfg, cfg.INVENTORY_DATABASE) };
+export function loadInventoryConfig(env: Env = process.env) {
+  return loadServiceConfig(schema(env), env, "INVENTORY");
 }

@@ -1,6 +1,5 @@
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { runService } from "#lib/host/service-host.ts";
-import { startOutboxPublisher } from "#lib/messaging/outbox-relay.ts";
 import { loadInventoryConfig } from "./config.ts";
 import { seedStock } from "./db/inventory-repo.ts";
 import { createInventoryService } from "./inventory-service.ts";
@@ -11,22 +10,17 @@ await runService({
   loadConfig: loadInventoryConfig,
   listen: (config) => ({ host: config.INVENTORY_HOST, port: config.INVENTORY_PORT }),
   async compose(host, config) {
-    const pool = await host.database({
-      url: config.databaseUrl,
-      poolSize: config.INVENTORY_DB_POOL_SIZE,
-      migrations: new URL("../migrations", import.meta.url),
-    });
+    const pool = await host.database(config.database, new URL("../migrations", import.meta.url));
     const seeded = await seedStock(pool, config.INVENTORY_SEED_STOCK);
     if (seeded.length) host.logger.info({ seeded }, "stock seeded");
 
     const kafka = host.kafka(config.KAFKA_BROKERS);
-    const relay = startOutboxPublisher({
+    const relay = host.outboxRelay({
       pool,
       kafka,
       topics: [config.INVENTORY_EVENTS_TOPIC],
       logger: host.logger.child({ component: "outbox-relay" }),
     });
-    host.onShutdown("outbox relay", () => relay.stop());
     // A real round trip for readiness: kafkajs reports no disconnect of its
     // own, so a flag alone would stay true with the broker gone.
     const probe = kafka.admin({ retry: { retries: 0 } });

@@ -1,14 +1,5 @@
 import { z } from "zod";
-import {
-  databaseEnv,
-  databaseUrl,
-  type Env,
-  infraEnv,
-  listenEnv,
-  loadConfig,
-  portSchema,
-  topicName,
-} from "#lib/host/config.ts";
+import { type Env, loadServiceConfig, portSchema, serviceEnv, topicName } from "#lib/host/config.ts";
 import { topicFor } from "#lib/messaging/events.ts";
 
 /** "a,b,c" to a non-empty list. */
@@ -36,9 +27,7 @@ const delayList = z
 
 const schema = (env: Env) =>
   z.object({
-    ...infraEnv,
-    ...listenEnv("NOTIFICATIONS", 8085),
-    ...databaseEnv("NOTIFICATIONS", "accord_notifications"),
+    ...serviceEnv("NOTIFICATIONS", 8085, "accord_notifications"),
     // The domain topics whose events become emails, webhooks and analytics tasks.
     NOTIFICATIONS_TOPICS: topicList.prefault(
       [topicFor("orders", env), topicFor("payments", env), topicFor("shipping", env)].join(","),
@@ -64,9 +53,8 @@ const schema = (env: Env) =>
     SMTP_PASSWORD: z.string().optional(),
   });
 
-export type NotificationsConfig = z.infer<ReturnType<typeof schema>> & { databaseUrl: string };
+export type NotificationsConfig = ReturnType<typeof loadNotificationsConfig>;
 
-export function loadNotificationsConfig(env: Env = process.env): NotificationsConfig {
-  const cfg = loadConfig(schema(env), env);
-  return { ...cfg, databaseUrl: databaseUrl(cfg, cfg.NOTIFICATIONS_DATABASE) };
+export function loadNotificationsConfig(env: Env = process.env) {
+  return loadServiceConfig(schema(env), env, "NOTIFICATIONS");
 }

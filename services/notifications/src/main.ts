@@ -21,11 +21,7 @@ await runService({
   listen: (config) => ({ host: config.NOTIFICATIONS_HOST, port: config.NOTIFICATIONS_PORT }),
   async compose(host, config) {
     const { logger } = host;
-    const pool = await host.database({
-      url: config.databaseUrl,
-      poolSize: config.NOTIFICATIONS_DB_POOL_SIZE,
-      migrations: new URL("../migrations", import.meta.url),
-    });
+    const pool = await host.database(config.database, new URL("../migrations", import.meta.url));
 
     // No reconnect logic: a lost connection or channel ends the process so the
     // supervisor restarts it (unacked tasks and uncommitted events are redelivered).

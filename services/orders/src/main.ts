@@ -1,6 +1,5 @@
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import { runService } from "#lib/host/service-host.ts";
-import { startOutboxPublisher } from "#lib/messaging/outbox-relay.ts";
 import { loadOrdersConfig } from "./config.ts";
 import { createOrderService } from "./order-service.ts";
 
@@ -12,19 +11,13 @@ await runService({
   loadConfig: loadOrdersConfig,
   listen: (config) => ({ host: config.ORDERS_HOST, port: config.ORDERS_PORT }),
   async compose(host, config) {
-    const pool = await host.database({
-      url: config.databaseUrl,
-      poolSize: config.ORDERS_DB_POOL_SIZE,
-      migrations: new URL("../migrations", import.meta.url),
-    });
-    const relay = startOutboxPublisher({
+    const pool = await host.database(config.database, new URL("../migrations", import.meta.url));
+    host.outboxRelay({
       pool,
       kafka: host.kafka(config.KAFKA_BROKERS),
       topics: [config.ORDERS_EVENTS_TOPIC],
-      logger: host.logger,
       pollIntervalMs: config.ORDERS_OUTBOX_POLL_MS,
     });
-    host.onShutdown("outbox relay", () => relay.stop());
     host.serve(
       OrderService,
       createOrderService({ pool, logger: host.logger, topic: config.ORDERS_EVENTS_TOPIC }),

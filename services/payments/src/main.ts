@@ -1,7 +1,6 @@
 import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
 import { breakerOptionsFrom } from "#lib/breaker.ts";
 import { runService } from "#lib/host/service-host.ts";
-import { startOutboxPublisher } from "#lib/messaging/outbox-relay.ts";
 import { loadPaymentsConfig } from "./config.ts";
 import { createPaymentService } from "./payment-service.ts";
 import { createProviderClient } from "./provider-client.ts";
@@ -16,24 +15,18 @@ await runService({
     // Readiness is PostgreSQL only: a provider outage must not make payments
     // unready (the breaker answers Unavailable per call instead), and events
     // wait in the outbox while Kafka is down.
-    const pool = await host.database({
-      url: config.databaseUrl,
-      poolSize: config.PAYMENTS_DB_POOL_SIZE,
-      migrations: new URL("../migrations", import.meta.url),
-    });
+    const pool = await host.database(config.database, new URL("../migrations", import.meta.url));
     const provider = createProviderClient({
       baseUrl: config.PAYMENT_PROVIDER_URL,
       breaker: breakerOptionsFrom(config, "PAYMENTS_PROVIDER"),
       logger: host.logger,
     });
     host.onShutdown("payment provider breaker", () => provider.shutdown());
-    const relay = startOutboxPublisher({
+    host.outboxRelay({
       pool,
       kafka: host.kafka(config.KAFKA_BROKERS),
       topics: [config.PAYMENTS_EVENTS_TOPIC],
-      logger: host.logger,
     });
-    host.onShutdown("outbox relay", () => relay.stop());
     host.serve(
       PaymentService,
       createPaymentService({ pool, provider, logger: host.logger, topic: config.PAYMENTS_EVENTS_TOPIC }),

@@ -1,7 +1,6 @@
 import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
 import { breakerOptionsFrom } from "#lib/breaker.ts";
 import { runService } from "#lib/host/service-host.ts";
-import { startOutboxPublisher } from "#lib/messaging/outbox-relay.ts";
 import { type CarrierBooking, createCarrierClient } from "./carrier-client.ts";
 import { loadShippingConfig } from "./config.ts";
 import { isCarrierBusinessError } from "./domain/carrier-errors.ts";
@@ -16,23 +15,17 @@ await runService({
   async compose(host, config) {
     // Readiness is PostgreSQL only: the carrier being down is the breaker's
     // business, and the outbox keeps events while Kafka is down.
-    const pool = await host.database({
-      url: config.databaseUrl,
-      poolSize: config.SHIPPING_DB_POOL_SIZE,
-      migrations: new URL("../migrations", import.meta.url),
-    });
+    const pool = await host.database(config.database, new URL("../migrations", import.meta.url));
     const breaker = host.breaker(
       "carrier",
       (signal: AbortSignal, operation: (signal: AbortSignal) => Promise<CarrierBooking>) => operation(signal),
       { ...breakerOptionsFrom(config, "SHIPPING_CARRIER"), isBusinessError: isCarrierBusinessError },
     );
-    const relay = startOutboxPublisher({
+    host.outboxRelay({
       pool,
       kafka: host.kafka(config.KAFKA_BROKERS),
       topics: [config.SHIPPING_EVENTS_TOPIC],
-      logger: host.logger,
     });
-    host.onShutdown("outbox relay", () => relay.stop());
     host.serve(
       ShippingService,
       createShippingService({

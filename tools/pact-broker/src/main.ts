@@ -12,11 +12,10 @@ await runService({
   loadConfig: loadPactBrokerConfig,
   listen: (config) => ({ host: config.PACT_BROKER_HOST, port: config.PACT_BROKER_PORT }),
   compose: async (host, config) => {
-    const pool = await host.database({
-      url: config.databaseUrl,
-      poolSize: config.PACT_BROKER_DB_POOL_SIZE,
-      migrations: new URL("../migrations", import.meta.url),
-    });
+    const pool = await host.database(
+      { url: config.databaseUrl, poolSize: config.PACT_BROKER_DB_POOL_SIZE },
+      new URL("../migrations", import.meta.url),
+    );
     host.http(
       brokerHttpHandler({
         router: createApi(createStore(pool)),
