@@ -1,4 +1,6 @@
 import { execFile } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { tempDatabase } from "#test/support/postgres.ts";
 import { freePort, ROOT, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
@@ -131,4 +133,201 @@ export async function brokerRequest(
   });
   const text = await res.text();
   return { status: res.status, body: text === "" ? undefined : JSON.parse(text) };
+}
+
+// ---- Pact documents, publishing and verification results (added for the
+// broker's matrix, content and pending/WIP contract tests) ----
+
+/** One HTTP interaction of a hand-written pact: GET `path` answers 200 with `body`. */
+export interface SimpleInteraction {
+  description: string;
+  path: string;
+  body?: Record<string, unknown>;
+  providerState?: string;
+}
+
+/** A pact document (specification 2) between consumer and provider with the given interactions. */
+export function pactDocument(
+  consumer: string,
+  provider: string,
+  interactions: readonly SimpleInteraction[],
+): Record<string, unknown> {
+  return {
+    consumer: { name: consumer },
+    provider: { name: provider },
+    interactions: interactions.map((i) => ({
+      description: i.description,
+      ...(i.providerState ? { providerState: i.providerState } : {}),
+      request: { method: "GET", path: i.path },
+      response: {
+        status: 200,
+        headers: { "Content-Type": "application/json" },
+        body: i.body ?? {},
+      },
+    })),
+    metadata: { pactSpecification: { version: "2.0.0" } },
+  };
+}
+
+/** A fresh temporary directory holding each document as <consumer>-<provider>.json. */
+export async function pactDir(
+  docs: readonly Record<string, unknown>[],
+): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
+  const os = await import("node:os");
+  const dir = await mkdtemp(path.join(os.tmpdir(), "accord-broker-pacts-"));
+  for (const doc of docs) {
+    const name = (side: string) => String((doc[side] as { name?: unknown } | undefined)?.name ?? side);
+    await writeFile(path.join(dir, `${name("consumer")}-${name("provider")}.json`), JSON.stringify(doc));
+  }
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Publishes the documents with the official CLI (`pact-broker publish`). */
+export async function publishWithCli(
+  broker: BrokerProcess,
+  docs: readonly Record<string, unknown>[],
+  version: string,
+  options: { branch?: string; tags?: readonly string[]; merge?: boolean } = {},
+): Promise<CliResult> {
+  const { dir, remove } = await pactDir(docs);
+  try {
+    const args = ["publish", dir, "--consumer-app-version", version];
+    if (options.branch) args.push("--branch", options.branch);
+    for (const tag of options.tags ?? []) args.push("--tag", tag);
+    if (options.merge) args.push("--merge");
+    return await broker.cli(args);
+  } finally {
+    await remove();
+  }
+}
+
+/**
+ * Publishes a verification result the way a verifier does: the provider
+ * version is put on its branch first (when given), then the result is POSTed
+ * to the pact's pb:publish-verification-results relation. `pactUrl` defaults
+ * to the pact of the given consumer version.
+ */
+export async function publishVerificationResult(
+  broker: BrokerProcess,
+  input: {
+    provider: string;
+    consumer: string;
+    consumerVersion?: string;
+    pactUrl?: string;
+    providerVersion: string;
+    success: boolean;
+    branch?: string;
+  },
+): Promise<JsonResponse> {
+  const enc = encodeURIComponent;
+  const pactUrl =
+    input.pactUrl ??
+    `/pacts/provider/${enc(input.provider)}/consumer/${enc(input.consumer)}/version/${enc(input.consumerVersion ?? "")}`;
+  const pact = await broker.request(pactUrl);
+  if (pact.status !== 200) throw new Error(`no pact at ${pactUrl}: ${pact.status}`);
+  const href = (pact.body as { _links: Record<string, { href: string }> })._links[
+    "pb:publish-verification-results"
+  ]?.href;
+  if (!href) throw new Error(`pact at ${pactUrl} has no pb:publish-verification-results`);
+  if (input.branch) {
+    const put = await broker.request(
+      `/pacticipants/${enc(input.provider)}/branches/${enc(input.branch)}/versions/${enc(input.providerVersion)}`,
+      { method: "PUT", body: {} },
+    );
+    if (put.status >= 300) throw new Error(`branch version not created: ${put.status}`);
+  }
+  return broker.request(href, {
+    method: "POST",
+    body: { success: input.success, providerApplicationVersion: input.providerVersion },
+  });
+}
+
+/** The uuid of the environment with this name (undefined when there is none). */
+export async function environmentUuid(brokerUrl: string, name: string): Promise<string | undefined> {
+  const r = await brokerRequest(brokerUrl, `/environments?name=${encodeURIComponent(name)}`);
+  const body = r.body as { _embedded?: { environments?: { uuid: string; name: string }[] } } | undefined;
+  return body?._embedded?.environments?.find((e) => e.name === name)?.uuid;
+}
+
+/** Creates a pacticipant version (optionally on a branch) through the HTTP API, not the CLI. */
+export async function putVersion(
+  brokerUrl: string,
+  pacticipant: string,
+  version: string,
+  branch?: string,
+): Promise<void> {
+  const p = encodeURIComponent(pacticipant);
+  const v = encodeURIComponent(version);
+  const path = branch
+    ? `/pacticipants/${p}/branches/${encodeURIComponent(branch)}/versions/${v}`
+    : `/pacticipants/${p}/versions/${v}`;
+  const r = await brokerRequest(brokerUrl, path, { method: "PUT", body: {} });
+  if (r.status !== 200 && r.status !== 201)
+    throw new Error(`PUT ${path} answered ${r.status}: ${JSON.stringify(r.body)}`);
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** Path and query, as the server received them. */
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export interface RecordingServer {
+  /** Its loopback base URL, e.g. http://127.0.0.1:41235 */
+  readonly url: string;
+  /** Every request received so far, oldest first. */
+  readonly requests: RecordedRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * A tiny HTTP server on 127.0.0.1 that records every request and answers with
+ * what `reply` returns (204 by default): a loopback webhook target for tests.
+ */
+export async function startRecordingServer(
+  reply: (
+    request: RecordedRequest,
+    index: number,
+  ) => { status: number; body?: string } | Promise<{ status: number; body?: string }> = () => ({
+    status: 204,
+  }),
+): Promise<RecordingServer> {
+  const requests: RecordedRequest[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const recorded: RecordedRequest = {
+        method: req.method ?? "GET",
+        url: req.url ?? "/",
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString("utf8"),
+      };
+      const index = requests.push(recorded) - 1;
+      Promise.resolve(reply(recorded, index)).then(
+        (answer) => {
+          res.writeHead(answer.status, { "content-type": "text/plain" });
+          res.end(answer.body ?? "");
+        },
+        () => {
+          res.writeHead(500);
+          res.end();
+        },
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -1,14 +1,29 @@
-import type { BrokerData } from "../domain/model.ts";
+import type { BrokerData, Version } from "../domain/model.ts";
 import { badRequest, created, isObject, link, notFound, ok, optString } from "../http-util.ts";
 import type { Router } from "../router.ts";
 import { type Broker, known, needEnvironment, needVersion } from "./context.ts";
-import { environmentBody, versionBody } from "./representations.ts";
+import { embeddedPacticipantBody, environmentBody, versionBody } from "./representations.ts";
 import { urls as u } from "./urls.ts";
 
 // Deployed versions (a new deployment of a pacticipant to an environment and
 // application instance replaces the previous one) and released versions
 // (several may be supported at once), as `pact-broker record-deployment`,
 // record-undeployment, record-release and record-support-ended use them.
+
+function pacticipantOf(d: BrokerData, v: Version) {
+  return known(d.pacticipantById.get(v.pacticipantId), `pacticipant ${v.pacticipantId}`);
+}
+
+/**
+ * Whether a version belongs to the pacticipant and version number a
+ * currently-deployed/currently-supported query names (either may be absent).
+ */
+function matchesQuery(d: BrokerData, versionId: number, name?: string, number?: string): boolean {
+  const v = d.versionById.get(versionId);
+  if (!v) return false;
+  if (name !== undefined && d.name(v.pacticipantId).toLowerCase() !== name.toLowerCase()) return false;
+  return number === undefined || v.number === number;
+}
 
 function deployedBody(b: string, d: BrokerData, uuid: string) {
   const dep = d.s.deployedVersions.find((x) => x.uuid === uuid);
@@ -25,8 +40,12 @@ function deployedBody(b: string, d: BrokerData, uuid: string) {
     target: dep.applicationInstance,
     createdAt: dep.createdAt,
     undeployedAt: dep.undeployedAt,
-    _embedded: { version: versionBody(b, d, v), environment: environmentBody(b, env) },
-    _links: { self: link(`${b}/deployed-versions/${dep.uuid}`) },
+    _embedded: {
+      pacticipant: embeddedPacticipantBody(b, pacticipantOf(d, v)),
+      version: versionBody(b, d, v),
+      environment: environmentBody(b, env),
+    },
+    _links: { self: link(u.deployedVersion(b, dep.uuid)) },
   };
 }
 
@@ -43,8 +62,12 @@ function releasedBody(b: string, d: BrokerData, uuid: string) {
     currentlySupported: rel.supportEndedAt === null,
     createdAt: rel.createdAt,
     supportEndedAt: rel.supportEndedAt,
-    _embedded: { version: versionBody(b, d, v), environment: environmentBody(b, env) },
-    _links: { self: link(`${b}/released-versions/${rel.uuid}`) },
+    _embedded: {
+      pacticipant: embeddedPacticipantBody(b, pacticipantOf(d, v)),
+      version: versionBody(b, d, v),
+      environment: environmentBody(b, env),
+    },
+    _links: { self: link(u.releasedVersion(b, rel.uuid)) },
   };
 }
 
@@ -54,7 +77,7 @@ export function deploymentRoutes(router: Router, { store, data }: Broker): void 
     async ({ base: b, params, body }) => {
       const raw = await body();
       const input = isObject(raw) ? raw : {};
-      const instance = optString(input, "applicationInstance") ?? optString(input, "target") ?? null;
+      const instance = optString(input, "applicationInstance") || optString(input, "target") || null;
       const d = await data();
       const { v } = needVersion(d, params.pacticipant, params.version);
       needEnvironment(d, params.uuid);
@@ -75,21 +98,30 @@ export function deploymentRoutes(router: Router, { store, data }: Broker): void 
 
   router.get(
     "/environments/:uuid/deployed-versions/currently-deployed",
-    async ({ base: b, params, query }) => {
+    async ({ base: b, params, query, url }) => {
       const d = await data();
       const env = needEnvironment(d, params.uuid);
       const name = query.get("pacticipant");
-      const instance = query.get("applicationInstance");
-      const list = d.s.deployedVersions.filter((x) => {
-        if (x.environmentUuid !== env.uuid || x.undeployedAt !== null) return false;
-        const v = d.versionById.get(x.versionId);
-        if (name !== undefined && (!v || d.name(v.pacticipantId).toLowerCase() !== name.toLowerCase()))
-          return false;
-        return instance === undefined || x.applicationInstance === instance;
-      });
+      const number = query.get("version");
+      // An empty applicationInstance (or its old name, target) asks for the deployments without one.
+      const given = url.searchParams.has("applicationInstance")
+        ? query.get("applicationInstance")
+        : query.get("target");
+      const instance = given === undefined ? undefined : given === "" ? null : given;
+      const list = d.s.deployedVersions.filter(
+        (x) =>
+          x.environmentUuid === env.uuid &&
+          x.undeployedAt === null &&
+          matchesQuery(d, x.versionId, name, number) &&
+          (instance === undefined || x.applicationInstance === instance),
+      );
       return ok({
         _embedded: { deployedVersions: list.map((x) => deployedBody(b, d, x.uuid)) },
-        _links: { self: link(`${u.environment(b, env.uuid)}/deployed-versions/currently-deployed`) },
+        _links: {
+          self: link(u.currentlyDeployed(b, env.uuid), {
+            title: `Currently deployed versions for ${env.displayName ?? env.name}`,
+          }),
+        },
       });
     },
   );
@@ -99,17 +131,20 @@ export function deploymentRoutes(router: Router, { store, data }: Broker): void 
       const d = await data();
       const env = needEnvironment(d, params.uuid);
       const name = query.get("pacticipant");
-      const list = d.s.releasedVersions.filter((x) => {
-        if (x.environmentUuid !== env.uuid || x.supportEndedAt !== null) return false;
-        const v = d.versionById.get(x.versionId);
-        return (
-          name === undefined ||
-          (v !== undefined && d.name(v.pacticipantId).toLowerCase() === name.toLowerCase())
-        );
-      });
+      const number = query.get("version");
+      const list = d.s.releasedVersions.filter(
+        (x) =>
+          x.environmentUuid === env.uuid &&
+          x.supportEndedAt === null &&
+          matchesQuery(d, x.versionId, name, number),
+      );
       return ok({
         _embedded: { releasedVersions: list.map((x) => releasedBody(b, d, x.uuid)) },
-        _links: { self: link(`${u.environment(b, env.uuid)}/released-versions/currently-supported`) },
+        _links: {
+          self: link(u.currentlySupported(b, env.uuid), {
+            title: `Currently supported versions in ${env.displayName ?? env.name}`,
+          }),
+        },
       });
     },
   );

@@ -40,6 +40,18 @@ export function indexRoutes(router: Router): void {
             templated: true,
           },
         ),
+        "pb:latest-tagged-version": link(`${b}/pacticipants/{pacticipant}/latest-version/{tag}`, {
+          title: "Latest pacticipant version with the specified tag",
+          templated: true,
+        }),
+        "pb:pacticipant-version-tag": link(`${b}/pacticipants/{pacticipant}/versions/{version}/tags/{tag}`, {
+          title: "Get, create or delete a tag for a pacticipant version",
+          templated: true,
+        }),
+        "pb:pacticipant-branch": link(`${b}/pacticipants/{pacticipant}/branches/{branch}`, {
+          title: "Get or delete a pacticipant branch",
+          templated: true,
+        }),
         "pb:latest-provider-pacts": link(`${b}/pacts/provider/{provider}/latest`, {
           title: "Latest pacts by provider",
           templated: true,
@@ -69,6 +81,16 @@ export function indexRoutes(router: Router): void {
             templated: true,
           },
         ),
+        "pb:can-i-deploy-pacticipant-version-to-tag": link(
+          `${b}/can-i-deploy?pacticipant={pacticipant}&version={version}&to={tag}`,
+          {
+            title:
+              "Determine if an application version can be safely deployed to an environment identified by the given tag",
+            templated: true,
+          },
+        ),
+        "pb:webhooks": link(`${b}/webhooks`, { title: "Webhooks", templated: false }),
+        "pb:webhook": link(`${b}/webhooks/{uuid}`, { title: "Webhook", templated: true }),
         curies: [{ name: "pb", href: `${b}/doc/{rel}?context=index`, templated: true }],
       },
     }),

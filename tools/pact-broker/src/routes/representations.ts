@@ -68,12 +68,32 @@ export function versionBody(b: string, d: BrokerData, v: Version) {
 }
 
 export function environmentBody(b: string, e: Environment) {
+  const displayName = e.displayName ?? e.name;
   return {
     uuid: e.uuid,
     name: e.name,
-    displayName: e.displayName ?? e.name,
+    displayName,
     production: e.production,
-    _links: { self: link(u.environment(b, e.uuid), { title: "Environment", name: e.name }) },
+    _links: {
+      self: link(u.environment(b, e.uuid), { title: "Environment", name: e.name }),
+      // What record-undeployment, record-support-ended and describe-version --environment follow.
+      "pb:currently-deployed-deployed-versions": link(u.currentlyDeployed(b, e.uuid), {
+        title: `Versions currently deployed to ${displayName} environment`,
+      }),
+      "pb:currently-supported-released-versions": link(u.currentlySupported(b, e.uuid), {
+        title: `Versions released and supported in ${displayName} environment`,
+      }),
+      "pb:environments": link(`${b}/environments`, { title: "Environments" }),
+    },
+  };
+}
+
+/** The pacticipant as deployed and released versions embed it (the CLI matches on its name). */
+export function embeddedPacticipantBody(b: string, p: Pacticipant) {
+  return {
+    name: p.name,
+    displayName: p.name,
+    _links: { self: link(u.pacticipant(b, p.name), { title: "Pacticipant", name: p.name }) },
   };
 }
 

@@ -14,4 +14,17 @@ export const urls = {
     `${b}/pacts/provider/${enc(prov)}/consumer/${enc(cons)}/pact-version/${sha}/verification-results/${id}`,
   environment: (b: string, uuid: string) => `${b}/environments/${uuid}`,
   forVerification: (b: string, prov: string) => `${b}/pacts/provider/${enc(prov)}/for-verification`,
+  currentlyDeployed: (b: string, uuid: string) =>
+    `${b}/environments/${uuid}/deployed-versions/currently-deployed`,
+  currentlySupported: (b: string, uuid: string) =>
+    `${b}/environments/${uuid}/released-versions/currently-supported`,
+  deployedVersion: (b: string, uuid: string) => `${b}/deployed-versions/${uuid}`,
+  releasedVersion: (b: string, uuid: string) => `${b}/released-versions/${uuid}`,
+  branch: (b: string, p: string, branch: string) => `${b}/pacticipants/${enc(p)}/branches/${enc(branch)}`,
+  webhooks: (b: string) => `${b}/webhooks`,
+  webhook: (b: string, uuid: string) => `${b}/webhooks/${uuid}`,
+  webhookExecution: (b: string, uuid: string) => `${b}/webhooks/${uuid}/execute`,
+  triggeredWebhookLogs: (b: string, uuid: string) => `${b}/triggered-webhooks/${uuid}/logs`,
+  pactWebhooks: (b: string, prov: string, cons: string) =>
+    `${b}/pacts/provider/${enc(prov)}/consumer/${enc(cons)}/webhooks`,
 };

@@ -31,6 +31,30 @@ export function versionRoutes(router: Router, { store, data }: Broker): void {
     if (!v) throw notFound(`latest version of ${p.name}`);
     return ok(versionBody(b, d, v));
   });
+  router.get("/pacticipants/:pacticipant/latest-version/:tag", async ({ base: b, params }) => {
+    const d = await data();
+    const p = needPacticipant(d, params.pacticipant);
+    const v = d.versionsWithTag(p.id, params.tag).at(-1);
+    if (!v) throw notFound(`latest version of ${p.name} with tag ${params.tag}`);
+    return ok(versionBody(b, d, v));
+  });
+  router.get("/pacticipants/:pacticipant/branches/:branch", async ({ base: b, params }) => {
+    const d = await data();
+    const p = needPacticipant(d, params.pacticipant);
+    const branch = d.branch(p.id, params.branch);
+    if (!branch) throw notFound(`branch ${params.branch} of ${p.name}`);
+    return ok({
+      name: branch.name,
+      createdAt: branch.createdAt,
+      _links: {
+        self: link(u.branch(b, p.name, branch.name), { title: "Branch", name: branch.name }),
+        "pb:latest-version": link(`${u.branch(b, p.name, branch.name)}/latest-version`, {
+          title: "Latest version for branch",
+        }),
+        "pb:pacticipant": link(u.pacticipant(b, p.name), { title: "Pacticipant", name: p.name }),
+      },
+    });
+  });
   router.get("/pacticipants/:pacticipant/branches/:branch/latest-version", async ({ base: b, params }) => {
     const d = await data();
     const p = needPacticipant(d, params.pacticipant);
