@@ -16,18 +16,17 @@ import {
 import {
   type ConsumedRecord,
   createIdempotentProducer,
-  createKafka,
   deleteTopics,
   type EventHandler,
   type EventProducer,
   ensureTopics,
   type KafkaClient,
-  parseBrokers,
   publishEvents,
   type RunningConsumer,
   runEventConsumer,
 } from "#lib/messaging/kafka.ts";
 import { createLogger } from "#lib/observability/logger.ts";
+import { testKafka } from "#test/support/kafka.ts";
 
 // kafkajs logs the transient failure of test 3 at error level; TEST_LOG_LEVEL=debug shows it all.
 const logger = createLogger("kafka-events-test", process.env.TEST_LOG_LEVEL ?? "silent");
@@ -41,9 +40,7 @@ const running: RunningConsumer[] = [];
 const groupIds: string[] = [];
 
 beforeAll(async () => {
-  const brokers = process.env.KAFKA_BROKERS;
-  if (!brokers) throw new Error("KAFKA_BROKERS is not set; the integration globalSetup sets it");
-  kafka = createKafka({ clientId: "kafka-events-test", brokers: parseBrokers(brokers), logger });
+  kafka = testKafka("kafka-events-test");
   producer = await createIdempotentProducer(kafka);
 });
 

@@ -1,16 +1,10 @@
-import { randomUUID } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  OrderService,
-  OrderStatus,
-  type PlaceOrderRequest,
-  PlaceOrderRequestSchema,
-} from "#gen/accord/orders/v1/orders_pb.js";
+import { OrderService, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import { createOrderService } from "#services/orders/src/order-service.ts";
 import { type HandlersUnderTest, startHandlersUnderTest } from "#test/support/handlers-under-test.ts";
 import { prefixedTopic } from "#test/support/kafka.ts";
+import { placeOrderRequest } from "#test/support/requests.ts";
 
 // The orders handlers in this process, on a migrated database of their own,
 // called with the generated client through createRouterTransport: the RPC
@@ -30,29 +24,17 @@ afterAll(async () => {
   await orders?.stop();
 });
 
-function orderRequest(overrides: Partial<Omit<PlaceOrderRequest, "$typeName">> = {}): PlaceOrderRequest {
-  const request = create(PlaceOrderRequestSchema, {
-    idempotencyKey: `inproc-${randomUUID()}`,
-    customerId: "customer-inproc",
-    customerEmail: "inproc@example.com",
-    currencyCode: "EUR",
-    lines: [{ sku: "BOOK-1", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: 1250n } }],
-    shippingAddress: { line1: "Main St 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
-  });
-  return Object.assign(request, overrides);
-}
-
 const failure = (e: unknown) => ConnectError.from(e);
 
 describe("orders handlers in process", () => {
   it("places an order as PENDING, with its OrderPlaced outbox row for the orders topic", async () => {
-    const { order, replayed } = await orders.client.placeOrder(orderRequest());
+    const { order, replayed } = await orders.client.placeOrder(placeOrderRequest());
     expect(replayed).toBe(false);
     expect(order?.status).toBe(OrderStatus.PENDING);
-    expect(order?.total?.amountMinor).toBe(2500n);
+    expect(order?.total?.amountMinor).toBe(3000n);
 
     const fetched = await orders.client.getOrder({ orderId: order?.orderId ?? "" });
-    expect(fetched.order?.lines.map((l) => [l.sku, l.quantity])).toEqual([["BOOK-1", 2]]);
+    expect(fetched.order?.lines.map((l) => [l.sku, l.quantity])).toEqual([["BOOK-1", 3]]);
     const { rows } = await orders.pool.query<{ event_type: string; topic: string }>(
       "SELECT event_type, topic FROM outbox WHERE message_key = $1",
       [order?.orderId],
@@ -63,7 +45,7 @@ describe("orders handlers in process", () => {
   });
 
   it("answers InvalidArgument naming the field", async () => {
-    const noLines = await orders.client.placeOrder(orderRequest({ lines: [] })).catch(failure);
+    const noLines = await orders.client.placeOrder(placeOrderRequest({ lines: [] })).catch(failure);
     expect(noLines).toBeInstanceOf(ConnectError);
     expect((noLines as ConnectError).code).toBe(Code.InvalidArgument);
     expect((noLines as ConnectError).rawMessage).toContain("lines");
@@ -74,7 +56,7 @@ describe("orders handlers in process", () => {
   });
 
   it("replays a repeated idempotency key and refuses the key with another body", async () => {
-    const req = orderRequest();
+    const req = placeOrderRequest();
     const first = await orders.client.placeOrder(req);
     const again = await orders.client.placeOrder(req);
     expect(again.replayed).toBe(true);
@@ -86,13 +68,13 @@ describe("orders handlers in process", () => {
     expect(rows[0]?.n).toBe(1);
 
     const changed = await orders.client
-      .placeOrder(orderRequest({ idempotencyKey: req.idempotencyKey, customerId: "someone-else" }))
+      .placeOrder(placeOrderRequest({ idempotencyKey: req.idempotencyKey, customerId: "someone-else" }))
       .catch(failure);
     expect((changed as ConnectError).code).toBe(Code.AlreadyExists);
   });
 
   it("confirms once however often the saga repeats the step", async () => {
-    const { order } = await orders.client.placeOrder(orderRequest());
+    const { order } = await orders.client.placeOrder(placeOrderRequest());
     const orderId = order?.orderId ?? "";
     for (let i = 0; i < 2; i++) {
       const confirmed = await orders.client.confirmOrder({

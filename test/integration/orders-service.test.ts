@@ -1,33 +1,17 @@
 import { randomUUID } from "node:crypto";
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
-import {
-  FailureCode,
-  OrderStatus,
-  type PlaceOrderRequest,
-  PlaceOrderRequestSchema,
-} from "#gen/accord/orders/v1/orders_pb.js";
+import { FailureCode, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { placeOrderRequest } from "#test/support/requests.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The real orders process on its own database, called over real sockets with
 // the generated clients: Connect JSON over HTTP/1.1 and gRPC over HTTP/2.
 let service: ServiceUnderTest<"orders">;
 let db: pg.Pool;
-
-function orderRequest(overrides: Partial<Omit<PlaceOrderRequest, "$typeName">> = {}): PlaceOrderRequest {
-  const request = create(PlaceOrderRequestSchema, {
-    idempotencyKey: `it-${randomUUID()}`,
-    customerId: "customer-it",
-    customerEmail: "it@example.com",
-    currencyCode: "EUR",
-    lines: [{ sku: "BOOK-1", quantity: 3, unitPrice: { currencyCode: "EUR", amountMinor: 1000n } }],
-    shippingAddress: { line1: "Main St 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
-  });
-  return Object.assign(request, overrides);
-}
 
 beforeAll(async () => {
   service = await startServiceUnderTest("orders");
@@ -43,7 +27,7 @@ afterAll(async () => {
 describe("orders service over Connect JSON (HTTP/1.1)", () => {
   it("places an order as PENDING and writes the order and its OrderPlaced outbox row", async () => {
     const client = service.client;
-    const { order, replayed } = await client.placeOrder(orderRequest());
+    const { order, replayed } = await client.placeOrder(placeOrderRequest());
     expect(replayed).toBe(false);
     expect(order?.status).toBe(OrderStatus.PENDING);
     expect(order?.total?.amountMinor).toBe(3000n);
@@ -70,7 +54,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
   });
 
   it("answers plain curl-style JSON too, with int64 as a string", async () => {
-    const req = orderRequest();
+    const req = placeOrderRequest();
     const res = await fetch(`${service.url}/accord.orders.v1.OrderService/PlaceOrder`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -91,7 +75,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
 
   it("returns the same order for a repeated idempotency key and rejects a different body", async () => {
     const client = service.client;
-    const req = orderRequest();
+    const req = placeOrderRequest();
     const first = await client.placeOrder(req);
     const second = await client.placeOrder(req);
     expect(second.order?.orderId).toBe(first.order?.orderId);
@@ -101,7 +85,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
     ]);
     expect(count.rows[0].n).toBe(1);
 
-    const changed = orderRequest({ idempotencyKey: req.idempotencyKey, customerId: "someone-else" });
+    const changed = placeOrderRequest({ idempotencyKey: req.idempotencyKey, customerId: "someone-else" });
     const error = await client.placeOrder(changed).catch((e: unknown) => ConnectError.from(e));
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).code).toBe(Code.AlreadyExists);
@@ -110,7 +94,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
   it("rejects bad input with InvalidArgument naming the field, and a bad id too", async () => {
     const client = service.client;
     const error = await client
-      .placeOrder(orderRequest({ lines: [] }))
+      .placeOrder(placeOrderRequest({ lines: [] }))
       .catch((e: unknown) => ConnectError.from(e));
     expect((error as ConnectError).code).toBe(Code.InvalidArgument);
     expect((error as ConnectError).rawMessage).toContain("lines");
@@ -139,7 +123,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
 describe("orders service over gRPC (HTTP/2) and binary Connect", () => {
   it("places and gets an order over gRPC", async () => {
     const grpc = service.clientOver("grpc");
-    const { order } = await grpc.placeOrder(orderRequest());
+    const { order } = await grpc.placeOrder(placeOrderRequest());
     const fetched = await grpc.getOrder({ orderId: order?.orderId ?? "" });
     expect(fetched.order?.orderId).toBe(order?.orderId);
     expect(fetched.order?.lines[0]?.quantity).toBe(3);
@@ -148,7 +132,7 @@ describe("orders service over gRPC (HTTP/2) and binary Connect", () => {
   it("gets the same order over Connect binary", async () => {
     const json = service.client;
     const binary = service.clientOver("connect-binary");
-    const { order } = await json.placeOrder(orderRequest());
+    const { order } = await json.placeOrder(placeOrderRequest());
     const fetched = await binary.getOrder({ orderId: order?.orderId ?? "" });
     expect(fetched.order?.customerEmail).toBe("it@example.com");
   });
@@ -158,7 +142,7 @@ describe("orders service over gRPC (HTTP/2) and binary Connect", () => {
     const customerId = `pager-${randomUUID()}`;
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const { order } = await client.placeOrder(orderRequest({ customerId }));
+      const { order } = await client.placeOrder(placeOrderRequest({ customerId }));
       ids.push(order?.orderId ?? "");
     }
     const seen: string[] = [];
@@ -190,7 +174,7 @@ describe("order status transitions driven by the saga", () => {
 
   it("confirms and delivers once each, however often the saga retries", async () => {
     const client = service.clientOver("grpc");
-    const { order } = await client.placeOrder(orderRequest());
+    const { order } = await client.placeOrder(placeOrderRequest());
     const orderId = order?.orderId ?? "";
     for (let i = 0; i < 2; i++) {
       const confirmed = await client.confirmOrder({ orderId, paymentId: "pay-1", shipmentId: "ship-1" });
@@ -209,7 +193,7 @@ describe("order status transitions driven by the saga", () => {
 
   it("cancels: CANCELLING with a request event, then CANCELLED when the saga finished compensating", async () => {
     const client = service.client;
-    const { order } = await client.placeOrder(orderRequest());
+    const { order } = await client.placeOrder(placeOrderRequest());
     const orderId = order?.orderId ?? "";
     const cancelling = await client.cancelOrder({ orderId, reason: "changed my mind" });
     expect(cancelling.order?.status).toBe(OrderStatus.CANCELLING);
@@ -226,7 +210,7 @@ describe("order status transitions driven by the saga", () => {
 
   it("fails with a code and reason, and refuses to confirm a failed order", async () => {
     const client = service.client;
-    const { order } = await client.placeOrder(orderRequest());
+    const { order } = await client.placeOrder(placeOrderRequest());
     const orderId = order?.orderId ?? "";
     const failed = await client.failOrder({
       orderId,
@@ -247,7 +231,7 @@ describe("order status transitions driven by the saga", () => {
   });
 
   it("publishes what it writes: the relay marks outbox rows published, and OrderPlaced is on its topic", async () => {
-    const { order } = await service.client.placeOrder(orderRequest());
+    const { order } = await service.client.placeOrder(placeOrderRequest());
     const orderId = order?.orderId ?? "";
     await expect
       .poll(

@@ -1,17 +1,11 @@
-import { randomUUID } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type ChargeRequest,
-  ChargeRequestSchema,
-  PaymentService,
-  PaymentStatus,
-} from "#gen/accord/payments/v1/payments_pb.js";
+import { PaymentService, PaymentStatus } from "#gen/accord/payments/v1/payments_pb.js";
 import { createPaymentService } from "#services/payments/src/payment-service.ts";
 import { createProviderClient, type ProviderClient } from "#services/payments/src/provider-client.ts";
 import { type HandlersUnderTest, startHandlersUnderTest } from "#test/support/handlers-under-test.ts";
 import { prefixedTopic } from "#test/support/kafka.ts";
+import { chargeRequest } from "#test/support/requests.ts";
 import type { ServiceProcess } from "#test/support/service-process.ts";
 import { startSimulator } from "#test/support/service-under-test.ts";
 
@@ -41,15 +35,6 @@ afterAll(async () => {
   await simulator?.stop();
 });
 
-function chargeRequest(amountMinor = 4200n, orderId: string = randomUUID()): ChargeRequest {
-  return create(ChargeRequestSchema, {
-    idempotencyKey: `order-${orderId}/charge`,
-    orderId,
-    customerId: "customer-inproc",
-    amount: { currencyCode: "EUR", amountMinor },
-  });
-}
-
 async function providerCaptures(reference: string): Promise<number> {
   const res = await fetch(`${simulator.url}/v1/charges?reference=${encodeURIComponent(reference)}`);
   return ((await res.json()) as { captured: number }).captured;
@@ -72,8 +57,7 @@ describe("payments handlers in process", () => {
   });
 
   it("answers InvalidArgument naming the fields, without calling the provider", async () => {
-    const req = chargeRequest(0n);
-    req.idempotencyKey = "";
+    const req = chargeRequest({ idempotencyKey: "", amount: { currencyCode: "EUR", amountMinor: 0n } });
     const error = await payments.client.charge(req).catch(failure);
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).code).toBe(Code.InvalidArgument);
@@ -88,7 +72,9 @@ describe("payments handlers in process", () => {
     expect(second.payment?.paymentId).toBe(first.payment?.paymentId);
     expect(await providerCaptures(req.orderId)).toBe(1);
 
-    const changed = await payments.client.charge(chargeRequest(9999n, req.orderId)).catch(failure);
+    const changed = await payments.client
+      .charge(chargeRequest({ orderId: req.orderId, amount: { currencyCode: "EUR", amountMinor: 9999n } }))
+      .catch(failure);
     expect((changed as ConnectError).code).toBe(Code.AlreadyExists);
     expect((changed as ConnectError).rawMessage).toContain("idempotency_key");
   });

@@ -1,16 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import {
-  type ChargeRequest,
-  ChargeRequestSchema,
-  PaymentStatus,
-} from "#gen/accord/payments/v1/payments_pb.js";
+import { type ChargeRequest, PaymentStatus } from "#gen/accord/payments/v1/payments_pb.js";
+import { chargeRequest } from "#test/support/requests.ts";
 import type { ServiceProcess } from "#test/support/service-process.ts";
 import {
   type ServiceUnderTest,
+  setSimulatorBehaviour,
   startServiceUnderTest,
   startSimulator,
 } from "#test/support/service-under-test.ts";
@@ -38,32 +35,8 @@ async function providerCharges(reference: string) {
   return (await res.json()) as { charges: ProviderCharge[]; captured: number; refunded: number };
 }
 
-async function setBehaviour(change: { latencyMs?: number; declineRate?: number; outage?: boolean }) {
-  const res = await fetch(`${provider.url}/admin/behaviour`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(change),
-  });
-  expect(res.status).toBe(200);
-}
-
-interface ChargeFields {
-  idempotencyKey?: string;
-  orderId?: string;
-  customerId?: string;
-  amount?: { currencyCode: string; amountMinor: bigint };
-}
-
-function chargeRequest(overrides: ChargeFields = {}): ChargeRequest {
-  const orderId = overrides.orderId ?? randomUUID();
-  return create(ChargeRequestSchema, {
-    idempotencyKey: `order-${orderId}/charge`,
-    orderId,
-    customerId: "customer-it",
-    amount: { currencyCode: "EUR", amountMinor: 4200n },
-    ...overrides,
-  });
-}
+const setBehaviour = (change: Parameters<typeof setSimulatorBehaviour>[1]) =>
+  setSimulatorBehaviour(provider, change);
 
 const fail = (e: unknown) => ConnectError.from(e);
 

@@ -1,11 +1,11 @@
-import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CreateShipmentRequestSchema, ShipmentStatus } from "#gen/accord/shipping/v1/shipping_pb.js";
+import { ShipmentStatus } from "#gen/accord/shipping/v1/shipping_pb.js";
+import { shipmentRequest } from "#test/support/requests.ts";
 import type { ServiceProcess } from "#test/support/service-process.ts";
 import {
   type ServiceUnderTest,
+  setSimulatorBehaviour,
   startServiceUnderTest,
   startSimulator,
 } from "#test/support/service-under-test.ts";
@@ -40,23 +40,8 @@ afterAll(async () => {
   expect(code).toBe(0);
 });
 
-function shipRequest(orderId = uuidv7()) {
-  return create(CreateShipmentRequestSchema, {
-    idempotencyKey: `order-${orderId}/ship`,
-    orderId,
-    address: { line1: "Hauptstrasse 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
-    items: [{ sku: "BOOK-1", quantity: 1 }],
-  });
-}
-
-async function behave(b: { latencyMs?: number; errorRate?: number; outage?: boolean }) {
-  const res = await fetch(`${carrier.url}/admin/behaviour`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(b),
-  });
-  expect(res.status).toBe(200);
-}
+const behave = (change: Parameters<typeof setSimulatorBehaviour>[1]) =>
+  setSimulatorBehaviour(carrier, change);
 
 async function carrierStats() {
   return (await (await fetch(`${carrier.url}/admin/stats`)).json()) as { createRequests: number };
@@ -70,7 +55,7 @@ async function bookings(orderId: string) {
 describe("carrier circuit breaker", () => {
   it("opens on timeouts, fails fast while open, and recovers through the half-open probe", async () => {
     const client = shipping.client;
-    const req = shipRequest();
+    const req = shipmentRequest();
 
     // Carrier slower than shipping's per-call timeout: each try (same key, as a saga retry) times out.
     await behave({ latencyMs: 1_000 });
@@ -84,7 +69,7 @@ describe("carrier circuit breaker", () => {
 
     // Open: Unavailable at once, and the carrier hears nothing.
     const before = await carrierStats();
-    for (const attempt of [req, shipRequest()]) {
+    for (const attempt of [req, shipmentRequest()]) {
       const started = performance.now();
       const error = await client.createShipment(attempt).catch((e: unknown) => ConnectError.from(e));
       const elapsed = performance.now() - started;
@@ -106,7 +91,7 @@ describe("carrier circuit breaker", () => {
     expect(await bookings(req.orderId)).toHaveLength(1);
 
     // Closed again: a new order books normally.
-    const next = await client.createShipment(shipRequest());
+    const next = await client.createShipment(shipmentRequest());
     expect(next.shipment?.status).toBe(ShipmentStatus.CREATED);
   });
 });

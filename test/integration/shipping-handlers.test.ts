@@ -1,20 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type CreateShipmentRequest,
-  CreateShipmentRequestSchema,
-  ShipmentStatus,
-  ShippingService,
-} from "#gen/accord/shipping/v1/shipping_pb.js";
+import { ShipmentStatus, ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
 import { createBreaker } from "#lib/breaker.ts";
 import { type CarrierBooking, createCarrierClient } from "#services/shipping/src/carrier-client.ts";
 import { isCarrierBusinessError } from "#services/shipping/src/domain/carrier-errors.ts";
 import { type CarrierBreaker, createShippingService } from "#services/shipping/src/shipping-service.ts";
 import { type HandlersUnderTest, startHandlersUnderTest } from "#test/support/handlers-under-test.ts";
 import { prefixedTopic } from "#test/support/kafka.ts";
+import { shipmentRequest } from "#test/support/requests.ts";
 import type { ServiceProcess } from "#test/support/service-process.ts";
 import { startSimulator } from "#test/support/service-under-test.ts";
 
@@ -55,21 +50,6 @@ afterAll(async () => {
   await carrier?.stop();
 });
 
-function shipRequest(orderId: string = uuidv7()): CreateShipmentRequest {
-  return create(CreateShipmentRequestSchema, {
-    idempotencyKey: `order-${orderId}/ship`,
-    orderId,
-    address: {
-      recipientName: "Ada",
-      line1: "Hauptstrasse 1",
-      city: "Berlin",
-      postalCode: "10115",
-      countryCode: "DE",
-    },
-    items: [{ sku: "BOOK-1", quantity: 2 }],
-  });
-}
-
 async function bookings(orderId: string): Promise<unknown[]> {
   const res = await fetch(`${carrier.url}/v1/shipments?reference=${orderId}`);
   return ((await res.json()) as { shipments: unknown[] }).shipments;
@@ -79,7 +59,7 @@ const failure = (e: unknown) => ConnectError.from(e);
 
 describe("shipping handlers in process", () => {
   it("books at the carrier, stores the shipment with its ShipmentCreated outbox row, and delivers it", async () => {
-    const req = shipRequest();
+    const req = shipmentRequest();
     const { shipment } = await shipping.client.createShipment(req);
     expect(shipment?.status).toBe(ShipmentStatus.CREATED);
     expect(shipment?.trackingNumber).toMatch(/^AX/);
@@ -98,7 +78,7 @@ describe("shipping handlers in process", () => {
   });
 
   it("answers InvalidArgument naming the fields, without calling the carrier", async () => {
-    const req = shipRequest();
+    const req = shipmentRequest();
     req.items = [];
     if (req.address) req.address.postalCode = "";
     const error = await shipping.client.createShipment(req).catch(failure);
@@ -110,13 +90,13 @@ describe("shipping handlers in process", () => {
   });
 
   it("books once for a repeated key, and refuses the key with another body", async () => {
-    const req = shipRequest();
+    const req = shipmentRequest();
     const first = await shipping.client.createShipment(req);
     const replay = await shipping.client.createShipment(req);
     expect(replay.shipment?.shipmentId).toBe(first.shipment?.shipmentId);
     expect(await bookings(req.orderId)).toHaveLength(1);
 
-    const changed = shipRequest(req.orderId);
+    const changed = shipmentRequest(req.orderId);
     changed.items = [{ $typeName: "accord.common.v1.SkuQuantity", sku: "MUG-2", quantity: 1 }];
     const error = await shipping.client.createShipment(changed).catch(failure);
     expect((error as ConnectError).code).toBe(Code.AlreadyExists);
@@ -124,7 +104,7 @@ describe("shipping handlers in process", () => {
   });
 
   it("cancels once for a repeated key, and finds nothing to cancel for an order without a shipment", async () => {
-    const req = shipRequest();
+    const req = shipmentRequest();
     const { shipment } = await shipping.client.createShipment(req);
     const cancel = { idempotencyKey: `order-${req.orderId}/cancel-shipment`, orderId: req.orderId };
     const first = await shipping.client.cancelShipment(cancel);

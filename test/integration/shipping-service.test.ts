@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
@@ -9,15 +8,13 @@ import {
   ShipmentCreatedSchema,
   ShipmentDeliveredSchema,
 } from "#gen/accord/shipping/v1/events_pb.js";
-import {
-  type CreateShipmentRequest,
-  CreateShipmentRequestSchema,
-  ShipmentStatus,
-} from "#gen/accord/shipping/v1/shipping_pb.js";
+import { ShipmentStatus } from "#gen/accord/shipping/v1/shipping_pb.js";
 import { isEventOf } from "#lib/messaging/events.ts";
+import { shipmentRequest } from "#test/support/requests.ts";
 import type { ServiceProcess } from "#test/support/service-process.ts";
 import {
   type ServiceUnderTest,
+  setSimulatorBehaviour,
   startServiceUnderTest,
   startSimulator,
 } from "#test/support/service-under-test.ts";
@@ -51,25 +48,6 @@ afterAll(async () => {
   expect(shippingCode).toBe(0);
 });
 
-function shipRequest(
-  orderId = uuidv7(),
-  overrides: Partial<CreateShipmentRequest> = {},
-): CreateShipmentRequest {
-  const req = create(CreateShipmentRequestSchema, {
-    idempotencyKey: `order-${orderId}/ship`,
-    orderId,
-    address: {
-      recipientName: "Ada",
-      line1: "Hauptstrasse 1",
-      city: "Berlin",
-      postalCode: "10115",
-      countryCode: "DE",
-    },
-    items: [{ sku: "BOOK-1", quantity: 2 }],
-  });
-  return Object.assign(req, overrides);
-}
-
 const client = () => shipping.client;
 const failure = (e: unknown) => ConnectError.from(e);
 
@@ -78,18 +56,12 @@ async function bookings(orderId: string) {
   return ((await res.json()) as { shipments: { shipment_ref: string; status: string }[] }).shipments;
 }
 
-async function behave(b: { latencyMs?: number; errorRate?: number; outage?: boolean }) {
-  const res = await fetch(`${carrier.url}/admin/behaviour`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(b),
-  });
-  expect(res.status).toBe(200);
-}
+const behave = (change: Parameters<typeof setSimulatorBehaviour>[1]) =>
+  setSimulatorBehaviour(carrier, change);
 
 describe("CreateShipment", () => {
   it("books once with the carrier and answers a replay with the same shipment", async () => {
-    const req = shipRequest();
+    const req = shipmentRequest();
     const first = await client().createShipment(req);
     expect(first.shipment?.status).toBe(ShipmentStatus.CREATED);
     expect(first.shipment?.carrier).toBe("accord-express");
@@ -112,9 +84,9 @@ describe("CreateShipment", () => {
   });
 
   it("rejects the same key with a different body, and a second shipment for the order", async () => {
-    const req = shipRequest();
+    const req = shipmentRequest();
     await client().createShipment(req);
-    const changed = shipRequest(req.orderId, {
+    const changed = shipmentRequest(req.orderId, {
       items: [{ $typeName: "accord.common.v1.SkuQuantity", sku: "MUG-2", quantity: 1 }],
     });
     const sameKey = await client().createShipment(changed).catch(failure);
@@ -123,7 +95,7 @@ describe("CreateShipment", () => {
     expect((sameKey as ConnectError).rawMessage).toContain("idempotency_key");
 
     const otherKey = await client()
-      .createShipment(shipRequest(req.orderId, { idempotencyKey: `other-${randomUUID()}` }))
+      .createShipment(shipmentRequest(req.orderId, { idempotencyKey: `other-${randomUUID()}` }))
       .catch(failure);
     expect((otherKey as ConnectError).code).toBe(Code.AlreadyExists);
     expect((otherKey as ConnectError).rawMessage).toContain("order_id");
@@ -131,14 +103,14 @@ describe("CreateShipment", () => {
   });
 
   it("answers InvalidArgument naming the fields", async () => {
-    const req = shipRequest(uuidv7(), { items: [] });
+    const req = shipmentRequest(uuidv7(), { items: [] });
     if (req.address) req.address.postalCode = "";
     const error = await client().createShipment(req).catch(failure);
     expect((error as ConnectError).code).toBe(Code.InvalidArgument);
     expect((error as ConnectError).rawMessage).toContain("address.postal_code");
     expect((error as ConnectError).rawMessage).toContain("items");
     const noKey = await client()
-      .createShipment(shipRequest(uuidv7(), { idempotencyKey: "" }))
+      .createShipment(shipmentRequest(uuidv7(), { idempotencyKey: "" }))
       .catch(failure);
     expect((noKey as ConnectError).rawMessage).toContain("idempotency_key");
     const badId = await client().getShipment({ shipmentId: "nope" }).catch(failure);
@@ -149,7 +121,7 @@ describe("CreateShipment", () => {
 
   it("turns a carrier refusal into FailedPrecondition, the same on replay, and frees the order", async () => {
     const orderId = uuidv7();
-    const req = shipRequest(orderId);
+    const req = shipmentRequest(orderId);
     if (req.address) req.address.countryCode = "AQ";
     const refused = await client().createShipment(req).catch(failure);
     expect((refused as ConnectError).code).toBe(Code.FailedPrecondition);
@@ -157,14 +129,16 @@ describe("CreateShipment", () => {
     const again = await client().createShipment(req).catch(failure);
     expect((again as ConnectError).code).toBe(Code.FailedPrecondition);
     // A refused booking is not an active shipment: the order can ship under a new key.
-    const fixed = await client().createShipment(shipRequest(orderId, { idempotencyKey: `fixed-${orderId}` }));
+    const fixed = await client().createShipment(
+      shipmentRequest(orderId, { idempotencyKey: `fixed-${orderId}` }),
+    );
     expect(fixed.shipment?.status).toBe(ShipmentStatus.CREATED);
   });
 });
 
 describe("CancelShipment", () => {
   it("cancels once at the carrier, answers a replay the same, and is harmless with nothing to cancel", async () => {
-    const req = shipRequest();
+    const req = shipmentRequest();
     const { shipment } = await client().createShipment(req);
     const cancelKey = `order-${req.orderId}/cancel-shipment`;
     const first = await client().cancelShipment({
@@ -205,7 +179,7 @@ describe("CancelShipment", () => {
   });
 
   it("resolves a booking whose outcome was unknown after a timeout, then cancels it", async () => {
-    const req = shipRequest();
+    const req = shipmentRequest();
     await behave({ latencyMs: 700 });
     try {
       const timedOut = await client().createShipment(req).catch(failure);
@@ -236,7 +210,7 @@ describe("CancelShipment", () => {
 
 describe("ConfirmDelivery", () => {
   it("marks the shipment DELIVERED and publishes ShipmentCreated then ShipmentDelivered keyed by order", async () => {
-    const req = shipRequest();
+    const req = shipmentRequest();
     const { shipment } = await client().createShipment(req);
     const shipmentId = shipment?.shipmentId ?? "";
     const delivered = await client().confirmDelivery({ shipmentId });

@@ -166,3 +166,20 @@ export async function startSimulator(
   const port = await freePort();
   return startServiceProcess(entryPoint(name), { [SIMULATOR_PORTS[name]]: String(port), ...env }, port);
 }
+
+/**
+ * Changes how a simulator behaves (POST /admin/behaviour): latencyMs, outage,
+ * and the payment provider's declineRate or the carrier's errorRate.
+ */
+export async function setSimulatorBehaviour(
+  simulator: { url: string },
+  change: { latencyMs?: number; outage?: boolean; declineRate?: number; errorRate?: number },
+): Promise<void> {
+  const res = await fetch(`${simulator.url}/admin/behaviour`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(change),
+  });
+  if (res.status !== 200)
+    throw new Error(`${simulator.url} refused ${JSON.stringify(change)}: ${res.status}`);
+}

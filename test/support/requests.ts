@@ -1,0 +1,69 @@
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { v7 as uuidv7 } from "uuid";
+import { type PlaceOrderRequest, PlaceOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
+import { type ChargeRequest, ChargeRequestSchema } from "#gen/accord/payments/v1/payments_pb.js";
+import {
+  type CreateShipmentRequest,
+  CreateShipmentRequestSchema,
+} from "#gen/accord/shipping/v1/shipping_pb.js";
+
+/**
+ * Valid requests, the same for a service's process-level and in-process
+ * tests: a test changes only what it is about. Each call has a fresh
+ * idempotency key (and order id where the key is derived from it).
+ */
+
+/** 3 x BOOK-1 at 10.00 EUR (total 30.00) for it@example.com, shipped to Berlin. */
+export function placeOrderRequest(
+  overrides: Partial<Omit<PlaceOrderRequest, "$typeName">> = {},
+): PlaceOrderRequest {
+  const request = create(PlaceOrderRequestSchema, {
+    idempotencyKey: `it-${randomUUID()}`,
+    customerId: "customer-it",
+    customerEmail: "it@example.com",
+    currencyCode: "EUR",
+    lines: [{ sku: "BOOK-1", quantity: 3, unitPrice: { currencyCode: "EUR", amountMinor: 1000n } }],
+    shippingAddress: { line1: "Main St 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
+  });
+  return Object.assign(request, overrides);
+}
+
+export interface ChargeFields {
+  idempotencyKey?: string;
+  orderId?: string;
+  customerId?: string;
+  amount?: { currencyCode: string; amountMinor: bigint } | undefined;
+}
+
+/** 42.00 EUR for a new order, keyed as the saga keys its charge step. */
+export function chargeRequest(overrides: ChargeFields = {}): ChargeRequest {
+  const orderId = overrides.orderId ?? randomUUID();
+  return create(ChargeRequestSchema, {
+    idempotencyKey: `order-${orderId}/charge`,
+    orderId,
+    customerId: "customer-it",
+    amount: { currencyCode: "EUR", amountMinor: 4200n },
+    ...overrides,
+  });
+}
+
+/** 2 x BOOK-1 to Ada in Berlin, keyed as the saga keys its ship step. */
+export function shipmentRequest(
+  orderId: string = uuidv7(),
+  overrides: Partial<CreateShipmentRequest> = {},
+): CreateShipmentRequest {
+  const req = create(CreateShipmentRequestSchema, {
+    idempotencyKey: `order-${orderId}/ship`,
+    orderId,
+    address: {
+      recipientName: "Ada",
+      line1: "Hauptstrasse 1",
+      city: "Berlin",
+      postalCode: "10115",
+      countryCode: "DE",
+    },
+    items: [{ sku: "BOOK-1", quantity: 2 }],
+  });
+  return Object.assign(req, overrides);
+}
