@@ -1,44 +1,59 @@
 import type { BrokerData, Pacticipant, PactPublication, Verification, Version } from "./model.ts";
 
-// The matrix and can-i-deploy, following the real Pact Broker's rules:
+// The matrix and can-i-deploy, following the real Pact Broker's rules
+// (lib/pact_broker/matrix: parse_query, selector_resolver, repository,
+// deployment_status_summary; Version.for_selector):
+// - a selector's criteria combine: environment, tag, version number, main
+//   branch, branch and latest narrow the same set of versions; without
+//   `latest`, a branch, the main branch, a tag or an environment means every
+//   such version;
+// - the other side of an integration is inferred from the options (latest,
+//   tag, mainBranch, environment); without them, and with one pacticipant
+//   named, it is any version;
 // - a specified consumer version REQUIRES each of its providers: every pact it
 //   published must be verified successfully by the provider version(s) it will
-//   meet (deployed in the environment / the selected versions); a provider
-//   with no version there leaves the answer unknown, so "no";
+//   meet; a provider with no version there leaves the answer unknown, so "no";
 // - a specified provider does not require its consumers: it must have
 //   verified successfully the pact of every consumer version it will meet, and
-//   when none is deployed there is nothing to break (first deploy: "yes");
+//   when none is there it cannot break anything (first deploy: "yes");
 // - verifications belong to pact content (sha), so one verification counts
 //   for every consumer version that published identical content;
+// - latestby=cvpv keeps the latest verification per consumer version and
+//   provider version, cvp only the one of the latest provider version;
 // - deployable is false on a failure or an unknown specified version, null
 //   (the CLI says no) when a required result is missing, true otherwise.
 
 export interface MatrixSelector {
-  pacticipant: string;
+  pacticipant?: string;
   version?: string;
   latest?: boolean;
   tag?: string;
   branch?: string;
   mainBranch?: boolean;
+  environment?: string;
 }
 
 export interface MatrixQuery {
   selectors: MatrixSelector[];
-  ignore: { pacticipant: string; version?: string }[];
+  /** Pacticipants (optionally one version) whose results do not count. */
+  ignore: MatrixSelector[];
   environment?: string;
   /** "cvp": latest verification per consumer version and provider; "cvpv": per provider version too. */
   latestby?: "cvp" | "cvpv";
-  /** Compare with the latest version (optionally with tag) of the other pacticipants. */
+  /** Infer the latest version (optionally with `tag`) of the other pacticipants. */
   latest?: boolean;
   tag?: string;
-  /** Compare with the latest version of the other pacticipants' main branches (can-i-merge). */
+  /** Infer the other pacticipants' main branch versions (the latest with `latest`: can-i-merge). */
   mainBranch?: boolean;
+  /** Accepted and checked like the real broker's; every row is returned. */
+  limit?: number;
 }
 
 export interface MatrixRow {
   consumer: Pacticipant;
   consumerVersion: Version;
   provider: Pacticipant;
+  /** The provider version of the verification; for a missing one, the version in scope that lacks it. */
   providerVersion: Version | null;
   publication: PactPublication;
   verification: Verification | null;
@@ -57,142 +72,133 @@ export interface MatrixResult {
   counts: { success: number; failed: number; unknown: number; ignored?: number };
 }
 
-export class MatrixQueryError extends Error {}
+/** The query is one the real broker refuses with 400; `errors` are its messages. */
+export class MatrixQueryError extends Error {
+  readonly errors: string[];
+  constructor(errors: string[]) {
+    super(errors.join("; "));
+    this.errors = errors;
+  }
+}
 
-/** How a pacticipant's versions were chosen: for the row set and for the reason texts. */
+/** The real broker's validate_selectors and validate_options, with its messages. */
+export function validateMatrixQuery(data: BrokerData, q: MatrixQuery): string[] {
+  const errors: string[] = [];
+  for (const s of q.selectors) {
+    if (!s.pacticipant) errors.push("Please specify the pacticipant name");
+    else if (s.version !== undefined && s.latest)
+      errors.push(`A version number and latest flag cannot both be specified for ${s.pacticipant}`);
+  }
+  const names = [...new Set(q.selectors.map((s) => s.pacticipant).filter((n): n is string => !!n))];
+  for (const name of names) if (!data.pacticipant(name)) errors.push(`Pacticipant ${name} not found`);
+  if (q.selectors.length === 0) errors.push("Please provide 1 or more version selectors.");
+
+  for (const s of q.ignore) {
+    if (!s.pacticipant) errors.push("Please specify the pacticipant name to ignore");
+    else if (s.version !== undefined && s.latest)
+      errors.push(`A version number and latest flag cannot both be specified for ${s.pacticipant} to ignore`);
+  }
+  const destinations = [q.tag, q.environment, q.mainBranch].filter((d) => d !== undefined);
+  if (destinations.length > 1)
+    errors.push("Cannot specify more than one of tag, environment and mainBranch as the destination.");
+  if (q.latest && q.environment) errors.push("Cannot specify both latest=true and an environment.");
+  if (q.environment && !data.environment(q.environment))
+    errors.push(`Environment with name '${q.environment}' does not exist`);
+  if (q.limit !== undefined && !(q.limit >= 1)) errors.push("The limit must be 1 or greater.");
+  return errors;
+}
+
+/** What one selector resolved to: every version, one version, or none that exists. */
 interface Resolved {
-  pacticipant: Pacticipant | undefined;
-  name: string;
-  /** null: every version (no restriction). */
-  versions: Version[] | null;
-  specified: boolean;
-  /** A version was asked for but does not exist. */
-  missing: boolean;
-  describe: (version?: Version | null) => string;
+  pacticipant: Pacticipant;
+  kind: "all" | "version" | "missing";
+  version: Version | null;
+  selector: MatrixSelector;
+  oneOfMany: boolean;
 }
 
-function resolveSpecified(data: BrokerData, s: MatrixSelector): Resolved {
-  const p = data.pacticipant(s.pacticipant);
-  const name = p?.name ?? s.pacticipant;
-  const base = { pacticipant: p, name, specified: true };
-  if (!p) {
-    return {
-      ...base,
-      versions: [],
-      missing: true,
-      describe: () => (s.version !== undefined ? `version ${s.version} of ${name}` : name),
-    };
+const onlyName = (s: MatrixSelector) =>
+  s.version === undefined &&
+  s.tag === undefined &&
+  s.branch === undefined &&
+  !s.latest &&
+  s.environment === undefined &&
+  !s.mainBranch;
+
+/** Version.for_selector: every criterion narrows the same set; null means every version. */
+export function versionsForSelector(data: BrokerData, p: Pacticipant, s: MatrixSelector): Version[] | null {
+  if (onlyName(s)) return null;
+  let versions = data.versionsOf(p.id);
+  const keep = (allowed: readonly Version[]) => {
+    const ids = new Set(allowed.map((v) => v.id));
+    versions = versions.filter((v) => ids.has(v.id));
+  };
+  let latestApplied = false;
+  if (s.environment !== undefined) {
+    const env = data.environment(s.environment);
+    keep(env ? data.versionsInEnvironment(p.id, env.uuid) : []);
   }
-  if (s.version !== undefined) {
-    const v = data.version(p.id, s.version);
-    return {
-      ...base,
-      versions: v ? [v] : [],
-      missing: !v,
-      describe: () => `version ${s.version} of ${name}`,
-    };
-  }
-  if (s.mainBranch) {
-    const v = p.mainBranch ? data.versionsOnBranch(p.id, p.mainBranch).at(-1) : undefined;
-    return {
-      ...base,
-      versions: v ? [v] : [],
-      missing: !v,
-      describe: () =>
-        `the latest version of ${name} from the main branch (${v?.number ?? "no such version exists"})`,
-    };
-  }
-  if (s.branch !== undefined) {
-    const onBranch = data.versionsOnBranch(p.id, s.branch);
+  if (s.tag !== undefined) keep(data.versionsWithTag(p.id, s.tag));
+  if (s.version !== undefined) versions = versions.filter((v) => v.number === s.version);
+  for (const branch of [s.mainBranch ? (p.mainBranch ?? null) : undefined, s.branch]) {
+    if (branch === undefined) continue;
+    const onBranch = branch === null ? [] : data.versionsOnBranch(p.id, branch);
     if (s.latest) {
-      const v = onBranch.at(-1);
-      return {
-        ...base,
-        versions: v ? [v] : [],
-        missing: !v,
-        describe: () =>
-          `the latest version of ${name} from branch ${s.branch} (${v?.number ?? "no such version exists"})`,
-      };
-    }
-    return {
-      ...base,
-      versions: onBranch,
-      missing: onBranch.length === 0,
-      describe: (v) => `version ${v?.number ?? "(none)"} of ${name} from branch ${s.branch}`,
-    };
+      latestApplied = true;
+      keep(onBranch.slice(-1)); // the branch head
+    } else keep(onBranch);
   }
-  if (s.tag !== undefined) {
-    const tagged = data.versionsWithTag(p.id, s.tag);
-    const picked = s.latest ? tagged.slice(-1) : tagged;
-    return {
-      ...base,
-      versions: picked,
-      missing: picked.length === 0,
-      describe: (v) =>
-        picked.length
-          ? `the latest version of ${name} with tag ${s.tag} (${v?.number ?? picked.at(-1)?.number})`
-          : `the latest version of ${name} with tag ${s.tag} (no such version exists)`,
-    };
-  }
-  if (s.latest) {
-    const v = data.latestVersion(p.id);
-    return {
-      ...base,
-      versions: v ? [v] : [],
-      missing: !v,
-      describe: () => `the latest version of ${name} (${v?.number ?? "no such version exists"})`,
-    };
-  }
-  return {
-    ...base,
-    versions: null,
-    missing: false,
-    describe: (v) => (v ? `version ${v.number} of ${name}` : `any version of ${name}`),
-  };
+  if (s.latest && !latestApplied) versions = versions.slice(-1);
+  return versions;
 }
 
-function resolveInferred(data: BrokerData, p: Pacticipant, q: MatrixQuery): Resolved {
-  const base = { pacticipant: p, name: p.name, specified: false, missing: false };
-  if (q.environment !== undefined) {
-    const env = data.environment(q.environment);
-    const versions = env ? data.versionsInEnvironment(p.id, env.uuid) : [];
-    return {
-      ...base,
-      versions,
-      describe: (v) => {
-        if (versions.length === 0)
-          return `a version of ${p.name} currently in ${q.environment} (no version is currently recorded as deployed/released in this environment)`;
-        const prefix = versions.length > 1 ? "one of the versions" : "the version";
-        return `${prefix} of ${p.name} currently in ${q.environment} (${v?.number ?? versions.map((x) => x.number).join(", ")})`;
-      },
-    };
-  }
-  if (q.mainBranch) {
-    const v = p.mainBranch ? data.versionsOnBranch(p.id, p.mainBranch).at(-1) : undefined;
-    return {
-      ...base,
-      versions: v ? [v] : [],
-      describe: () =>
-        `the latest version of ${p.name} from the main branch (${v?.number ?? "no such version exists"})`,
-    };
-  }
-  if (q.latest) {
-    const v = q.tag !== undefined ? data.versionsWithTag(p.id, q.tag).at(-1) : data.latestVersion(p.id);
-    const what =
-      q.tag !== undefined
-        ? `the latest version of ${p.name} with tag ${q.tag}`
-        : `the latest version of ${p.name}`;
-    return {
-      ...base,
-      versions: v ? [v] : [],
-      describe: () => `${what} (${v?.number ?? "no such version exists"})`,
-    };
-  }
-  return {
-    ...base,
-    versions: null,
-    describe: (v) => (v ? `version ${v.number} of ${p.name}` : `any version of ${p.name}`),
-  };
+function resolve(data: BrokerData, p: Pacticipant, s: MatrixSelector): Resolved[] {
+  const versions = versionsForSelector(data, p, s);
+  const base = { pacticipant: p, selector: s, oneOfMany: false };
+  if (versions === null) return [{ ...base, kind: "all", version: null }];
+  if (versions.length === 0) return [{ ...base, kind: "missing", version: null }];
+  return versions.map((version) => ({ ...base, kind: "version", version, oneOfMany: versions.length > 1 }));
+}
+
+/** The real broker's ResolvedSelector#description, for a selector and (when known) the version. */
+function describe(r: Resolved, version: Version | null = r.version): string {
+  const n = r.pacticipant.name;
+  const s = r.selector;
+  const v = version?.number ?? s.version;
+  const branch = s.branch ?? (s.mainBranch && version ? (r.pacticipant.mainBranch ?? undefined) : undefined);
+  if (s.latest && s.tag !== undefined)
+    return `the latest version of ${n} with tag ${s.tag} (${v ?? "no such version exists"})`;
+  if (s.mainBranch && v === undefined)
+    return `a version of ${n} from the main branch (no such version exists)`;
+  if (s.latest && branch !== undefined)
+    return `the latest version of ${n} from branch ${branch} (${v ?? "no such version exists"})`;
+  if (branch !== undefined)
+    return v !== undefined
+      ? `${r.oneOfMany ? "one of the versions" : "the version"} of ${n} from branch ${branch} (${v})`
+      : `a version of ${n} from branch ${branch} (no such version exists)`;
+  if (s.latest) return `the latest version of ${n} (${v ?? "no such version exists"})`;
+  if (s.tag !== undefined) return `a version of ${n} with tag ${s.tag} (${v ?? "no such version exists"})`;
+  if (s.environment !== undefined)
+    return v !== undefined
+      ? `${r.oneOfMany ? "one of the versions" : "the version"} of ${n} currently in ${s.environment} (${v})`
+      : `a version of ${n} currently in ${s.environment} (no version is currently recorded as deployed/released in this environment)`;
+  if (v !== undefined && r.kind === "missing") return `version ${v} of ${n} (no such version exists)`;
+  if (v !== undefined) return `version ${v} of ${n}`;
+  return `any version of ${n}`;
+}
+
+/** The reason given when a specified selector found no version. */
+function doesNotExist(r: Resolved): string {
+  const n = r.pacticipant.name;
+  const s = r.selector;
+  if (s.tag !== undefined) return `No version with tag ${s.tag} exists for ${n}`;
+  if (s.branch !== undefined) return `No version of ${n} from branch ${s.branch} exists`;
+  if (s.mainBranch) return `No version of ${n} from the main branch exists`;
+  if (s.environment !== undefined)
+    return `No version of ${n} is currently recorded as deployed or released in environment ${s.environment}`;
+  if (s.version !== undefined)
+    return `No pacts or verifications have been published for version ${s.version} of ${n}`;
+  return `No pacts or verifications have been published for ${n}`;
 }
 
 interface Integration {
@@ -201,103 +207,123 @@ interface Integration {
   required: boolean;
 }
 
-export function queryMatrix(data: BrokerData, q: MatrixQuery): MatrixResult {
-  if (q.selectors.length === 0) throw new MatrixQueryError("Please provide 1 or more version selectors.");
-  const specified = q.selectors.map((s) => resolveSpecified(data, s));
-  const byId = new Map<number, Resolved>();
-  for (const r of specified) if (r.pacticipant) byId.set(r.pacticipant.id, r);
+/** The versions in scope for one side: every version, or exactly these. */
+function scopeOf(resolved: readonly Resolved[]): Version[] | "all" {
+  if (resolved.some((r) => r.kind === "all")) return "all";
+  return resolved.flatMap((r) => (r.version ? [r.version] : []));
+}
 
-  // The other side is inferred when asked for (environment, latest, main
-  // branch) or when only one pacticipant is named.
+export function queryMatrix(data: BrokerData, q: MatrixQuery): MatrixResult {
+  const errors = validateMatrixQuery(data, q);
+  if (errors.length > 0) throw new MatrixQueryError(errors);
+
+  const pacticipantOf = (id: number): Pacticipant => {
+    const p = data.pacticipantById.get(id);
+    if (!p) throw new Error(`unknown pacticipant id ${id}`);
+    return p;
+  };
+  const specified = new Map<number, Resolved[]>();
+  for (const s of q.selectors) {
+    const p = data.pacticipant(s.pacticipant ?? "");
+    if (!p) continue; // validated above
+    specified.set(p.id, [...(specified.get(p.id) ?? []), ...resolve(data, p, s)]);
+  }
+
+  // The other side is inferred from the options; with one pacticipant named
+  // and none of them, every integration of it counts against any version.
   const infer =
-    q.environment !== undefined || q.latest === true || q.mainBranch === true || specified.length === 1;
+    q.latest === true || q.tag !== undefined || q.environment !== undefined || q.mainBranch === true;
+  const everyIntegration = infer || specified.size === 1;
   const integrations = new Map<string, Integration>();
   const add = (i: Integration) => {
     const key = `${i.consumerId}/${i.providerId}`;
     const existing = integrations.get(key);
     if (!existing || (!existing.required && i.required)) integrations.set(key, i);
   };
-  for (const r of specified) {
-    const p = r.pacticipant;
-    if (!p) continue;
-    const versions = r.versions ?? data.versionsOf(p.id);
-    for (const v of versions) {
-      for (const pub of data.pactsOfConsumerVersion(v.id)) {
-        if (infer || byId.has(pub.providerId))
-          add({ consumerId: p.id, providerId: pub.providerId, required: true });
-      }
-    }
-    if (infer)
-      for (const c of data.consumersOf(p.id)) add({ consumerId: c, providerId: p.id, required: false });
+  for (const [id, resolved] of specified) {
+    const scope = scopeOf(resolved);
+    const versions = scope === "all" ? data.versionsOf(id) : scope;
+    for (const v of versions)
+      for (const pub of data.pactsOfConsumerVersion(v.id))
+        if (everyIntegration || specified.has(pub.providerId))
+          add({ consumerId: id, providerId: pub.providerId, required: true });
+    for (const c of data.consumersOf(id))
+      if (everyIntegration || specified.has(c)) add({ consumerId: c, providerId: id, required: false });
   }
 
-  const resolvedFor = (id: number): Resolved => {
-    const known = byId.get(id);
+  const inferred = new Map<number, Resolved[]>();
+  const resolvedFor = (id: number): Resolved[] => {
+    const known = specified.get(id) ?? inferred.get(id);
     if (known) return known;
-    const p = data.pacticipantById.get(id);
-    if (!p) throw new Error(`unknown pacticipant id ${id}`);
-    const r = infer ? resolveInferred(data, p, q) : resolveInferred(data, p, { selectors: [], ignore: [] });
-    byId.set(id, r);
+    const p = pacticipantOf(id);
+    const selector: MatrixSelector = { pacticipant: p.name };
+    if (infer) {
+      if (q.latest) selector.latest = true;
+      if (q.tag !== undefined) selector.tag = q.tag;
+      if (q.mainBranch) selector.mainBranch = true;
+      if (q.environment !== undefined) selector.environment = q.environment;
+    }
+    const r = resolve(data, p, selector);
+    inferred.set(id, r);
     return r;
+  };
+  /** The selector a row's version came from, for its description. */
+  const resolvedForVersion = (id: number, version: Version | null): Resolved => {
+    const all = resolvedFor(id);
+    const exact = version ? all.find((r) => r.version?.id === version.id) : undefined;
+    const chosen = exact ?? all.find((r) => r.kind === "all") ?? all[0];
+    if (!chosen) throw new Error(`no selector for pacticipant ${id}`);
+    if (chosen.kind === "all" && version) return { ...chosen, kind: "version", version };
+    return chosen;
   };
 
   const isIgnored = (p: Pacticipant, v: Version | null) =>
     q.ignore.some(
       (i) =>
-        i.pacticipant.toLowerCase() === p.name.toLowerCase() &&
+        i.pacticipant?.toLowerCase() === p.name.toLowerCase() &&
         (i.version === undefined || i.version === v?.number),
     );
 
   const rows: MatrixRow[] = [];
   const integrationsWithoutRow: Integration[] = [];
   for (const integration of integrations.values()) {
-    const cr = resolvedFor(integration.consumerId);
-    const pr = resolvedFor(integration.providerId);
-    const consumer = data.pacticipantById.get(integration.consumerId);
-    const provider = data.pacticipantById.get(integration.providerId);
-    if (!consumer || !provider) continue;
+    const consumer = pacticipantOf(integration.consumerId);
+    const provider = pacticipantOf(integration.providerId);
+    const consumerScope = scopeOf(resolvedFor(consumer.id));
+    const providerScope = scopeOf(resolvedFor(provider.id));
     const before = rows.length;
-    const consumerVersions = cr.versions ?? data.versionsOf(consumer.id);
+    const consumerVersions = consumerScope === "all" ? data.versionsOf(consumer.id) : consumerScope;
     for (const cv of consumerVersions) {
       const pub = data.pactFor(cv.id, provider.id);
       if (!pub) continue;
-      const allowed = pr.versions ? new Set(pr.versions.map((v) => v.id)) : null;
-      if (allowed && allowed.size === 0) continue; // nothing of the provider to meet
-      // Latest verification of this content by each provider version in scope.
+      if (providerScope !== "all" && providerScope.length === 0) continue; // nothing of the provider to meet
+      const inScope = providerScope === "all" ? null : new Set(providerScope.map((v) => v.id));
+      // The latest verification of this content by each provider version in scope (cvpv).
       const latestByProviderVersion = new Map<number, Verification>();
       for (const ver of data.verificationsOf(pub.pactVersionId)) {
-        if (allowed && !allowed.has(ver.providerVersionId)) continue;
+        if (inScope && !inScope.has(ver.providerVersionId)) continue;
         latestByProviderVersion.set(ver.providerVersionId, ver);
       }
       let found = [...latestByProviderVersion.values()];
-      if (q.latestby === "cvp" && found.length > 1) found = [found.reduce((a, b) => (a.id > b.id ? a : b))];
-      for (const ver of found) {
-        const pv = data.versionById.get(ver.providerVersionId) ?? null;
-        rows.push({
-          consumer,
-          consumerVersion: cv,
-          provider,
-          providerVersion: pv,
-          publication: pub,
-          verification: ver,
-          ignored: isIgnored(consumer, cv) || isIgnored(provider, pv),
-        });
-      }
+      // cvp: only the row of the latest provider version.
+      if (q.latestby === "cvp" && found.length > 1)
+        found = [found.reduce((a, b) => (a.providerVersionId > b.providerVersionId ? a : b))];
+      const row = (providerVersion: Version | null, verification: Verification | null): MatrixRow => ({
+        consumer,
+        consumerVersion: cv,
+        provider,
+        providerVersion,
+        publication: pub,
+        verification,
+        ignored: isIgnored(consumer, cv) || isIgnored(provider, providerVersion),
+      });
+      for (const ver of found) rows.push(row(data.versionById.get(ver.providerVersionId) ?? null, ver));
       // A provider version in scope that never verified this content leaves
-      // the answer unknown (the real broker shows it as a row with no provider version).
-      const unverified = allowed
-        ? [...allowed].some((id) => !latestByProviderVersion.has(id))
-        : found.length === 0;
-      if (unverified) {
-        rows.push({
-          consumer,
-          consumerVersion: cv,
-          provider,
-          providerVersion: null,
-          publication: pub,
-          verification: null,
-          ignored: isIgnored(consumer, cv) || isIgnored(provider, null),
-        });
+      // the answer unknown; so does content nobody verified.
+      if (providerScope === "all") {
+        if (found.length === 0) rows.push(row(null, null));
+      } else {
+        for (const v of providerScope) if (!latestByProviderVersion.has(v.id)) rows.push(row(v, null));
       }
     }
     if (rows.length === before && integration.required) integrationsWithoutRow.push(integration);
@@ -305,53 +331,45 @@ export function queryMatrix(data: BrokerData, q: MatrixQuery): MatrixResult {
 
   const considered = rows.filter((r) => !r.ignored);
   const ignoredRows = rows.filter((r) => r.ignored);
-  const requiredMissing = integrationsWithoutRow.filter((i) => {
-    const c = data.pacticipantById.get(i.consumerId);
-    const p = data.pacticipantById.get(i.providerId);
-    return !(c && isIgnored(c, null)) && !(p && isIgnored(p, null));
-  });
-  const missingSpecified = specified.filter((r) => r.missing);
+  const requiredMissing = integrationsWithoutRow.filter(
+    (i) => !isIgnored(pacticipantOf(i.consumerId), null) && !isIgnored(pacticipantOf(i.providerId), null),
+  );
+  const missingSpecified = [...specified.values()].flat().filter((r) => r.kind === "missing");
 
-  const describeRow = (r: MatrixRow) => {
-    const cr = resolvedFor(r.consumer.id);
-    const pr = resolvedFor(r.provider.id);
-    return [cr.describe(r.consumerVersion), pr.describe(r.providerVersion)] as const;
-  };
+  const describeRow = (r: MatrixRow) =>
+    [
+      describe(resolvedForVersion(r.consumer.id, r.consumerVersion), r.consumerVersion),
+      describe(resolvedForVersion(r.provider.id, r.providerVersion), r.providerVersion),
+    ] as const;
 
-  const errors: Reason[] = [];
-  for (const r of missingSpecified) {
-    errors.push({
-      type: "error",
-      text: `No pacts or verifications have been published for ${r.describe()}`,
-    });
-  }
-  if (errors.length === 0) {
+  const errorsOut: Reason[] = missingSpecified.map((r) => ({ type: "error", text: doesNotExist(r) }));
+  if (errorsOut.length === 0) {
     for (const i of requiredMissing) {
-      const cr = resolvedFor(i.consumerId);
-      const pr = resolvedFor(i.providerId);
-      errors.push({
+      const c = resolvedForVersion(i.consumerId, null);
+      const p = resolvedForVersion(i.providerId, null);
+      errorsOut.push({
         type: "error",
-        text: `There is no verified pact between ${cr.describe()} and ${pr.describe()}`,
+        text: `There is no verified pact between ${describe(c)} and ${describe(p)}`,
       });
     }
     for (const r of rows.filter((x) => x.verification?.success === false)) {
       const [c, p] = describeRow(r);
-      errors.push({
+      errorsOut.push({
         type: "error",
         text: `${r.ignored ? "[IGNORED] " : ""}The verification for the pact between ${c} and ${p} failed`,
       });
     }
     for (const r of rows.filter((x) => x.verification === null)) {
       const [c, p] = describeRow(r);
-      errors.push({
+      errorsOut.push({
         type: "error",
         text: `${r.ignored ? "[IGNORED] " : ""}There is no verified pact between ${c} and ${p}`,
       });
     }
   }
-  const uniqueErrors = [...new Map(errors.map((e) => [e.text, e])).values()];
+  const uniqueErrors = [...new Map(errorsOut.map((e) => [e.text, e])).values()];
   const warnings: Reason[] = q.ignore
-    .filter((i) => !data.pacticipant(i.pacticipant))
+    .filter((i) => i.pacticipant && !data.pacticipant(i.pacticipant))
     .map((i) => ({ type: "warning", text: `WARNING: Cannot ignore ${i.pacticipant} (no such pacticipant)` }));
 
   let deployable: boolean | null;
