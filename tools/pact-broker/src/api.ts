@@ -11,13 +11,19 @@ import { pactRoutes } from "./routes/pacts.ts";
 import { publishRoutes } from "./routes/publish.ts";
 import { verificationRoutes } from "./routes/verification-results.ts";
 import { versionRoutes } from "./routes/versions.ts";
+import { DEFAULT_WEBHOOK_ROUTE_OPTIONS, type WebhookRouteOptions, webhookRoutes } from "./routes/webhooks.ts";
+
+/** Settings of route modules that need more than the store (main.ts passes them from the config). */
+export interface ApiOptions {
+  webhooks?: WebhookRouteOptions;
+}
 
 // The Pact Broker HTTP API subset used by the official pact-broker CLI and the
 // pact-js (Rust core) Verifier, one module per resource under routes/.
 // Resource shapes and relation names follow the real broker, so the same
 // scripts work against either.
 
-export function createApi(store: Store): Router {
+export function createApi(store: Store, options: ApiOptions = {}): Router {
   const router = createRouter();
   const broker = createBroker(store);
   indexRoutes(router);
@@ -30,5 +36,6 @@ export function createApi(store: Store): Router {
   environmentRoutes(router, broker);
   deploymentRoutes(router, broker);
   matrixRoutes(router, broker);
+  webhookRoutes(router, broker, options.webhooks ?? DEFAULT_WEBHOOK_ROUTE_OPTIONS);
   return router;
 }

@@ -17,7 +17,47 @@ const schema = z.object({
     .url()
     .transform((s) => s.replace(/\/+$/, ""))
     .optional(),
+  // Webhooks: the real broker's allowlists (space or comma separated). This
+  // project sends webhooks to loopback only unless told otherwise.
+  PACT_BROKER_WEBHOOK_HOST_WHITELIST: list("127.0.0.1 ::1 localhost"),
+  PACT_BROKER_WEBHOOK_SCHEME_WHITELIST: list("http https", (s) => s.toLowerCase()),
+  PACT_BROKER_WEBHOOK_HTTP_METHOD_WHITELIST: list("POST", (s) => s.toUpperCase()),
+  PACT_BROKER_WEBHOOK_HTTP_CODE_SUCCESS: numbers("200 201 202 203 204 205 206", (n) => n >= 100 && n <= 599),
+  // Seconds before each retry of a failed webhook; as many retries as entries.
+  PACT_BROKER_WEBHOOK_RETRY_SCHEDULE: numbers("10 60 120 300 600 1200", (n) => n >= 0 && n <= 86_400, true),
+  PACT_BROKER_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  // Longest wait between two looks at the webhook outbox (a NOTIFY wakes it sooner).
+  PACT_BROKER_WEBHOOK_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
 });
+
+/** A list variable ("a b" or "a,b"), each entry normalised. */
+function list(fallback: string, normalise: (s: string) => string = (s) => s) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((s) =>
+      s
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .map(normalise),
+    );
+}
+
+/** A list of numbers, each checked; retry delays may be fractional or empty. */
+function numbers(fallback: string, ok: (n: number) => boolean, fractional = false) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((s) =>
+      s
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .map(Number),
+    )
+    .refine((ns) => ns.every((n) => Number.isFinite(n) && (fractional || Number.isInteger(n)) && ok(n)), {
+      message: "must be a space separated list of numbers in range",
+    });
+}
 
 export type PactBrokerConfig = z.infer<typeof schema> & { databaseUrl: string };
 

@@ -3,6 +3,9 @@ import { createApi } from "./api.ts";
 import { loadPactBrokerConfig } from "./config.ts";
 import { createStore } from "./db/store.ts";
 import { brokerHttpHandler } from "./http-handler.ts";
+import { createBroker } from "./routes/context.ts";
+import { createWebhookRunner } from "./webhooks/runner.ts";
+import { webhookSettings } from "./webhooks/settings.ts";
 
 // Composition root of Accord's own Pact Broker on the shared service host,
 // which also serves /healthz, /readyz (PostgreSQL checked), /metrics and shuts
@@ -18,11 +21,22 @@ await runService({
     );
     host.http(
       brokerHttpHandler({
-        router: createApi(createStore(pool)),
+        router: createApi(createStore(pool), { webhooks: { settings: webhookSettings(config) } }),
         logger: host.logger,
         publicUrl: config.PACT_BROKER_PUBLIC_URL,
         listenAddress: `${config.PACT_BROKER_HOST}:${config.PACT_BROKER_PORT}`,
       }),
     );
+    // Webhooks fire after the publishing transaction commits, outside the request.
+    const store = createStore(pool);
+    const webhooks = createWebhookRunner({
+      pool,
+      webhooks: store.webhooks,
+      data: createBroker(store).data,
+      settings: webhookSettings(config),
+      logger: host.logger,
+    });
+    await webhooks.start();
+    host.onShutdown("webhook runner", () => webhooks.stop());
   },
 });

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { inTransaction, type Pool, type PoolClient } from "#lib/db.ts";
 import type { Environment, Snapshot, Verification, Version } from "../domain/model.ts";
 import { mergePacts, PactContentError, type PactDoc, pactSha } from "../domain/pact-content.ts";
+import { createWebhookStore, type WebhookStore } from "../webhooks/store.ts";
 
 // SQL adapter of the broker. Writes run one at a time (a transaction-scoped
 // advisory lock): a local/CI broker sees few writes, and serialising them
@@ -21,6 +22,10 @@ export interface Store {
     id: number,
   ): Promise<{ testResults: unknown; verifiedBy: unknown; buildUrl: string | null } | undefined>;
   ping(): Promise<void>;
+  /** Webhooks, the outbox of publications and verifications, triggered webhooks (src/webhooks/store.ts). */
+  webhooks: WebhookStore;
+  /** When each environment was created, by uuid (the snapshot's environments leave it out). */
+  environmentsCreatedAt(): Promise<Map<string, Date>>;
 }
 
 export interface Tx {
@@ -70,6 +75,15 @@ export function createStore(pool: Pool): Store {
   return {
     async ping() {
       await pool.query("SELECT 1");
+    },
+
+    webhooks: createWebhookStore(pool),
+
+    async environmentsCreatedAt() {
+      const r = await pool.query<{ uuid: string; createdAt: Date }>(
+        `SELECT uuid, created_at AS "createdAt" FROM environments`,
+      );
+      return new Map(r.rows.map((row) => [row.uuid, row.createdAt]));
     },
 
     async snapshot() {
