@@ -16,6 +16,7 @@ import {
 import { rpcClient } from "#lib/rpc/clients.ts";
 import { verifySignature } from "#services/notifications/src/domain/signature.ts";
 import { type Platform, queryDb, startPlatform } from "#test/support/platform.ts";
+import { setSimulatorBehaviour } from "#test/support/service-under-test.ts";
 
 // The whole platform as real processes on real infrastructure: every order
 // goes orders -> outbox -> Kafka -> orchestrator -> Temporal saga ->
@@ -119,13 +120,8 @@ async function carrierBookings(orderId: string): Promise<{ status: string }[]> {
   return ((await res.json()) as { shipments: { status: string }[] }).shipments;
 }
 
-async function behave(party: "payment-provider" | "carrier", behaviour: Record<string, unknown>) {
-  const res = await fetch(`${platform.urls[party]}/admin/behaviour`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(behaviour),
-  });
-  expect(res.status).toBe(200);
+function behave(party: "payment-provider" | "carrier", change: Parameters<typeof setSimulatorBehaviour>[1]) {
+  return setSimulatorBehaviour({ url: platform.urls[party] }, change);
 }
 
 describe("order saga end to end", () => {
