@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idle memory of the running platform: the RSS of every process each started
 # service and infrastructure part runs (all processes of its session, so a
-# wrapper and its child both count), and the total. Run after `npm start`
+# launcher and what it starts both count, as tsx and its node child did
+# before ADR 0015), and the total. Run after `npm start`
 # once the sample orders are done. Prints a markdown table.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../infra/env.sh"

@@ -6,11 +6,10 @@ import { describe, expect, it } from "vitest";
 
 // The Connect conformance suite (connectrpc/conformance v1.0.7, server mode)
 // against the RPC server stack before and after ADR 0009; see conformance/README.md.
-// The runner is built by scripts/conformance.sh (CI does it before npm test).
+// The runner is built by scripts/conformance.sh, which `npm test` runs first.
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const accordHome = process.env.ACCORD_HOME ?? path.join(root, ".accord");
 const runner = path.join(accordHome, "cache", "connectconformance-v1.0.7", "connectconformance");
-const tsx = path.join(root, "node_modules", ".bin", "tsx");
 
 interface RunResult {
   exitCode: number | null;
@@ -33,7 +32,8 @@ function runSuite(variant: "before" | "after"): Promise<RunResult> {
         "-p",
         process.env.CONFORMANCE_PARALLEL ?? "2",
         "--",
-        tsx,
+        // The server runs on plain Node, as the services do (type stripping).
+        process.execPath,
         "conformance/server.ts",
         `--variant=${variant}`,
       ],
