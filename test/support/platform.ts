@@ -1,3 +1,4 @@
+import { deletePrefixed } from "./kafka.ts";
 import { shortId, type TempDatabase, tempDatabase } from "./postgres.ts";
 import { entryPoint, freePort, type ServiceProcess, startServiceProcess } from "./service-process.ts";
 
@@ -137,6 +138,8 @@ export async function startPlatform(
     async stop() {
       for (const name of [...ORDER].reverse()) await processes.get(name)?.stop();
       for (const [, db] of owned) await db.drop();
+      // Its topics and consumer groups too; best effort, a platform stopped after a fault still stops.
+      await deletePrefixed(topicPrefix).catch(() => undefined);
     },
   };
 }
