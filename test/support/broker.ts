@@ -37,21 +37,27 @@ export interface StartBrokerOptions {
   env?: Record<string, string>;
   /** Fixed port; a free one by default. */
   port?: number;
+  /**
+   * Run on this existing database (another broker's, to restart on the same
+   * data) instead of a new one; stop() then leaves it in place.
+   */
+  database?: string;
 }
 
 export async function startBroker(options: StartBrokerOptions = {}): Promise<BrokerProcess> {
   const db = tempDatabase("pact-broker");
+  const database = options.database ?? db.name;
   const port = options.port ?? (await freePort());
   const proc = await startServiceProcess(
     "tools/pact-broker/src/main.ts",
-    { PACT_BROKER_PORT: String(port), PACT_BROKER_DATABASE: db.name, ...options.env },
+    { PACT_BROKER_PORT: String(port), PACT_BROKER_DATABASE: database, ...options.env },
     port,
   );
   let stopped: Promise<void> | undefined;
   return {
     url: proc.url,
     port,
-    database: db.name,
+    database,
     process: proc,
     output: proc.output,
     cli: (args, cliOptions) => pactBrokerCli(proc.url, args, cliOptions),
@@ -59,7 +65,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
     stop() {
       stopped ??= (async () => {
         await proc.stop();
-        await db.drop();
+        if (options.database === undefined) await db.drop();
       })();
       return stopped;
     },
@@ -273,6 +279,8 @@ export interface RecordedRequest {
   url: string;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+  /** Date.now() when it arrived. */
+  at: number;
 }
 
 export interface RecordingServer {
@@ -280,6 +288,8 @@ export interface RecordingServer {
   readonly url: string;
   /** Every request received so far, oldest first. */
   readonly requests: RecordedRequest[];
+  /** How many TCP connections were opened to it (a refused webhook opens none). */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -299,8 +309,10 @@ export async function startRecordingServer(
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
+    const at = Date.now();
     req.on("end", () => {
       const recorded: RecordedRequest = {
+        at,
         method: req.method ?? "GET",
         url: req.url ?? "/",
         headers: req.headers,
@@ -319,11 +331,16 @@ export async function startRecordingServer(
       );
     });
   });
+  let connections = 0;
+  server.on("connection", () => {
+    connections += 1;
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

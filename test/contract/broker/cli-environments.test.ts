@@ -80,6 +80,7 @@ describe("pact-broker environment commands", () => {
     expect(r.stdout).toContain("Name: staging");
     expect(r.stdout).toContain("Display Name: Staging");
     expect(r.stdout).toContain("Production: false");
+    expect(r.stdout).toMatch(/Created At: "?\d{4}-\d{2}-\d{2}T/);
   });
 
   it("update-environment replaces its name, display name and production flag", async () => {

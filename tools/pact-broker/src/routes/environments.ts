@@ -31,9 +31,10 @@ export function environmentRoutes(router: Router, { store, data }: Broker): void
   router.get("/environments", async ({ base: b, query }) => {
     const d = await data();
     const name = query.get("name");
+    const createdAt = await store.environmentsCreatedAt();
     const envs = d.s.environments
       .filter((e) => name === undefined || e.name === name)
-      .map((e) => environmentBody(b, e));
+      .map((e) => environmentBody(b, e, createdAt.get(e.uuid)));
     return ok({ _embedded: { environments: envs }, _links: { self: link(`${b}/environments`) } });
   });
   router.post("/environments", async ({ base: b, body }) => {
@@ -41,16 +42,17 @@ export function environmentRoutes(router: Router, { store, data }: Broker): void
     if ((await data()).environment(input.name))
       throw badRequest("name", `Another environment with name '${input.name}' already exists.`);
     const env = await store.write((tx) => tx.createEnvironment(input));
-    return created(environmentBody(b, env));
+    return created(environmentBody(b, env, (await store.environmentsCreatedAt()).get(env.uuid)));
   });
-  router.get("/environments/:uuid", async ({ base: b, params }) =>
-    ok(environmentBody(b, needEnvironment(await data(), params.uuid))),
-  );
+  router.get("/environments/:uuid", async ({ base: b, params }) => {
+    const env = needEnvironment(await data(), params.uuid);
+    return ok(environmentBody(b, env, (await store.environmentsCreatedAt()).get(env.uuid)));
+  });
   router.put("/environments/:uuid", async ({ base: b, params, body }) => {
     const input = environmentInput(await body());
     const env = await store.write((tx) => tx.updateEnvironment(params.uuid, input));
     if (!env) throw notFound(`environment ${params.uuid}`);
-    return ok(environmentBody(b, env));
+    return ok(environmentBody(b, env, (await store.environmentsCreatedAt()).get(env.uuid)));
   });
   router.delete("/environments/:uuid", async ({ params }) => {
     if (!(await store.write((tx) => tx.deleteEnvironment(params.uuid))))

@@ -67,13 +67,14 @@ export function versionBody(b: string, d: BrokerData, v: Version) {
   };
 }
 
-export function environmentBody(b: string, e: Environment) {
+export function environmentBody(b: string, e: Environment, createdAt?: Date) {
   const displayName = e.displayName ?? e.name;
   return {
     uuid: e.uuid,
     name: e.name,
     displayName,
     production: e.production,
+    ...(createdAt ? { createdAt } : {}),
     _links: {
       self: link(u.environment(b, e.uuid), { title: "Environment", name: e.name }),
       // What record-undeployment, record-support-ended and describe-version --environment follow.
