@@ -14,7 +14,8 @@ import {
 
 // The real payment-provider process and the real payments process on its own
 // database and its own events topic, called with the generated client.
-const TIMEOUT_MS = 300;
+// Above a loaded machine's answer time (300 ms failed a healthy call under load), below the slow cases.
+const TIMEOUT_MS = 500;
 const RESET_MS = 1_000;
 /** A call retried while it fails (the provider or the breaker answers Unavailable), as Temporal's retry would. */
 const RETRIED = { timeout: 8_000, interval: 200 };
@@ -57,8 +58,9 @@ beforeAll(async () => {
       PAYMENTS_PROVIDER_BREAKER_VOLUME_THRESHOLD: "3",
       PAYMENTS_PROVIDER_BREAKER_ERROR_PERCENT: "50",
       PAYMENTS_PROVIDER_BREAKER_RESET_MS: String(RESET_MS),
-      // Short statistics window: successes of earlier tests roll out quickly.
-      PAYMENTS_PROVIDER_BREAKER_WINDOW_MS: "2000",
+      // Short statistics window (successes of earlier tests roll out quickly), yet
+      // long enough to hold the volume threshold's timed-out calls.
+      PAYMENTS_PROVIDER_BREAKER_WINDOW_MS: String(TIMEOUT_MS * 8),
     },
   });
   client = payments.client;
