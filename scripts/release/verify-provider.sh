@@ -9,10 +9,19 @@
 #   PACT_PROVIDER_VERSION, PACT_PROVIDER_BRANCH
 # (selectors { mainBranch: true }, { deployedOrReleased: true }, pending on).
 # Fails if no result reached the broker for this provider version.
+# An optional third argument is the URL of one pact to verify, the way a
+# webhook passes it on (${pactbroker.pactUrl}; see scripts/release/verification-runner.ts):
+#   scripts/release/verify-provider.sh <provider> "" <pact URL>
+# It reaches the provider test as PACT_URL.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 provider="${1:?usage: verify-provider.sh <provider> [test file]}"
 test_file="${2:-test/contract/provider/$provider.test.ts}"
 [[ -n "$PACT_BRANCH" ]] || die "no branch: set PACT_BRANCH (detached HEAD)"
+pact_url="${3:-}"
+if [[ -n "$pact_url" ]]; then
+  export PACT_URL="$pact_url"
+  log "the pact to verify: $pact_url"
+fi
 
 # The version exists (with its branch) even when no consumer has a pact yet,
 # so the provider's first deploy can be checked by can-i-deploy.
