@@ -8,7 +8,7 @@ import { type BrokerProcess, putVersion, startBroker, startRecordingServer } fro
 // again before each attempt, so a request to a host no longer allowed never
 // opens a connection; a disabled webhook does not fire.
 
-const SCHEDULE = [0.3, 0.6, 1.2];
+const SCHEDULE = [0.3, 0.6, 1.2] as const;
 
 let broker: BrokerProcess;
 const cleanups: (() => Promise<void>)[] = [];
