@@ -1,69 +1,21 @@
-import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { MatchersV3, PactV4, Verifier } from "@pact-foundation/pact";
-import pg from "pg";
-import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import { type CliResult, pactBrokerCli } from "#test/support/broker.ts";
 
 // Harness for the release-gate tests: Accord's broker as a real process with
 // its own database, the OFFICIAL pact-broker CLI, pact-js consumer tests that
 // write real pact files, the pact-js Verifier, and tiny provider servers.
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const PACT_BROKER_CLI = path.join(ROOT, "node_modules/.bin/pact-broker");
-
-export interface Broker {
-  url: string;
-  process: ServiceProcess;
-  stop: () => Promise<void>;
-}
-
-export async function startBroker(): Promise<Broker> {
-  const database = `accord_pact_broker_test_${randomBytes(4).toString("hex")}`;
-  const port = await freePort();
-  const proc = await startServiceProcess(
-    "tools/pact-broker/src/main.ts",
-    { PACT_BROKER_PORT: String(port), PACT_BROKER_DATABASE: database },
-    port,
-  );
-  return {
-    url: proc.url,
-    process: proc,
-    stop: async () => {
-      await proc.stop();
-      const admin = new pg.Client({ database: "postgres" });
-      await admin.connect();
-      try {
-        await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      } finally {
-        await admin.end();
-      }
-    },
-  };
-}
-
-export interface CliResult {
-  code: number;
-  output: string;
-}
+// The broker process and the official CLI come from test/support/broker.ts,
+// shared with the broker's own contract tests.
+export { type BrokerProcess as Broker, startBroker } from "#test/support/broker.ts";
 
 /** Runs the official CLI (a Rust binary) the way the release scripts do. */
-export function cli(brokerUrl: string, args: string[], cwd = ROOT): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      PACT_BROKER_CLI,
-      args,
-      { cwd, env: { ...process.env, PACT_BROKER_BASE_URL: brokerUrl, NO_COLOR: "1" }, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, output: `${stdout}${stderr}` });
-      },
-    );
-  });
+export function cli(brokerUrl: string, args: string[], cwd?: string): Promise<CliResult> {
+  return pactBrokerCli(brokerUrl, args, cwd === undefined ? {} : { cwd });
 }
 
 export async function tempDir(): Promise<{ dir: string; remove: () => Promise<void> }> {
