@@ -8,7 +8,7 @@ import { indexRoutes } from "./routes/index-resource.ts";
 import { matrixRoutes } from "./routes/matrix.ts";
 import { pacticipantRoutes } from "./routes/pacticipants.ts";
 import { pactRoutes } from "./routes/pacts.ts";
-import { publishRoutes } from "./routes/publish.ts";
+import { type PublishSettings, publishRoutes } from "./routes/publish.ts";
 import { verificationRoutes } from "./routes/verification-results.ts";
 import { versionRoutes } from "./routes/versions.ts";
 import { DEFAULT_WEBHOOK_ROUTE_OPTIONS, type WebhookRouteOptions, webhookRoutes } from "./routes/webhooks.ts";
@@ -16,6 +16,8 @@ import { DEFAULT_WEBHOOK_ROUTE_OPTIONS, type WebhookRouteOptions, webhookRoutes 
 /** Settings of route modules that need more than the store (main.ts passes them from the config). */
 export interface ApiOptions {
   webhooks?: WebhookRouteOptions;
+  /** PACT_BROKER_ALLOW_DANGEROUS_CONTRACT_MODIFICATION (false by default). */
+  publish?: PublishSettings;
 }
 
 // The Pact Broker HTTP API subset used by the official pact-broker CLI and the
@@ -27,7 +29,7 @@ export function createApi(store: Store, options: ApiOptions = {}): Router {
   const router = createRouter();
   const broker = createBroker(store);
   indexRoutes(router);
-  publishRoutes(router, broker);
+  publishRoutes(router, broker, options.publish);
   pactRoutes(router, broker);
   verificationRoutes(router, broker);
   forVerificationRoutes(router, broker);

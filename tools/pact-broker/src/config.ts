@@ -17,6 +17,13 @@ const schema = z.object({
     .url()
     .transform((s) => s.replace(/\/+$/, ""))
     .optional(),
+  // The real broker's allow_dangerous_contract_modification: false (the default)
+  // refuses, with 409, a pact whose content differs from the one already
+  // published for the same consumer version.
+  PACT_BROKER_ALLOW_DANGEROUS_CONTRACT_MODIFICATION: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((s) => s === "true"),
   // Webhooks: the real broker's allowlists (space or comma separated). This
   // project sends webhooks to loopback only unless told otherwise.
   PACT_BROKER_WEBHOOK_HOST_WHITELIST: list("127.0.0.1 ::1 localhost"),

@@ -21,7 +21,12 @@ await runService({
     );
     host.http(
       brokerHttpHandler({
-        router: createApi(createStore(pool), { webhooks: { settings: webhookSettings(config) } }),
+        router: createApi(createStore(pool), {
+          webhooks: { settings: webhookSettings(config) },
+          publish: {
+            allowDangerousContractModification: config.PACT_BROKER_ALLOW_DANGEROUS_CONTRACT_MODIFICATION,
+          },
+        }),
         logger: host.logger,
         publicUrl: config.PACT_BROKER_PUBLIC_URL,
         listenAddress: `${config.PACT_BROKER_HOST}:${config.PACT_BROKER_PORT}`,

@@ -22,6 +22,10 @@ export interface Store {
     id: number,
   ): Promise<{ testResults: unknown; verifiedBy: unknown; buildUrl: string | null } | undefined>;
   ping(): Promise<void>;
+  /** Verifications published through a WIP pact's URL (they do not end its WIP state). */
+  wipVerificationIds(): Promise<Set<number>>;
+  /** When each tag was put on its version (the snapshot's tags leave it out). */
+  tagsCreatedAt(): Promise<{ versionId: number; name: string; createdAt: Date }[]>;
   /** Webhooks, the outbox of publications and verifications, triggered webhooks (src/webhooks/store.ts). */
   webhooks: WebhookStore;
   /** When each environment was created, by uuid (the snapshot's environments leave it out). */
@@ -69,12 +73,28 @@ export interface Tx {
   recordRelease(versionId: number, environmentUuid: string): Promise<string>;
   setSupportEnded(uuid: string): Promise<boolean>;
   deleteBranch(pacticipantId: number, name: string): Promise<boolean>;
+  /** The content of the latest pact revision of a consumer version with a provider, read inside the write. */
+  latestPactContent(consumerVersionId: number, providerId: number): Promise<PactDoc | undefined>;
+  /** Marks a verification as published for a work-in-progress pact. */
+  markVerificationWip(verificationId: number): Promise<void>;
 }
 
 export function createStore(pool: Pool): Store {
   return {
     async ping() {
       await pool.query("SELECT 1");
+    },
+
+    async wipVerificationIds() {
+      const r = await pool.query<{ id: number }>("SELECT id FROM verifications WHERE wip");
+      return new Set(r.rows.map((row) => row.id));
+    },
+
+    async tagsCreatedAt() {
+      const r = await pool.query<{ versionId: number; name: string; createdAt: Date }>(
+        `SELECT version_id AS "versionId", name, created_at AS "createdAt" FROM tags ORDER BY created_at`,
+      );
+      return r.rows;
     },
 
     webhooks: createWebhookStore(pool),
@@ -374,6 +394,20 @@ function createTx(c: PoolClient): Tx {
           await c.query("DELETE FROM branches WHERE pacticipant_id = $1 AND name = $2", [pacticipantId, name])
         ).rowCount ?? 0) > 0
       );
+    },
+
+    async latestPactContent(consumerVersionId, providerId) {
+      const row = await one<{ content: PactDoc }>(
+        `SELECT v.content FROM pact_publications p JOIN pact_versions v ON v.id = p.pact_version_id
+          WHERE p.consumer_version_id = $1 AND p.provider_id = $2
+          ORDER BY p.revision DESC LIMIT 1`,
+        [consumerVersionId, providerId],
+      );
+      return row?.content;
+    },
+
+    async markVerificationWip(verificationId) {
+      await c.query("UPDATE verifications SET wip = true WHERE id = $1", [verificationId]);
     },
   };
   return tx;

@@ -24,17 +24,35 @@ export function stripLinks(doc: PactDoc): PactDoc {
   return rest;
 }
 
-/** Key order, and the tool versions in metadata, do not change what a pact asks for. */
+/**
+ * The content that identifies a pact, as the real broker's SortContent and
+ * GenerateSha see it: key order, the order of the interactions (or messages)
+ * and the tool versions in metadata do not change what a pact asks for. The
+ * order of values inside an interaction (an array in a body, say) does.
+ */
 export function pactSha(doc: PactDoc): string {
   const { metadata, ...rest } = stripLinks(doc);
   const spec =
     metadata && typeof metadata === "object" && !Array.isArray(metadata)
       ? (metadata.pactSpecification ?? metadata["pact-specification"] ?? null)
       : null;
+  const sorted: { [key: string]: Json } = { ...rest, spec };
+  for (const field of ["interactions", "messages"]) {
+    const list = rest[field];
+    if (Array.isArray(list)) sorted[field] = list.map(canonical).sort();
+  }
   return createHash("sha1")
-    .update(canonical({ ...rest, spec } as Json))
+    .update(canonical(sorted as Json))
     .digest("hex");
 }
+
+/** Whether two documents are the same content (the same pact version). */
+export function sameContent(a: PactDoc, b: PactDoc): boolean {
+  return pactSha(a) === pactSha(b);
+}
+
+/** A merge that would change an interaction already published (409, as the real broker's Merger.conflict?). */
+export class PactMergeConflict extends PactContentError {}
 
 export function parsePact(raw: unknown, where: string): PactDoc {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw))
@@ -85,7 +103,7 @@ export function mergePacts(existing: PactDoc, incoming: PactDoc): PactDoc {
     const at = merged.findIndex((o) => interactionKey(o) === key);
     if (at === -1) merged.push(i);
     else if (canonical(merged[at] as Json) !== canonical(i))
-      throw new PactContentError(`cannot merge: interaction ${key} differs from the one already published`);
+      throw new PactMergeConflict(`cannot merge: interaction ${key} differs from the one already published`);
   }
   return { ...existing, [field]: merged };
 }

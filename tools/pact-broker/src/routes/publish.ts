@@ -1,14 +1,18 @@
+import type { Tx } from "../db/store.ts";
 import {
   consumerName,
+  mergePacts,
   PactContentError,
   type PactDoc,
+  PactMergeConflict,
   parsePact,
   providerName,
+  sameContent,
 } from "../domain/pact-content.ts";
 import {
   badRequest,
-  created,
   enc,
+  HttpError,
   isObject,
   isStringArray,
   link,
@@ -24,8 +28,65 @@ import { urls as u } from "./urls.ts";
 // Publishing pacts: POST /contracts/publish (what `pact-broker publish` uses:
 // version, branch, tags and every pact of a consumer version in one request)
 // and the legacy PUT of one pact document.
+//
+// As in the real broker (allow_dangerous_contract_modification, default
+// false), the content published for a consumer version may not change: a
+// different pact for the same version is a 409, since can-i-deploy results
+// would race with it. Republishing the same content (in any order of its
+// interactions) is fine, and --merge may add interactions but not change one.
 
-export function publishRoutes(router: Router, { store, data }: Broker): void {
+export interface PublishSettings {
+  /** PACT_BROKER_ALLOW_DANGEROUS_CONTRACT_MODIFICATION: let a version's pact content change. */
+  allowDangerousContractModification: boolean;
+}
+
+const message = {
+  published: (c: string, v: string, p: string) =>
+    `Pact successfully published for ${c} version ${v} and provider ${p}.`,
+  republished: (c: string, v: string, p: string) =>
+    `Pact successfully republished for ${c} version ${v} and provider ${p} with no content changes.`,
+  modified: (c: string, v: string, p: string) =>
+    `Pact with changed content published over existing content for ${c} version ${v} and provider ${p}. This is not recommended in normal circumstances and may indicate that you have not configured your Pact pipeline correctly. For more information see https://docs.pact.io/go/versioning`,
+  merged: (c: string, v: string, p: string) =>
+    `Pact content merged with existing content for ${c} version ${v} and provider ${p}.`,
+  notAllowed: (c: string, v: string) =>
+    `Cannot change the content of the pact for ${c} version ${v}, as race conditions will cause unreliable results for can-i-deploy. Each pact must be published with a unique consumer version number. For more information see https://docs.pact.io/go/versioning`,
+};
+
+type Outcome = "published" | "republished" | "modified" | "merged";
+
+/** Why publishing `doc` over what the consumer version has (if anything) is refused; undefined when it is not. */
+async function conflictOf(
+  tx: Tx,
+  consumerVersionId: number,
+  providerId: number,
+  doc: PactDoc,
+  onConflict: "overwrite" | "merge",
+  settings: PublishSettings,
+  names: { consumer: string; version: string },
+): Promise<{ conflict?: string; outcome: Outcome }> {
+  const existing = await tx.latestPactContent(consumerVersionId, providerId);
+  if (!existing) return { outcome: "published" };
+  if (onConflict === "merge") {
+    try {
+      mergePacts(existing, doc);
+    } catch (error) {
+      if (error instanceof PactMergeConflict) return { conflict: error.message, outcome: "merged" };
+      throw error;
+    }
+    return { outcome: "merged" };
+  }
+  if (sameContent(existing, doc)) return { outcome: "republished" };
+  if (!settings.allowDangerousContractModification)
+    return { conflict: message.notAllowed(names.consumer, names.version), outcome: "modified" };
+  return { outcome: "modified" };
+}
+
+export function publishRoutes(
+  router: Router,
+  { store, data }: Broker,
+  settings: PublishSettings = { allowDangerousContractModification: false },
+): void {
   router.post("/contracts/publish", async ({ base: b, body }) => {
     const raw = await body();
     if (!isObject(raw)) throw badRequest("body", "must be a JSON object");
@@ -67,20 +128,37 @@ export function publishRoutes(router: Router, { store, data }: Broker): void {
       return { providerName: pName, doc, onConflict } as const;
     });
 
+    const before = await data();
+    const beforeConsumer = before.pacticipant(name);
+    const existed = beforeConsumer ? before.version(beforeConsumer.id, number) !== undefined : false;
     const results = await store
       .write(async (tx) => {
         const consumerId = await tx.ensurePacticipant(name);
         const version = await tx.ensureVersion(consumerId, number, buildUrl);
+        // Every contract is checked before any is published: a conflict publishes nothing.
+        const checked = [];
+        for (const c of parsed) {
+          const providerId = await tx.ensurePacticipant(c.providerName);
+          const check = await conflictOf(tx, version.id, providerId, c.doc, c.onConflict, settings, {
+            consumer: name,
+            version: number,
+          });
+          checked.push({ ...c, providerId, ...check });
+        }
+        const conflicts = checked.flatMap((c) => (c.conflict ? [c.conflict] : []));
+        if (conflicts.length > 0)
+          throw new HttpError(409, {
+            notices: conflicts.map((text) => ({ type: "error", text })),
+            errors: { contracts: conflicts },
+          });
         if (branch) await tx.addBranch(consumerId, version.id, branch);
         for (const t of tags) await tx.addTag(version.id, t);
         const out = [];
-        for (const c of parsed) {
-          const providerId = await tx.ensurePacticipant(c.providerName);
+        for (const c of checked)
           out.push({
             ...c,
-            ...(await tx.publishPact(version.id, consumerId, providerId, c.doc, c.onConflict)),
+            ...(await tx.publishPact(version.id, consumerId, c.providerId, c.doc, c.onConflict)),
           });
-        }
         return out;
       })
       .catch(rethrowContent);
@@ -91,11 +169,11 @@ export function publishRoutes(router: Router, { store, data }: Broker): void {
     const notices = [
       {
         type: "success",
-        text: `Created ${consumer.name} version ${number}${branch ? ` with branch ${branch}` : ""}${tags.length ? ` and tags ${tags.join(", ")}` : ""}`,
+        text: `${existed ? "Updated" : "Created"} ${consumer.name} version ${number}${branch ? ` with branch ${branch}` : ""}${tags.length ? ` and tags ${tags.join(", ")}` : ""}`,
       },
       ...results.map((x) => ({
-        type: "success",
-        text: `Pact ${x.contentChanged ? "published (content changed)" : "published"} for ${consumer.name} version ${number} and provider ${x.providerName}.`,
+        type: x.outcome === "modified" ? "warning" : "success",
+        text: message[x.outcome](consumer.name, number, x.providerName),
       })),
       ...results.map((x) => ({
         type: "info",
@@ -105,7 +183,7 @@ export function publishRoutes(router: Router, { store, data }: Broker): void {
     return ok({
       notices,
       logs: notices.map((n) => ({
-        level: n.type === "success" ? "info" : n.type,
+        level: n.type === "success" ? "info" : n.type === "warning" ? "warn" : n.type,
         message: n.text,
         deprecationWarning: "Replaced by notices",
       })),
@@ -148,22 +226,34 @@ export function publishRoutes(router: Router, { store, data }: Broker): void {
         providerName(doc).toLowerCase() !== params.provider.toLowerCase()
       )
         throw badRequest("body", "consumer/provider names in the pact do not match the URL");
-      const res = await store
+      const { res, outcome } = await store
         .write(async (tx) => {
           const consumerId = await tx.ensurePacticipant(params.consumer);
           const providerId = await tx.ensurePacticipant(params.provider);
           const version = await tx.ensureVersion(consumerId, params.version);
-          return tx.publishPact(version.id, consumerId, providerId, doc, "overwrite");
+          const check = await conflictOf(tx, version.id, providerId, doc, "overwrite", settings, {
+            consumer: params.consumer,
+            version: params.version,
+          });
+          // The real broker's Pact resource: is_conflict? gives 409 with the error message.
+          if (check.conflict) throw new HttpError(409, { error: check.conflict });
+          return {
+            res: await tx.publishPact(version.id, consumerId, providerId, doc, "overwrite"),
+            outcome: check.outcome,
+          };
         })
         .catch(rethrowContent);
       const { prov, cons, pv } = pactVersionBySha(await data(), params.provider, params.consumer, res.sha);
       const document = await pactDocument(store, b, cons, prov, pv);
-      return res.revision === 1 && !res.contentChanged ? created(document) : ok(document);
+      // 201 when the consumer version had no pact with this provider yet, 200 when it had.
+      return { status: outcome === "published" ? 201 : 200, body: document };
     },
   );
 }
 
 function rethrowContent(error: unknown): never {
+  if (error instanceof PactMergeConflict)
+    throw new HttpError(409, { errors: { contracts: [error.message] } });
   if (error instanceof PactContentError) throw badRequest("contracts", error.message);
   throw error;
 }
