@@ -108,6 +108,32 @@ describe("pact-broker version commands", () => {
     expect(list.map((x) => x._embedded.version.number)).toEqual(["c2"]);
   });
 
+  it("create-version-tag adds a tag, delete-version-tag removes it and keeps the version", async () => {
+    const added = await broker.cli([
+      "create-version-tag",
+      "--pacticipant",
+      "cart",
+      "--version",
+      "c2",
+      "--tag",
+      "beta",
+    ]);
+    expect(added.code, added.output).toBe(0);
+    expect((await broker.request("/pacticipants/cart/versions/c2/tags/beta")).status).toBe(200);
+    const removed = await broker.cli([
+      "delete-version-tag",
+      "--pacticipant",
+      "cart",
+      "--version",
+      "c2",
+      "--tag",
+      "beta",
+    ]);
+    expect(removed.code, removed.output).toBe(0);
+    expect((await broker.request("/pacticipants/cart/versions/c2/tags/beta")).status).toBe(404);
+    expect((await broker.request("/pacticipants/cart/versions/c2")).status).toBe(200);
+  });
+
   it("delete-branch deletes the branch and keeps its versions", async () => {
     await putVersion(broker.url, "cart", "c3", "feature-x");
     expect((await broker.request("/pacticipants/cart/branches/feature-x")).status).toBe(200);

@@ -38,6 +38,8 @@ export interface Tx {
   ensureVersion(pacticipantId: number, number: string, buildUrl?: string): Promise<Version>;
   addBranch(pacticipantId: number, versionId: number, branch: string): Promise<void>;
   addTag(versionId: number, tag: string): Promise<void>;
+  /** Removes a tag from a version; false when the version did not have it. */
+  deleteTag(versionId: number, tag: string): Promise<boolean>;
   publishPact(
     consumerVersionId: number,
     consumerId: number,
@@ -243,6 +245,11 @@ function createTx(c: PoolClient): Tx {
         versionId,
         tag,
       ]);
+    },
+
+    async deleteTag(versionId, tag) {
+      const r = await c.query("DELETE FROM tags WHERE version_id = $1 AND name = $2", [versionId, tag]);
+      return (r.rowCount ?? 0) > 0;
     },
 
     async publishPact(consumerVersionId, consumerId, providerId, doc, onConflict) {

@@ -1,5 +1,5 @@
 import type { Tx } from "../db/store.ts";
-import { isObject, link, noContent, notFound, ok, optString, type Reply } from "../http-util.ts";
+import { enc, isObject, link, noContent, notFound, ok, optString, type Reply } from "../http-util.ts";
 import type { Router } from "../router.ts";
 import { type Broker, needPacticipant, needVersion } from "./context.ts";
 import { versionBody } from "./representations.ts";
@@ -98,6 +98,28 @@ export function versionRoutes(router: Router, { store, data }: Broker): void {
   router.put("/pacticipants/:pacticipant/versions/:version/tags/:tag", async ({ base: b, params }) =>
     putVersion(b, params.pacticipant, params.version, { tag: params.tag }),
   );
+  router.get("/pacticipants/:pacticipant/versions/:version/tags/:tag", async ({ base: b, params }) => {
+    const d = await data();
+    const { p, v } = needVersion(d, params.pacticipant, params.version);
+    if (!d.tagsOf(v.id).includes(params.tag)) throw notFound(`tag ${params.tag} of ${p.name} ${v.number}`);
+    return ok({
+      name: params.tag,
+      _links: {
+        self: link(`${u.version(b, p.name, v.number)}/tags/${enc(params.tag)}`, {
+          title: "Tag",
+          name: params.tag,
+        }),
+        version: link(u.version(b, p.name, v.number), { title: "Version", name: v.number }),
+        pacticipant: link(u.pacticipant(b, p.name), { title: "Pacticipant", name: p.name }),
+      },
+    });
+  });
+  // delete-version-tag: the version stays, only the tag goes.
+  router.delete("/pacticipants/:pacticipant/versions/:version/tags/:tag", async ({ params }) => {
+    const { v } = needVersion(await data(), params.pacticipant, params.version);
+    if (!(await store.write((tx) => tx.deleteTag(v.id, params.tag)))) throw notFound(`tag ${params.tag}`);
+    return noContent();
+  });
   router.delete("/pacticipants/:pacticipant/branches/:branch", async ({ params }) => {
     const p = needPacticipant(await data(), params.pacticipant);
     const deleted = await store.write((tx) => tx.deleteBranch(p.id, params.branch));
