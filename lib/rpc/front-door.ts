@@ -31,7 +31,13 @@ export async function startFrontDoor(options: {
   host: string;
   port: number;
   handler: FrontDoorHandler;
+  /**
+   * Disable Nagle on accepted sockets (default true). Only the pre-ADR-0009
+   * baseline server (tools/connect-baseline) turns it off, to measure as it was.
+   */
+  noDelay?: boolean;
 }): Promise<FrontDoor> {
+  const noDelay = options.noDelay ?? true;
   // Requests being served; shutdown waits for these, not for idle keep-alive connections.
   let inFlight = 0;
   const handler: FrontDoorHandler = (req, res) => {
@@ -56,7 +62,7 @@ export async function startFrontDoor(options: {
     // http.createServer disables Nagle on the sockets it accepts itself; these
     // are accepted here and handed over, so it is done here. Otherwise a
     // response written in two pieces waits for the client's delayed ACK.
-    socket.setNoDelay(true);
+    if (noDelay) socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.once("error", () => socket.destroy());

@@ -1,22 +1,18 @@
-// lib/connect-server.ts as of commit a5ad870 minus ADR 0009's change (Connect
-// via connectNodeAdapter only, Nagle left on), kept for the before/after run.
-import http from "node:http";
-import http2 from "node:http2";
-import net from "node:net";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+// The RPC server as it was before ADR 0009's change: every request, unary
+// or not, through connectNodeAdapter, and Nagle left on (the sockets are
+// handed over from the front door's net server, which does not disable it).
+// Kept for the before/after runs of bench/connect-overhead and conformance/;
+// it shares the front door (one port for HTTP/1.1 and h2c) with the services.
+import type http from "node:http";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { CORRELATION_HEADER, correlationIdFrom, runWithContext } from "#lib/observability/request-context.ts";
-
-export interface HealthChecks {
-  /** Liveness: the process runs. */
-  healthz?: () => Promise<void> | void;
-  /** Readiness: every dependency the service needs answers. */
-  readyz: () => Promise<void>;
-}
+import { createReadiness, healthRoute } from "#lib/host/health.ts";
+import { startFrontDoor } from "#lib/rpc/front-door.ts";
+import { correlationInterceptor } from "#lib/rpc/interceptors.ts";
 
 export interface RpcServerOptions {
   routes: (router: ConnectRouter) => void;
-  health: HealthChecks;
+  health: { readyz: () => Promise<void> };
   host: string;
   port: number;
   /** Largest accepted request body, in bytes. */
@@ -28,110 +24,23 @@ export interface RpcServer {
   close(): Promise<void>;
 }
 
-const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
-/**
- * Serves Connect, gRPC and gRPC-Web on one cleartext port: HTTP/1.1 for
- * Connect JSON from curl and browsers, HTTP/2 (prior knowledge, h2c) for gRPC.
- * Node has no h2c upgrade, so each connection is routed by its first bytes:
- * the HTTP/2 client preface goes to the http2 server, anything else to http.
- */
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   const connect = connectNodeAdapter({
     routes: options.routes,
     readMaxBytes: options.readMaxBytes ?? 1024 * 1024,
     interceptors: [correlationInterceptor],
   });
-
-  // Requests being served; shutdown waits for these, not for idle keep-alive connections.
-  let inFlight = 0;
-  const handler = (
-    req: http.IncomingMessage | http2.Http2ServerRequest,
-    res: http.ServerResponse | http2.Http2ServerResponse,
-  ) => {
-    inFlight += 1;
-    res.once("close", () => {
-      inFlight -= 1;
-    });
-    const url = req.url ?? "";
-    if (req.method === "GET" && (url === "/healthz" || url === "/readyz")) {
-      const check = url === "/healthz" ? (options.health.healthz ?? (() => {})) : options.health.readyz;
-      Promise.resolve()
-        .then(check)
-        .then(
-          () => sendJson(res, 200, { status: "ok" }),
-          (error: unknown) =>
-            sendJson(res, 503, { status: "unavailable", reason: String((error as Error)?.message ?? error) }),
-        );
-      return;
-    }
-    connect(req as http.IncomingMessage, res as http.ServerResponse);
-  };
-
-  const h1 = http.createServer(handler);
-  h1.keepAliveTimeout = 65_000;
-  const h2 = http2.createServer({}, handler);
-  const sockets = new Set<net.Socket>();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  h2.on("session", (session: http2.ServerHttp2Session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
-
-  const front = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.once("error", () => socket.destroy());
-    socket.once("data", (first: Buffer) => {
-      socket.pause();
-      socket.unshift(first);
-      const isHttp2 = first
-        .subarray(0, Math.min(first.length, HTTP2_PREFACE.length))
-        .equals(HTTP2_PREFACE.subarray(0, Math.min(first.length, HTTP2_PREFACE.length)));
-      if (isHttp2) {
-        // The http2 session reads the bytes still buffered in the socket on
-        // its next tick; resuming here would hand them to nobody.
-        h2.emit("connection", socket);
-      } else {
-        h1.emit("connection", socket);
-        socket.resume();
-      }
-    });
-  });
-  front.on("error", () => {});
-
-  await new Promise<void>((resolve, reject) => {
-    front.once("error", reject);
-    front.listen(options.port, options.host, () => resolve());
-  });
-  const address = front.address() as net.AddressInfo;
-
-  return {
-    port: address.port,
-    async close() {
-      // Stop accepting, let in-flight requests finish (5 s at most), then drop
-      // every connection. front.close's callback would wait for idle
-      // keep-alive connections too, so it is not awaited.
-      front.close();
-      for (const session of sessions) session.close();
-      const deadline = Date.now() + 5_000;
-      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      for (const socket of sockets) socket.destroy();
-      h1.close();
-      h2.close();
+  const readiness = createReadiness({ timeoutMs: 2_000 });
+  readiness.add("readyz", options.health.readyz);
+  const health = healthRoute(readiness);
+  const door = await startFrontDoor({
+    host: options.host,
+    port: options.port,
+    noDelay: false,
+    handler: (req, res) => {
+      if (health(req, res)) return;
+      connect(req as http.IncomingMessage, res as http.ServerResponse);
     },
-  };
-}
-
-const correlationInterceptor: Interceptor = (next) => async (req) => {
-  const correlationId = correlationIdFrom(req.header.get(CORRELATION_HEADER), req.header.get("traceparent"));
-  const res = await runWithContext({ correlationId }, () => next(req));
-  res.header.set(CORRELATION_HEADER, correlationId);
-  return res;
-};
-
-function sendJson(res: http.ServerResponse | http2.Http2ServerResponse, status: number, body: unknown) {
-  const text = JSON.stringify(body);
-  (res as http.ServerResponse).writeHead(status, { "content-type": "application/json" });
-  (res as http.ServerResponse).end(text);
+  });
+  return { port: door.port, close: () => door.close() };
 }
