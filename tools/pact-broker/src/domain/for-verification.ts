@@ -193,35 +193,208 @@ function select(
 }
 
 /**
- * Pending: the content has no successful verification from a provider version
- * on the branch being verified, nor (when that branch is new) from any provider
- * version before the branch was created. A pending pact's failure must not fail
- * the provider build. Without a branch, pending means never verified successfully.
+ * What the snapshot leaves out and pending/WIP need: which verifications were
+ * published through a WIP pact's URL, and when each tag was put on its version.
+ */
+export interface VerificationHistory {
+  wipVerificationIds: ReadonlySet<number>;
+  tagsCreatedAt: readonly { versionId: number; name: string; createdAt: Date }[];
+}
+
+export const NO_HISTORY: VerificationHistory = { wipVerificationIds: new Set(), tagsCreatedAt: [] };
+
+const before = (a: Date, b: Date) => a.getTime() < b.getTime();
+
+/** When a provider first used a tag (undefined: never). */
+function tagFirstCreated(
+  data: BrokerData,
+  provider: Pacticipant,
+  tag: string,
+  history: VerificationHistory,
+): Date | undefined {
+  let first: Date | undefined;
+  for (const t of history.tagsCreatedAt) {
+    if (t.name !== tag || data.versionById.get(t.versionId)?.pacticipantId !== provider.id) continue;
+    if (!first || before(t.createdAt, first)) first = t.createdAt;
+  }
+  if (first) return first;
+  // Without the tag times, the first version with the tag stands in for it.
+  return data.versionsWithTag(provider.id, tag)[0]?.createdAt;
+}
+
+/**
+ * Pending for a provider branch (the real broker's PactVersion#pending_for_provider_branch?):
+ * no successful verification from a provider version on that branch, and none
+ * from a version on another branch made before this branch was created (any
+ * time, when the branch does not exist yet). A verification from a provider
+ * version on no branch counts for neither.
+ */
+export function isPendingForBranch(
+  data: BrokerData,
+  provider: Pacticipant,
+  pactVersionId: number,
+  branch: string,
+): boolean {
+  const successes = data.verificationsOf(pactVersionId).filter((v) => v.success);
+  const onBranch = new Set(data.versionsOnBranch(provider.id, branch).map((v) => v.id));
+  if (successes.some((v) => onBranch.has(v.providerVersionId))) return false;
+  const created = data.branch(provider.id, branch)?.createdAt;
+  return !successes.some(
+    (v) =>
+      data.branchNamesOf(v.providerVersionId).some((name) => name !== branch) &&
+      (!created || before(v.createdAt, created)),
+  );
+}
+
+/**
+ * The provider tags a pact is pending for (select_pending_provider_version_tags):
+ * those with no successful verification from a version with the tag, nor from
+ * a version with another tag before the tag was first used.
+ */
+export function pendingProviderTags(
+  data: BrokerData,
+  provider: Pacticipant,
+  pactVersionId: number,
+  tags: readonly string[],
+  history: VerificationHistory = NO_HISTORY,
+): string[] {
+  const successes = data.verificationsOf(pactVersionId).filter((v) => v.success);
+  return tags.filter((tag) => {
+    const tagged = new Set(data.versionsWithTag(provider.id, tag).map((v) => v.id));
+    if (successes.some((v) => tagged.has(v.providerVersionId))) return false;
+    const first = tagFirstCreated(data, provider, tag, history);
+    return !successes.some(
+      (v) =>
+        data.tagsOf(v.providerVersionId).some((t) => t !== tag) && (!first || before(v.createdAt, first)),
+    );
+  });
+}
+
+/**
+ * Pending: a pact's failure must not fail the provider build. For a provider
+ * branch see isPendingForBranch; for provider tags, pending for any of them;
+ * with neither, pending until its first successful verification.
  */
 export function isPending(
   data: BrokerData,
   provider: Pacticipant,
   pactVersionId: number,
   providerBranch?: string,
+  providerTags: readonly string[] = [],
+  history: VerificationHistory = NO_HISTORY,
 ): boolean {
-  const successes = data.verificationsOf(pactVersionId).filter((v) => v.success);
-  if (successes.length === 0) return true;
-  if (providerBranch === undefined) return false;
-  const branch = data.branch(provider.id, providerBranch);
-  if (!branch) return false; // a branch with no versions yet inherits what was verified before it
-  const onBranch = new Set(data.versionsOnBranch(provider.id, providerBranch).map((v) => v.id));
-  if (successes.some((v) => onBranch.has(v.providerVersionId))) return false;
-  return !successes.some((v) => v.createdAt.getTime() < branch.createdAt.getTime());
+  if (providerBranch !== undefined) return isPendingForBranch(data, provider, pactVersionId, providerBranch);
+  if (providerTags.length > 0)
+    return pendingProviderTags(data, provider, pactVersionId, providerTags, history).length > 0;
+  return !data.verificationsOf(pactVersionId).some((v) => v.success);
 }
+
+interface Candidate {
+  consumer: Pacticipant;
+  versions: Map<number, Version>;
+  descriptions: Set<string>;
+  /** When the newest publication of this content among the candidates was made. */
+  publishedAt: Date;
+}
+
+/**
+ * The heads a WIP pact can come from (latest_by_consumer_branch and
+ * latest_by_consumer_tag): the latest pact of each consumer branch and of each
+ * consumer tag, published after `since`, one entry per content.
+ */
+function wipCandidates(data: BrokerData, provider: Pacticipant, since: Date): Map<number, Candidate> {
+  const out = new Map<number, Candidate>();
+  const consider = (consumer: Pacticipant, versions: Version[], description: string) => {
+    const latest = withPact(data, provider.id, versions).at(-1);
+    if (!latest || !before(since, latest.pub.createdAt)) return;
+    const entry = out.get(latest.pub.pactVersionId) ?? {
+      consumer,
+      versions: new Map<number, Version>(),
+      descriptions: new Set<string>(),
+      publishedAt: latest.pub.createdAt,
+    };
+    entry.versions.set(latest.v.id, latest.v);
+    entry.descriptions.add(`${description} (${latest.v.number})`);
+    if (before(entry.publishedAt, latest.pub.createdAt)) entry.publishedAt = latest.pub.createdAt;
+    out.set(latest.pub.pactVersionId, entry);
+  };
+  for (const id of data.consumersOf(provider.id)) {
+    const consumer = data.pacticipantById.get(id);
+    if (!consumer) continue;
+    for (const b of data.s.branches.filter((x) => x.pacticipantId === id))
+      consider(consumer, data.versionsOnBranch(id, b.name), `latest version from branch '${b.name}'`);
+    const ownVersions = new Set(data.versionsOf(id).map((v) => v.id));
+    const tags = new Set(data.s.tags.filter((t) => ownVersions.has(t.versionId)).map((t) => t.name));
+    for (const tag of tags)
+      consider(consumer, data.versionsWithTag(id, tag), `latest version with tag '${tag}'`);
+  }
+  return out;
+}
+
+/**
+ * Still work in progress for a provider branch (remove_non_wip_for_branch): no
+ * successful non-WIP verification by a version on the branch, nor by a version
+ * on another branch before the branch's first version was made.
+ */
+function wipForBranch(
+  data: BrokerData,
+  provider: Pacticipant,
+  pactVersionId: number,
+  branch: string,
+  history: VerificationHistory,
+): boolean {
+  const successes = data
+    .verificationsOf(pactVersionId)
+    .filter((v) => v.success && !history.wipVerificationIds.has(v.id));
+  const onBranch = data.versionsOnBranch(provider.id, branch);
+  const ids = new Set(onBranch.map((v) => v.id));
+  if (successes.some((v) => ids.has(v.providerVersionId))) return false;
+  const first = onBranch.reduce<Version | undefined>((a, v) => (!a || v.id < a.id ? v : a), undefined);
+  return !successes.some(
+    (v) =>
+      data.branchNamesOf(v.providerVersionId).some((name) => name !== branch) &&
+      (!first || before(v.createdAt, first.createdAt)),
+  );
+}
+
+/**
+ * Still work in progress for a provider tag (remove_non_wip_for_tag), and
+ * published after the tag was first used: a brand new provider tag does not
+ * take on every earlier WIP pact.
+ */
+function wipForTag(
+  data: BrokerData,
+  provider: Pacticipant,
+  pactVersionId: number,
+  publishedAt: Date,
+  tag: string,
+  history: VerificationHistory,
+): boolean {
+  const first = tagFirstCreated(data, provider, tag, history);
+  if (!first || !before(first, publishedAt)) return false;
+  const successes = data
+    .verificationsOf(pactVersionId)
+    .filter((v) => v.success && !history.wipVerificationIds.has(v.id));
+  const tagged = new Set(data.versionsWithTag(provider.id, tag).map((v) => v.id));
+  if (successes.some((v) => tagged.has(v.providerVersionId))) return false;
+  return !successes.some(
+    (v) => data.tagsOf(v.providerVersionId).some((t) => t !== tag) && before(v.createdAt, first),
+  );
+}
+
+/** Where a verifiable pact is fetched from; a WIP one's URL says so in its metadata. */
+export type PactUrl = (consumer: Pacticipant, pactVersion: PactVersion, wip: boolean) => string;
 
 export function pactsForVerification(
   data: BrokerData,
   provider: Pacticipant,
   req: ForVerificationRequest,
-  pactUrl: (consumer: Pacticipant, pactVersion: PactVersion) => string,
+  pactUrl: PactUrl,
+  history: VerificationHistory = NO_HISTORY,
 ): PactToVerify[] {
   const selectors = req.consumerVersionSelectors?.length ? req.consumerVersionSelectors : [{ latest: true }];
   validateSelectors(selectors, req.providerVersionBranch);
+  const providerTags = req.providerVersionTags ?? [];
   const consumers = data
     .consumersOf(provider.id)
     .map((id) => data.pacticipantById.get(id))
@@ -251,43 +424,48 @@ export function pactsForVerification(
     byContent.set(key, entry);
   }
 
-  const branchText =
-    req.providerVersionBranch !== undefined ? `from branch '${req.providerVersionBranch}'` : "";
+  const providerText =
+    req.providerVersionBranch !== undefined
+      ? `from branch '${req.providerVersionBranch}'`
+      : providerTags.length > 0
+        ? `with tag ${providerTags.map((t) => `'${t}'`).join(", ")}`
+        : "";
   const result: PactToVerify[] = [];
   for (const [pactVersionId, entry] of byContent) {
     const pactVersion = data.pactVersionById.get(pactVersionId);
     if (!pactVersion) continue;
     const pending = req.includePendingStatus
-      ? isPending(data, provider, pactVersionId, req.providerVersionBranch)
+      ? isPending(data, provider, pactVersionId, req.providerVersionBranch, providerTags, history)
       : undefined;
     result.push(describe(entry.consumer, pactVersion, entry, pending, false));
   }
 
-  // WIP: the newest pact of each consumer branch published since the given
-  // date that is not already selected and is still pending for this provider branch.
-  if (
-    req.includeWipPactsSince &&
-    req.includePendingStatus &&
-    (req.providerVersionBranch || req.providerVersionTags?.length)
-  ) {
+  // WIP (find_wip): the latest pact of each consumer branch and tag published
+  // since the given date, not selected explicitly, and not yet verified
+  // successfully (other than as WIP) for the provider branch or a provider tag.
+  // It needs a provider branch or tags; it does not need includePendingStatus.
+  if (req.includeWipPactsSince && (req.providerVersionBranch !== undefined || providerTags.length > 0)) {
     const since = new Date(req.includeWipPactsSince);
     if (Number.isNaN(since.getTime())) throw new SelectorError("includeWipPactsSince: not a date");
-    for (const consumer of consumers) {
-      const branches = data.s.branches.filter((b) => b.pacticipantId === consumer.id);
-      for (const b of branches) {
-        const latest = withPact(data, provider.id, data.versionsOnBranch(consumer.id, b.name)).at(-1);
-        if (!latest || latest.pub.createdAt < since || byContent.has(latest.pub.pactVersionId)) continue;
-        if (!isPending(data, provider, latest.pub.pactVersionId, req.providerVersionBranch)) continue;
-        const pactVersion = data.pactVersionById.get(latest.pub.pactVersionId);
-        if (!pactVersion) continue;
-        const entry = {
-          consumer,
-          versions: new Map([[latest.v.id, latest.v]]),
-          descriptions: new Set([`latest version from branch '${b.name}' (${latest.v.number})`]),
-        };
-        byContent.set(latest.pub.pactVersionId, entry);
-        result.push(describe(consumer, pactVersion, entry, true, true));
-      }
+    for (const [pactVersionId, candidate] of wipCandidates(data, provider, since)) {
+      if (byContent.has(pactVersionId)) continue;
+      const wip =
+        req.providerVersionBranch !== undefined
+          ? wipForBranch(data, provider, pactVersionId, req.providerVersionBranch, history)
+          : providerTags.some((tag) =>
+              wipForTag(data, provider, pactVersionId, candidate.publishedAt, tag, history),
+            );
+      const pactVersion = data.pactVersionById.get(pactVersionId);
+      if (!wip || !pactVersion) continue;
+      result.push(
+        describe(
+          candidate.consumer,
+          pactVersion,
+          candidate,
+          req.includePendingStatus ? true : undefined,
+          true,
+        ),
+      );
     }
   }
   return result;
@@ -299,25 +477,25 @@ export function pactsForVerification(
     pending: boolean | undefined,
     wip: boolean,
   ): PactToVerify {
-    const url = pactUrl(consumer, pactVersion);
+    const url = pactUrl(consumer, pactVersion, wip);
     const descriptions = [...entry.descriptions];
     const notices = [
       {
         when: "before_verification",
         text: wip
-          ? `The pact at ${url} is being verified because it is a 'work in progress' pact (ie. it is the pact for the ${descriptions.join(", ")} and it has not yet been successfully verified by a version of ${provider.name} ${branchText}).`
+          ? `The pact at ${url} is being verified because it is a 'work in progress' pact (ie. it is the pact for the ${descriptions.join(", ")} and it has not yet been successfully verified by a version of ${provider.name} ${providerText}).`
           : `The pact at ${url} is being verified because the pact content belongs to the consumer version matching the following criteria:\n    * ${descriptions.join("\n    * ")}`,
       },
     ];
     if (pending === true) {
       notices.push({
         when: "before_verification",
-        text: `This pact is in pending state for this version of ${provider.name} because a successful verification result for a version of ${provider.name} ${branchText || "(any branch)"} has not yet been published. If this verification fails, it will not cause the overall build to fail.`,
+        text: `This pact is in pending state for this version of ${provider.name} because a successful verification result for a version of ${provider.name} ${providerText || "(any branch)"} has not yet been published. If this verification fails, it will not cause the overall build to fail.`,
       });
     } else if (pending === false) {
       notices.push({
         when: "before_verification",
-        text: `This pact has previously been successfully verified by a version of ${provider.name} ${branchText}. If this verification fails, it will fail the build.`,
+        text: `This pact has previously been successfully verified by a version of ${provider.name} ${providerText}. If this verification fails, it will fail the build.`,
       });
     }
     return {
@@ -331,4 +509,27 @@ export function pactsForVerification(
       shortDescription: (wip ? "WIP: " : "") + descriptions.join(", "),
     };
   }
+}
+
+// The metadata segment of a verifiable pact's URL: base64 of a query string,
+// as the real broker's PactBrokerUrls#encode_metadata ("w=true" marks WIP).
+// Base64url here, so the segment never holds a "/"; both alphabets decode.
+
+export function encodePactMetadata(fields: Record<string, string>): string {
+  return Buffer.from(new URLSearchParams(fields).toString()).toString("base64url");
+}
+
+export function decodePactMetadata(segment: string | undefined): Record<string, string> {
+  if (!segment) return {};
+  try {
+    const text = Buffer.from(segment.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("utf8");
+    return Object.fromEntries(new URLSearchParams(text));
+  } catch {
+    return {};
+  }
+}
+
+/** Whether a verification published under this metadata is for a WIP pact. */
+export function isWipMetadata(segment: string | undefined): boolean {
+  return decodePactMetadata(segment).w === "true";
 }

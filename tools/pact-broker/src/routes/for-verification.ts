@@ -1,5 +1,6 @@
 import {
   type ConsumerVersionSelector,
+  encodePactMetadata,
   pactsForVerification,
   SelectorError,
 } from "../domain/for-verification.ts";
@@ -11,8 +12,10 @@ import { urls as u } from "./urls.ts";
 // "Pacts for verification": the provider's verifier POSTs its consumer version
 // selectors and gets back the pact contents to verify, each marked pending or
 // work in progress. The GET is the relation the verifier discovers it by.
+// A WIP pact's URL carries the real broker's metadata segment ("w=true"), so
+// the results the verifier publishes through it are known to be WIP ones.
 
-export function forVerificationRoutes(router: Router, { data }: Broker): void {
+export function forVerificationRoutes(router: Router, { store, data }: Broker): void {
   const self = (b: string, provider: string) =>
     link(u.forVerification(b, provider), { title: "Pacts to be verified" });
 
@@ -26,7 +29,11 @@ export function forVerificationRoutes(router: Router, { data }: Broker): void {
     const selectors = raw.consumerVersionSelectors ?? [];
     if (!Array.isArray(selectors) || !selectors.every(isObject))
       throw badRequest("consumerVersionSelectors", "must be an array of objects");
-    const d = await data();
+    const [d, wipVerificationIds, tagsCreatedAt] = await Promise.all([
+      data(),
+      store.wipVerificationIds(),
+      store.tagsCreatedAt(),
+    ]);
     const provider = d.pacticipant(params.provider);
     if (!provider) return ok({ _embedded: { pacts: [] }, _links: { self: self(b, params.provider) } });
     let list: ReturnType<typeof pactsForVerification>;
@@ -42,7 +49,8 @@ export function forVerificationRoutes(router: Router, { data }: Broker): void {
           providerVersionBranch: optString(raw, "providerVersionBranch"),
           providerVersionTags: Array.isArray(raw.providerVersionTags) ? raw.providerVersionTags : [],
         },
-        (cons, pv) => u.pactVersion(b, provider.name, cons.name, pv.sha),
+        (cons, pv, wip) => pactHref(b, provider.name, cons.name, pv.sha, wip),
+        { wipVerificationIds, tagsCreatedAt },
       );
     } catch (error) {
       if (error instanceof SelectorError) throw badRequest("consumerVersionSelectors", error.message);
@@ -58,7 +66,7 @@ export function forVerificationRoutes(router: Router, { data }: Broker): void {
             notices: p.notices,
           },
           _links: {
-            self: link(u.pactVersion(b, provider.name, p.consumer.name, p.pactVersion.sha), {
+            self: link(pactHref(b, provider.name, p.consumer.name, p.pactVersion.sha, p.wip), {
               name: `Pact between ${p.consumer.name} (${p.consumerVersions.map((v) => v.number).join(", ")}) and ${provider.name}`,
             }),
           },
@@ -67,4 +75,10 @@ export function forVerificationRoutes(router: Router, { data }: Broker): void {
       _links: { self: self(b, params.provider) },
     });
   });
+}
+
+/** The pact version's URL; a WIP pact's carries the metadata that marks it. */
+function pactHref(b: string, provider: string, consumer: string, sha: string, wip: boolean): string {
+  const url = u.pactVersion(b, provider, consumer, sha);
+  return wip ? `${url}/metadata/${encodePactMetadata({ w: "true" })}` : url;
 }

@@ -1,13 +1,11 @@
 import { enc, link, notFound, ok } from "../http-util.ts";
-import type { Request, Router } from "../router.ts";
+import type { Router } from "../router.ts";
 import { type Broker, known, needPacticipant, needVersion, pactVersionBySha } from "./context.ts";
 import { pactDocument } from "./representations.ts";
 import { urls as u } from "./urls.ts";
 
 // Fetching pacts: by consumer version, the latest per consumer and provider,
 // by content (pact version sha), and the latest pacts per provider and overall.
-
-type PactVersionPattern = "/pacts/provider/:provider/consumer/:consumer/pact-version/:sha";
 
 export function pactRoutes(router: Router, { store, data }: Broker): void {
   router.get("/pacts/provider/:provider/consumer/:consumer/version/:version", async ({ base: b, params }) => {
@@ -41,15 +39,29 @@ export function pactRoutes(router: Router, { store, data }: Broker): void {
     return ok(await pactDocument(store, b, cons, prov, pv));
   });
 
-  // The metadata segment (what the pact was selected for) does not change the content.
-  const getPactVersion = async ({ base: b, params }: Request<PactVersionPattern>) => {
-    const { prov, cons, pv } = pactVersionBySha(await data(), params.provider, params.consumer, params.sha);
-    return ok(await pactDocument(store, b, cons, prov, pv));
-  };
-  router.get("/pacts/provider/:provider/consumer/:consumer/pact-version/:sha", getPactVersion);
+  // The metadata segment (what the pact was selected for, e.g. that it is WIP)
+  // does not change the content; as in the real broker, the relation to
+  // publish verification results keeps it, so the result is known to be WIP.
+  router.get(
+    "/pacts/provider/:provider/consumer/:consumer/pact-version/:sha",
+    async ({ base: b, params }) => {
+      const { prov, cons, pv } = pactVersionBySha(await data(), params.provider, params.consumer, params.sha);
+      return ok(await pactDocument(store, b, cons, prov, pv));
+    },
+  );
   router.get(
     "/pacts/provider/:provider/consumer/:consumer/pact-version/:sha/metadata/:metadata",
-    getPactVersion,
+    async ({ base: b, params }) => {
+      const { prov, cons, pv } = pactVersionBySha(await data(), params.provider, params.consumer, params.sha);
+      const withMetadata = `${u.pactVersion(b, prov.name, cons.name, pv.sha)}/metadata/${enc(params.metadata)}`;
+      return ok(
+        await pactDocument(store, b, cons, prov, pv, {
+          "pb:publish-verification-results": link(`${withMetadata}/verification-results`, {
+            title: "Publish verification results",
+          }),
+        }),
+      );
+    },
   );
 
   router.get("/pacts/provider/:provider/latest", async ({ base: b, params }) => {

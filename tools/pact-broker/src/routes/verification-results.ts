@@ -1,3 +1,4 @@
+import { isWipMetadata } from "../domain/for-verification.ts";
 import { badRequest, created, isObject, link, notFound, ok, optString, reqString } from "../http-util.ts";
 import type { Request, Router } from "../router.ts";
 import { type Broker, pactVersionBySha } from "./context.ts";
@@ -19,7 +20,7 @@ export function verificationRoutes(router: Router, { store, data }: Broker): voi
     const { prov, cons, pv } = pactVersionBySha(await data(), params.provider, params.consumer, params.sha);
     const verification = await store.write(async (tx) => {
       const v = await tx.ensureVersion(prov.id, providerVersion);
-      return tx.recordVerification({
+      const recorded = await tx.recordVerification({
         pactVersionId: pv.id,
         providerVersionId: v.id,
         success,
@@ -27,6 +28,11 @@ export function verificationRoutes(router: Router, { store, data }: Broker): voi
         verifiedBy: raw.verifiedBy,
         testResults: raw.testResults,
       });
+      // Published through a WIP pact's URL (its metadata says so): a WIP verification,
+      // which does not end the pact's WIP state (domain/for-verification.ts).
+      if (isWipMetadata((params as { metadata?: string }).metadata))
+        await tx.markVerificationWip(recorded.id);
+      return recorded;
     });
     return created({
       providerName: prov.name,
