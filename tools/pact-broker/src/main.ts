@@ -1,3 +1,4 @@
+import { createPool } from "#lib/db.ts";
 import { runService } from "#lib/host/service-host.ts";
 import { createApi } from "./api.ts";
 import { loadPactBrokerConfig } from "./config.ts";
@@ -33,9 +34,13 @@ await runService({
       }),
     );
     // Webhooks fire after the publishing transaction commits, outside the request.
-    const store = createStore(pool);
+    // The runner has a small pool of its own (one connection LISTENs), so it
+    // never competes with requests, whatever PACT_BROKER_DB_POOL_SIZE says.
+    const runnerPool = createPool(config.databaseUrl, 4);
+    host.onShutdown("webhook runner pool", () => runnerPool.end());
+    const store = createStore(runnerPool);
     const webhooks = createWebhookRunner({
-      pool,
+      pool: runnerPool,
       webhooks: store.webhooks,
       data: createBroker(store).data,
       settings: webhookSettings(config),

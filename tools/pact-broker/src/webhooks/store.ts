@@ -190,6 +190,10 @@ export function createWebhookStore(pool: Pool): WebhookStore {
         await client.query("UPDATE broker_events SET processed_at = clock_timestamp() WHERE id = ANY($1)", [
           events.map((e) => e.id),
         ]);
+        // Processed events are kept a day (to look at), then dropped.
+        await client.query(
+          "DELETE FROM broker_events WHERE processed_at < clock_timestamp() - interval '1 day'",
+        );
         return events.length;
       });
     },
