@@ -18,6 +18,11 @@ export interface LocalPactSource {
 /** Pacts chosen by a Pact Broker; verification results go back to it when publish is set. */
 export interface BrokerPactSource {
   brokerUrl: string;
+  /**
+   * Exactly this pact, by its broker URL (a webhook's ${pactbroker.pactUrl}),
+   * instead of the pacts the selectors choose.
+   */
+  pactUrl?: string;
   consumerVersionSelectors?: ConsumerVersionSelector[];
   /** Publish the verification results (CI on a provider commit; never from a developer machine). */
   publish?: boolean;
@@ -65,9 +70,11 @@ export function verifyProvider(options: VerifyProviderOptions): Promise<string> 
       ? { pactUrls: source.pactUrls }
       : {
           pactBrokerUrl: source.brokerUrl,
-          ...(source.consumerVersionSelectors
-            ? { consumerVersionSelectors: source.consumerVersionSelectors }
-            : {}),
+          ...(source.pactUrl
+            ? { pactUrls: [source.pactUrl] }
+            : source.consumerVersionSelectors
+              ? { consumerVersionSelectors: source.consumerVersionSelectors }
+              : {}),
           // pact-core rejects the key itself without providerVersion, even when false.
           ...(source.publish ? { publishVerificationResult: true } : {}),
           ...(source.providerVersion ? { providerVersion: source.providerVersion } : {}),
@@ -106,8 +113,11 @@ export async function localPactUrls(provider: string, dir: string = CONTRACTS_DI
 export async function pactSourceFromEnv(provider: string): Promise<PactSource> {
   const brokerUrl = process.env.PACT_BROKER_BASE_URL;
   if (brokerUrl && process.env.PACT_PUBLISH_VERIFICATION_RESULTS === "true") {
+    // A webhook names the one pact that needs verifying (verify-provider.sh's PACT_URL).
+    const pactUrl = process.env.PACT_URL || undefined;
     return {
       brokerUrl,
+      ...(pactUrl ? { pactUrl } : {}),
       consumerVersionSelectors: [
         { mainBranch: true },
         { deployedOrReleased: true },
