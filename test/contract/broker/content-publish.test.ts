@@ -7,6 +7,7 @@ import {
   type SimpleInteraction,
   startBroker,
 } from "#test/support/broker.ts";
+import { queryDatabase } from "#test/support/postgres.ts";
 
 // What a publication may change, and when two pacts are the same content, as
 // the real Pact Broker decides it: lib/pact_broker/pacts/service.rb
@@ -147,6 +148,32 @@ describe("changing the content published for a consumer version", () => {
     expect(
       (await pactHref(permissive, "Bar35", "Foo35", "1")).interactions.map((i) => i.description),
     ).toEqual([b.description]);
+  });
+});
+
+describe("content stored before the sha sorted interactions", () => {
+  it("stays the consumer version's pact when the same content is published again", async () => {
+    const doc = pactDocument("Foo37", "Bar37", [a, b]);
+    expect((await publishWithCli(broker, [doc], "1", { branch: "main" })).code).toBe(0);
+    // As if stored by an older broker: the same content under another sha.
+    await queryDatabase(
+      broker.database,
+      "UPDATE pact_versions SET sha = 'older-sha' WHERE content->'consumer'->>'name' = 'Foo37'",
+    );
+    const again = await publishWithCli(broker, [pactDocument("Foo37", "Bar37", [b, a])], "1", {
+      branch: "main",
+    });
+    expect(again.code, again.output).toBe(0);
+    expect(again.output).toContain("with no content changes");
+    expect((await pactHref(broker, "Bar37", "Foo37", "1"))._links.self.href).toMatch(
+      /pact-version\/older-sha$/,
+    );
+    const put = await broker.request("/pacts/provider/Bar37/consumer/Foo37/version/1", {
+      method: "PUT",
+      body: doc,
+    });
+    expect(put.status).toBe(200);
+    expect((put.body as { _links: { self: { href: string } } })._links.self.href).toMatch(/older-sha$/);
   });
 });
 

@@ -21,7 +21,7 @@ import {
   reqString,
 } from "../http-util.ts";
 import type { Router } from "../router.ts";
-import { type Broker, known, needPacticipant, pactVersionBySha } from "./context.ts";
+import { type Broker, known, needPacticipant, needVersion } from "./context.ts";
 import { pactDocument, pacticipantBody, versionBody } from "./representations.ts";
 import { urls as u } from "./urls.ts";
 
@@ -153,13 +153,12 @@ export function publishRoutes(
           });
         if (branch) await tx.addBranch(consumerId, version.id, branch);
         for (const t of tags) await tx.addTag(version.id, t);
-        const out = [];
+        // The same content again is no new revision. (Content stored before the
+        // sha sorted interactions may have another sha: it stays the version's pact.)
         for (const c of checked)
-          out.push({
-            ...c,
-            ...(await tx.publishPact(version.id, consumerId, c.providerId, c.doc, c.onConflict)),
-          });
-        return out;
+          if (c.outcome !== "republished")
+            await tx.publishPact(version.id, consumerId, c.providerId, c.doc, c.onConflict);
+        return checked;
       })
       .catch(rethrowContent);
 
@@ -226,7 +225,7 @@ export function publishRoutes(
         providerName(doc).toLowerCase() !== params.provider.toLowerCase()
       )
         throw badRequest("body", "consumer/provider names in the pact do not match the URL");
-      const { res, outcome } = await store
+      const outcome = await store
         .write(async (tx) => {
           const consumerId = await tx.ensurePacticipant(params.consumer);
           const providerId = await tx.ensurePacticipant(params.provider);
@@ -237,13 +236,16 @@ export function publishRoutes(
           });
           // The real broker's Pact resource: is_conflict? gives 409 with the error message.
           if (check.conflict) throw new HttpError(409, { error: check.conflict });
-          return {
-            res: await tx.publishPact(version.id, consumerId, providerId, doc, "overwrite"),
-            outcome: check.outcome,
-          };
+          if (check.outcome !== "republished")
+            await tx.publishPact(version.id, consumerId, providerId, doc, "overwrite");
+          return check.outcome;
         })
         .catch(rethrowContent);
-      const { prov, cons, pv } = pactVersionBySha(await data(), params.provider, params.consumer, res.sha);
+      const d = await data();
+      const prov = needPacticipant(d, params.provider);
+      const { p: cons, v } = needVersion(d, params.consumer, params.version);
+      const pub = known(d.pactFor(v.id, prov.id), `pact of ${cons.name} ${v.number} with ${prov.name}`);
+      const pv = known(d.pactVersionById.get(pub.pactVersionId), `pact version ${pub.pactVersionId}`);
       const document = await pactDocument(store, b, cons, prov, pv);
       // 201 when the consumer version had no pact with this provider yet, 200 when it had.
       return { status: outcome === "published" ? 201 : 200, body: document };
