@@ -296,8 +296,15 @@ describe("webhook events", () => {
       expect(r.status).toBe(201);
       await publish("w5", "feat-x", { id: "1" });
       // The publish is done; the webhook has been sent and is not answered yet.
-      await vi.waitFor(() => expect(slow.requests).toHaveLength(1), { timeout: 15_000, interval: 50 });
-      expect(pactStatus).toBe(200);
+      // The webhook's own fetch of the pact URL answers after the request was
+      // recorded, so both are awaited (asserting pactStatus at once raced it).
+      await vi.waitFor(
+        () => {
+          expect(slow.requests).toHaveLength(1);
+          expect(pactStatus).toBe(200);
+        },
+        { timeout: 15_000, interval: 50 },
+      );
     } finally {
       release();
       await slow.close();
