@@ -80,6 +80,61 @@ describe("buf breaking (FILE rules)", () => {
   });
 });
 
+describe("buf breaking: retiring a field the protobuf way", () => {
+  // The field nobody consumes: the released contract has it, no pact reads it.
+  const LEGACY = "string shipment_id = 6;\n  // Nobody reads it any more.\n  string legacy_note = 7;\n}";
+  const withLegacy = (p: string) => p.replace("string shipment_id = 6;\n}", LEGACY);
+  const retired = (reserved: string) => (p: string) =>
+    withLegacy(p).replace(LEGACY, `string shipment_id = 6;\n${reserved}}`);
+
+  it("passes a deleted field whose number and name are reserved", async () => {
+    const original = await workspace("legacy-original", withLegacy);
+    const changed = await workspace("legacy-reserved", retired('  reserved 7;\n  reserved "legacy_note";\n'));
+    const result = await bufBreaking(changed, original);
+    expect(result.code, result.output).toBe(0);
+  });
+
+  it("fails a deleted field that is not reserved", async () => {
+    const original = await workspace("legacy-original-2", withLegacy);
+    // Deleted outright: the contract as it is today, without legacy_note.
+    const changed = await workspace("legacy-deleted");
+    const result = await bufBreaking(changed, original);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain('deleted without reserving the number "7"');
+    expect(result.output).toContain("legacy_note");
+  });
+
+  it("fails a deleted field whose number is reserved but whose name is not (JSON could reuse it)", async () => {
+    const original = await workspace("legacy-original-3", withLegacy);
+    const changed = await workspace("legacy-number-only", retired("  reserved 7;\n"));
+    const result = await bufBreaking(changed, original);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain('deleted without reserving the name "legacy_note"');
+    expect(result.output).not.toContain("reserving the number");
+  });
+
+  it("keeps every other FILE rule", async () => {
+    const rules = async (args: string[]) => {
+      const { stdout } = await run(BUF, ["config", "ls-breaking-rules", "--format", "json", ...args], {
+        cwd: ROOT,
+      });
+      return stdout
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+        .map((line) => JSON.parse(line) as { id: string; categories?: string[] });
+    };
+    const all = await rules(["--version", "v2"]);
+    const file = all.filter((r) => r.categories?.includes("FILE")).map((r) => r.id);
+    const configured = (await rules(["--configured-only"])).map((r) => r.id).sort();
+    const expected = [
+      ...file.filter((id) => id !== "FIELD_NO_DELETE"),
+      "FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED",
+      "FIELD_NO_DELETE_UNLESS_NAME_RESERVED",
+    ].sort();
+    expect(configured).toEqual(expected);
+  });
+});
+
 describe("message pacts catch a producer that changed an event's JSON", () => {
   interface MessageInteraction {
     description: string;
