@@ -8,7 +8,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { MatchersV3, PactV4 } from "@pact-foundation/pact";
 
-const { regex, like, fromProviderState } = MatchersV3;
+const { regex, like, fromProviderState, equal } = MatchersV3;
 
 // Pact's anonymous usage telemetry would call out from every test run and CI job.
 process.env.PACT_DO_NOT_TRACK ??= "true";
@@ -26,11 +26,39 @@ export const INT64_PATTERN = "^[0-9]+$";
 
 export const uuid = (example: string) => regex(UUID_PATTERN, example);
 export const int64 = (example: string) => regex(INT64_PATTERN, example);
-/** An enum value by its protobuf JSON name, e.g. enumName("ORDER_STATUS", "ORDER_STATUS_PENDING"). */
-export const enumName = (prefix: string, example: string) => regex(`^${prefix}_[A-Z_]+$`, example);
+/**
+ * An enum value by its protobuf JSON name, one of the names the consumer
+ * handles: a well-formed name the consumer has no branch for (a new status, a
+ * renamed one) fails verification, e.g. enumOf(["FAILURE_CODE_OUT_OF_STOCK", ...], "FAILURE_CODE_OUT_OF_STOCK").
+ */
+export function enumOf(handled: readonly string[], example: string) {
+  if (!handled.includes(example)) throw new Error(`enumOf: example ${example} is not a handled name`);
+  for (const name of handled) {
+    if (!/^[A-Z][A-Z0-9_]*$/.test(name)) throw new Error(`enumOf: ${name} is not an enum value name`);
+  }
+  return regex(`^(${handled.join("|")})$`, example);
+}
+/**
+ * A value that follows from the provider state (a status, an amount the
+ * provider computed, an id the state seeded): the provider must answer
+ * exactly this. (fromProviderState cannot pin a response: the verifier fills
+ * provider-state values into requests only, and its matcher is a type check;
+ * a state seeds the id the response must repeat instead.) An explicit equality matcher, so an enclosing like()/eachLike()
+ * cannot relax it to a type check.
+ */
+export const exactly = <T>(value: T) => equal(value);
+/** Money with a currency of three letters and an amount in minor units, any decimal. */
 export const money = (currencyCode: string, amountMinor: string) => ({
   currencyCode: regex("^[A-Z]{3}$", currencyCode),
   amountMinor: int64(amountMinor),
+});
+/**
+ * Money whose value follows from the provider state (2 x 1250 = "2500" minor
+ * units): the same amount in major units ("25") or another currency fails.
+ */
+export const exactMoney = (currencyCode: string, amountMinor: string) => ({
+  currencyCode: exactly(currencyCode),
+  amountMinor: exactly(amountMinor),
 });
 
 /**

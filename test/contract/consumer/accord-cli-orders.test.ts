@@ -11,7 +11,9 @@ import {
   connectErrorBody,
   connectPath,
   consumerPact,
-  enumName,
+  enumOf,
+  exactly,
+  exactMoney,
   JSON_RESPONSE_HEADERS,
   money,
   stateOrderId,
@@ -49,12 +51,30 @@ afterAll(async () => {
 });
 
 const stateId = stateOrderId(ORDER_ID);
-/** The order fields describeOrder prints. */
+/**
+ * The order fields describeOrder prints, for the order the call is about:
+ * the status it must be in, and its total (2 x 1250 EUR) in minor units.
+ */
 const order = (status: string) => ({
   orderId: uuid(ORDER_ID),
-  status: enumName("ORDER_STATUS", status),
-  total: money("EUR", "2500"),
+  status: exactly(status),
+  total: exactMoney("EUR", "2500"),
 });
+/** Every status describeOrder names (UNSPECIFIED is never stored). */
+const PRINTED_STATUSES = [
+  "ORDER_STATUS_PENDING",
+  "ORDER_STATUS_CONFIRMED",
+  "ORDER_STATUS_FAILED",
+  "ORDER_STATUS_CANCELLED",
+  "ORDER_STATUS_DELIVERED",
+  "ORDER_STATUS_CANCELLING",
+];
+/** Any order of a list: any status the CLI prints, any amount. */
+const listedOrder = {
+  orderId: uuid(ORDER_ID),
+  status: enumOf(PRINTED_STATUSES, "ORDER_STATUS_PENDING"),
+  total: money("EUR", "2500"),
+};
 
 const placeRequest = (email: string) => ({
   idempotencyKey: regex("^cli-[0-9a-f-]{36}$", "cli-0190f1a7-5555-4555-8555-555555555555"),
@@ -215,7 +235,7 @@ describe("accord-cli -> orders", () => {
         b.headers(CONNECT_REQUEST_HEADERS).jsonBody({ pageSize: like(20) }),
       )
       .willRespondWith(200, (b) =>
-        b.headers(JSON_RESPONSE_HEADERS).jsonBody({ orders: eachLike(order("ORDER_STATUS_PENDING")) }),
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({ orders: eachLike(listedOrder) }),
       )
       .executeTest(async (mock) => {
         const out = await accord(mock.url, "list");

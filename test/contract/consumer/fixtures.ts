@@ -15,6 +15,17 @@ export const UNKNOWN_ORDER_ID = "0190f1a2-0000-7000-8000-000000000000";
 export const PAYMENT_ID = "0190f1a3-1111-7111-8111-111111111111";
 export const SHIPMENT_ID = "0190f1a4-2222-7222-8222-222222222222";
 export const RESERVATION_ID = "0190f1a5-3333-7333-8333-333333333333";
+/**
+ * The first outcome of a keyed call in a replay interaction: the provider
+ * state seeds it under exactly this id (pact's verifier compares a response
+ * with its example, not with a provider-state value), and the replay must
+ * answer it. One id per interaction, so states never collide.
+ */
+export const FIRST_RESERVATION_ID = "0190f1b5-3333-7333-8333-000000000001";
+export const FIRST_PAYMENT_ID = "0190f1b3-1111-7111-8111-000000000001";
+export const REFUNDED_PAYMENT_ID = "0190f1b3-1111-7111-8111-000000000002";
+export const FIRST_SHIPMENT_ID = "0190f1b4-2222-7222-8222-000000000001";
+export const CANCELLED_SHIPMENT_ID = "0190f1b4-2222-7222-8222-000000000002";
 export const EVENT_ID = "0190f1a6-4444-7444-8444-444444444444";
 export const EVENT_TIME = "2025-01-15T10:30:00.000Z";
 export const CUSTOMER_ID = "customer-42";

@@ -5,7 +5,7 @@ import {
   PaymentDeclinedSchema,
   PaymentRefundedSchema,
 } from "#gen/accord/payments/v1/events_pb.js";
-import { type ConsumerPact, consumerPact, money, uuid } from "#test/support/pact-consumer.ts";
+import { type ConsumerPact, consumerPact, exactMoney, uuid } from "#test/support/pact-consumer.ts";
 import { ORDER_ID, PAYMENT_ID } from "./fixtures.ts";
 import { channels, planFor, webhookData } from "./notifications-plan.ts";
 
@@ -21,7 +21,9 @@ afterAll(async () => {
 });
 
 const meta = (type: string) => ({ ce_type: type, topic: "payments.events" });
-const base = { paymentId: uuid(PAYMENT_ID), orderId: uuid(ORDER_ID), amount: money("EUR", "2500") };
+// The amount partners and analytics get is the charged one in minor units: the
+// provider charges 2500 (declines 666), so exactly those, never "25".
+const base = { paymentId: uuid(PAYMENT_ID), orderId: uuid(ORDER_ID), amount: exactMoney("EUR", "2500") };
 
 describe("notifications <- payments.events", () => {
   it("PaymentCaptured: analytics and webhook, no email", async () => {
@@ -44,7 +46,7 @@ describe("notifications <- payments.events", () => {
       .expectsToReceive("a PaymentDeclined event", (b) =>
         b
           .withMetadata(meta(PaymentDeclinedSchema.typeName))
-          .withJSONContent({ ...base, amount: money("EUR", "666"), reason: like("insufficient_funds") }),
+          .withJSONContent({ ...base, amount: exactMoney("EUR", "666"), reason: like("insufficient_funds") }),
       )
       .executeTest(async (m) => {
         const plan = planFor(PaymentDeclinedSchema, m);

@@ -7,13 +7,21 @@ import {
   type ConsumerPact,
   connectPath,
   consumerPact,
-  enumName,
+  exactly,
   JSON_RESPONSE_HEADERS,
   stateIdempotencyKey,
   stateOrderId,
   uuid,
 } from "#test/support/pact-consumer.ts";
-import { failureOf, ORDER_ID, ORDER_JSON, RESERVATION_ID, SKU, withActivities } from "./fixtures.ts";
+import {
+  FIRST_RESERVATION_ID,
+  failureOf,
+  ORDER_ID,
+  ORDER_JSON,
+  RESERVATION_ID,
+  SKU,
+  withActivities,
+} from "./fixtures.ts";
 
 const { eachLike, like, regex } = MatchersV3;
 
@@ -27,11 +35,14 @@ afterAll(async () => {
   await c?.cleanup();
 });
 
-const reserveRequest = {
+const reserveRequestFor = (quantity: number) => ({
   idempotencyKey: stateIdempotencyKey("reserve", ORDER_ID),
   orderId: stateOrderId(ORDER_ID),
-  items: eachLike({ sku: like(SKU), quantity: like(2) }),
-};
+  items: eachLike({ sku: like(SKU), quantity: like(quantity) }),
+});
+const reserveRequest = reserveRequestFor(2);
+/** The saga treats an answer without error as "held": the status must say so. */
+const RESERVED = exactly("RESERVATION_STATUS_RESERVED");
 
 describe("orchestrator -> inventory", () => {
   it("Reserve takes the order's items and answers the reservation", async () => {
@@ -45,7 +56,7 @@ describe("orchestrator -> inventory", () => {
       .willRespondWith(200, (b) =>
         b.headers(JSON_RESPONSE_HEADERS).jsonBody({
           reservationId: uuid(RESERVATION_ID),
-          status: enumName("RESERVATION_STATUS", "RESERVATION_STATUS_RESERVED"),
+          status: RESERVED,
         }),
       )
       .executeTest(async (mock) => {
@@ -118,6 +129,77 @@ describe("orchestrator -> inventory", () => {
           h.activities.releaseInventory(ORDER_ID, "cancelled by customer"),
         );
         expect(res).toEqual({ released: false });
+      });
+  });
+
+  // A retried Reserve (same key, same items) must get the first reservation
+  // back, even though the stock it took is gone now; never a second one.
+  it("Reserve replayed with the same key and items answers the first reservation", async () => {
+    await c.pact
+      .addInteraction()
+      .given("an order has a reservation", {
+        sku: SKU,
+        quantity: 2,
+        reservationId: FIRST_RESERVATION_ID,
+        availableAfter: 0,
+      })
+      .uponReceiving("Reserve replayed with the key and items of a held reservation")
+      .withRequest("POST", connectPath(InventoryService, "Reserve"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody(reserveRequest),
+      )
+      .willRespondWith(200, (b) =>
+        b
+          .headers(JSON_RESPONSE_HEADERS)
+          .jsonBody({ reservationId: exactly(FIRST_RESERVATION_ID), status: RESERVED }),
+      )
+      .executeTest(async (mock) => {
+        const res = await withActivities(mock.url, (h) => h.activities.reserveInventory(ORDER_JSON));
+        expect(res).toEqual({ reservationId: FIRST_RESERVATION_ID });
+      });
+  });
+
+  it("Reserve with a used key and other items is refused with already_exists", async () => {
+    const changed = { ...ORDER_JSON, lines: [{ sku: SKU, quantity: 3 }] };
+    await c.pact
+      .addInteraction()
+      .given("an order has a reservation", { sku: SKU, quantity: 2 })
+      .uponReceiving("Reserve with the key of a held reservation and other items")
+      .withRequest("POST", connectPath(InventoryService, "Reserve"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody(reserveRequestFor(3)),
+      )
+      .willRespondWith(CONNECT_HTTP_STATUS.already_exists, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({
+          code: "already_exists",
+          message: regex("^idempotency_key: .+", "idempotency_key: already used for a different reservation"),
+        }),
+      )
+      .executeTest(async (mock) => {
+        const failure = await failureOf(
+          withActivities(mock.url, (h) => h.activities.reserveInventory(changed)),
+        );
+        expect(failure.type).toBe("AlreadyExists");
+        expect(failure.nonRetryable).toBe(true);
+      });
+  });
+
+  it("Release replayed with the same key answers released=true again", async () => {
+    await c.pact
+      .addInteraction()
+      .given("an order's reservation was released", { sku: SKU, quantity: 2, reason: "payment declined" })
+      .uponReceiving("Release replayed with the key of a done release")
+      .withRequest("POST", connectPath(InventoryService, "Release"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody({
+          idempotencyKey: stateIdempotencyKey("release", ORDER_ID),
+          orderId: stateOrderId(ORDER_ID),
+          reason: like("payment declined"),
+        }),
+      )
+      .willRespondWith(200, (b) => b.headers(JSON_RESPONSE_HEADERS).jsonBody({ released: true }))
+      .executeTest(async (mock) => {
+        const res = await withActivities(mock.url, (h) =>
+          h.activities.releaseInventory(ORDER_ID, "payment declined"),
+        );
+        expect(res).toEqual({ released: true });
       });
   });
 

@@ -10,7 +10,9 @@ import {
   connectErrorBody,
   connectPath,
   consumerPact,
-  enumName,
+  enumOf,
+  exactly,
+  exactMoney,
   JSON_RESPONSE_HEADERS,
   money,
   stateOrderId,
@@ -44,9 +46,17 @@ afterAll(async () => {
 
 /** The order id comes from the provider state: the provider makes the order, then says its id. */
 const stateId = stateOrderId(ORDER_ID);
+/** The status the call must have moved the order to: exactly that one, not any well-formed status. */
 const orderIn = (status: string) => ({
-  order: { orderId: uuid(ORDER_ID), status: enumName("ORDER_STATUS", status) },
+  order: { orderId: uuid(ORDER_ID), status: exactly(status) },
 });
+/** FailOrder's failure codes, as the saga's FailureCategory names them. */
+const SAGA_FAILURE_CODES = [
+  "FAILURE_CODE_OUT_OF_STOCK",
+  "FAILURE_CODE_PAYMENT_DECLINED",
+  "FAILURE_CODE_SHIPPING_FAILED",
+  "FAILURE_CODE_OTHER",
+];
 
 describe("orchestrator -> orders (RPC)", () => {
   it("ConfirmOrder confirms a pending order", async () => {
@@ -105,7 +115,7 @@ describe("orchestrator -> orders (RPC)", () => {
       .withRequest("POST", connectPath(OrderService, "FailOrder"), (b) =>
         b.headers(CONNECT_REQUEST_HEADERS).jsonBody({
           orderId: stateId,
-          failureCode: enumName("FAILURE_CODE", "FAILURE_CODE_PAYMENT_DECLINED"),
+          failureCode: enumOf(SAGA_FAILURE_CODES, "FAILURE_CODE_PAYMENT_DECLINED"),
           reason: like("payment declined: insufficient_funds"),
         }),
       )
@@ -182,13 +192,16 @@ describe("orchestrator <- orders.events", () => {
       .addAsynchronousInteraction()
       .expectsToReceive("an OrderPlaced event", (b) =>
         b.withMetadata({ ce_type: OrderPlacedSchema.typeName, topic: "orders.events" }).withJSONContent({
-          // What the saga's activities read from the order, nothing more.
+          // What the saga's activities read from the order, nothing more. The
+          // provider places 2 x BOOK-001 at 1250 EUR: the total the saga
+          // charges is 2500 minor units exactly, and the saga starts only for
+          // a PENDING order.
           order: {
             orderId: uuid(ORDER_ID),
             customerId: like(CUSTOMER_ID),
             customerEmail: like(CUSTOMER_EMAIL),
             lines: eachLike({ sku: like(SKU), quantity: like(2), unitPrice: money("EUR", "1250") }),
-            total: money("EUR", "2500"),
+            total: exactMoney("EUR", "2500"),
             shippingAddress: {
               recipientName: like(ADDRESS.recipientName),
               line1: like(ADDRESS.line1),
@@ -196,7 +209,7 @@ describe("orchestrator <- orders.events", () => {
               postalCode: like(ADDRESS.postalCode),
               countryCode: regex("^[A-Z]{2}$", ADDRESS.countryCode),
             },
-            status: enumName("ORDER_STATUS", "ORDER_STATUS_PENDING"),
+            status: exactly("ORDER_STATUS_PENDING"),
           },
         }),
       )

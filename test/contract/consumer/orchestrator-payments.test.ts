@@ -7,13 +7,23 @@ import {
   type ConsumerPact,
   connectPath,
   consumerPact,
+  exactly,
   JSON_RESPONSE_HEADERS,
   money,
   stateIdempotencyKey,
   stateOrderId,
   uuid,
 } from "#test/support/pact-consumer.ts";
-import { CUSTOMER_ID, failureOf, ORDER_ID, ORDER_JSON, PAYMENT_ID, withActivities } from "./fixtures.ts";
+import {
+  CUSTOMER_ID,
+  FIRST_PAYMENT_ID,
+  failureOf,
+  ORDER_ID,
+  ORDER_JSON,
+  PAYMENT_ID,
+  REFUNDED_PAYMENT_ID,
+  withActivities,
+} from "./fixtures.ts";
 
 const { like, regex } = MatchersV3;
 
@@ -117,6 +127,97 @@ describe("orchestrator -> payments", () => {
           h.activities.refundPayment(ORDER_ID, "shipping failed"),
         );
         expect(res).toEqual({ refunded: false });
+      });
+  });
+
+  // The replay promise the saga is built on: a retried activity sends the
+  // same key and body, and must get the first outcome back, not a second charge.
+  it("Charge replayed with the same key and body answers the first payment", async () => {
+    await c.pact
+      .addInteraction()
+      .given("a charge was already made for an order", { amountMinor: "2500", paymentId: FIRST_PAYMENT_ID })
+      .uponReceiving("Charge replayed with the key and body of a captured charge")
+      .withRequest("POST", connectPath(PaymentService, "Charge"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody(chargeRequest("2500")),
+      )
+      .willRespondWith(200, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({ payment: { paymentId: exactly(FIRST_PAYMENT_ID) } }),
+      )
+      .executeTest(async (mock) => {
+        const res = await withActivities(mock.url, (h) => h.activities.chargePayment(ORDER_JSON));
+        expect(res).toEqual({ paymentId: FIRST_PAYMENT_ID });
+      });
+  });
+
+  it("Charge with a used key and another amount is refused with already_exists", async () => {
+    const changed = { ...ORDER_JSON, total: { currencyCode: "EUR", amountMinor: "3000" } };
+    await c.pact
+      .addInteraction()
+      .given("a charge was already made for an order", { amountMinor: "2500" })
+      .uponReceiving("Charge with the key of a captured charge and another amount")
+      .withRequest("POST", connectPath(PaymentService, "Charge"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody(chargeRequest("3000")),
+      )
+      .willRespondWith(CONNECT_HTTP_STATUS.already_exists, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({
+          code: "already_exists",
+          message: regex("^idempotency_key: .+", "idempotency_key: already used for a different charge"),
+        }),
+      )
+      .executeTest(async (mock) => {
+        const failure = await failureOf(withActivities(mock.url, (h) => h.activities.chargePayment(changed)));
+        expect(failure.type).toBe("AlreadyExists");
+        expect(failure.nonRetryable).toBe(true);
+      });
+  });
+
+  it("Refund replayed with the same key and body answers the first refund", async () => {
+    await c.pact
+      .addInteraction()
+      .given("an order's payment was already refunded", {
+        amountMinor: "2500",
+        reason: "shipping failed",
+        paymentId: REFUNDED_PAYMENT_ID,
+      })
+      .uponReceiving("Refund replayed with the key and body of a done refund")
+      .withRequest("POST", connectPath(PaymentService, "Refund"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody(refundRequest),
+      )
+      .willRespondWith(200, (b) =>
+        b
+          .headers(JSON_RESPONSE_HEADERS)
+          .jsonBody({ payment: { paymentId: exactly(REFUNDED_PAYMENT_ID) }, refunded: true }),
+      )
+      .executeTest(async (mock) => {
+        const res = await withActivities(mock.url, (h) =>
+          h.activities.refundPayment(ORDER_ID, "shipping failed"),
+        );
+        expect(res).toEqual({ refunded: true });
+      });
+  });
+
+  it("Refund with a used key and another reason is refused with already_exists", async () => {
+    await c.pact
+      .addInteraction()
+      .given("an order's payment was already refunded", { amountMinor: "2500", reason: "shipping failed" })
+      .uponReceiving("Refund with the key of a done refund and another reason")
+      .withRequest("POST", connectPath(PaymentService, "Refund"), (b) =>
+        b
+          .headers(CONNECT_REQUEST_HEADERS)
+          .jsonBody({ ...refundRequest, reason: like("cancelled by customer") }),
+      )
+      .willRespondWith(CONNECT_HTTP_STATUS.already_exists, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({
+          code: "already_exists",
+          message: regex("^idempotency_key: .+", "idempotency_key: already used for a different refund"),
+        }),
+      )
+      .executeTest(async (mock) => {
+        const failure = await failureOf(
+          withActivities(mock.url, (h) => h.activities.refundPayment(ORDER_ID, "cancelled by customer")),
+        );
+        expect(failure.type).toBe("AlreadyExists");
+        expect(failure.nonRetryable).toBe(true);
       });
   });
 

@@ -9,12 +9,23 @@ import {
   type ConsumerPact,
   connectPath,
   consumerPact,
+  exactly,
   JSON_RESPONSE_HEADERS,
   stateIdempotencyKey,
   stateOrderId,
   uuid,
 } from "#test/support/pact-consumer.ts";
-import { ADDRESS, failureOf, ORDER_ID, ORDER_JSON, SHIPMENT_ID, SKU, withActivities } from "./fixtures.ts";
+import {
+  ADDRESS,
+  CANCELLED_SHIPMENT_ID,
+  FIRST_SHIPMENT_ID,
+  failureOf,
+  ORDER_ID,
+  ORDER_JSON,
+  SHIPMENT_ID,
+  SKU,
+  withActivities,
+} from "./fixtures.ts";
 import { bridgeWithRecorder, consumedRecord, decodedEvent } from "./orchestrator-bridge.ts";
 
 const { eachLike, like, regex } = MatchersV3;
@@ -29,14 +40,14 @@ afterAll(async () => {
   await c?.cleanup();
 });
 
-const createRequest = (countryCode: string) => ({
+const createRequest = (countryCode: string, postalCode: string = ADDRESS.postalCode) => ({
   idempotencyKey: stateIdempotencyKey("ship", ORDER_ID),
   orderId: stateOrderId(ORDER_ID),
   address: {
     recipientName: like(ADDRESS.recipientName),
     line1: like(ADDRESS.line1),
     city: like(ADDRESS.city),
-    postalCode: like(ADDRESS.postalCode),
+    postalCode: like(postalCode),
     countryCode: regex("^[A-Z]{2}$", countryCode),
   },
   items: eachLike({ sku: like(SKU), quantity: like(2) }),
@@ -125,6 +136,71 @@ describe("orchestrator -> shipping", () => {
           h.activities.cancelShipment(ORDER_ID, "cancelled by customer"),
         );
         expect(res).toEqual({ cancelled: false });
+      });
+  });
+
+  // A retried CreateShipment (same key, same body) must answer the shipment
+  // booked first, never book a second one.
+  it("CreateShipment replayed with the same key and body answers the first shipment", async () => {
+    await c.pact
+      .addInteraction()
+      .given("an order has a booked shipment", { shipmentId: FIRST_SHIPMENT_ID })
+      .uponReceiving("CreateShipment replayed with the key and body of a booked shipment")
+      .withRequest("POST", connectPath(ShippingService, "CreateShipment"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody(createRequest("DE")),
+      )
+      .willRespondWith(200, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({ shipment: { shipmentId: exactly(FIRST_SHIPMENT_ID) } }),
+      )
+      .executeTest(async (mock) => {
+        const res = await withActivities(mock.url, (h) => h.activities.createShipment(ORDER_JSON));
+        expect(res).toEqual({ shipmentId: FIRST_SHIPMENT_ID });
+      });
+  });
+
+  it("CreateShipment with a used key and another address is refused with already_exists", async () => {
+    const moved = { ...ORDER_JSON, shippingAddress: { ...ADDRESS, postalCode: "10117" } };
+    await c.pact
+      .addInteraction()
+      .given("an order has a booked shipment")
+      .uponReceiving("CreateShipment with the key of a booked shipment and another address")
+      .withRequest("POST", connectPath(ShippingService, "CreateShipment"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody(createRequest("DE", "10117")),
+      )
+      .willRespondWith(CONNECT_HTTP_STATUS.already_exists, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({
+          code: "already_exists",
+          message: regex(
+            "^idempotency_key: .+",
+            "idempotency_key: already used for a different shipment request",
+          ),
+        }),
+      )
+      .executeTest(async (mock) => {
+        const failure = await failureOf(withActivities(mock.url, (h) => h.activities.createShipment(moved)));
+        expect(failure.type).toBe("AlreadyExists");
+        expect(failure.nonRetryable).toBe(true);
+      });
+  });
+
+  it("CancelShipment replayed with the same key answers the first cancellation", async () => {
+    await c.pact
+      .addInteraction()
+      .given("an order's shipment was cancelled", { shipmentId: CANCELLED_SHIPMENT_ID })
+      .uponReceiving("CancelShipment replayed with the key of a done cancellation")
+      .withRequest("POST", connectPath(ShippingService, "CancelShipment"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody(cancelRequest),
+      )
+      .willRespondWith(200, (b) =>
+        b
+          .headers(JSON_RESPONSE_HEADERS)
+          .jsonBody({ shipment: { shipmentId: exactly(CANCELLED_SHIPMENT_ID) }, cancelled: true }),
+      )
+      .executeTest(async (mock) => {
+        const res = await withActivities(mock.url, (h) =>
+          h.activities.cancelShipment(ORDER_ID, "cancelled by customer"),
+        );
+        expect(res).toEqual({ cancelled: true });
       });
   });
 

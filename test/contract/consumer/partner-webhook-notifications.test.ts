@@ -2,7 +2,7 @@ import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { MatchersV3 } from "@pact-foundation/pact";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebhookPayloadSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
-import { type ConsumerPact, consumerPact, money, uuid } from "#test/support/pact-consumer.ts";
+import { type ConsumerPact, consumerPact, exactly, exactMoney, uuid } from "#test/support/pact-consumer.ts";
 import { EVENT_ID, EVENT_TIME, ORDER_ID } from "./fixtures.ts";
 
 const { like, regex } = MatchersV3;
@@ -25,10 +25,10 @@ describe("partner-webhook <- notifications", () => {
       .expectsToReceive("a webhook payload for OrderConfirmed", (b) =>
         b.withMetadata({ contentType: "application/json" }).withJSONContent({
           eventId: uuid(EVENT_ID),
-          eventType: regex("^accord\\.[a-z]+\\.v1\\.[A-Za-z]+$", "accord.orders.v1.OrderConfirmed"),
+          eventType: exactly("accord.orders.v1.OrderConfirmed"),
           occurredAt: regex("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?Z$", "2025-01-15T10:30:00Z"),
           orderId: uuid(ORDER_ID),
-          data: { orderId: uuid(ORDER_ID), total: money("EUR", "2500"), shipmentId: like("0190f1a4") },
+          data: { orderId: uuid(ORDER_ID), total: exactMoney("EUR", "2500"), shipmentId: like("0190f1a4") },
         }),
       )
       .executeTest(async (m) => {

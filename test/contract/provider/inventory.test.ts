@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, it } from "vitest";
+import { orderHolding, pinReservationId } from "#test/support/pact-provider.ts";
 import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
@@ -18,6 +19,18 @@ afterAll(async () => {
   await service?.stop();
 });
 
+/** A new order's reservation of quantity x sku, made by the real Reserve. */
+async function reserved(sku: string, quantity: number): Promise<string> {
+  const orderId = randomUUID();
+  await inventory.setStock({ sku, available: BigInt(quantity * 5) });
+  await inventory.reserve({
+    idempotencyKey: `order-${orderId}/reserve`,
+    orderId,
+    items: [{ sku, quantity }],
+  });
+  return orderId;
+}
+
 describe("inventory provider", () => {
   it("honours every consumer's pact", async () => {
     await verifyProvider({
@@ -30,15 +43,33 @@ describe("inventory provider", () => {
           await inventory.setStock({ sku, available: BigInt(available) });
           return { orderId: randomUUID() };
         },
+        // With reservationId, the first reservation carries the id the replay
+        // interaction expects back; with availableAfter, the stock is set so
+        // afterwards (0: a replay that re-evaluated stock would be refused).
         "an order has a reservation": async (params) => {
-          const { sku, quantity } = params as { sku: string; quantity: number };
-          const orderId = randomUUID();
-          await inventory.setStock({ sku, available: BigInt(quantity * 5) });
-          await inventory.reserve({
-            idempotencyKey: `order-${orderId}/reserve`,
+          const { sku, quantity, reservationId, availableAfter } = params as {
+            sku: string;
+            quantity: number;
+            reservationId?: string;
+            availableAfter?: number;
+          };
+          const earlier = reservationId && (await orderHolding(service.pool, "reservations", reservationId));
+          const orderId = earlier || (await reserved(sku, quantity));
+          if (reservationId && !earlier)
+            await pinReservationId(service.pool, `order-${orderId}/reserve`, reservationId);
+          if (availableAfter !== undefined)
+            await inventory.setStock({ sku, available: BigInt(availableAfter) });
+          return { orderId };
+        },
+        "an order's reservation was released": async (params) => {
+          const { sku, quantity, reason } = params as { sku: string; quantity: number; reason: string };
+          const orderId = await reserved(sku, quantity);
+          const res = await inventory.release({
+            idempotencyKey: `order-${orderId}/release`,
             orderId,
-            items: [{ sku, quantity }],
+            reason,
           });
+          if (!res.released) throw new Error("provider state: the reservation was not released");
           return { orderId };
         },
         "an order has no reservation": async () => ({ orderId: randomUUID() }),

@@ -5,7 +5,7 @@ import {
   PaymentDeclinedSchema,
   PaymentRefundedSchema,
 } from "#gen/accord/payments/v1/events_pb.js";
-import { outboxMessage } from "#test/support/pact-provider.ts";
+import { orderHolding, outboxMessage, pinId } from "#test/support/pact-provider.ts";
 import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
 import type { ServiceProcess } from "#test/support/service-process.ts";
 import {
@@ -46,6 +46,24 @@ async function charge(orderId: string, amountMinor: bigint) {
     .catch(() => undefined); // a decline is the point of some messages
 }
 
+/**
+ * A captured charge for a new order through the real Charge; with paymentId,
+ * that first payment carries the id the pact's replay interaction expects
+ * back. A second verification of the same interaction finds it and reuses
+ * its order (a replay of a replay is still the first outcome).
+ */
+async function capturedCharge(amountMinor: string, paymentId: string | undefined): Promise<string> {
+  if (paymentId) {
+    const earlier = await orderHolding(service.pool, "payments", paymentId);
+    if (earlier) return earlier;
+  }
+  const orderId = randomUUID();
+  const res = await charge(orderId, BigInt(amountMinor));
+  if (!res?.payment) throw new Error("provider state: the charge was not captured");
+  if (paymentId) await pinId(service.pool, "payments", `order-${orderId}/charge`, paymentId);
+  return orderId;
+}
+
 const outbox = (typeName: string, orderId: string) =>
   outboxMessage(service.pool, typeName, orderId, service.topicPrefix);
 
@@ -66,6 +84,25 @@ describe("payments provider", () => {
           return { orderId };
         },
         "an order has no payment": async () => ({ orderId: randomUUID() }),
+        "a charge was already made for an order": async (params) => {
+          const { amountMinor, paymentId } = params as { amountMinor: string; paymentId?: string };
+          return { orderId: await capturedCharge(amountMinor, paymentId) };
+        },
+        "an order's payment was already refunded": async (params) => {
+          const { amountMinor, reason, paymentId } = params as {
+            amountMinor: string;
+            reason: string;
+            paymentId?: string;
+          };
+          if (paymentId) {
+            const earlier = await orderHolding(service.pool, "payments", paymentId);
+            if (earlier) return { orderId: earlier };
+          }
+          const orderId = await capturedCharge(amountMinor, paymentId);
+          const res = await payments.refund({ idempotencyKey: `order-${orderId}/refund`, orderId, reason });
+          if (!res.refunded) throw new Error("provider state: the payment was not refunded");
+          return { orderId };
+        },
       },
       messageProviders: {
         "a PaymentCaptured event": async () => {

@@ -5,7 +5,7 @@ import {
   ShipmentCreatedSchema,
   ShipmentDeliveredSchema,
 } from "#gen/accord/shipping/v1/events_pb.js";
-import { outboxMessage } from "#test/support/pact-provider.ts";
+import { orderHolding, outboxMessage, pinId } from "#test/support/pact-provider.ts";
 import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
 import type { ServiceProcess } from "#test/support/service-process.ts";
 import {
@@ -49,6 +49,22 @@ async function book(orderId: string): Promise<string> {
   return shipment.shipmentId;
 }
 
+/**
+ * A new order's shipment booked by the real CreateShipment; with shipmentId,
+ * it carries the id a replay interaction expects back (reused when the same
+ * interaction is verified again).
+ */
+async function booked(shipmentId: string | undefined): Promise<{ orderId: string; reused: boolean }> {
+  if (shipmentId) {
+    const earlier = await orderHolding(service.pool, "shipments", shipmentId);
+    if (earlier) return { orderId: earlier, reused: true };
+  }
+  const orderId = randomUUID();
+  await book(orderId);
+  if (shipmentId) await pinId(service.pool, "shipments", `order-${orderId}/ship`, shipmentId);
+  return { orderId, reused: false };
+}
+
 const outbox = (typeName: string, orderId: string) =>
   outboxMessage(service.pool, typeName, orderId, service.topicPrefix);
 
@@ -61,9 +77,21 @@ describe("shipping provider", () => {
       stateHandlers: {
         "the carrier accepts bookings": async () => ({ orderId: randomUUID() }),
         "the carrier does not serve AQ": async () => ({ orderId: randomUUID() }),
-        "an order has a booked shipment": async () => {
-          const orderId = randomUUID();
-          await book(orderId);
+        "an order has a booked shipment": async (params) => {
+          const { shipmentId } = (params ?? {}) as { shipmentId?: string };
+          return { orderId: (await booked(shipmentId)).orderId };
+        },
+        "an order's shipment was cancelled": async (params) => {
+          const { shipmentId } = (params ?? {}) as { shipmentId?: string };
+          const { orderId, reused } = await booked(shipmentId);
+          if (!reused) {
+            const res = await shipping.cancelShipment({
+              idempotencyKey: `order-${orderId}/cancel-shipment`,
+              orderId,
+              reason: "cancelled by customer",
+            });
+            if (!res.cancelled) throw new Error("provider state: the shipment was not cancelled");
+          }
           return { orderId };
         },
         "an order has no shipment": async () => ({ orderId: randomUUID() }),
