@@ -293,6 +293,11 @@ describe("release.yml's steps against the broker", () => {
     const marked = await pipeline(r2, ["mark-released"]);
     expect(marked.code, marked.output).toBe(0);
     expect(await git(origin, "rev-parse", "--short", "released/production^{commit}")).toBe(commits[1]);
+
+    // contracts-pr.yml's gate: each is compatible with the other's main branch.
+    const merge = await pipeline(r2, ["can-i-merge"], { RELEASE_PACTICIPANTS: "stock shop" });
+    expect(merge.code, merge.output).toBe(0);
+    expect(merge.output).toContain("Computer says yes");
   });
 
   it("buf breaking against the release catches a deleted, unreserved field", async () => {
