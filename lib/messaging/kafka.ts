@@ -205,6 +205,18 @@ export interface RunningConsumer {
   stop(): Promise<void>;
 }
 
+/** Where a consumed message came from, with its headers as strings. */
+export function consumedRecord(topic: string, partition: number, message: KafkaMessage): ConsumedRecord {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key?.toString(),
+    timestamp: message.timestamp,
+    headers: normalizeHeaders(message.headers),
+  };
+}
+
 export async function runEventConsumer(options: EventConsumerOptions): Promise<RunningConsumer> {
   const { kafka, groupId, handle, logger, dlqProducer, registry = eventRegistry } = options;
   const topics = [...options.topics];
@@ -219,14 +231,7 @@ export async function runEventConsumer(options: EventConsumerOptions): Promise<R
   });
 
   async function processMessage(topic: string, partition: number, message: KafkaMessage) {
-    const record: ConsumedRecord = {
-      topic,
-      partition,
-      offset: message.offset,
-      key: message.key?.toString(),
-      timestamp: message.timestamp,
-      headers: normalizeHeaders(message.headers),
-    };
+    const record = consumedRecord(topic, partition, message);
     try {
       const event = decodeEvent(registry, message);
       // Log lines of the handler carry the event's correlation and order id (the key).

@@ -3,11 +3,11 @@ import {
   decodeEvent,
   type EventDomain,
   eventRegistry,
-  normalizeHeaders,
   topicFor,
 } from "#lib/messaging/events.ts";
 import {
   type ConsumedRecord,
+  consumedRecord,
   createKafka,
   deleteTopics,
   ensureTopics,
@@ -101,14 +101,7 @@ export function publishedEvents(prefix: string, domains: readonly EventDomain[])
     await consumer.subscribe({ topics, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ topic, partition, message }) => {
-        const record: ConsumedRecord = {
-          topic,
-          partition,
-          offset: message.offset,
-          key: message.key?.toString(),
-          timestamp: message.timestamp,
-          headers: normalizeHeaders(message.headers),
-        };
+        const record = consumedRecord(topic, partition, message);
         try {
           seen.push({ event: decodeEvent(eventRegistry, message), record });
         } catch (error) {
