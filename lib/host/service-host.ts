@@ -2,6 +2,7 @@ import type http from "node:http";
 import { fileURLToPath } from "node:url";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
+import { z } from "zod";
 import { type Breaker, type BreakerOptions, createBreaker } from "../breaker.ts";
 import { createPool, ensureDatabase, migrate, type Pool } from "../db.ts";
 import { createKafka, type KafkaClient, parseBrokers } from "../messaging/kafka.ts";
@@ -16,7 +17,7 @@ import { registerGrpcHealth } from "../rpc/grpc-health.ts";
 import { serverInterceptors } from "../rpc/interceptors.ts";
 import { registerReflection } from "../rpc/reflection.ts";
 import { createRpcHandler, metricsRoute } from "../rpc/server.ts";
-import { ConfigError, type DatabaseSettings } from "./config.ts";
+import { ConfigError, type DatabaseSettings, loadConfig } from "./config.ts";
 import { createReadiness, healthRoute, type Readiness, sendJson } from "./health.ts";
 import { createLifecycle, exitOnSignals, type Lifecycle } from "./lifecycle.ts";
 
@@ -78,6 +79,12 @@ export interface ServiceHost {
   readonly stopping: boolean;
 }
 
+/** What the host itself reads, for every process. */
+const hostEnv = z.object({
+  // The longest the whole shutdown may take before the steps left are skipped.
+  SHUTDOWN_DEADLINE_MS: z.coerce.number().int().min(100).max(600_000).default(25_000),
+});
+
 /**
  * Runs one process: validates its configuration, listens at once (so
  * /healthz answers while the parts start; /readyz says "starting"), builds
@@ -87,7 +94,9 @@ export interface ServiceHost {
 export async function runService<C>(definition: ServiceDefinition<C>, env: Env = process.env): Promise<void> {
   const logger = createLogger(definition.name, env.LOG_LEVEL ?? "info");
   let config: C;
+  let hostConfig: z.infer<typeof hostEnv>;
   try {
+    hostConfig = loadConfig(hostEnv, env);
     config = definition.loadConfig(env);
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -97,7 +106,7 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
     throw error;
   }
 
-  const lifecycle = createLifecycle({ logger, deadlineMs: Number(env.SHUTDOWN_DEADLINE_MS ?? 25_000) });
+  const lifecycle = createLifecycle({ logger, deadlineMs: hostConfig.SHUTDOWN_DEADLINE_MS });
   exitOnSignals(lifecycle);
   let phase: "starting" | "running" = "starting";
   const readiness = createReadiness({

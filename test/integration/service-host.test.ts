@@ -52,4 +52,15 @@ describe("service host", () => {
     await expect(started).rejects.toThrow(/exited with 1/);
     await expect(started).rejects.toThrow(/PAYMENTS_PROVIDER_BREAKER_TIMEOUT_MS/);
   });
+
+  it("validates the host's own variables too (SHUTDOWN_DEADLINE_MS)", async () => {
+    const port = await freePort();
+    const started = startServiceProcess(
+      "simulators/carrier/src/main.ts",
+      { CARRIER_PORT: String(port), SHUTDOWN_DEADLINE_MS: "later" },
+      port,
+      15_000,
+    );
+    await expect(started).rejects.toThrow(/exited with 1[\s\S]*SHUTDOWN_DEADLINE_MS/);
+  });
 });
