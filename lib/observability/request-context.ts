@@ -6,7 +6,7 @@ import type { HandlerContext } from "@connectrpc/connect";
  * What every log line of one unit of work carries: a correlation id that
  * follows a request across services (header x-correlation-id), and the order
  * it concerns once known. Stored in AsyncLocalStorage so handlers need not
- * pass it around; lib/logger.ts adds it to every line.
+ * pass it around; lib/observability/logger.ts adds it to every line.
  */
 export interface RequestContext {
   correlationId: string;
