@@ -1,6 +1,7 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import type { Route } from "../rpc/front-door.ts";
+import { settleWithin } from "./timeout.ts";
 
 /**
  * Readiness of a process: named checks, each a real round trip to one
@@ -28,21 +29,10 @@ export function createReadiness(options: { timeoutMs: number; gate?: () => strin
       const closed = options.gate?.();
       if (closed !== undefined) throw new NotReadyError(closed);
       for (const { name, check } of checks) {
-        let timer: NodeJS.Timeout | undefined;
         try {
-          await Promise.race([
-            Promise.resolve().then(check),
-            new Promise((_, reject) => {
-              timer = setTimeout(
-                () => reject(new Error(`did not answer within ${options.timeoutMs} ms`)),
-                options.timeoutMs,
-              );
-            }),
-          ]);
+          await settleWithin(check, options.timeoutMs, `did not answer within ${options.timeoutMs} ms`);
         } catch (error) {
           throw new NotReadyError(`${name}: ${(error as Error)?.message ?? String(error)}`);
-        } finally {
-          clearTimeout(timer);
         }
       }
     },

@@ -1,4 +1,5 @@
 import type { Logger } from "../observability/logger.ts";
+import { settleWithin } from "./timeout.ts";
 
 /**
  * One shutdown policy for every process: named steps, run one after the
@@ -42,20 +43,12 @@ export function createLifecycle({ logger, deadlineMs }: LifecycleOptions): Lifec
         continue;
       }
       const started = Date.now();
-      let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([
-          Promise.resolve().then(step),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`did not finish within ${left} ms`)), left);
-          }),
-        ]);
+        await settleWithin(step, left, `did not finish within ${left} ms`);
         logger.info({ step: name, ms: Date.now() - started }, "shutdown: step done");
       } catch (err) {
         failed += 1;
         logger.error({ step: name, err }, "shutdown: step failed");
-      } finally {
-        clearTimeout(timer);
       }
     }
     const code = failed > 0 ? exitCode || 1 : exitCode;
