@@ -56,9 +56,8 @@ export function listenEnv<P extends string>(prefix: P, defaultPort: number) {
   return {
     [`${prefix}_HOST`]: z.string().min(1).default("127.0.0.1"),
     [`${prefix}_PORT`]: port.default(defaultPort),
-  } as Record<`${P}_HOST`, z.ZodDefault<z.ZodString>> & Record<`${P}_PORT`, typeof portWithDefault>;
+  } as Record<`${P}_HOST`, z.ZodDefault<z.ZodString>> & Record<`${P}_PORT`, z.ZodDefault<typeof port>>;
 }
-const portWithDefault = port.default(1);
 
 /** `<P>_DATABASE` and `<P>_DB_POOL_SIZE`: a service's own database. */
 export function databaseEnv<P extends string>(prefix: P, defaultName: string, defaultPoolSize = 20) {

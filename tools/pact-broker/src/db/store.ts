@@ -21,7 +21,6 @@ export interface Store {
   verificationDetails(
     id: number,
   ): Promise<{ testResults: unknown; verifiedBy: unknown; buildUrl: string | null } | undefined>;
-  ping(): Promise<void>;
   /** Verifications published through a WIP pact's URL (they do not end its WIP state). */
   wipVerificationIds(): Promise<Set<number>>;
   /** When each tag was put on its version (the snapshot's tags leave it out). */
@@ -83,10 +82,6 @@ export interface Tx {
 
 export function createStore(pool: Pool): Store {
   return {
-    async ping() {
-      await pool.query("SELECT 1");
-    },
-
     async wipVerificationIds() {
       const r = await pool.query<{ id: number }>("SELECT id FROM verifications WHERE wip");
       return new Set(r.rows.map((row) => row.id));
