@@ -16,9 +16,9 @@ import { type FrontDoor, type FrontDoorHandler, startFrontDoor } from "../rpc/fr
 import { registerGrpcHealth } from "../rpc/grpc-health.ts";
 import { serverInterceptors } from "../rpc/interceptors.ts";
 import { registerReflection } from "../rpc/reflection.ts";
-import { createRpcHandler, metricsRoute } from "../rpc/server.ts";
+import { createRpcHandler, processHandler } from "../rpc/server.ts";
 import { ConfigError, type DatabaseSettings, loadConfig } from "./config.ts";
-import { createReadiness, healthRoute, type Readiness, sendJson } from "./health.ts";
+import { createReadiness, type Readiness, sendJson } from "./health.ts";
 import { createLifecycle, exitOnSignals, type Lifecycle } from "./lifecycle.ts";
 
 export type Env = Record<string, string | undefined>;
@@ -116,19 +116,10 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
 
   let serve: FrontDoorHandler = (_req, res) =>
     sendJson(res, 503, { code: "unavailable", message: `${definition.name} is starting` });
-  const health = healthRoute(readiness);
-  const metrics = metricsRoute();
   const { host: address, port } = definition.listen(config);
   let door: FrontDoor;
   try {
-    door = await startFrontDoor({
-      host: address,
-      port,
-      handler: (req, res) => {
-        if (health(req, res) || metrics(req, res)) return;
-        serve(req, res);
-      },
-    });
+    door = await startFrontDoor({ host: address, port, handler: processHandler(readiness, () => serve) });
   } catch (error) {
     logger.fatal({ err: error, host: address, port }, `${definition.name} cannot listen`);
     process.exit(1);

@@ -5,7 +5,7 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 type NodeHandlerFn = ReturnType<typeof connectNodeAdapter>;
 
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { createReadiness, healthRoute, sendJson } from "../host/health.ts";
+import { createReadiness, healthRoute, type Readiness, sendJson } from "../host/health.ts";
 import { processMetrics } from "../observability/metrics.ts";
 import { type FrontDoorHandler, type Route, startFrontDoor } from "./front-door.ts";
 import { serverInterceptors } from "./interceptors.ts";
@@ -65,6 +65,20 @@ export function metricsRoute(): Route {
   };
 }
 
+/**
+ * Every process's own routes first (GET /healthz, /readyz, /metrics), then
+ * the handler `current()` returns for everything else (asked per request, so
+ * the service host can swap its "starting" answer for the real one).
+ */
+export function processHandler(readiness: Readiness, current: () => FrontDoorHandler): FrontDoorHandler {
+  const health = healthRoute(readiness);
+  const metrics = metricsRoute();
+  return (req, res) => {
+    if (health(req, res) || metrics(req, res)) return;
+    current()(req, res);
+  };
+}
+
 export interface RpcServerOptions extends Omit<RpcHandlerOptions, "interceptors"> {
   host: string;
   port: number;
@@ -85,16 +99,11 @@ export interface RpcServer {
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   const readiness = createReadiness({ timeoutMs: 2_000 });
   readiness.add("readyz", options.health.readyz);
-  const health = healthRoute(readiness);
-  const metrics = metricsRoute();
   const rpc = createRpcHandler({ ...options, interceptors: options.interceptors ?? serverInterceptors() });
   const door = await startFrontDoor({
     host: options.host,
     port: options.port,
-    handler: (req, res) => {
-      if (health(req, res) || metrics(req, res)) return;
-      rpc(req, res);
-    },
+    handler: processHandler(readiness, () => rpc),
   });
   return { port: door.port, close: () => door.close() };
 }
