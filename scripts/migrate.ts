@@ -25,10 +25,7 @@ for (const [service, database] of Object.entries(SERVICE_DATABASES)) {
   await ensureDatabase(url);
   const pool = createPool(url, 1);
   try {
-    const applied = await migrate(
-      pool,
-      fileURLToPath(new URL(`../services/${service}/migrations`, import.meta.url)),
-    );
+    const applied = await migrate(pool, dir);
     console.log(`[migrate] ${service}: ${applied.length ? `applied ${applied.join(", ")}` : "up to date"}`);
   } finally {
     await pool.end();
