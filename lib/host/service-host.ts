@@ -3,6 +3,15 @@ import { fileURLToPath } from "node:url";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { z } from "zod";
+import {
+  type AuthorizationTable,
+  authorizationInterceptor,
+  type MethodRule,
+  missingRules,
+} from "../auth/authorization.ts";
+import { clientCredentials, type TokenSource } from "../auth/client-credentials.ts";
+import { authEnv, tokenUrlOf } from "../auth/config.ts";
+import { createTokenVerifier } from "../auth/verifier.ts";
 import { type Breaker, type BreakerOptions, createBreaker } from "../breaker.ts";
 import { createPool, ensureDatabase, migrate, type Pool } from "../db.ts";
 import { createKafka, type KafkaClient, parseBrokers } from "../messaging/kafka.ts";
@@ -12,10 +21,11 @@ import {
   startOutboxPublisher,
 } from "../messaging/outbox-relay.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
+import { processMetrics } from "../observability/metrics.ts";
 import { type FrontDoor, type FrontDoorHandler, startFrontDoor } from "../rpc/front-door.ts";
-import { registerGrpcHealth } from "../rpc/grpc-health.ts";
+import { healthAuthorization, registerGrpcHealth } from "../rpc/grpc-health.ts";
 import { serverInterceptors } from "../rpc/interceptors.ts";
-import { registerReflection } from "../rpc/reflection.ts";
+import { reflectionAuthorization, registerReflection } from "../rpc/reflection.ts";
 import { createRpcHandler, processHandler } from "../rpc/server.ts";
 import { ConfigError, type DatabaseSettings, loadConfig } from "./config.ts";
 import { createReadiness, type Readiness, sendJson } from "./health.ts";
@@ -56,8 +66,22 @@ export interface ServiceHost {
   outboxRelay(options: Omit<OutboxPublisherOptions, "logger"> & { logger?: Logger }): OutboxPublisher;
   /** A Kafka client named after the service (producers and consumers close themselves). */
   kafka(brokers: string): KafkaClient;
-  /** Serves a Connect service behind the shared interceptor chain. */
-  serve<S extends DescService>(service: S, implementation: Partial<ServiceImpl<S>>): void;
+  /**
+   * Serves a Connect service behind the shared interceptor chain; every
+   * method needs a rule in `authorization` (who may call it), else the
+   * process refuses to start.
+   */
+  serve<S extends DescService>(
+    service: S,
+    implementation: Partial<ServiceImpl<S>>,
+    authorization: AuthorizationTable<S>,
+  ): void;
+  /**
+   * Tokens for this process's own calls to other services (client
+   * credentials as AUTH_CLIENT_ID, by default the process's name, with
+   * AUTH_CLIENT_SECRET), cached until shortly before they expire.
+   */
+  tokens(): TokenSource;
   /**
    * Plain HTTP for every request that is not an RPC, health or metrics
    * (simulators, the broker). HTTP/2 requests reach it through Node's
@@ -80,10 +104,17 @@ export interface ServiceHost {
 }
 
 /** What the host itself reads, for every process. */
-const hostEnv = z.object({
+const hostEnv = authEnv.extend({
   // The longest the whole shutdown may take before the steps left are skipped.
   SHUTDOWN_DEADLINE_MS: z.coerce.number().int().min(100).max(600_000).default(25_000),
 });
+type HostConfig = z.infer<typeof hostEnv>;
+
+interface Served {
+  service: DescService;
+  implementation: object;
+  authorization: Readonly<Record<string, MethodRule>>;
+}
 
 /**
  * Runs one process: validates its configuration, listens at once (so
@@ -94,7 +125,7 @@ const hostEnv = z.object({
 export async function runService<C>(definition: ServiceDefinition<C>, env: Env = process.env): Promise<void> {
   const logger = createLogger(definition.name, env.LOG_LEVEL ?? "info");
   let config: C;
-  let hostConfig: z.infer<typeof hostEnv>;
+  let hostConfig: HostConfig;
   try {
     hostConfig = loadConfig(hostEnv, env);
     config = definition.loadConfig(env);
@@ -125,9 +156,9 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
     process.exit(1);
   }
 
-  const services: { service: DescService; implementation: object }[] = [];
+  const services: Served[] = [];
   let fallback: FrontDoorHandler | undefined;
-  const host = serviceHost(definition.name, logger, env, lifecycle, readiness, services, (h) => {
+  const host = serviceHost(definition.name, logger, env, hostConfig, lifecycle, readiness, services, (h) => {
     fallback = h;
   });
   try {
@@ -141,7 +172,7 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
   // Health Watch streams stay open for as long as a client listens; they are
   // told NOT_SERVING and ended first, so they do not hold up the drain.
   const watches = new AbortController();
-  serve = buildHandler(services, readiness, fallback, watches.signal);
+  serve = buildHandler(definition.name, hostConfig, logger, services, readiness, fallback, watches.signal);
   lifecycle.onShutdown("rpc server", () => {
     watches.abort();
     return door.close();
@@ -162,14 +193,36 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
  * plain HTTP handler, if it has one.
  */
 function buildHandler(
-  services: { service: DescService; implementation: object }[],
+  name: string,
+  config: HostConfig,
+  logger: Logger,
+  services: Served[],
   readiness: Readiness,
   fallback: FrontDoorHandler | undefined,
   watches: AbortSignal,
 ): FrontDoorHandler {
   const notFound: FrontDoorHandler = (_req, res) => sendJson(res, 404, { code: "not_found" });
+  const tables = new Map<string, Readonly<Record<string, MethodRule>>>([
+    ["grpc.reflection.v1.ServerReflection", reflectionAuthorization.v1],
+    ["grpc.reflection.v1alpha.ServerReflection", reflectionAuthorization.v1alpha],
+    ["grpc.health.v1.Health", healthAuthorization],
+  ]);
+  for (const { service, authorization } of services) tables.set(service.typeName, authorization);
+  const verifier = createTokenVerifier({
+    issuer: config.OIDC_ISSUER,
+    audience: config.AUTH_AUDIENCE ?? name,
+    jwksUrl: config.OIDC_JWKS_URL,
+    clockToleranceSec: config.AUTH_CLOCK_SKEW_SEC,
+  });
+  const { authDenials } = processMetrics();
+  const authorization = authorizationInterceptor({
+    verifier,
+    tables,
+    logger,
+    onDenied: (reason, method) => authDenials.inc({ reason, method }),
+  });
   return createRpcHandler({
-    interceptors: serverInterceptors(),
+    interceptors: serverInterceptors({ authorization }),
     routes: (router: ConnectRouter) => {
       for (const { service, implementation } of services) router.service(service, implementation as never);
       registerReflection(
@@ -186,11 +239,13 @@ function serviceHost(
   name: string,
   logger: Logger,
   env: Env,
+  config: HostConfig,
   lifecycle: Lifecycle,
   readiness: Readiness,
-  services: { service: DescService; implementation: object }[],
+  services: Served[],
   setFallback: (handler: FrontDoorHandler) => void,
 ): ServiceHost {
+  let tokens: TokenSource | undefined;
   return {
     name,
     logger,
@@ -212,8 +267,27 @@ function serviceHost(
     kafka(brokers) {
       return createKafka({ clientId: name, brokers: parseBrokers(brokers), logger });
     },
-    serve(service, implementation) {
-      services.push({ service, implementation });
+    serve(service, implementation, authorization) {
+      const missing = missingRules(service, authorization);
+      if (missing.length > 0) {
+        throw new ConfigError(`${service.typeName} has no authorization rule for ${missing.join(", ")}`);
+      }
+      services.push({ service, implementation, authorization });
+    },
+    tokens() {
+      if (tokens) return tokens;
+      const clientId = config.AUTH_CLIENT_ID ?? name;
+      if (!config.AUTH_CLIENT_SECRET) {
+        throw new ConfigError(
+          `AUTH_CLIENT_SECRET: required, the secret of client "${clientId}" in the realm`,
+        );
+      }
+      tokens = clientCredentials({
+        tokenUrl: tokenUrlOf(config),
+        clientId,
+        clientSecret: config.AUTH_CLIENT_SECRET,
+      });
+      return tokens;
     },
     http(handler) {
       setFallback(handler as FrontDoorHandler);

@@ -1,9 +1,10 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
 export interface ProcessMetrics {
   registry: Registry;
   rpcDuration: Histogram<"method" | "code">;
+  authDenials: Counter<"method" | "reason">;
 }
 
 let metrics: ProcessMetrics | undefined;
@@ -30,7 +31,13 @@ export function processMetrics(): ProcessMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
-  metrics = { registry, rpcDuration };
+  const authDenials = new Counter({
+    name: "rpc_auth_denials_total",
+    help: "Calls refused by the authorization interceptor, by method and reason (missing, malformed, expired, bad-signature, wrong-issuer, wrong-audience, bad-claims, keys-unavailable, forbidden, no-rule).",
+    labelNames: ["method", "reason"] as const,
+    registers: [registry],
+  });
+  metrics = { registry, rpcDuration, authDenials };
   return metrics;
 }
 

@@ -1,20 +1,30 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { bearerToken, type TokenSource } from "../auth/client-credentials.ts";
 import { CORRELATION_HEADER, currentContext } from "../observability/request-context.ts";
 
 export type RpcProtocol = "connect-json" | "connect-binary" | "grpc";
 
+/** How a client proves who it is: tokens for the called service's audience. */
+export interface CallerAuth {
+  tokens: TokenSource;
+  /** The called service's audience (its client id in the realm, e.g. "payments"). */
+  audience: string;
+}
+
 /**
  * A generated Connect client for a service at baseUrl. connect-json is
- * HTTP/1.1 with JSON bodies (what curl and Pact see), grpc is HTTP/2 cleartext.
+ * HTTP/1.1 with JSON bodies (what curl and Pact see), grpc is HTTP/2
+ * cleartext. With `auth`, every call carries a bearer token for the callee.
  */
 export function rpcClient<S extends DescService>(
   service: S,
   baseUrl: string,
   protocol: RpcProtocol = "connect-json",
+  auth?: CallerAuth,
 ): Client<S> {
-  const interceptors = [propagateCorrelation];
+  const interceptors = [propagateCorrelation, ...(auth ? [bearerToken(auth.tokens, auth.audience)] : [])];
   const transport =
     protocol === "grpc"
       ? createGrpcTransport({ baseUrl, interceptors })

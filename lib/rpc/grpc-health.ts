@@ -1,5 +1,6 @@
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "#gen/grpc/health/v1/health_pb.js";
+import type { AuthorizationTable } from "../auth/authorization.ts";
 import type { Readiness } from "../host/health.ts";
 
 export interface GrpcHealthOptions {
@@ -81,3 +82,12 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * Probes (kubelet, load balancers, grpc_health_probe) carry no token, and
+ * the answer is only SERVING / NOT_SERVING, as on /readyz: open to anyone.
+ */
+export const healthAuthorization: AuthorizationTable<typeof Health> = {
+  check: { allow: ["anyone"] },
+  watch: { allow: ["anyone"] },
+};

@@ -3,13 +3,28 @@ import { metricsInterceptor, processMetrics } from "../observability/metrics.ts"
 import { CORRELATION_HEADER, correlationIdFrom, runWithContext } from "../observability/request-context.ts";
 import { rejectNulStrings } from "./input-guard.ts";
 
+export interface ServerInterceptorOptions {
+  /**
+   * Authentication and authorization (lib/auth/authorization.ts). Every
+   * service runs it; only tests of the transport itself and the bench's
+   * side-by-side measurement leave it out.
+   */
+  authorization?: Interceptor;
+}
+
 /**
  * The interceptor chain every RPC server runs, outermost first, on the unary
  * fast path and connect-node's adapter alike. A cross-cutting concern
- * (authentication, tracing) is added here, once, for every service.
+ * (authentication, tracing) is added here, once, for every service. The
+ * authorization check runs before anything reads the request's content.
  */
-export function serverInterceptors(): Interceptor[] {
-  return [metricsInterceptor(processMetrics().rpcDuration), correlationInterceptor, rejectNulStrings];
+export function serverInterceptors(options: ServerInterceptorOptions = {}): Interceptor[] {
+  return [
+    metricsInterceptor(processMetrics().rpcDuration),
+    correlationInterceptor,
+    ...(options.authorization ? [options.authorization] : []),
+    rejectNulStrings,
+  ];
 }
 
 /**

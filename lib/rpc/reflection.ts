@@ -12,6 +12,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { Health } from "#gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ServerReflectionV1 } from "#gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "#gen/grpc/reflection/v1alpha/reflection_pb.js";
+import type { AuthorizationTable } from "../auth/authorization.ts";
 
 /** grpc status codes used in error_response (the reflection protocol carries them as int32). */
 const INVALID_ARGUMENT = 3;
@@ -233,3 +234,15 @@ export function registerReflection(
   router.service(ServerReflectionV1, { serverReflectionInfo: (requests) => answerAll(index, requests) });
   router.service(ServerReflectionV1alpha, { serverReflectionInfo: (requests) => answerAll(index, requests) });
 }
+
+/**
+ * Reflection lists every method and message of a process: an operator's
+ * tool, not a customer's, so it needs an ops token (grpcurl -H "authorization: Bearer ...").
+ */
+export const reflectionAuthorization: {
+  v1: AuthorizationTable<typeof ServerReflectionV1>;
+  v1alpha: AuthorizationTable<typeof ServerReflectionV1alpha>;
+} = {
+  v1: { serverReflectionInfo: { allow: ["ops"] } },
+  v1alpha: { serverReflectionInfo: { allow: ["ops"] } },
+};

@@ -1,5 +1,6 @@
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { runService } from "#lib/host/service-host.ts";
+import { inventoryAuthorization } from "./authorization.ts";
 import { loadInventoryConfig } from "./config.ts";
 import { seedStock } from "./db/inventory-repo.ts";
 import { createInventoryService } from "./inventory-service.ts";
@@ -34,6 +35,7 @@ await runService({
     host.serve(
       InventoryService,
       createInventoryService({ pool, logger: host.logger, topic: config.INVENTORY_EVENTS_TOPIC }),
+      inventoryAuthorization,
     );
   },
 });

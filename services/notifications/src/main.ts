@@ -4,6 +4,7 @@ import { runService } from "#lib/host/service-host.ts";
 import { dlqTopicFor } from "#lib/messaging/events.ts";
 import { createIdempotentProducer, ensureTopics, runEventConsumer } from "#lib/messaging/kafka.ts";
 import { connectRabbit, openConfirmChannel, type Task } from "#lib/messaging/rabbit.ts";
+import { notificationAuthorization } from "./authorization.ts";
 import { loadNotificationsConfig } from "./config.ts";
 import { createDispatcher } from "./dispatcher.ts";
 import { createNotificationService } from "./notification-service.ts";
@@ -92,6 +93,6 @@ await runService({
     host.onShutdown("kafka consumer", () => eventConsumer.stop());
     logger.info({ topics, groupId: config.NOTIFICATIONS_CONSUMER_GROUP, prefix }, "dispatcher consuming");
 
-    host.serve(NotificationService, createNotificationService({ pool, logger }));
+    host.serve(NotificationService, createNotificationService({ pool, logger }), notificationAuthorization);
   },
 });

@@ -39,6 +39,7 @@ await runService({
         shipping: config.SHIPPING_URL,
       },
       protocol: config.ORCHESTRATOR_RPC_PROTOCOL,
+      tokens: host.tokens(),
       breaker: breakerOptionsFrom(config, "ORCHESTRATOR"),
       logger,
     });

@@ -1,5 +1,6 @@
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import { runService } from "#lib/host/service-host.ts";
+import { orderAuthorization } from "./authorization.ts";
 import { loadOrdersConfig } from "./config.ts";
 import { createOrderService } from "./order-service.ts";
 
@@ -21,6 +22,7 @@ await runService({
     host.serve(
       OrderService,
       createOrderService({ pool, logger: host.logger, topic: config.ORDERS_EVENTS_TOPIC }),
+      orderAuthorization,
     );
   },
 });

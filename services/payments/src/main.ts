@@ -1,6 +1,7 @@
 import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
 import { breakerOptionsFrom } from "#lib/breaker.ts";
 import { runService } from "#lib/host/service-host.ts";
+import { paymentAuthorization } from "./authorization.ts";
 import { loadPaymentsConfig } from "./config.ts";
 import { createPaymentService } from "./payment-service.ts";
 import { createProviderClient } from "./provider-client.ts";
@@ -30,6 +31,7 @@ await runService({
     host.serve(
       PaymentService,
       createPaymentService({ pool, provider, logger: host.logger, topic: config.PAYMENTS_EVENTS_TOPIC }),
+      paymentAuthorization,
     );
   },
 });

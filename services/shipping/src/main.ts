@@ -1,6 +1,7 @@
 import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
 import { breakerOptionsFrom } from "#lib/breaker.ts";
 import { runService } from "#lib/host/service-host.ts";
+import { shippingAuthorization } from "./authorization.ts";
 import { type CarrierBooking, createCarrierClient } from "./carrier-client.ts";
 import { loadShippingConfig } from "./config.ts";
 import { isCarrierBusinessError } from "./domain/carrier-errors.ts";
@@ -35,6 +36,7 @@ await runService({
         breaker,
         topic: config.SHIPPING_EVENTS_TOPIC,
       }),
+      shippingAuthorization,
     );
   },
 });

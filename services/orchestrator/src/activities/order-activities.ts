@@ -5,6 +5,7 @@ import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { FailureCode, type Order, OrderSchema, OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
 import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
+import type { TokenSource } from "#lib/auth/client-credentials.ts";
 import { BreakerOpenError, type BreakerOptions, BreakerTimeoutError, createBreaker } from "#lib/breaker.ts";
 import type { Logger } from "#lib/observability/logger.ts";
 import { runWithContext } from "#lib/observability/request-context.ts";
@@ -74,6 +75,8 @@ export function toActivityError(error: unknown, call: string): Error {
 export interface OrderActivityDeps {
   urls: { orders: string; inventory: string; payments: string; shipping: string };
   protocol?: RpcProtocol;
+  /** The orchestrator's own tokens: every activity calls as the orchestrator. */
+  tokens: TokenSource;
   breaker: Pick<
     BreakerOptions,
     "timeoutMs" | "errorThresholdPercentage" | "resetTimeoutMs" | "volumeThreshold"
@@ -101,10 +104,11 @@ function currentWorkflowId(): string | undefined {
 
 export function createOrderActivities(deps: OrderActivityDeps): OrderActivitiesHandle {
   const protocol = deps.protocol ?? "connect-json";
-  const inventory = rpcClient(InventoryService, deps.urls.inventory, protocol);
-  const payments = rpcClient(PaymentService, deps.urls.payments, protocol);
-  const shipping = rpcClient(ShippingService, deps.urls.shipping, protocol);
-  const orders = rpcClient(OrderService, deps.urls.orders, protocol);
+  const as = (audience: string) => ({ tokens: deps.tokens, audience });
+  const inventory = rpcClient(InventoryService, deps.urls.inventory, protocol, as("inventory"));
+  const payments = rpcClient(PaymentService, deps.urls.payments, protocol, as("payments"));
+  const shipping = rpcClient(ShippingService, deps.urls.shipping, protocol, as("shipping"));
+  const orders = rpcClient(OrderService, deps.urls.orders, protocol, as("orders"));
 
   // One breaker per dependency: payments failing must not stop reservations.
   const breakers = Object.fromEntries(
