@@ -1,7 +1,14 @@
 import path from "node:path";
 import type { DescService } from "@bufbuild/protobuf";
-import { type Client, createClient, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
+import {
+  type Client,
+  createClient,
+  createRouterTransport,
+  type Interceptor,
+  type ServiceImpl,
+} from "@connectrpc/connect";
 import type pg from "pg";
+import { type Principal, principalKey } from "#lib/auth/principal.ts";
 import { migrate } from "#lib/db.ts";
 import { createLogger, type Logger } from "#lib/observability/logger.ts";
 import { serverInterceptors } from "#lib/rpc/interceptors.ts";
@@ -40,8 +47,15 @@ export interface HandlerDeps {
 }
 
 export interface HandlersUnderTest<S extends DescService> {
-  /** The generated client, calling the handlers in this process (no socket, no server). */
+  /** The generated client, calling the handlers in this process (no socket, no server), as the default caller. */
   readonly client: Client<S>;
+  /**
+   * A client whose calls reach the handlers as `caller`. In process there is
+   * no token: the caller is placed where the authorization interceptor puts
+   * it, to test what handlers scope to. Tokens and tables are tested against
+   * the real services (test/integration/authorization.test.ts, the attack suite).
+   */
+  clientAs(caller: Principal): Client<S>;
   /** A pool on the migrated database the handlers use. */
   readonly pool: pg.Pool;
   readonly topicPrefix: string;
@@ -60,6 +74,8 @@ export async function startHandlersUnderTest<S extends DescService>(options: {
   name: string;
   service: S;
   handlers: (deps: HandlerDeps) => Partial<ServiceImpl<S>>;
+  /** Who `client` calls as (see clientAs). */
+  caller: Principal;
 }): Promise<HandlersUnderTest<S>> {
   const { database, pool } = await migratedDatabase(options.name);
   const topicPrefix = newTopicPrefix("inproc");
@@ -71,11 +87,19 @@ export async function startHandlersUnderTest<S extends DescService>(options: {
     await database.drop();
     throw error;
   }
-  const transport = createRouterTransport((router) => router.service(options.service, implementation), {
-    router: { interceptors: serverInterceptors() },
-  });
+  const clientAs = (caller: Principal) => {
+    const asCaller: Interceptor = (next) => (req) => {
+      req.contextValues.set(principalKey, caller);
+      return next(req);
+    };
+    const transport = createRouterTransport((router) => router.service(options.service, implementation), {
+      router: { interceptors: [...serverInterceptors(), asCaller] },
+    });
+    return createClient(options.service, transport);
+  };
   return {
-    client: createClient(options.service, transport),
+    client: clientAs(options.caller),
+    clientAs,
     pool,
     topicPrefix,
     stop: () => database.drop(),

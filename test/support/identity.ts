@@ -1,5 +1,11 @@
-import { type DemoUser, demoUserTokens, devClientTokens, type ToolClient } from "#lib/auth/dev-identities.ts";
-import type { ServiceIdentity } from "#lib/auth/principal.ts";
+import {
+  DEMO_USERS,
+  type DemoUser,
+  demoUserTokens,
+  devClientTokens,
+  type ToolClient,
+} from "#lib/auth/dev-identities.ts";
+import type { Principal, ServiceIdentity } from "#lib/auth/principal.ts";
 import type { CallerAuth } from "#lib/rpc/clients.ts";
 
 /**
@@ -25,4 +31,14 @@ export function callerAs(who: TestCaller, audience: string): CallerAuth {
 export async function bearerFor(who: TestCaller, audience: string): Promise<string> {
   const { tokens } = callerAs(who, audience);
   return `Bearer ${await tokens.token(audience)}`;
+}
+
+/** The principal a demo person's verified token gives (for in-process handler tests, which have no token). */
+export function personPrincipal(user: DemoUser): Principal {
+  return { kind: "user", subject: DEMO_USERS[user].id, roles: new Set([DEMO_USERS[user].role]) };
+}
+
+/** The principal one of Accord's services' verified token gives. */
+export function servicePrincipal(service: ServiceIdentity): Principal {
+  return { kind: "service", subject: `service-account-${service}`, service };
 }

@@ -6,8 +6,10 @@ import { NotificationService } from "#gen/accord/notifications/v1/notifications_
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
 import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
+import { devClientSecret } from "#lib/auth/dev-identities.ts";
 import type { EventDomain } from "#lib/messaging/events.ts";
 import { type RpcProtocol, rpcClient } from "#lib/rpc/clients.ts";
+import { callerAs, type TestCaller } from "./identity.ts";
 import { type PublishedEvents, publishedEvents } from "./kafka.ts";
 import { createSandbox } from "./sandbox.ts";
 import { entryPoint, freePort, type ServiceProcess, startServiceProcess } from "./service-process.ts";
@@ -33,16 +35,42 @@ interface ServiceSpec {
   database: boolean;
   /** The domains whose event topic it publishes to (ACCORD_TOPIC_PREFIX + "<domain>.events"). */
   publishes: readonly EventDomain[];
+  /** Who `client` calls as unless the test says otherwise: the caller most of its methods are for. */
+  caller: TestCaller | undefined;
 }
 
 const SERVICES = {
-  orders: { env: "ORDERS", rpc: OrderService, database: true, publishes: ["orders"] },
-  inventory: { env: "INVENTORY", rpc: InventoryService, database: true, publishes: ["inventory"] },
-  payments: { env: "PAYMENTS", rpc: PaymentService, database: true, publishes: ["payments"] },
-  shipping: { env: "SHIPPING", rpc: ShippingService, database: true, publishes: ["shipping"] },
-  notifications: { env: "NOTIFICATIONS", rpc: NotificationService, database: true, publishes: [] },
+  orders: { env: "ORDERS", rpc: OrderService, database: true, publishes: ["orders"], caller: "alice" },
+  inventory: {
+    env: "INVENTORY",
+    rpc: InventoryService,
+    database: true,
+    publishes: ["inventory"],
+    caller: "orchestrator",
+  },
+  payments: {
+    env: "PAYMENTS",
+    rpc: PaymentService,
+    database: true,
+    publishes: ["payments"],
+    caller: "orchestrator",
+  },
+  shipping: {
+    env: "SHIPPING",
+    rpc: ShippingService,
+    database: true,
+    publishes: ["shipping"],
+    caller: "orchestrator",
+  },
+  notifications: {
+    env: "NOTIFICATIONS",
+    rpc: NotificationService,
+    database: true,
+    publishes: [],
+    caller: "acme",
+  },
   // Health, metrics and reflection only: no RPC and no database of its own.
-  orchestrator: { env: "ORCHESTRATOR", rpc: undefined, database: false, publishes: [] },
+  orchestrator: { env: "ORCHESTRATOR", rpc: undefined, database: false, publishes: [], caller: undefined },
 } as const satisfies Record<string, ServiceSpec>;
 
 export type ServiceName = keyof typeof SERVICES;
@@ -61,6 +89,12 @@ export interface ServiceUnderTestOptions {
   topicPrefix?: string;
   /** The protocol of `client` (default Connect JSON over HTTP/1.1); clientOver() gives the others. */
   protocol?: RpcProtocol;
+  /**
+   * Who `client` calls as (a real token from the realm): a demo person or
+   * one of Accord's clients; defaults to the service's usual caller
+   * (orders: alice; inventory, payments, shipping: orchestrator; notifications: acme).
+   */
+  caller?: TestCaller;
   timeoutMs?: number;
 }
 
@@ -68,9 +102,11 @@ export interface ServiceUnderTest<N extends ServiceName> {
   readonly name: N;
   readonly url: string;
   readonly port: number;
-  /** The generated client (#gen descriptors) at the service's URL. */
+  /** The generated client (#gen descriptors) at the service's URL, calling as the test's caller. */
   readonly client: ClientOf<N>;
   clientOver(protocol: RpcProtocol): ClientOf<N>;
+  /** A client calling as someone else (a person or a client of the realm), or anonymously (undefined). */
+  clientAs(caller: TestCaller | undefined, protocol?: RpcProtocol): ClientOf<N>;
   /** A pool on the service's own database (created by the service at start). */
   readonly pool: PoolOf<N>;
   /** The database's name, undefined for a service without one. */
@@ -97,6 +133,8 @@ export async function startServiceUnderTest<N extends ServiceName>(
   const port = await freePort();
   const env: Record<string, string> = {
     ACCORD_TOPIC_PREFIX: sandbox.topicPrefix,
+    // Its own client's development secret, for the calls it makes as itself.
+    AUTH_CLIENT_SECRET: devClientSecret(name),
     [`${spec.env}_PORT`]: String(port),
     ...(database ? { [`${spec.env}_DATABASE`]: database.name } : {}),
     ...options.env,
@@ -112,8 +150,12 @@ export async function startServiceUnderTest<N extends ServiceName>(
     throw error;
   }
   const url = proc.url;
-  const clientOver = (protocol: RpcProtocol) =>
-    (spec.rpc ? rpcClient(spec.rpc, url, protocol) : undefined) as ClientOf<N>;
+  const clientAs = (caller: TestCaller | undefined, protocol: RpcProtocol = "connect-json") =>
+    (spec.rpc
+      ? rpcClient(spec.rpc, url, protocol, caller === undefined ? undefined : callerAs(caller, name))
+      : undefined) as ClientOf<N>;
+  const defaultCaller = options.caller ?? spec.caller;
+  const clientOver = (protocol: RpcProtocol) => clientAs(defaultCaller, protocol);
   const events = publishedEvents(sandbox.topicPrefix, spec.publishes);
   let stopped: Promise<number | null> | undefined;
 
@@ -123,6 +165,7 @@ export async function startServiceUnderTest<N extends ServiceName>(
     port,
     client: clientOver(options.protocol ?? "connect-json"),
     clientOver,
+    clientAs,
     pool: database?.pool() as PoolOf<N>,
     database: database?.name,
     topicPrefix: sandbox.topicPrefix,
