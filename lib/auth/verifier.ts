@@ -21,6 +21,11 @@ export interface TokenVerifierOptions {
   jwksTimeoutMs?: number;
   /** Verified tokens remembered (until they expire) so repeat calls skip the signature check. */
   cacheSize?: number;
+  /**
+   * The shortest time between two key-set fetches caused by unknown key ids,
+   * so a stream of tokens with made-up kids cannot hammer the identity provider.
+   */
+  jwksCooldownMs?: number;
 }
 
 /** Why a token was refused: logged and counted, never sent to the caller. */
@@ -64,7 +69,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const jwksUrl = new URL(options.jwksUrl ?? `${options.issuer}/protocol/openid-connect/certs`);
   const keys = createRemoteJWKSet(jwksUrl, {
     timeoutDuration: options.jwksTimeoutMs ?? 2_000,
-    cooldownDuration: 30_000,
+    cooldownDuration: options.jwksCooldownMs ?? 30_000,
     cacheMaxAge: 10 * 60_000,
   });
   const clockTolerance = options.clockToleranceSec ?? 5;
