@@ -15,7 +15,8 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 export declare const file_accord_notifications_v1_notifications: GenFile;
 
 /**
- * A partner's subscription to order events.
+ * A partner's subscription to order events. It belongs to the partner (or
+ * ops user) who created it: only they, and ops, list or delete it.
  *
  * @generated from message accord.notifications.v1.WebhookSubscription
  */
@@ -36,7 +37,8 @@ export declare type WebhookSubscription = Message<"accord.notifications.v1.Webho
 
   /**
    * Fully-qualified event type names to send, for example
-   * "accord.orders.v1.OrderConfirmed"; empty means all.
+   * "accord.orders.v1.OrderConfirmed"; empty means every event type the
+   * owner is entitled to (partners: order and shipment lifecycle events).
    *
    * @generated from field: repeated string event_types = 3;
    */
@@ -48,6 +50,15 @@ export declare type WebhookSubscription = Message<"accord.notifications.v1.Webho
    * @generated from field: google.protobuf.Timestamp created_at = 4;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * Who owns it: the creating user's id (the token's subject). Empty for a
+   * subscription created before ownership was recorded, which only ops sees
+   * and which receives nothing.
+   *
+   * @generated from field: string owner_id = 5;
+   */
+  ownerId: string;
 };
 
 /**
@@ -110,6 +121,13 @@ export declare type Delivery = Message<"accord.notifications.v1.Delivery"> & {
    * @generated from field: string last_error = 7;
    */
   lastError: string;
+
+  /**
+   * The webhook subscription delivered to; empty for email and analytics.
+   *
+   * @generated from field: string subscription_id = 8;
+   */
+  subscriptionId: string;
 };
 
 /**
@@ -132,7 +150,7 @@ export declare type CreateWebhookSubscriptionRequest = Message<"accord.notificat
   url: string;
 
   /**
-   * Event types to send; empty means all.
+   * Event types to send; empty means every type the caller is entitled to.
    *
    * @generated from field: repeated string event_types = 2;
    */
@@ -193,7 +211,7 @@ export declare const ListWebhookSubscriptionsRequestSchema: GenMessage<ListWebho
  */
 export declare type ListWebhookSubscriptionsResponse = Message<"accord.notifications.v1.ListWebhookSubscriptionsResponse"> & {
   /**
-   * All subscriptions.
+   * The caller's subscriptions (ops: all), oldest first.
    *
    * @generated from field: repeated accord.notifications.v1.WebhookSubscription subscriptions = 1;
    */
@@ -367,7 +385,9 @@ export declare const DeliveryStatusSchema: GenEnum<DeliveryStatus>;
  */
 export declare const NotificationService: GenService<{
   /**
-   * Subscribes a URL. The response carries the signing secret once.
+   * Subscribes a URL, owned by the caller (a partner, or ops). The response
+   * carries the signing secret once. An unknown event type is
+   * InvalidArgument; one the caller is not entitled to is PermissionDenied.
    *
    * @generated from rpc accord.notifications.v1.NotificationService.CreateWebhookSubscription
    */
@@ -377,7 +397,7 @@ export declare const NotificationService: GenService<{
     output: typeof CreateWebhookSubscriptionResponseSchema;
   },
   /**
-   * Lists subscriptions.
+   * Lists the caller's subscriptions (ops: all).
    *
    * @generated from rpc accord.notifications.v1.NotificationService.ListWebhookSubscriptions
    */
@@ -387,7 +407,8 @@ export declare const NotificationService: GenService<{
     output: typeof ListWebhookSubscriptionsResponseSchema;
   },
   /**
-   * Removes a subscription. NotFound when unknown.
+   * Removes one of the caller's subscriptions (ops: any). NotFound when
+   * unknown or another partner's.
    *
    * @generated from rpc accord.notifications.v1.NotificationService.DeleteWebhookSubscription
    */
@@ -397,7 +418,8 @@ export declare const NotificationService: GenService<{
     output: typeof DeleteWebhookSubscriptionResponseSchema;
   },
   /**
-   * Lists the deliveries about one order.
+   * Lists the deliveries about one order: a partner's webhook deliveries
+   * only (ops: every channel and subscription).
    *
    * @generated from rpc accord.notifications.v1.NotificationService.ListDeliveries
    */

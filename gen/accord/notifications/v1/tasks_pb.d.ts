@@ -181,7 +181,9 @@ export declare type WebhookPayload = Message<"accord.notifications.v1.WebhookPay
   orderId: string;
 
   /**
-   * The event itself in the protobuf JSON mapping.
+   * The event in the protobuf JSON mapping, minimized: only the fields a
+   * partner is entitled to (no customer id, email, address or free-text
+   * reason; services/notifications/src/domain/entitlement.ts lists them).
    *
    * @generated from field: google.protobuf.Struct data = 5;
    */
