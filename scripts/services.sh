@@ -30,16 +30,53 @@ for entry in "${ALL_SERVICES[@]}"; do
   [[ -f "$ROOT/$main" ]] && SERVICES+=("$entry")
 done
 
+# The Kafka user of a process that talks to Kafka, and its password
+# (kafka_password in infra/env.sh: KAFKA_PASSWORD_<USER> when set, which a real
+# deployment takes from its secret store, else the dev convention), exported
+# for the process started next; the other processes get none.
+kafka_credentials() {
+  case "$1" in
+    orders | inventory | payments | shipping | notifications | orchestrator)
+      export KAFKA_USERNAME="$1" KAFKA_PASSWORD
+      KAFKA_PASSWORD="$(kafka_password "$1")"
+      ;;
+    *) unset KAFKA_USERNAME KAFKA_PASSWORD ;;
+  esac
+}
+
 alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+# The realm client a process authenticates as (its client id), if it has one.
+client_of() {
+  case "$1" in
+    orders | inventory | payments | shipping | notifications | orchestrator | carrier) echo "$1" ;;
+  esac
+}
+
+# A process's client secret: <NAME>_AUTH_CLIENT_SECRET when given (a real
+# deployment injects it from its secret store), else the development realm's
+# (infra/keycloak/accord-realm.json, lib/auth/dev-identities.ts).
+secret_of() {
+  local var
+  var="$(tr '[:lower:]-' '[:upper:]_' <<<"$1")_AUTH_CLIENT_SECRET"
+  echo "${!var:-dev-secret-$1}"
+}
 
 start() {
   for entry in "${SERVICES[@]}"; do
     read -r name main ready <<<"$entry"
     if alive "$name"; then echo "[services] $name already running (pid $(cat "$RUN/$name.pid"))"; continue; fi
     echo "[services] starting $name (log $LOGS/$name.log)"
-    # A simple command in the background, so $! is the service itself (setsid
-    # execs in place) and nothing keeps this script's stdout open.
-    setsid nohup node "$main" >>"$LOGS/$name.log" 2>&1 </dev/null &
+    kafka_credentials "$name"
+    client="$(client_of "$name")"
+    # In the background, exec'ing in place, so $! is the service itself and
+    # nothing keeps this script's stdout open. The secret travels in the
+    # environment, never on a command line (ps shows those); OIDC_ISSUER comes
+    # from export_client_addresses.
+    (
+      if [[ -n "$client" ]]; then export AUTH_CLIENT_SECRET; AUTH_CLIENT_SECRET="$(secret_of "$client")"; fi
+      exec setsid nohup node "$main" >>"$LOGS/$name.log" 2>&1 </dev/null
+    ) &
     echo $! >"$RUN/$name.pid"
   done
   for entry in "${SERVICES[@]}"; do
