@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { v7 as uuidv7 } from "uuid";
 import type { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
+import { hasRole, ownerScope, type Principal, principalOf } from "#lib/auth/principal.ts";
 import type { Pool } from "#lib/db.ts";
 import { eventRegistry } from "#lib/messaging/events.ts";
 import type { Logger } from "#lib/observability/logger.ts";
@@ -11,7 +12,9 @@ import {
   insertSubscription,
   listDeliveries,
   listSubscriptions,
+  type SubscriptionOwner,
 } from "./db/notifications-repo.ts";
+import { entitlementViolations } from "./domain/entitlement.ts";
 import { validateSubscription } from "./domain/subscription.ts";
 
 /** A fresh signing secret: 32 random bytes, prefixed so it is recognisable in a secret scanner. */
@@ -19,48 +22,84 @@ export function newSigningSecret(): string {
   return `whsec_${randomBytes(32).toString("base64url")}`;
 }
 
+/**
+ * Who a new subscription belongs to: the calling user, as ops or as a
+ * partner. Anyone else is refused here too, should the table ever let them in.
+ */
+export function subscriptionOwner(principal: Principal): SubscriptionOwner {
+  if (principal.kind === "user" && hasRole(principal, "ops")) {
+    return { ownerId: principal.subject, role: "ops" };
+  }
+  if (principal.kind === "user" && hasRole(principal, "partner")) {
+    return { ownerId: principal.subject, role: "partner" };
+  }
+  if (principal.kind === "anonymous") throw new ConnectError("authentication required", Code.Unauthenticated);
+  throw new ConnectError("only partners and ops own webhook subscriptions", Code.PermissionDenied);
+}
+
+// Partners see only their own subscriptions and their deliveries; ops sees all.
+const OWNER_ROLES = ["partner"] as const;
+
 export function createNotificationService(deps: {
   pool: Pool;
   logger: Logger;
 }): ServiceImpl<typeof NotificationService> {
   const { pool, logger } = deps;
   return {
-    async createWebhookSubscription(req) {
+    async createWebhookSubscription(req, ctx) {
+      const owner = subscriptionOwner(principalOf(ctx));
       const checked = validateSubscription(req, eventRegistry);
       if ("violations" in checked) throw invalidArgument(checked.violations);
+      // Every type is known by now, so the indexes are the request's.
+      const denied = entitlementViolations(owner.role, req.eventTypes);
+      if (denied.length > 0) {
+        throw new ConnectError(
+          denied.map((v) => `${v.field}: ${v.message}`).join("; "),
+          Code.PermissionDenied,
+        );
+      }
       const signingSecret = newSigningSecret();
       const subscription = await insertSubscription(pool, {
         subscriptionId: uuidv7(),
         url: checked.draft.url,
         eventTypes: checked.draft.eventTypes,
         signingSecret,
+        owner,
       });
       // The secret is returned once and never logged.
       logger.info(
-        { subscriptionId: subscription.subscriptionId, eventTypes: subscription.eventTypes },
+        {
+          subscriptionId: subscription.subscriptionId,
+          eventTypes: subscription.eventTypes,
+          ownerRole: owner.role,
+        },
         "webhook subscription created",
       );
       return { subscription, signingSecret };
     },
 
-    async listWebhookSubscriptions() {
-      return { subscriptions: await listSubscriptions(pool) };
+    async listWebhookSubscriptions(_req, ctx) {
+      const scope = ownerScope(principalOf(ctx), OWNER_ROLES);
+      return { subscriptions: await listSubscriptions(pool, scope) };
     },
 
-    async deleteWebhookSubscription(req) {
+    async deleteWebhookSubscription(req, ctx) {
+      const scope = ownerScope(principalOf(ctx), OWNER_ROLES);
       requireUuid(req.subscriptionId, "subscription_id");
-      if (!(await deleteSubscription(pool, req.subscriptionId))) {
+      // Another partner's subscription is not found, the same answer as an unknown one.
+      if (!(await deleteSubscription(pool, req.subscriptionId, scope))) {
         throw new ConnectError(`subscription ${req.subscriptionId} not found`, Code.NotFound);
       }
       logger.info({ subscriptionId: req.subscriptionId }, "webhook subscription deleted");
       return {};
     },
 
-    async listDeliveries(req) {
+    async listDeliveries(req, ctx) {
+      const scope = ownerScope(principalOf(ctx), OWNER_ROLES);
       const orderId = req.orderId.trim();
       if (orderId === "") throw invalidArgument([{ field: "order_id", message: "is required" }]);
       if (orderId.length > 200) throw invalidArgument([{ field: "order_id", message: "is too long" }]);
-      return { deliveries: await listDeliveries(pool, orderId) };
+      return { deliveries: await listDeliveries(pool, orderId, scope) };
     },
   };
 }

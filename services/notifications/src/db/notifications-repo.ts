@@ -9,7 +9,9 @@ import {
   WebhookSubscriptionSchema,
 } from "#gen/accord/notifications/v1/notifications_pb.js";
 import type { AnalyticsTask } from "#gen/accord/notifications/v1/tasks_pb.js";
+import type { OwnerScope } from "#lib/auth/principal.ts";
 import type { Pool, PoolClient } from "#lib/db.ts";
+import { deliverableEventTypes, type SubscriberRole } from "../domain/entitlement.ts";
 import type { DispatchPlan, SubscriptionTarget, TaskChannel } from "../domain/routing.ts";
 
 type Queryable = Pool | PoolClient;
@@ -21,7 +23,10 @@ interface SubscriptionRow {
   url: string;
   event_types: string[];
   created_at: Date;
+  owner_id: string | null;
 }
+
+const SUBSCRIPTION_COLUMNS = "subscription_id, url, event_types, created_at, owner_id";
 
 function toSubscription(row: SubscriptionRow): WebhookSubscription {
   return create(WebhookSubscriptionSchema, {
@@ -29,55 +34,113 @@ function toSubscription(row: SubscriptionRow): WebhookSubscription {
     url: row.url,
     eventTypes: row.event_types,
     createdAt: timestampFromDate(row.created_at),
+    ownerId: row.owner_id ?? "",
   });
+}
+
+/** Who a subscription belongs to: the creating user's id and what they created it as. */
+export interface SubscriptionOwner {
+  ownerId: string;
+  role: SubscriberRole;
 }
 
 export async function insertSubscription(
   db: Queryable,
-  s: { subscriptionId: string; url: string; eventTypes: string[]; signingSecret: string },
+  s: {
+    subscriptionId: string;
+    url: string;
+    eventTypes: string[];
+    signingSecret: string;
+    owner: SubscriptionOwner;
+  },
 ): Promise<WebhookSubscription> {
   const { rows } = await db.query<SubscriptionRow>(
-    `INSERT INTO webhook_subscriptions (subscription_id, url, event_types, signing_secret)
-     VALUES ($1, $2, $3, $4)
-     RETURNING subscription_id, url, event_types, created_at`,
-    [s.subscriptionId, s.url, s.eventTypes, s.signingSecret],
+    `INSERT INTO webhook_subscriptions (subscription_id, url, event_types, signing_secret, owner_id, owner_role)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     RETURNING ${SUBSCRIPTION_COLUMNS}`,
+    [s.subscriptionId, s.url, s.eventTypes, s.signingSecret, s.owner.ownerId, s.owner.role],
   );
   return toSubscription(rows[0] as SubscriptionRow);
 }
 
-/** Every subscription, oldest first; the signing secret is never selected here. */
-export async function listSubscriptions(db: Queryable): Promise<WebhookSubscription[]> {
-  const { rows } = await db.query<SubscriptionRow>(
-    `SELECT subscription_id, url, event_types, created_at
-     FROM webhook_subscriptions ORDER BY created_at, subscription_id`,
-  );
+/**
+ * The subscriptions in scope, oldest first: an owner's own, or every one
+ * (ownerless ones included) for ops. The signing secret is never selected here.
+ */
+export async function listSubscriptions(db: Queryable, scope: OwnerScope): Promise<WebhookSubscription[]> {
+  const { rows } = scope.all
+    ? await db.query<SubscriptionRow>(
+        `SELECT ${SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions ORDER BY created_at, subscription_id`,
+      )
+    : await db.query<SubscriptionRow>(
+        `SELECT ${SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions
+         WHERE owner_id = $1 ORDER BY created_at, subscription_id`,
+        [scope.ownerId],
+      );
   return rows.map(toSubscription);
 }
 
+/**
+ * What the dispatcher routes to: every owned subscription, its event types
+ * cut down to what its owner is entitled to (a partner's empty list becomes
+ * the partner event types). Ownerless and entitled-to-nothing rows get nothing.
+ */
 export async function listSubscriptionTargets(db: Queryable): Promise<SubscriptionTarget[]> {
-  const { rows } = await db.query<{ subscription_id: string; event_types: string[] }>(
-    "SELECT subscription_id, event_types FROM webhook_subscriptions ORDER BY created_at, subscription_id",
+  const { rows } = await db.query<{
+    subscription_id: string;
+    event_types: string[];
+    owner_role: SubscriberRole;
+  }>(
+    `SELECT subscription_id, event_types, owner_role FROM webhook_subscriptions
+     WHERE owner_id IS NOT NULL ORDER BY created_at, subscription_id`,
   );
-  return rows.map((r) => ({ subscriptionId: r.subscription_id, eventTypes: r.event_types }));
+  const targets: SubscriptionTarget[] = [];
+  for (const r of rows) {
+    const eventTypes = deliverableEventTypes(r.owner_role, r.event_types);
+    if (eventTypes) targets.push({ subscriptionId: r.subscription_id, eventTypes });
+  }
+  return targets;
 }
 
 export async function getSubscriptionEndpoint(
   db: Queryable,
   subscriptionId: string,
-): Promise<{ url: string; signingSecret: string } | undefined> {
-  const { rows } = await db.query<{ url: string; signing_secret: string }>({
-    name: "webhook-subscription-endpoint",
-    text: "SELECT url, signing_secret FROM webhook_subscriptions WHERE subscription_id = $1",
+): Promise<
+  { url: string; signingSecret: string; eventTypes: string[]; ownerRole: SubscriberRole | null } | undefined
+> {
+  const { rows } = await db.query<{
+    url: string;
+    signing_secret: string;
+    event_types: string[];
+    owner_role: SubscriberRole | null;
+  }>({
+    name: "webhook-subscription-endpoint-owned",
+    text: "SELECT url, signing_secret, event_types, owner_role FROM webhook_subscriptions WHERE subscription_id = $1",
     values: [subscriptionId],
   });
   const row = rows[0];
-  return row ? { url: row.url, signingSecret: row.signing_secret } : undefined;
+  return row
+    ? {
+        url: row.url,
+        signingSecret: row.signing_secret,
+        eventTypes: row.event_types,
+        ownerRole: row.owner_role,
+      }
+    : undefined;
 }
 
-export async function deleteSubscription(db: Queryable, subscriptionId: string): Promise<boolean> {
-  const result = await db.query("DELETE FROM webhook_subscriptions WHERE subscription_id = $1", [
-    subscriptionId,
-  ]);
+/** Deletes a subscription in scope; false when there is none (unknown, or another owner's). */
+export async function deleteSubscription(
+  db: Queryable,
+  subscriptionId: string,
+  scope: OwnerScope,
+): Promise<boolean> {
+  const result = scope.all
+    ? await db.query("DELETE FROM webhook_subscriptions WHERE subscription_id = $1", [subscriptionId])
+    : await db.query("DELETE FROM webhook_subscriptions WHERE subscription_id = $1 AND owner_id = $2", [
+        subscriptionId,
+        scope.ownerId,
+      ]);
   return result.rowCount === 1;
 }
 
@@ -171,6 +234,7 @@ interface DeliveryRow {
   delivery_id: string;
   event_id: string;
   order_id: string;
+  subscription_id: string | null;
   channel: TaskChannel;
   status: "PENDING" | "DELIVERED" | "DEAD_LETTERED";
   attempts: number;
@@ -188,17 +252,32 @@ const STATUSES: Record<DeliveryRow["status"], DeliveryStatus> = {
   DEAD_LETTERED: DeliveryStatus.DEAD_LETTERED,
 };
 
-export async function listDeliveries(db: Queryable, orderId: string): Promise<Delivery[]> {
-  const { rows } = await db.query<DeliveryRow>(
-    `SELECT delivery_id, event_id, order_id, channel, status, attempts, last_error
-     FROM deliveries WHERE order_id = $1 ORDER BY created_at, delivery_id`,
-    [orderId],
-  );
+/**
+ * The deliveries about one order in scope, oldest first: for an owner, the
+ * webhook deliveries to its own subscriptions only (the emails and
+ * analytics rows are about the customer, not the partner); for ops, all.
+ */
+export async function listDeliveries(db: Queryable, orderId: string, scope: OwnerScope): Promise<Delivery[]> {
+  const { rows } = scope.all
+    ? await db.query<DeliveryRow>(
+        `SELECT delivery_id, event_id, order_id, subscription_id, channel, status, attempts, last_error
+         FROM deliveries WHERE order_id = $1 ORDER BY created_at, delivery_id`,
+        [orderId],
+      )
+    : await db.query<DeliveryRow>(
+        `SELECT d.delivery_id, d.event_id, d.order_id, d.subscription_id, d.channel, d.status, d.attempts,
+                d.last_error
+         FROM deliveries d JOIN webhook_subscriptions s ON s.subscription_id = d.subscription_id
+         WHERE d.order_id = $1 AND d.channel = 'webhook' AND s.owner_id = $2
+         ORDER BY d.created_at, d.delivery_id`,
+        [orderId, scope.ownerId],
+      );
   return rows.map((r) =>
     create(DeliverySchema, {
       deliveryId: r.delivery_id,
       eventId: r.event_id,
       orderId: r.order_id,
+      subscriptionId: r.subscription_id ?? "",
       channel: CHANNELS[r.channel],
       status: STATUSES[r.status],
       attempts: r.attempts,

@@ -12,6 +12,7 @@ import {
 } from "#gen/accord/notifications/v1/tasks_pb.js";
 import { type DecodedEvent, PoisonEventError } from "#lib/messaging/events.ts";
 import { emailFor } from "./email.ts";
+import { minimizedData } from "./entitlement.ts";
 import { subscriptionMatches } from "./subscription.ts";
 
 export type TaskChannel = "email" | "webhook" | "analytics";
@@ -44,7 +45,8 @@ export function taskIdFor(eventId: string, channel: TaskChannel, subscriptionId 
 
 /**
  * Every event: one analytics task and one webhook task per matching
- * subscription. OrderConfirmed / OrderFailed / OrderCancelled also email the
+ * subscription (the targets' event types are already cut down to what their
+ * owners are entitled to), its data minimized (domain/entitlement.ts). OrderConfirmed / OrderFailed / OrderCancelled also email the
  * customer. Throws PoisonEventError ("rejected") for an event that can never
  * be dispatched: no order id, or an email event without a recipient.
  */
@@ -81,7 +83,8 @@ export function planTasks(event: DecodedEvent, subscriptions: readonly Subscript
       eventType: event.type,
       occurredAt,
       orderId,
-      data: toJson(event.schema, event.message) as JsonObject,
+      // Minimized here, so the queue never holds what partners may not receive.
+      data: minimizedData(event.type, toJson(event.schema, event.message) as JsonObject),
     });
     for (const { subscriptionId } of matching) {
       const taskId = taskIdFor(event.id, "webhook", subscriptionId);

@@ -1,10 +1,16 @@
 import { toJsonString } from "@bufbuild/protobuf";
 import { request } from "undici";
-import { WebhookPayloadSchema, WebhookTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
+import {
+  type WebhookPayload,
+  WebhookPayloadSchema,
+  WebhookTaskSchema,
+} from "#gen/accord/notifications/v1/tasks_pb.js";
 import { PoisonMessageError, type Task } from "#lib/messaging/rabbit.ts";
 import { isUuid } from "#lib/validation.ts";
 import { getSubscriptionEndpoint } from "../db/notifications-repo.ts";
+import { deliverableEventTypes, minimizedData } from "../domain/entitlement.ts";
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, signPayload, TIMESTAMP_HEADER } from "../domain/signature.ts";
+import { subscriptionMatches } from "../domain/subscription.ts";
 import { decodeTask, deliverOnce, type WorkerDeps } from "./deliver.ts";
 
 export const WEBHOOK_CONSUMER = "webhook-worker";
@@ -13,7 +19,12 @@ export class WebhookDeliveryError extends Error {
   override name = "WebhookDeliveryError";
 }
 
-/** POSTs one WebhookTask's payload, signed, to its subscription's URL. */
+/**
+ * POSTs one WebhookTask's payload, signed, to its subscription's URL. The
+ * subscription's entitlement and the payload's minimization are applied
+ * again here, where the data leaves: a task queued before they existed, or
+ * replayed from the DLQ, goes out under today's rules.
+ */
 export function createWebhookHandler(deps: WorkerDeps & { timeoutMs: number }) {
   return async (task: Task): Promise<void> => {
     const hook = decodeTask(WebhookTaskSchema, task);
@@ -33,7 +44,17 @@ export function createWebhookHandler(deps: WorkerDeps & { timeoutMs: number }) {
       const endpoint = await getSubscriptionEndpoint(client, hook.subscriptionId);
       // Deleted since dispatch: retrying cannot help.
       if (!endpoint) throw new PoisonMessageError(`subscription ${hook.subscriptionId} no longer exists`);
-      const body = toJsonString(WebhookPayloadSchema, payload);
+      const deliverable = deliverableEventTypes(endpoint.ownerRole, endpoint.eventTypes);
+      if (!deliverable || !subscriptionMatches(deliverable, payload.eventType)) {
+        throw new PoisonMessageError(
+          `subscription ${hook.subscriptionId} is not entitled to ${payload.eventType} (or has no owner)`,
+        );
+      }
+      const minimized: WebhookPayload = {
+        ...payload,
+        data: minimizedData(payload.eventType, payload.data ?? {}),
+      };
+      const body = toJsonString(WebhookPayloadSchema, minimized);
       const timestamp = Math.floor(Date.now() / 1000);
       // undici's request(): fetch's WHATWG streams and Response objects cost
       // about a quarter of this worker's CPU per delivery, for a status code.
