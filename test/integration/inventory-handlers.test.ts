@@ -4,11 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InventoryService, ReservationStatus } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { createInventoryService } from "#services/inventory/src/inventory-service.ts";
 import { type HandlersUnderTest, startHandlersUnderTest } from "#test/support/handlers-under-test.ts";
+import { personPrincipal, servicePrincipal } from "#test/support/identity.ts";
 import { prefixedTopic } from "#test/support/kafka.ts";
 
 // The inventory handlers in this process, on a migrated database of their
-// own, called with the generated client through createRouterTransport.
+// own, called with the generated client through createRouterTransport:
+// reservations as the orchestrator (the saga's), stock levels as ops.
 let inventory: HandlersUnderTest<typeof InventoryService>;
+let ops: HandlersUnderTest<typeof InventoryService>["client"];
 
 beforeAll(async () => {
   inventory = await startHandlersUnderTest({
@@ -16,7 +19,9 @@ beforeAll(async () => {
     service: InventoryService,
     handlers: ({ pool, logger, topicPrefix }) =>
       createInventoryService({ pool, logger, topic: prefixedTopic(topicPrefix, "inventory") }),
+    caller: servicePrincipal("orchestrator"),
   });
+  ops = inventory.clientAs(personPrincipal("olivia"));
 });
 
 afterAll(async () => {
@@ -34,7 +39,7 @@ async function stock(name: string) {
 describe("inventory handlers in process", () => {
   it("reserves stock and releases it again", async () => {
     const item = sku("BOOK");
-    await inventory.client.setStock({ sku: item, available: 5n });
+    await ops.setStock({ sku: item, available: 5n });
     const orderId = randomUUID();
     const reserved = await inventory.client.reserve({
       idempotencyKey: `order-${orderId}/reserve`,
@@ -66,14 +71,14 @@ describe("inventory handlers in process", () => {
     expect((empty as ConnectError).rawMessage).toBe(
       "idempotency_key: is required; items: must contain at least one item",
     );
-    const negative = await inventory.client.setStock({ sku: "BOOK-1", available: -1n }).catch(failure);
+    const negative = await ops.setStock({ sku: "BOOK-1", available: -1n }).catch(failure);
     expect((negative as ConnectError).code).toBe(Code.InvalidArgument);
     expect((negative as ConnectError).rawMessage).toContain("available");
   });
 
   it("takes stock once for a repeated key and refuses the key with other items", async () => {
     const item = sku("CUP");
-    await inventory.client.setStock({ sku: item, available: 10n });
+    await ops.setStock({ sku: item, available: 10n });
     const orderId = randomUUID();
     const req = { idempotencyKey: `order-${orderId}/reserve`, orderId, items: [{ sku: item, quantity: 4 }] };
     const [a, b] = await Promise.all([inventory.client.reserve(req), inventory.client.reserve(req)]);
@@ -89,7 +94,7 @@ describe("inventory handlers in process", () => {
 
   it("refuses a reservation it cannot fill with FailedPrecondition naming the SKU, holding nothing", async () => {
     const item = sku("RARE");
-    await inventory.client.setStock({ sku: item, available: 1n });
+    await ops.setStock({ sku: item, available: 1n });
     const orderId = randomUUID();
     const error = await inventory.client
       .reserve({ idempotencyKey: `order-${orderId}/reserve`, orderId, items: [{ sku: item, quantity: 2 }] })

@@ -13,6 +13,8 @@ import {
 } from "#gen/accord/orders/v1/orders_pb.js";
 import { type ChargeRequest, PaymentService, PaymentStatus } from "#gen/accord/payments/v1/payments_pb.js";
 import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
+import { DEFAULT_ISSUER, devClientTokens } from "#lib/auth/dev-identities.ts";
+import { createTokenVerifier, TokenRejected } from "#lib/auth/verifier.ts";
 import { createLogger } from "#lib/observability/logger.ts";
 import { type RpcServer, startRpcServer } from "#lib/rpc/server.ts";
 import {
@@ -22,7 +24,11 @@ import {
 
 // The real activities over real sockets (Connect JSON) against stand-in
 // services built from the generated service descriptors: keys, mapping of
-// answers to retryable / non-retryable failures, breaker behaviour.
+// answers to retryable / non-retryable failures, breaker behaviour. The
+// activities take real orchestrator tokens from the realm; the stand-ins do
+// not run the authorization interceptor (the services' own tests and the
+// attack suite cover it) but record the Authorization header each call
+// carried, so one test checks who the activities call as, and for whom.
 const BREAKER_TIMEOUT_MS = 300;
 
 let server: RpcServer;
@@ -32,6 +38,8 @@ const seen: { reserve: ReserveRequest[]; charge: ChargeRequest[]; failOrder: Fai
   charge: [],
   failOrder: [],
 };
+/** The Authorization header of the last call each stand-in service received. */
+const authorizationSeen: Partial<Record<"inventory" | "payments" | "orders", string | null>> = {};
 /** What the stand-in payments service does next. */
 let payments: "capture" | "decline" | "unavailable" | "slow" = "capture";
 let paymentCalls = 0;
@@ -43,7 +51,8 @@ beforeAll(async () => {
     health: { readyz: async () => undefined },
     routes: (router) => {
       router.service(InventoryService, {
-        async reserve(req) {
+        async reserve(req, ctx) {
+          authorizationSeen.inventory = ctx.requestHeader.get("authorization");
           seen.reserve.push(req);
           return { reservationId: `res-${req.orderId}` };
         },
@@ -53,6 +62,7 @@ beforeAll(async () => {
       });
       router.service(PaymentService, {
         async charge(req, ctx) {
+          authorizationSeen.payments = ctx.requestHeader.get("authorization");
           paymentCalls += 1;
           seen.charge.push(req);
           if (payments === "decline") throw new ConnectError("card declined", Code.FailedPrecondition);
@@ -74,7 +84,8 @@ beforeAll(async () => {
       });
       router.service(ShippingService, {});
       router.service(OrderService, {
-        async failOrder(req) {
+        async failOrder(req, ctx) {
+          authorizationSeen.orders = ctx.requestHeader.get("authorization");
           seen.failOrder.push(req);
           return {};
         },
@@ -94,6 +105,7 @@ beforeEach(() => {
       errorThresholdPercentage: 50,
       resetTimeoutMs: 60_000,
     },
+    tokens: devClientTokens("orchestrator"),
     logger: createLogger("orchestrator-activities-test", "silent"),
   });
   payments = "capture";
@@ -154,6 +166,29 @@ describe("order activities", () => {
     // int64 beyond 2^53 survives workflow JSON and the activity.
     expect(charge?.amount?.amountMinor).toBe(9_007_199_254_743_993n);
     expect(charge?.customerId).toBe("cust-a");
+  });
+
+  it("calls each service with the orchestrator's own token for that service's audience", async () => {
+    const o = order();
+    await handle.activities.reserveInventory(o);
+    await handle.activities.chargePayment(o);
+    await handle.activities.failOrder(String(o.orderId), "OTHER", "test");
+    const issuer = process.env.OIDC_ISSUER ?? DEFAULT_ISSUER;
+    const verifierFor = (audience: string) => createTokenVerifier({ issuer, audience });
+    for (const audience of ["inventory", "payments", "orders"] as const) {
+      const header = authorizationSeen[audience];
+      expect(header, audience).toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+      await expect(verifierFor(audience).verify(header)).resolves.toMatchObject({
+        kind: "service",
+        service: "orchestrator",
+      });
+    }
+    // Each token is for its own callee only: the one sent to inventory is refused by payments.
+    const crossed = await verifierFor("payments")
+      .verify(authorizationSeen.inventory)
+      .catch((e: unknown) => e);
+    expect(crossed).toBeInstanceOf(TokenRejected);
+    expect((crossed as TokenRejected).reason).toBe("wrong-audience");
   });
 
   it("maps a business refusal to a non-retryable failure typed by the Connect code", async () => {

@@ -4,6 +4,7 @@ import { PaymentService, PaymentStatus } from "#gen/accord/payments/v1/payments_
 import { createPaymentService } from "#services/payments/src/payment-service.ts";
 import { createProviderClient, type ProviderClient } from "#services/payments/src/provider-client.ts";
 import { type HandlersUnderTest, startHandlersUnderTest } from "#test/support/handlers-under-test.ts";
+import { servicePrincipal } from "#test/support/identity.ts";
 import { prefixedTopic } from "#test/support/kafka.ts";
 import { chargeRequest } from "#test/support/requests.ts";
 import type { ServiceProcess } from "#test/support/service-process.ts";
@@ -26,6 +27,7 @@ beforeAll(async () => {
       provider = createProviderClient({ baseUrl: simulator.url, breaker: { timeoutMs: 2_000 }, logger });
       return createPaymentService({ pool, provider, logger, topic: prefixedTopic(topicPrefix, "payments") });
     },
+    caller: servicePrincipal("orchestrator"),
   });
 });
 

@@ -1,9 +1,11 @@
+import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, startServiceProcess } from "#test/support/service-process.ts";
+import { freePort, ROOT, startServiceProcess } from "#test/support/service-process.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The service host as a process sees it: health, metrics, the shutdown policy
-// and configuration errors, on the real orders and payments entry points.
+// and configuration errors, on the real orders and payments entry points, and
+// the authorization table's completeness on a process built here.
 describe("service host", () => {
   let orders: ServiceUnderTest<"orders">;
 
@@ -63,4 +65,59 @@ describe("service host", () => {
     );
     await expect(started).rejects.toThrow(/exited with 1[\s\S]*SHUTDOWN_DEADLINE_MS/);
   });
+
+  it("refuses to start a service with a method its authorization table has no rule for, naming it", async () => {
+    const withoutSetStock = await runInlineService("without-set-stock");
+    expect(withoutSetStock.code).toBe(1);
+    expect(withoutSetStock.output).toContain(
+      "accord.inventory.v1.InventoryService has no authorization rule for SetStock",
+    );
+    // The same process with the whole table starts: the refusal is the missing rule's alone.
+    const complete = await runInlineService("complete");
+    expect(complete.output).toContain("inventory listening");
+    expect(complete.code).toBe(0);
+  });
 });
+
+/**
+ * Runs the real service host in a process of its own (node -e, the host and
+ * the inventory table imported as the services import them) serving
+ * InventoryService with its real table, or with SetStock's rule removed as a
+ * hand-edited table would (the compiler refuses that table in a service's
+ * source). A process that starts is stopped with SIGTERM once it listens.
+ */
+async function runInlineService(
+  table: "complete" | "without-set-stock",
+): Promise<{ code: number | null; output: string }> {
+  const port = await freePort();
+  const source = `
+    import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
+    import { runService } from "#lib/host/service-host.ts";
+    import { inventoryAuthorization } from "#services/inventory/src/authorization.ts";
+    const { setStock, ...withoutSetStock } = inventoryAuthorization;
+    const table = ${JSON.stringify(table)} === "complete" ? inventoryAuthorization : withoutSetStock;
+    await runService({
+      name: "inventory",
+      loadConfig: () => ({}),
+      listen: () => ({ host: "127.0.0.1", port: ${port} }),
+      compose(host) {
+        host.serve(InventoryService, {}, table);
+      },
+    });`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", source], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: "info" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const collect = (d: Buffer) => {
+    output += d.toString();
+    if (output.includes("inventory listening") && child.exitCode === null) child.kill("SIGTERM");
+  };
+  child.stdout.on("data", collect);
+  child.stderr.on("data", collect);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, output };
+}

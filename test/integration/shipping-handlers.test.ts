@@ -8,6 +8,7 @@ import { type CarrierBooking, createCarrierClient } from "#services/shipping/src
 import { isCarrierBusinessError } from "#services/shipping/src/domain/carrier-errors.ts";
 import { type CarrierBreaker, createShippingService } from "#services/shipping/src/shipping-service.ts";
 import { type HandlersUnderTest, startHandlersUnderTest } from "#test/support/handlers-under-test.ts";
+import { servicePrincipal } from "#test/support/identity.ts";
 import { prefixedTopic } from "#test/support/kafka.ts";
 import { shipmentRequest } from "#test/support/requests.ts";
 import type { ServiceProcess } from "#test/support/service-process.ts";
@@ -41,6 +42,7 @@ beforeAll(async () => {
         topic: prefixedTopic(topicPrefix, "shipping"),
       });
     },
+    caller: servicePrincipal("orchestrator"),
   });
 });
 
@@ -65,7 +67,9 @@ describe("shipping handlers in process", () => {
     expect(shipment?.trackingNumber).toMatch(/^AX/);
     expect(await bookings(req.orderId)).toHaveLength(1);
 
-    const delivered = await shipping.client.confirmDelivery({ shipmentId: shipment?.shipmentId ?? "" });
+    const delivered = await shipping
+      .clientAs(servicePrincipal("carrier"))
+      .confirmDelivery({ shipmentId: shipment?.shipmentId ?? "" });
     expect(delivered.shipment?.status).toBe(ShipmentStatus.DELIVERED);
     const { rows } = await shipping.pool.query<{ event_type: string }>(
       "SELECT event_type FROM outbox WHERE message_key = $1 ORDER BY id",
