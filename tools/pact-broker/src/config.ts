@@ -1,8 +1,19 @@
 import { z } from "zod";
+import { authEnv } from "#lib/auth/config.ts";
 import { databaseUrl, infraEnv, loadConfig, portSchema } from "#lib/host/config.ts";
 
 const schema = z.object({
   ...infraEnv,
+  // The realm that issues the tokens writes need (OIDC_ISSUER, OIDC_JWKS_URL,
+  // AUTH_CLOCK_SKEW_SEC; AUTH_AUDIENCE defaults to "pact-broker").
+  ...authEnv.shape,
+  // The real broker's PACT_BROKER_ALLOW_PUBLIC_READ: true (the default) lets
+  // anyone read; false makes every read need a valid token for the broker too.
+  // Writes always need a token with the realm role "release" (src/access.ts).
+  PACT_BROKER_PUBLIC_READ: z
+    .enum(["true", "false"])
+    .default("true")
+    .transform((s) => s === "true"),
   PACT_BROKER_HOST: z.string().default("127.0.0.1"),
   PACT_BROKER_PORT: portSchema.default(9292),
   PACT_BROKER_DATABASE: z

@@ -1,6 +1,7 @@
 import type { Logger } from "#lib/observability/logger.ts";
 import type { FrontDoorHandler } from "#lib/rpc/front-door.ts";
-import { HttpError, readBody, send } from "./http-util.ts";
+import type { BrokerAccess } from "./access.ts";
+import { HttpError, type Reply, readBody, send } from "./http-util.ts";
 import { queryOf, type Router } from "./router.ts";
 
 // The adapter between the service host's front door and the broker's router:
@@ -13,6 +14,8 @@ export interface BrokerHttpOptions {
   publicUrl?: string | undefined;
   /** Host for links when the request names none. */
   listenAddress: string;
+  /** Who may read and write (access.ts); every request passes it before routing. */
+  access: BrokerAccess;
 }
 
 export function brokerHttpHandler(options: BrokerHttpOptions): FrontDoorHandler {
@@ -22,7 +25,7 @@ export function brokerHttpHandler(options: BrokerHttpOptions): FrontDoorHandler 
     const url = new URL(req.url ?? "/", "http://localhost");
     const method = req.method ?? "GET";
     let status = 500;
-    const finish = (reply: { status: number; body?: unknown }, head = false) => {
+    const finish = (reply: Reply, head = false) => {
       status = reply.status;
       send(res, reply, head);
       // Every request is logged at debug: the way to see which relations a client follows.
@@ -32,6 +35,12 @@ export function brokerHttpHandler(options: BrokerHttpOptions): FrontDoorHandler 
       );
     };
     const handle = async () => {
+      const authorization = req.headers.authorization;
+      await options.access.check(
+        method,
+        url.pathname,
+        typeof authorization === "string" ? authorization : undefined,
+      );
       const found = router.match(method, url.pathname);
       if (found === undefined) throw new HttpError(404, { error: `no resource at ${url.pathname}` });
       if (found === "method") throw new HttpError(405, { error: `${method} not allowed on ${url.pathname}` });
@@ -43,7 +52,8 @@ export function brokerHttpHandler(options: BrokerHttpOptions): FrontDoorHandler 
     handle().then(
       (reply) => finish(reply, method === "HEAD"),
       (error: unknown) => {
-        if (error instanceof HttpError) return finish({ status: error.status, body: error.body });
+        if (error instanceof HttpError)
+          return finish({ status: error.status, body: error.body, headers: error.headers });
         logger.error({ err: error, method, path: url.pathname }, "request failed");
         finish({ status: 500, body: { error: "internal error" } });
       },

@@ -9,10 +9,13 @@ const MAX_BODY = 10 * 1024 * 1024;
 export class HttpError extends Error {
   readonly status: number;
   readonly body: unknown;
-  constructor(status: number, body: unknown) {
+  /** Extra response headers (WWW-Authenticate on a 401). */
+  readonly headers: Record<string, string> | undefined;
+  constructor(status: number, body: unknown, headers?: Record<string, string>) {
     super(typeof body === "string" ? body : JSON.stringify(body));
     this.status = status;
     this.body = body;
+    this.headers = headers;
   }
 }
 
@@ -28,6 +31,7 @@ export function notFound(what: string): HttpError {
 export interface Reply {
   status: number;
   body?: unknown;
+  headers?: Record<string, string> | undefined;
 }
 
 /** The JSON body of a request, read on first use ({} when empty). */
@@ -70,12 +74,16 @@ export interface ResponseSink {
 
 export function send(res: ResponseSink, reply: Reply, head = false): void {
   if (reply.body === undefined) {
-    res.writeHead(reply.status);
+    res.writeHead(reply.status, { ...reply.headers });
     res.end();
     return;
   }
   const text = JSON.stringify(reply.body);
-  res.writeHead(reply.status, { "content-type": HAL, "content-length": Buffer.byteLength(text) });
+  res.writeHead(reply.status, {
+    ...reply.headers,
+    "content-type": HAL,
+    "content-length": Buffer.byteLength(text),
+  });
   if (head) res.end();
   else res.end(text);
 }

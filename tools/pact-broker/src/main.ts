@@ -1,5 +1,7 @@
+import { createTokenVerifier } from "#lib/auth/verifier.ts";
 import { createPool } from "#lib/db.ts";
 import { runService } from "#lib/host/service-host.ts";
+import { brokerAccess } from "./access.ts";
 import { createApi } from "./api.ts";
 import { loadPactBrokerConfig } from "./config.ts";
 import { createStore } from "./db/store.ts";
@@ -31,6 +33,16 @@ await runService({
         logger: host.logger,
         publicUrl: config.PACT_BROKER_PUBLIC_URL,
         listenAddress: `${config.PACT_BROKER_HOST}:${config.PACT_BROKER_PORT}`,
+        access: brokerAccess({
+          verifier: createTokenVerifier({
+            issuer: config.OIDC_ISSUER,
+            audience: config.AUTH_AUDIENCE ?? "pact-broker",
+            jwksUrl: config.OIDC_JWKS_URL,
+            clockToleranceSec: config.AUTH_CLOCK_SKEW_SEC,
+          }),
+          publicRead: config.PACT_BROKER_PUBLIC_READ,
+          logger: host.logger,
+        }),
       }),
     );
     // Webhooks fire after the publishing transaction commits, outside the request.
