@@ -5,10 +5,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { Connection, Client as TemporalClient } from "@temporalio/client";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { OrderService, PlaceOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
+import { DEMO_USERS, type DemoUser, demoUserTokens } from "#lib/auth/dev-identities.ts";
 import { EVENT_DOMAINS } from "#lib/messaging/events.ts";
 import { createKafka, deleteTopics, ensureTopics, parseBrokers } from "#lib/messaging/kafka.ts";
 import { createLogger } from "#lib/observability/logger.ts";
@@ -99,6 +100,9 @@ export interface ChaosReport {
   ok: boolean;
 }
 
+/** Who places the run's orders: the development realm's demo customers. */
+const CHAOS_CUSTOMERS: readonly DemoUser[] = ["alice", "bob"];
+
 const TERMINAL = new Set(["CONFIRMED", "FAILED", "CANCELLED", "DELIVERED"]);
 const TERMINAL_LIST = [...TERMINAL];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,6 +122,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? ((line: string) => console.log(line));
   const tag = randomUUID().slice(0, 6).toUpperCase();
   const taskQueue = `orders-chaos-${tag.toLowerCase()}`;
+  await checkIdentities(log);
   log(`[chaos] starting the platform (task queue ${taskQueue})`);
   const { platform, prefix, cleanup } = await startIsolatedPlatform(`chaos-${tag.toLowerCase()}.`, {
     orchestrator: { ORDERS_TASK_QUEUE: taskQueue },
@@ -128,6 +133,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     log("[chaos] stopping the platform");
     await cleanup().catch((error: unknown) => log(`[chaos] stop failed: ${String(error)}`));
   }
+}
+
+/**
+ * Fetches the tokens the run calls with before starting anything, so a
+ * missing or misconfigured identity provider fails the run at once, named,
+ * instead of as minutes of refused orders.
+ */
+export async function checkIdentities(log: (line: string) => void): Promise<void> {
+  for (const user of ["olivia", ...CHAOS_CUSTOMERS] as const) await demoUserTokens(user).token("any");
+  log(`[chaos] identities: olivia (ops) sets stock; ${CHAOS_CUSTOMERS.join(", ")} place orders`);
 }
 
 const ALL_NAMES: ServiceName[] = ["payment-provider", "carrier", "smtp-sink", ...SERVICES];
@@ -193,7 +208,11 @@ async function exercise(
   log: (line: string) => void,
 ): Promise<ChaosReport> {
   const stock = catalogue(tag);
-  const inventory = rpcClient(InventoryService, platform.urls.inventory, "connect-json");
+  // Stock is set by ops (olivia), as on the running platform.
+  const inventory = rpcClient(InventoryService, platform.urls.inventory, "connect-json", {
+    tokens: demoUserTokens("olivia"),
+    audience: "inventory",
+  });
   for (const [sku, available] of stock) await inventory.setStock({ sku, available });
 
   const supervisor = supervise(platform, prefix, log);
@@ -454,7 +473,16 @@ function startLoad(
   rate: number,
   log: (l: string) => void,
 ): Load {
-  const orders = rpcClient(OrderService, platform.urls.orders, "connect-json");
+  // Orders are placed by the demo customers in turn, each for themselves (the
+  // customer id is the token's subject); each keeps their own client, so a
+  // cancel goes out as the customer who placed the order.
+  const customers = CHAOS_CUSTOMERS.map((user) => ({
+    user,
+    orders: rpcClient(OrderService, platform.urls.orders, "connect-json", {
+      tokens: demoUserTokens(user),
+      audience: "orders",
+    }),
+  }));
   const skus = [...stock.keys()];
   const stats = { placed: 0, unanswered: 0, retried: 0, cancelled: 0 };
   const accepted = new Map<string, string>();
@@ -464,6 +492,8 @@ function startLoad(
 
   const placeOne = async (index: number) => {
     const kind = pickKind(index);
+    const customer = customers[index % customers.length] as (typeof customers)[number];
+    const orders = customer.orders;
     const sku =
       kind === "scarce"
         ? (skus[3] as string)
@@ -474,8 +504,8 @@ function startLoad(
     const unit = kind === "declined" ? 666n : 1000n + BigInt(index % 50);
     const request = create(PlaceOrderRequestSchema, {
       idempotencyKey: `chaos-${randomUUID()}`,
-      customerId: `chaos-customer-${index % 17}`,
-      customerEmail: `chaos-${index % 17}@example.com`,
+      customerId: DEMO_USERS[customer.user].id,
+      customerEmail: `${customer.user}@example.com`,
       currencyCode: "EUR",
       lines: [
         {
@@ -502,7 +532,7 @@ function startLoad(
         stats.placed++;
         if (attempt > 0) stats.retried++;
         if (kind === "cancel") {
-          await cancelWithRetry(order.orderId, deadline);
+          await cancelWithRetry(orders, order.orderId, deadline);
         }
         return;
       } catch (error) {
@@ -517,7 +547,7 @@ function startLoad(
     }
   };
 
-  const cancelWithRetry = async (orderId: string, deadline: number) => {
+  const cancelWithRetry = async (orders: Client<typeof OrderService>, orderId: string, deadline: number) => {
     for (;;) {
       try {
         await orders.cancelOrder({ orderId, reason: "chaos cancel" }, { timeoutMs: 5000 });

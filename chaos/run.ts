@@ -1,5 +1,8 @@
 /**
- * npm run chaos [-- --short] [--rate <orders per second>]
+ * npm run chaos [-- --short] [--rate <orders per second>] [--check]
+ *
+ * --check only loads the run and fetches its callers' tokens (olivia, alice,
+ * bob from the development realm), then exits: a seconds-long smoke check.
  *
  * Starts a private platform (test/support/platform.ts), loads it with orders
  * while it kill -9s services and restarts the infrastructure, then checks the
@@ -12,14 +15,23 @@ import { infraDefaults } from "./env.ts";
 import { writeRunReport } from "./report-file.ts";
 
 infraDefaults();
-const { FULL, SHORT, formatReport, runChaos } = await import("./chaos.ts");
+const { FULL, SHORT, checkIdentities, formatReport, runChaos } = await import("./chaos.ts");
 
+const USAGE = "usage: npm run chaos -- [--short] [--rate <orders per second>] [--check]";
 const args = process.argv.slice(2);
+if (args.includes("--help")) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (args.includes("--check")) {
+  await checkIdentities((line) => console.log(line));
+  process.exit(0);
+}
 const short = args.includes("--short");
 const rateAt = args.indexOf("--rate");
 const rate = rateAt >= 0 ? Number(args[rateAt + 1]) : undefined;
 if (rate !== undefined && !(rate > 0)) {
-  console.error("usage: npm run chaos -- [--short] [--rate <orders per second>]");
+  console.error(USAGE);
   process.exit(2);
 }
 const options = { ...(short ? SHORT : FULL) };

@@ -26,6 +26,9 @@ import { taskTopologyNames } from "#services/notifications/src/topology.ts";
  * original routing key, x-attempt reset to 1 and the broker's dead-letter
  * headers removed, waits for the publisher confirm, and only then acks the
  * DLQ copy.
+ *
+ * An operator's tool: it calls no RPC, so it needs no token; what lets it
+ * in is RabbitMQ's own login (AMQP_URL), which only operators hold.
  */
 
 const USAGE =
