@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Defaults for every port and credential; any of them can be set in the
 # environment first. Sourced by infra/infra.sh and scripts/*.sh.
 ACCORD_ROOT="${ACCORD_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -28,6 +29,14 @@ export TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 export TEMPORAL_NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
 export TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
 
+# Keycloak, the identity provider (OIDC issuer of every token the services
+# accept). Realm as code: infra/keycloak/accord-realm.json.
+export KEYCLOAK_HOST="${KEYCLOAK_HOST:-127.0.0.1}"
+export KEYCLOAK_PORT="${KEYCLOAK_PORT:-8180}"
+export KEYCLOAK_MANAGEMENT_PORT="${KEYCLOAK_MANAGEMENT_PORT:-9180}"
+export KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"
+export KEYCLOAK_REALM="${KEYCLOAK_REALM:-accord}"
+
 # Client-side addresses derived from the ports above, for the services and
 # scripts (not for the tests, whose setup derives them itself: see
 # test/setup/infrastructure.ts). Call after sourcing this file.
@@ -35,4 +44,5 @@ export_client_addresses() {
   export KAFKA_BROKERS="${KAFKA_BROKERS:-$KAFKA_HOST:$KAFKA_PORT}"
   export AMQP_URL="${AMQP_URL:-amqp://$RABBITMQ_USER:$RABBITMQ_PASSWORD@$RABBITMQ_HOST:$RABBITMQ_PORT}"
   export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-$TEMPORAL_HOST:$TEMPORAL_PORT}"
+  export OIDC_ISSUER="${OIDC_ISSUER:-http://$KEYCLOAK_HOST:$KEYCLOAK_PORT/realms/$KEYCLOAK_REALM}"
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Starts, stops and reports the infrastructure Accord needs, without Docker:
 # PostgreSQL and RabbitMQ from Debian packages, Kafka (KRaft) from its Maven
-# Central jars, and the Temporal CLI dev server built with `go install`.
+# Central jars, the Temporal CLI dev server built with `go install`, and
+# Keycloak (the identity provider) from its Maven Central distribution.
 # Idempotent: a service that already answers on its port is reused, caches are
 # reused, and `up` only returns once every service really answers.
 #
-# usage: infra/infra.sh up|down|status [postgres|rabbitmq|kafka|temporal ...]
+# usage: infra/infra.sh up|down|status [postgres|rabbitmq|kafka|temporal|keycloak ...]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -280,8 +281,131 @@ temporal_up() {
 temporal_down() { stop_pidfile temporal "$RUN/temporal.pid"; }
 temporal_status() { port_open "$TEMPORAL_HOST" "$TEMPORAL_PORT" && echo "temporal  up    $TEMPORAL_HOST:$TEMPORAL_PORT (UI :$TEMPORAL_UI_PORT)" || echo "temporal  down  $TEMPORAL_HOST:$TEMPORAL_PORT"; }
 
+# ---------------------------------------------------------------- Keycloak
+# The identity provider: the Keycloak distribution from Maven Central, built
+# once for PostgreSQL (`kc.sh build`) and started with `start --optimized`,
+# the way a production server runs. Realm as code:
+# infra/keycloak/accord-realm.json (dev-only secrets and demo users, see
+# infra/keycloak/README.md). The bootstrap admin is admin/admin: DEV ONLY.
+KEYCLOAK_BUILD_OPTS=(--db=postgres --health-enabled=true --metrics-enabled=true)
+KEYCLOAK_DB=keycloak
+
+keycloak_home() { echo "$CACHE/keycloak-$KEYCLOAK_VERSION"; }
+keycloak_base() { echo "http://$KEYCLOAK_HOST:$KEYCLOAK_PORT"; }
+
+keycloak_install() {
+  local home; home="$(keycloak_home)"
+  if [[ ! -f "$home/.complete" ]]; then
+    command -v mvn >/dev/null || apt_install maven
+    command -v unzip >/dev/null || apt_install unzip
+    local dl="$CACHE/keycloak-$KEYCLOAK_VERSION.download"
+    say "keycloak: fetching the Keycloak $KEYCLOAK_VERSION distribution (Maven)"
+    rm -rf "$dl" "$home"
+    mkdir -p "$dl"
+    mvn -q -B dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
+      -DoutputDirectory="$dl" >"$LOGS/keycloak-mvn.log" 2>&1 ||
+      die "keycloak: fetching the distribution failed; see $LOGS/keycloak-mvn.log"
+    unzip -q "$dl/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip" -d "$dl" >>"$LOGS/keycloak-mvn.log" 2>&1 ||
+      die "keycloak: unpacking the distribution failed; see $LOGS/keycloak-mvn.log"
+    mv "$dl/keycloak-$KEYCLOAK_VERSION" "$home"
+    rm -rf "$dl"
+    touch "$home/.complete"
+  fi
+  # `kc.sh build` bakes the build-time options into the distribution; the stamp
+  # records them, so changing KEYCLOAK_BUILD_OPTS builds again.
+  local stamp="$home/.build-options" opts="${KEYCLOAK_BUILD_OPTS[*]}"
+  [[ -f "$stamp" && "$(cat "$stamp")" == "$opts" ]] && return 0
+  [[ -n "${JAVA_HOME:-}" ]] || command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  say "keycloak: building the server once ($opts)"
+  rm -f "$stamp"
+  local t0=$SECONDS
+  "$home/bin/kc.sh" build "${KEYCLOAK_BUILD_OPTS[@]}" >"$LOGS/keycloak-build.log" 2>&1 ||
+    die "keycloak: kc.sh build failed; see $LOGS/keycloak-build.log"
+  printf '%s\n' "$opts" >"$stamp"
+  say "keycloak: built in $((SECONDS - t0))s"
+}
+
+keycloak_ready() {
+  curl -fs -o /dev/null --max-time 5 "$(keycloak_base)/realms/$KEYCLOAK_REALM/.well-known/openid-configuration"
+}
+
+# keycloak_psql SQL: runs SQL against the maintenance database as $PGUSER.
+keycloak_psql() {
+  local psql; psql="$(command -v psql || echo "$(pg_bin)/psql")"
+  "$psql" -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -tAc "$1"
+}
+
+keycloak_realm_sha() { sha256sum "$ROOT/infra/keycloak/accord-realm.json" | cut -d' ' -f1; }
+
+# --import-realm skips a realm that already exists, so the database is
+# recreated (dev data only) whenever the realm file differs from the one it
+# was imported from; the imported file's sha256 is kept in $DATA/keycloak.
+keycloak_database() {
+  local shafile="$DATA/keycloak/realm.sha256" recorded="" exists
+  [[ -f "$shafile" ]] && recorded="$(cat "$shafile")"
+  exists="$(keycloak_psql "SELECT 1 FROM pg_database WHERE datname = '$KEYCLOAK_DB'")" ||
+    die "keycloak: cannot query PostgreSQL on $PGHOST:$PGPORT as $PGUSER"
+  if [[ "$exists" == 1 && "$recorded" != "$(keycloak_realm_sha)" ]]; then
+    say "keycloak: infra/keycloak/accord-realm.json differs from the realm in database $KEYCLOAK_DB; recreating the database (dev data only)"
+    keycloak_psql "DROP DATABASE $KEYCLOAK_DB WITH (FORCE)" >/dev/null || die "keycloak: dropping database $KEYCLOAK_DB failed"
+    exists=""
+  fi
+  if [[ "$exists" != 1 ]]; then
+    rm -f "$shafile"
+    say "keycloak: creating database $KEYCLOAK_DB"
+    keycloak_psql "CREATE DATABASE $KEYCLOAK_DB" >/dev/null || die "keycloak: creating database $KEYCLOAK_DB failed"
+  fi
+}
+
+keycloak_up() {
+  local base home pidfile="$RUN/keycloak.pid" log="$LOGS/keycloak.log" shafile="$DATA/keycloak/realm.sha256"
+  base="$(keycloak_base)"; home="$(keycloak_home)"
+  if keycloak_ready; then
+    say "keycloak: reusing the server on $base (realm $KEYCLOAK_REALM)"
+    if [[ -f "$shafile" && "$(cat "$shafile")" != "$(keycloak_realm_sha)" ]]; then
+      say "keycloak: note: the realm file changed since this server imported it; 'infra.sh down keycloak && infra.sh up keycloak' re-imports it"
+    fi
+    return
+  fi
+  if pidfile_alive "$pidfile"; then
+    say "keycloak: pid $(cat "$pidfile") is still starting; waiting for it"
+    wait_for keycloak 180 "$log" "$pidfile" keycloak_ready
+    return
+  fi
+  port_open "$KEYCLOAK_HOST" "$KEYCLOAK_PORT" &&
+    die "keycloak: something listens on $KEYCLOAK_HOST:$KEYCLOAK_PORT but does not serve $base/realms/$KEYCLOAK_REALM/.well-known/openid-configuration; stop it or set KEYCLOAK_PORT"
+  port_open "$KEYCLOAK_HOST" "$KEYCLOAK_MANAGEMENT_PORT" &&
+    die "keycloak: port $KEYCLOAK_HOST:$KEYCLOAK_MANAGEMENT_PORT (management) is taken by another process; stop it or set KEYCLOAK_MANAGEMENT_PORT"
+  # Keycloak keeps everything in PostgreSQL: start (or reuse) it first.
+  postgres_ready || postgres_up
+  keycloak_install
+  keycloak_database
+  mkdir -p "$home/data/import" "$DATA/keycloak"
+  rm -f "$home/data/import/"*.json
+  cp "$ROOT/infra/keycloak/accord-realm.json" "$home/data/import/accord-realm.json"
+  say "keycloak: starting on $base (realm $KEYCLOAK_REALM, management :$KEYCLOAK_MANAGEMENT_PORT)"
+  local t0=$SECONDS
+  # Secrets go through the environment, not the command line (ps shows that).
+  # The fixed --hostname makes the issuer $base/realms/<realm> whatever host
+  # name a client used; --cache=local: one node, no cluster discovery.
+  KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=admin \
+    KC_DB_URL="jdbc:postgresql://$PGHOST:$PGPORT/$KEYCLOAK_DB" KC_DB_USERNAME="$PGUSER" KC_DB_PASSWORD="$PGPASSWORD" \
+    JAVA_OPTS_KC_HEAP="${JAVA_OPTS_KC_HEAP:--Xms128m -Xmx512m}" \
+    setsid nohup "$home/bin/kc.sh" start --optimized \
+    --http-enabled=true --http-host="$KEYCLOAK_HOST" --http-port="$KEYCLOAK_PORT" \
+    --http-management-port="$KEYCLOAK_MANAGEMENT_PORT" --hostname="$base" \
+    --cache=local --import-realm --log-console-color=false >"$log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  wait_for keycloak 180 "$log" "$pidfile" keycloak_ready
+  sha256sum "$home/data/import/accord-realm.json" | cut -d' ' -f1 >"$shafile"
+  say "keycloak: ready in $((SECONDS - t0))s"
+}
+
+keycloak_down() { stop_pidfile keycloak "$RUN/keycloak.pid"; }
+keycloak_status() { keycloak_ready && echo "keycloak  up    $KEYCLOAK_HOST:$KEYCLOAK_PORT (realm $KEYCLOAK_REALM, management :$KEYCLOAK_MANAGEMENT_PORT)" || echo "keycloak  down  $KEYCLOAK_HOST:$KEYCLOAK_PORT"; }
+
 # ---------------------------------------------------------------- main
-ALL=(postgres rabbitmq kafka temporal)
+ALL=(postgres rabbitmq kafka temporal keycloak)
 cmd="${1:-status}"; shift || true
 targets=("$@"); ((${#targets[@]})) || targets=("${ALL[@]}")
 
@@ -291,14 +415,14 @@ case "$cmd" in
     # with the starts that do not need them.
     installs=()
     for t in "${targets[@]}"; do
-      case "$t" in kafka|temporal) "${t}_install" & installs+=($!) ;; esac
+      case "$t" in kafka|temporal|keycloak) "${t}_install" & installs+=($!) ;; esac
     done
     for t in "${targets[@]}"; do
       case "$t" in postgres|rabbitmq) "${t}_up" ;; esac
     done
     for pid in "${installs[@]}"; do wait "$pid" || die "an install step failed (see $LOGS)"; done
     for t in "${targets[@]}"; do
-      case "$t" in kafka|temporal) "${t}_up" ;; esac
+      case "$t" in kafka|temporal|keycloak) "${t}_up" ;; esac
     done
     say "all up: ${targets[*]}"
     ;;
@@ -308,5 +432,5 @@ case "$cmd" in
   status)
     for t in "${targets[@]}"; do "${t}_status"; done
     ;;
-  *) die "usage: infra/infra.sh up|down|status [postgres|rabbitmq|kafka|temporal ...]" ;;
+  *) die "usage: infra/infra.sh up|down|status [postgres|rabbitmq|kafka|temporal|keycloak ...]" ;;
 esac
