@@ -9,10 +9,13 @@ import {
 } from "#gen/accord/inventory/v1/events_pb.js";
 import { ReservationStatus } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { decodeEvent, eventRegistry, isEventOf } from "#lib/messaging/events.ts";
+import { bearerFor } from "#test/support/identity.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The real inventory process on its own database, with the real Kafka: stock
-// numbers are checked through GetStock and straight in SQL.
+// numbers are checked through GetStock and straight in SQL. Reservations are
+// called as the orchestrator (the saga's), stock levels set as ops (olivia),
+// each with a real token from the realm.
 const SEED_SKU = `SEED-${randomUUID().slice(0, 12)}`;
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const WAIT = { timeout: 20_000, interval: 100 };
@@ -31,6 +34,7 @@ afterAll(async () => {
 });
 
 const client = () => service.client;
+const ops = () => service.clientAs("olivia");
 const sku = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
 const orderId = () => `ord-${randomUUID()}`;
 
@@ -67,8 +71,8 @@ async function outboxTypes(order: string): Promise<string[]> {
 describe("Reserve and Release", () => {
   it("holds every line, then gives it back, visible in GetStock and SQL", async () => {
     const [book, mug] = [sku("BOOK"), sku("MUG")];
-    await client().setStock({ sku: book, available: 5n });
-    await client().setStock({ sku: mug, available: 3n });
+    await ops().setStock({ sku: book, available: 5n });
+    await ops().setStock({ sku: mug, available: 3n });
     const order = orderId();
 
     const reserved = await client().reserve({
@@ -124,7 +128,7 @@ describe("Reserve and Release", () => {
 
   it("releases once when Release is repeated with its key, and answers false for another key", async () => {
     const item = sku("PEN");
-    await client().setStock({ sku: item, available: 4n });
+    await ops().setStock({ sku: item, available: 4n });
     const order = orderId();
     await client().reserve({
       idempotencyKey: `${order}/reserve`,
@@ -155,7 +159,7 @@ describe("Reserve and Release", () => {
 
   it("answers released=false when nothing was reserved; a later Reserve still reserves", async () => {
     const item = sku("LAMP");
-    await client().setStock({ sku: item, available: 2n });
+    await ops().setStock({ sku: item, available: 2n });
     const order = orderId();
     const release = { idempotencyKey: `order-${order}/release`, orderId: order, reason: "cancelled" };
     expect((await client().release(release)).released).toBe(false);
@@ -177,7 +181,7 @@ describe("Reserve and Release", () => {
 describe("idempotency", () => {
   it("takes stock once for a repeated key and returns the first reservation even after stock changed", async () => {
     const item = sku("CUP");
-    await client().setStock({ sku: item, available: 10n });
+    await ops().setStock({ sku: item, available: 10n });
     const order = orderId();
     const req = {
       idempotencyKey: `order-${order}/reserve`,
@@ -190,7 +194,7 @@ describe("idempotency", () => {
     expect(c.reservationId).toBe(a.reservationId);
     expect(await stockRow(item)).toEqual({ available: 6, reserved: 4 });
 
-    await client().setStock({ sku: item, available: 0n });
+    await ops().setStock({ sku: item, available: 0n });
     const again = await client().reserve(req);
     expect(again).toMatchObject({ reservationId: a.reservationId, status: ReservationStatus.RESERVED });
     expect(await stockRow(item)).toEqual({ available: 0, reserved: 4 });
@@ -202,7 +206,7 @@ describe("idempotency", () => {
 
   it("refuses the same key with other items (AlreadyExists) and a second key for one order (FailedPrecondition)", async () => {
     const item = sku("FORK");
-    await client().setStock({ sku: item, available: 10n });
+    await ops().setStock({ sku: item, available: 10n });
     const order = orderId();
     const key = `order-${order}/reserve`;
     await client().reserve({ idempotencyKey: key, orderId: order, items: [{ sku: item, quantity: 1 }] });
@@ -225,8 +229,8 @@ describe("idempotency", () => {
 describe("out of stock", () => {
   it("refuses with FailedPrecondition naming every short SKU, holds nothing, records the rejection", async () => {
     const [plenty, scarce, unknown] = [sku("A"), sku("B"), sku("ZZ-UNKNOWN")];
-    await client().setStock({ sku: plenty, available: 5n });
-    await client().setStock({ sku: scarce, available: 1n });
+    await ops().setStock({ sku: plenty, available: 5n });
+    await ops().setStock({ sku: scarce, available: 1n });
     const order = orderId();
     const error = await failure(
       client().reserve({
@@ -257,8 +261,8 @@ describe("out of stock", () => {
     expect(event.message.shortSkus).toEqual([scarce, unknown]);
 
     // Once restocked, the same key reserves: a refusal is not remembered.
-    await client().setStock({ sku: scarce, available: 2n });
-    await client().setStock({ sku: unknown, available: 1n });
+    await ops().setStock({ sku: scarce, available: 2n });
+    await ops().setStock({ sku: unknown, available: 1n });
     const retry = await client().reserve({
       idempotencyKey: `order-${order}/reserve`,
       orderId: order,
@@ -273,7 +277,7 @@ describe("out of stock", () => {
 
   it("lets exactly 10 of 20 concurrent one-unit reservations through on stock 10", async () => {
     const item = sku("HOT");
-    await client().setStock({ sku: item, available: 10n });
+    await ops().setStock({ sku: item, available: 10n });
     const outcomes = await Promise.allSettled(
       Array.from({ length: 20 }, () => {
         const order = orderId();
@@ -298,8 +302,8 @@ describe("out of stock", () => {
 
   it("does not deadlock when concurrent reservations list shared SKUs in opposite orders", async () => {
     const [x, y] = [sku("X"), sku("Y")];
-    await client().setStock({ sku: x, available: 100n });
-    await client().setStock({ sku: y, available: 100n });
+    await ops().setStock({ sku: x, available: 100n });
+    await ops().setStock({ sku: y, available: 100n });
     const calls = Array.from({ length: 16 }, (_, i) => {
       const order = orderId();
       const items =
@@ -330,14 +334,18 @@ describe("validation and lookups", () => {
       client().reserve({ idempotencyKey: "k", orderId: "o", items: [{ sku: "ok", quantity: 0 }] }),
     );
     expect(bad.rawMessage).toContain("items[0].quantity");
-    const negative = await failure(client().setStock({ sku: "BOOK-1", available: -1n }));
+    const negative = await failure(ops().setStock({ sku: "BOOK-1", available: -1n }));
     expect(negative.code).toBe(Code.InvalidArgument);
     expect(negative.rawMessage).toContain("available");
     const noOrder = await failure(client().release({ idempotencyKey: "k", orderId: "" }));
     expect(noOrder.rawMessage).toContain("order_id");
     const res = await fetch(`${service.url}/accord.inventory.v1.InventoryService/Reserve`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      // A valid token, so the malformed body is what is refused.
+      headers: {
+        "content-type": "application/json",
+        authorization: await bearerFor("orchestrator", "inventory"),
+      },
       body: '{"items": 3',
     });
     expect(res.status).toBe(400);
@@ -353,7 +361,7 @@ describe("validation and lookups", () => {
 describe("events", () => {
   it("publishes outbox rows (published_at set) and puts InventoryReserved with CloudEvents headers on inventory.events", async () => {
     const item = sku("EVT");
-    await client().setStock({ sku: item, available: 3n });
+    await ops().setStock({ sku: item, available: 3n });
     const order = orderId();
     const { reservationId } = await client().reserve(
       { idempotencyKey: `order-${order}/reserve`, orderId: order, items: [{ sku: item, quantity: 2 }] },
@@ -394,7 +402,7 @@ describe("events", () => {
 
 describe("restart", () => {
   it("shuts down gracefully and seeds only SKUs that do not exist yet", async () => {
-    await client().setStock({ sku: SEED_SKU, available: 1n });
+    await ops().setStock({ sku: SEED_SKU, available: 1n });
     expect(await service.restart()).toBe(0);
     expect(await stockOf(SEED_SKU)).toEqual({ available: 1, reserved: 0 });
     expect((await fetch(`${service.url}/readyz`)).status).toBe(200);

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -17,12 +17,14 @@ import {
   ServerReflection as ServerReflectionV1alpha,
   ServerReflectionRequestSchema as V1alphaRequestSchema,
 } from "#gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { bearerToken } from "#lib/auth/client-credentials.ts";
 import { createReadiness } from "#lib/host/health.ts";
 import { type FrontDoor, startFrontDoor } from "#lib/rpc/front-door.ts";
 import { registerGrpcHealth } from "#lib/rpc/grpc-health.ts";
 import { serverInterceptors } from "#lib/rpc/interceptors.ts";
 import { registerReflection } from "#lib/rpc/reflection.ts";
 import { createRpcHandler } from "#lib/rpc/server.ts";
+import { bearerFor, callerAs } from "#test/support/identity.ts";
 import { ROOT } from "#test/support/service-process.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
@@ -33,6 +35,8 @@ import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/serv
 // process, so NOT_SERVING and Watch's changes are asked of a server built
 // here the way the host builds one: the service, then registerReflection and
 // registerGrpcHealth, behind the shared interceptor chain on the front door.
+// Reflection is ops' (a map of every method is an attacker's first step):
+// the tools send olivia's real token; health stays open, asked with none.
 const run = promisify(execFile);
 const BUF = path.join(ROOT, "node_modules/.bin/buf");
 const SEED_SKU = `SEED-${randomUUID().slice(0, 12)}`;
@@ -40,7 +44,11 @@ const SEED_SKU = `SEED-${randomUUID().slice(0, 12)}`;
 let inventory: ServiceUnderTest<"inventory">;
 let address: string;
 let url: string;
+/** No token: what health probes and anonymous callers send. */
 let transport: Transport;
+/** Olivia's (ops) token for the inventory audience on every call. */
+let opsTransport: Transport;
+let opsAuthorization: string;
 let grpcurl: string;
 
 let local: FrontDoor;
@@ -81,6 +89,9 @@ beforeAll(async () => {
   address = `127.0.0.1:${inventory.port}`;
   url = inventory.url;
   transport = createGrpcTransport({ baseUrl: url });
+  const ops = callerAs("olivia", "inventory");
+  opsTransport = createGrpcTransport({ baseUrl: url, interceptors: [bearerToken(ops.tokens, ops.audience)] });
+  opsAuthorization = await bearerFor("olivia", "inventory");
   localTransport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${local.port}` });
 });
 
@@ -90,10 +101,46 @@ afterAll(async () => {
   await inventory?.stop();
 });
 
+/**
+ * buf curl with the ops token as a header read from stdin (-H @-), sent on
+ * the reflection requests too (--reflect-header '*'): the token never
+ * appears in a command line.
+ */
+function bufCurl(args: string[]): Promise<{ stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BUF, ["curl", "-H", "@-", "--reflect-header", "*", ...args], { cwd: ROOT });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.once("error", reject);
+    child.once("exit", (code) =>
+      code === 0
+        ? resolve({ stdout })
+        : reject(Object.assign(new Error(`buf curl exited ${code}`), { stderr })),
+    );
+    child.stdin.end(`authorization: ${opsAuthorization}\n`);
+  });
+}
+
+/** grpcurl with an Authorization header named by an environment variable (-expand-headers), not by the token. */
+function grpcurlWith(authorization: string, args: string[]) {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: grpcurl's own ${NAME} syntax, expanded by grpcurl
+  const header = "authorization: ${ACCORD_TEST_BEARER}";
+  return run(grpcurl, ["-expand-headers", "-H", header, ...args], {
+    env: { ...process.env, ACCORD_TEST_BEARER: authorization },
+  });
+}
+
+const grpcurlAsOps = (args: string[]) => grpcurlWith(opsAuthorization, args);
+
 describe("buf curl, with no proto files, through reflection", () => {
   it("lists the service's methods (reflection v1)", async () => {
-    const { stdout } = await run(BUF, [
-      "curl",
+    const { stdout } = await bufCurl([
       "--protocol",
       "grpc",
       "--http2-prior-knowledge",
@@ -115,8 +162,7 @@ describe("buf curl, with no proto files, through reflection", () => {
   });
 
   it("lists them through v1alpha as well", async () => {
-    const { stdout } = await run(BUF, [
-      "curl",
+    const { stdout } = await bufCurl([
       "--protocol",
       "grpc",
       "--http2-prior-knowledge",
@@ -129,8 +175,7 @@ describe("buf curl, with no proto files, through reflection", () => {
   });
 
   it("calls a method with JSON, the schema coming from reflection", async () => {
-    const { stdout } = await run(BUF, [
-      "curl",
+    const { stdout } = await bufCurl([
       "--protocol",
       "grpc",
       "--http2-prior-knowledge",
@@ -144,7 +189,7 @@ describe("buf curl, with no proto files, through reflection", () => {
 
 describe("grpcurl", () => {
   it("lists the service, health and reflection", async () => {
-    const { stdout } = await run(grpcurl, ["-plaintext", address, "list"]);
+    const { stdout } = await grpcurlAsOps(["-plaintext", address, "list"]);
     const services = stdout.trim().split("\n");
     expect(services).toEqual(
       expect.arrayContaining([
@@ -157,7 +202,7 @@ describe("grpcurl", () => {
   });
 
   it("describes the service and a message from another file", async () => {
-    const service = await run(grpcurl, [
+    const service = await grpcurlAsOps([
       "-plaintext",
       address,
       "describe",
@@ -168,27 +213,57 @@ describe("grpcurl", () => {
       /rpc Reserve \( \.accord\.inventory\.v1\.ReserveRequest \) returns \( \.accord\.inventory\.v1\.ReserveResponse \)/,
     );
     // SkuQuantity lives in accord/common/v1/common.proto, an import.
-    const message = await run(grpcurl, ["-plaintext", address, "describe", "accord.common.v1.SkuQuantity"]);
+    const message = await grpcurlAsOps(["-plaintext", address, "describe", "accord.common.v1.SkuQuantity"]);
     expect(message.stdout).toContain("accord.common.v1.SkuQuantity is a message");
   });
 
   it("fails for an unknown symbol", async () => {
     await expect(
-      run(grpcurl, ["-plaintext", address, "describe", "accord.nope.v1.Missing"]),
+      grpcurlAsOps(["-plaintext", address, "describe", "accord.nope.v1.Missing"]),
     ).rejects.toMatchObject({ stderr: expect.stringContaining("not found") });
   });
 
-  it("checks health with grpc.health.v1", async () => {
-    const { stdout } = await run(grpcurl, ["-plaintext", address, "grpc.health.v1.Health/Check"]);
+  it("is refused reflection without a token (unauthenticated) and with a customer's (permission denied)", async () => {
+    await expect(run(grpcurl, ["-plaintext", address, "list"])).rejects.toMatchObject({
+      stderr: expect.stringContaining("Unauthenticated"),
+    });
+    const customer = await bearerFor("alice", "inventory");
+    await expect(grpcurlWith(customer, ["-plaintext", address, "list"])).rejects.toMatchObject({
+      stderr: expect.stringContaining("PermissionDenied"),
+    });
+  });
+
+  it("checks health with grpc.health.v1 and no token, as a probe does (schema from the proto file)", async () => {
+    // A probe has no token, so it cannot use reflection (ops'): it knows health.proto, as grpc_health_probe does.
+    const probe = [
+      "-plaintext",
+      "-import-path",
+      path.join(ROOT, "proto"),
+      "-proto",
+      "grpc/health/v1/health.proto",
+    ];
+    const { stdout } = await run(grpcurl, [...probe, address, "grpc.health.v1.Health/Check"]);
     expect(JSON.parse(stdout)).toEqual({ status: "SERVING" });
     const service = await run(grpcurl, [
-      "-plaintext",
+      ...probe,
       "-d",
       '{"service":"accord.inventory.v1.InventoryService"}',
       address,
       "grpc.health.v1.Health/Check",
     ]);
     expect(JSON.parse(service.stdout)).toEqual({ status: "SERVING" });
+  });
+
+  it("checks health with the schema from reflection as ops: the Check call itself goes without a token", async () => {
+    // -reflect-header: the token is sent on the reflection requests only, not on Check.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: grpcurl's own ${NAME} syntax, expanded by grpcurl
+    const header = "authorization: ${ACCORD_TEST_BEARER}";
+    const { stdout } = await run(
+      grpcurl,
+      ["-expand-headers", "-reflect-header", header, "-plaintext", address, "grpc.health.v1.Health/Check"],
+      { env: { ...process.env, ACCORD_TEST_BEARER: opsAuthorization } },
+    );
+    expect(JSON.parse(stdout)).toEqual({ status: "SERVING" });
   });
 });
 
@@ -201,9 +276,13 @@ const versions = [
 
 type Question = Parameters<typeof create<typeof V1RequestSchema>>[1];
 
-/** Sends the questions on one stream; returns the answers, each as the version's response. */
-async function ask(version: (typeof versions)[number], questions: Question[]) {
-  const client = createClient(version.service as DescService, transport) as unknown as {
+/** Sends the questions on one stream (as ops unless told); returns the answers, each as the version's response. */
+async function ask(
+  version: (typeof versions)[number],
+  questions: Question[],
+  over: Transport = opsTransport,
+) {
+  const client = createClient(version.service as DescService, over) as unknown as {
     serverReflectionInfo(requests: AsyncIterable<unknown>): AsyncIterable<{
       validHost: string;
       originalRequest?: { $typeName: string; messageRequest: { case?: string } };
@@ -290,6 +369,21 @@ describe.each(versions)("ServerReflectionInfo $name (Connect gRPC client)", (ver
     });
   });
 
+  it("refuses the stream without a token (unauthenticated) and with a customer's (permission denied)", async () => {
+    const listServices: Question[] = [{ messageRequest: { case: "listServices", value: "" } }];
+    const anonymous = await ask(version, listServices, transport).catch((e: unknown) => ConnectError.from(e));
+    expect(anonymous).toMatchObject({ code: Code.Unauthenticated });
+    const alice = callerAs("alice", "inventory");
+    const customerTransport = createGrpcTransport({
+      baseUrl: url,
+      interceptors: [bearerToken(alice.tokens, alice.audience)],
+    });
+    const customer = await ask(version, listServices, customerTransport).catch((e: unknown) =>
+      ConnectError.from(e),
+    );
+    expect(customer).toMatchObject({ code: Code.PermissionDenied });
+  });
+
   it("finds messages, enums, fields and its own and health's files", async () => {
     const answers = await ask(version, [
       { messageRequest: { case: "fileContainingSymbol", value: "accord.inventory.v1.ReservationStatus" } },
@@ -347,7 +441,7 @@ describe.each(versions)("ServerReflectionInfo $name (Connect gRPC client)", (ver
   });
 });
 
-describe("grpc.health.v1.Health of the inventory process", () => {
+describe("grpc.health.v1.Health of the inventory process, asked with no token", () => {
   const health = () => createClient(Health, transport);
 
   it("Check: SERVING for the server and for its service, NotFound for another", async () => {

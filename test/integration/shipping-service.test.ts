@@ -20,7 +20,9 @@ import {
 } from "#test/support/service-under-test.ts";
 
 // The real carrier and shipping processes, shipping on its own database and
-// its own events topic, called with the generated Connect client.
+// its own events topic, called with the generated Connect client: as the
+// orchestrator (the saga books and cancels), deliveries reported as the
+// carrier, each with a real token from the realm.
 const WAIT = { timeout: 15_000, interval: 50 };
 
 let carrier: ServiceProcess;
@@ -49,6 +51,7 @@ afterAll(async () => {
 });
 
 const client = () => shipping.client;
+const carrierCaller = () => shipping.clientAs("carrier");
 const failure = (e: unknown) => ConnectError.from(e);
 
 async function bookings(orderId: string) {
@@ -213,9 +216,9 @@ describe("ConfirmDelivery", () => {
     const req = shipmentRequest();
     const { shipment } = await client().createShipment(req);
     const shipmentId = shipment?.shipmentId ?? "";
-    const delivered = await client().confirmDelivery({ shipmentId });
+    const delivered = await carrierCaller().confirmDelivery({ shipmentId });
     expect(delivered.shipment?.status).toBe(ShipmentStatus.DELIVERED);
-    const again = await client().confirmDelivery({ shipmentId });
+    const again = await carrierCaller().confirmDelivery({ shipmentId });
     expect(again.shipment?.status).toBe(ShipmentStatus.DELIVERED);
     expect((await client().getShipment({ shipmentId })).shipment?.status).toBe(ShipmentStatus.DELIVERED);
 
@@ -242,7 +245,7 @@ describe("ConfirmDelivery", () => {
   });
 
   it("refuses an unknown shipment with NotFound", async () => {
-    const error = await client().confirmDelivery({ shipmentId: randomUUID() }).catch(failure);
+    const error = await carrierCaller().confirmDelivery({ shipmentId: randomUUID() }).catch(failure);
     expect((error as ConnectError).code).toBe(Code.NotFound);
   });
 });
