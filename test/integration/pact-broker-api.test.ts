@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bearerFor } from "#test/support/identity.ts";
 import {
   type Broker,
   cli,
@@ -14,6 +15,7 @@ import {
 
 // Accord's Pact Broker as a process: content dedup, deployments replacing
 // each other, refusals of bad input, and the release scripts against it.
+// Writes carry the CI client's real token (role release, audience pact-broker).
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 let broker: Broker;
@@ -151,9 +153,14 @@ describe("pact broker", () => {
   });
 
   it("refuses bad input with 400/404 instead of failing", async () => {
+    // A valid token, so what is refused is the input, not the caller.
+    const release = {
+      "content-type": "application/json",
+      authorization: await bearerFor("accord-ci", "pact-broker"),
+    };
     const publish = await fetch(`${broker.url}/contracts/publish`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: release,
       body: JSON.stringify({
         pacticipantName: "x",
         pacticipantVersionNumber: "1",
@@ -169,7 +176,7 @@ describe("pact broker", () => {
     expect((await fetch(`${broker.url}/matrix?latestby=cvp`)).status).toBe(400);
     const pfv = await fetch(`${broker.url}/pacts/provider/dedup-api/for-verification`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: release,
       body: JSON.stringify({ consumerVersionSelectors: [{ matchingBranch: true }] }),
     });
     expect(pfv.status).toBe(400);
