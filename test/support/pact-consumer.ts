@@ -80,10 +80,23 @@ export function connectPath(service: DescService, method: string): string {
   return `/${service.typeName}/${method}`;
 }
 
-/** The headers every Connect JSON unary request carries (what the provider needs to route it). */
+/**
+ * A bearer token in a request header: any token's shape, recorded with a
+ * made-up example (a pact never holds a real token, and its file stays the
+ * same on every run). The provider's verification sends a real one.
+ */
+export const BEARER_PATTERN = "^Bearer [A-Za-z0-9._~+/=-]+$";
+export const EXAMPLE_AUTHORIZATION = "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJleGFtcGxlIn0.c2lnbmF0dXJl";
+export const bearerToken = () => regex(BEARER_PATTERN, EXAMPLE_AUTHORIZATION);
+
+/**
+ * The headers every Connect JSON unary request carries: what the provider
+ * needs to route it, and the caller's bearer token.
+ */
 export const CONNECT_REQUEST_HEADERS = {
   "Content-Type": "application/json",
   "Connect-Protocol-Version": "1",
+  Authorization: bearerToken(),
 };
 export const JSON_RESPONSE_HEADERS = { "Content-Type": "application/json" };
 

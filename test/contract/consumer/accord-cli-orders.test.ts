@@ -1,9 +1,11 @@
 import { execFile } from "node:child_process";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { MatchersV3 } from "@pact-foundation/pact";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
+import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
 import {
   CONNECT_HTTP_STATUS,
   CONNECT_REQUEST_HEADERS,
@@ -19,12 +21,15 @@ import {
   stateOrderId,
   uuid,
 } from "#test/support/pact-consumer.ts";
-import { CUSTOMER_EMAIL, CUSTOMER_ID, ORDER_ID, SKU, UNKNOWN_ORDER_ID } from "./fixtures.ts";
+import { CUSTOMER_EMAIL, ORDER_ID, SKU, UNKNOWN_ORDER_ID } from "./fixtures.ts";
 
 const { eachLike, like, regex } = MatchersV3;
 
 // The CLI (scripts/accord.ts) run as the real command against the mock
-// server: the contract is what `npm run accord -- ...` sends and reads.
+// server: the contract is what `npm run accord -- ...` sends and reads. It
+// logs in as alice for real (the dev-only password grant) and sends her
+// token; the pact records the header with a matcher and a made-up example.
+// A customer orders for herself: customer_id is her own id, the token's subject.
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 
@@ -33,7 +38,18 @@ function accord(url: string, ...args: string[]): Promise<{ code: number; stdout:
     execFile(
       TSX,
       [path.join(ROOT, "scripts/accord.ts"), ...args],
-      { cwd: ROOT, env: { ...process.env, ORDERS_URL: url }, timeout: 20_000 },
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          ORDERS_URL: url,
+          ACCORD_USER: "alice",
+          ACCORD_PASSWORD: DEMO_USERS.alice.password,
+          // No device login cached by a developer takes part.
+          ACCORD_HOME: path.join(os.tmpdir(), "accord-cli-pact-home"),
+        },
+        timeout: 20_000,
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -78,7 +94,7 @@ const listedOrder = {
 
 const placeRequest = (email: string) => ({
   idempotencyKey: regex("^cli-[0-9a-f-]{36}$", "cli-0190f1a7-5555-4555-8555-555555555555"),
-  customerId: like(CUSTOMER_ID),
+  customerId: like(DEMO_USERS.alice.id),
   customerEmail: like(email),
   lines: eachLike({ sku: like(SKU), quantity: like(2), unitPrice: money("EUR", "1250") }),
   shippingAddress: {
@@ -110,8 +126,6 @@ describe("accord-cli -> orders", () => {
           `${SKU}:2`,
           "--email",
           CUSTOMER_EMAIL,
-          "--customer",
-          CUSTOMER_ID,
         );
         expect(out.stderr).toBe("");
         expect(out.stdout).toContain(`${ORDER_ID}  PENDING  2500 EUR`);
@@ -139,8 +153,6 @@ describe("accord-cli -> orders", () => {
           `${SKU}:2`,
           "--email",
           "not-an-email",
-          "--customer",
-          CUSTOMER_ID,
         );
         expect(out.code).toBe(1);
         expect(out.stderr).toMatch(/^error: \[\w+\] customer_email: /);

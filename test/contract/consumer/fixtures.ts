@@ -1,4 +1,5 @@
 import type { JsonObject } from "@bufbuild/protobuf";
+import { devClientTokens } from "#lib/auth/dev-identities.ts";
 import type { Logger } from "#lib/observability/logger.ts";
 import { createLogger } from "#lib/observability/logger.ts";
 import {
@@ -57,12 +58,15 @@ export const silentLogger: Logger = createLogger("contract-test", process.env.TE
 
 /**
  * The orchestrator's real saga activities with every dependency at one base
- * URL (the Pact mock server): what the mock records is what production sends.
+ * URL (the Pact mock server): what the mock records is what production sends,
+ * the orchestrator's real token from the realm included (the pact records it
+ * through a matcher with a made-up example, never the token itself).
  */
 export function activitiesAt(url: string): OrderActivitiesHandle {
   return createOrderActivities({
     urls: { orders: url, inventory: url, payments: url, shipping: url },
     protocol: "connect-json",
+    tokens: devClientTokens("orchestrator"),
     // Generous limits: the breaker must not interfere with a single call.
     breaker: {
       timeoutMs: 10_000,
