@@ -8,8 +8,15 @@ import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
 import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
+import type { Caller, MethodRule } from "#lib/auth/authorization.ts";
 import { createKafka, parseBrokers } from "#lib/messaging/kafka.ts";
 import { createLogger } from "#lib/observability/logger.ts";
+import { inventoryAuthorization } from "#services/inventory/src/authorization.ts";
+import { notificationAuthorization } from "#services/notifications/src/authorization.ts";
+import { orderAuthorization } from "#services/orders/src/authorization.ts";
+import { paymentAuthorization } from "#services/payments/src/authorization.ts";
+import { shippingAuthorization } from "#services/shipping/src/authorization.ts";
+import { bearerFor, type TestCaller } from "#test/support/identity.ts";
 import type { Platform, ServiceName } from "#test/support/platform.ts";
 import { startIsolatedPlatform } from "./chaos.ts";
 import { servicePids } from "./processes.ts";
@@ -24,13 +31,47 @@ import { servicePids } from "./processes.ts";
  * must end in its dead-letter queue.
  */
 
-export const RPC_TARGETS: { service: DescService; process: ServiceName }[] = [
-  { service: OrderService, process: "orders" },
-  { service: InventoryService, process: "inventory" },
-  { service: PaymentService, process: "payments" },
-  { service: ShippingService, process: "shipping" },
-  { service: NotificationService, process: "notifications" },
+export const RPC_TARGETS: {
+  service: DescService;
+  process: ServiceName;
+  authorization: Readonly<Record<string, MethodRule>>;
+}[] = [
+  { service: OrderService, process: "orders", authorization: orderAuthorization },
+  { service: InventoryService, process: "inventory", authorization: inventoryAuthorization },
+  { service: PaymentService, process: "payments", authorization: paymentAuthorization },
+  { service: ShippingService, process: "shipping", authorization: shippingAuthorization },
+  { service: NotificationService, process: "notifications", authorization: notificationAuthorization },
 ];
+
+/** A demo identity of the development realm for each kind of caller a rule names. */
+const CALLER_AS: Record<Exclude<Caller, "anyone">, TestCaller> = {
+  customer: "alice",
+  partner: "acme",
+  ops: "olivia",
+  release: "accord-ci",
+  "service:orders": "orders",
+  "service:inventory": "inventory",
+  "service:payments": "payments",
+  "service:shipping": "shipping",
+  "service:notifications": "notifications",
+  "service:orchestrator": "orchestrator",
+  "service:catalog": "catalog",
+  "service:carrier": "carrier",
+};
+
+/**
+ * The Authorization header of a caller the method's rule lets in (a real
+ * token from the realm), so malformed input reaches validation instead of
+ * stopping at the door; undefined for a method open to anyone.
+ */
+async function allowedAuthorization(
+  rule: MethodRule | undefined,
+  audience: string,
+): Promise<Record<string, string>> {
+  const caller = rule?.allow.find((c): c is Exclude<Caller, "anyone"> => c !== "anyone");
+  if (rule === undefined || rule.allow.includes("anyone") || caller === undefined) return {};
+  return { authorization: await bearerFor(CALLER_AS[caller], audience) };
+}
 
 /** Connect codes (and gRPC status numbers) that say "the server failed", not "you sent nonsense". */
 const SERVER_FAULT_CODES = new Set(["internal", "unknown", "data_loss", "unavailable"]);
@@ -345,12 +386,16 @@ function chunked(bytes: Buffer): ReadableStream<Uint8Array> {
 
 // ---------------------------------------------------------------- sending
 
-async function sendConnect(url: string, c: Case): Promise<{ status: number; code: string; message: string }> {
+async function sendConnect(
+  url: string,
+  c: Case,
+  authorization: Record<string, string>,
+): Promise<{ status: number; code: string; message: string }> {
   const method = c.method ?? "POST";
   const body = typeof c.body === "function" ? c.body() : c.body;
   const init: RequestInit & { duplex?: "half" } = {
     method,
-    headers: c.headers,
+    headers: { ...c.headers, ...authorization },
     signal: AbortSignal.timeout(15_000),
   };
   if (method !== "GET") {
@@ -397,6 +442,7 @@ function sendGrpc(
   session: http2.ClientHttp2Session,
   path: string,
   body: Buffer,
+  authorization: Record<string, string>,
 ): Promise<{ status: number; code: string; message: string }> {
   return new Promise((resolve) => {
     const req = session.request({
@@ -404,6 +450,7 @@ function sendGrpc(
       ":path": path,
       "content-type": "application/grpc",
       te: "trailers",
+      ...authorization,
     });
     let status = 0;
     let grpcStatus = "";
@@ -474,10 +521,14 @@ export async function fuzzRpc(
     for (const method of target.service.methods) {
       const path = `/${target.service.typeName}/${method.name}`;
       const endpoint = `${target.process} ${method.name}`;
+      const authorization = await allowedAuthorization(
+        target.authorization[method.localName],
+        target.process,
+      );
       for (const c of casesFor(method.input, options.volume, readMaxBytes)) {
         jobs.push(async () => {
           try {
-            record(endpoint, c.name, await sendConnect(`${baseUrl}${path}`, c));
+            record(endpoint, c.name, await sendConnect(`${baseUrl}${path}`, c, authorization));
           } catch (error) {
             record(endpoint, c.name, {
               status: 0,
@@ -488,7 +539,7 @@ export async function fuzzRpc(
         });
       }
       for (const g of grpcCases()) {
-        jobs.push(async () => record(endpoint, g.name, await sendGrpc(session, path, g.body)));
+        jobs.push(async () => record(endpoint, g.name, await sendGrpc(session, path, g.body, authorization)));
       }
     }
   }

@@ -7,7 +7,8 @@
 #      grpcurl: built once with `go install` into .accord/cache;
 #   3. the infrastructure, when the tests would use the natively started one
 #      (test/setup/infrastructure.ts: no KAFKA_BROKERS/AMQP_URL/TEMPORAL_ADDRESS
-#      given, no Docker engine answering) and a part of it does not answer:
+#      given, no Docker engine answering) and a part of it does not answer
+#      (Keycloak counts once its realm's discovery document answers):
 #      `bash infra/infra.sh up` starts it, reusing what answers. It keeps running
 #      afterwards, as after `npm start`; `npm run stop` stops it.
 # The tests create their own databases and topics, so no migration is needed.
@@ -22,6 +23,14 @@ say() { printf '[test] %s\n' "$*"; }
 give_up() { printf '[test] ERROR: %s\n' "$*" >&2; echo "0 passed, 1 failed"; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# The realm the tests take their tokens from. Keycloak listens before it has
+# imported the realm, so its discovery document is what counts, not the port.
+realm_issuer() { echo "${OIDC_ISSUER:-http://${KEYCLOAK_HOST:-127.0.0.1}:${KEYCLOAK_PORT:-8180}/realms/${KEYCLOAK_REALM:-accord}}"; }
+realm_answers() {
+  node -e 'fetch(process.argv[1], { signal: AbortSignal.timeout(3000) }).then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))' \
+    "$(realm_issuer)/.well-known/openid-configuration"
+}
 
 # The Docker engine test/setup/infrastructure.ts would start containers on.
 docker_answers() {
@@ -55,8 +64,9 @@ prepare_infrastructure() {
   port_open "$RABBITMQ_HOST" "$RABBITMQ_PORT" || down+=("RabbitMQ $RABBITMQ_HOST:$RABBITMQ_PORT")
   port_open "$KAFKA_HOST" "$KAFKA_PORT" || down+=("Kafka $KAFKA_HOST:$KAFKA_PORT")
   port_open "$TEMPORAL_HOST" "$TEMPORAL_PORT" || down+=("Temporal $TEMPORAL_HOST:$TEMPORAL_PORT")
+  realm_answers || down+=("Keycloak $(realm_issuer)")
   if ((${#down[@]} == 0)); then
-    say "infrastructure: PostgreSQL, RabbitMQ, Kafka and Temporal answer"
+    say "infrastructure: PostgreSQL, RabbitMQ, Kafka, Temporal and Keycloak answer"
     return
   fi
   local list

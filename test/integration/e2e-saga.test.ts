@@ -13,15 +13,20 @@ import {
   type PlaceOrderRequest,
   PlaceOrderRequestSchema,
 } from "#gen/accord/orders/v1/orders_pb.js";
+import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
 import { verifySignature } from "#services/notifications/src/domain/signature.ts";
+import { callerAs } from "#test/support/identity.ts";
 import { type Platform, queryDb, startPlatform } from "#test/support/platform.ts";
 import { setSimulatorBehaviour } from "#test/support/service-under-test.ts";
 
 // The whole platform as real processes on real infrastructure: every order
 // goes orders -> outbox -> Kafka -> orchestrator -> Temporal saga ->
 // inventory / payments / shipping -> orders, and the test only talks to the
-// public APIs and the simulated external parties.
+// public APIs and the simulated external parties, as the people who use them
+// (real tokens from the realm): alice places and watches her orders, olivia
+// (ops) stocks the shelves, the partner acme subscribes to a webhook. The
+// services call one another as themselves.
 let platform: Platform;
 let orders: ReturnType<typeof rpcClient<typeof OrderService>>;
 let inventory: ReturnType<typeof rpcClient<typeof InventoryService>>;
@@ -40,8 +45,8 @@ const FINAL = new Set([
 
 beforeAll(async () => {
   platform = await startPlatform();
-  orders = rpcClient(OrderService, platform.urls.orders, "connect-json");
-  inventory = rpcClient(InventoryService, platform.urls.inventory, "grpc");
+  orders = rpcClient(OrderService, platform.urls.orders, "connect-json", callerAs("alice", "orders"));
+  inventory = rpcClient(InventoryService, platform.urls.inventory, "grpc", callerAs("olivia", "inventory"));
   receiver = http.createServer((req, res) => {
     let body = "";
     req.on("data", (chunk: Buffer) => {
@@ -53,7 +58,12 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
-  const notifications = rpcClient(NotificationService, platform.urls.notifications, "connect-json");
+  const notifications = rpcClient(
+    NotificationService,
+    platform.urls.notifications,
+    "connect-json",
+    callerAs("acme", "notifications"),
+  );
   const created = await notifications.createWebhookSubscription({
     url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/accord`,
     eventTypes: ["accord.orders.v1.OrderConfirmed"],
@@ -69,7 +79,8 @@ afterAll(async () => {
 function request(sku: string, quantity: number, price: bigint, country = "DE"): PlaceOrderRequest {
   return create(PlaceOrderRequestSchema, {
     idempotencyKey: `e2e-${randomUUID()}`,
-    customerId: "customer-e2e",
+    // The customer is the caller: her own id (the token's subject).
+    customerId: DEMO_USERS.alice.id,
     customerEmail: `e2e-${randomUUID().slice(0, 8)}@example.com`,
     currencyCode: "EUR",
     lines: [{ sku, quantity, unitPrice: { currencyCode: "EUR", amountMinor: price } }],

@@ -1,10 +1,13 @@
 import http from "node:http";
 import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 
 /**
- * Locates the infrastructure the integration and contract tests talk to, in
- * this order:
+ * Locates the infrastructure the integration and contract tests talk to
+ * (PostgreSQL, Kafka, RabbitMQ, Temporal and Keycloak, whose realm issues
+ * every token the tests call with), in this order:
  *  1. the services named by env vars (ENDPOINT_VARS) when all of them are given;
  *  2. when a Docker engine answers, containers started with testcontainers;
  *  3. the services started natively by `npm run infra:up`;
@@ -20,9 +23,12 @@ interface Endpoints {
   KAFKA_BROKERS: string;
   AMQP_URL: string;
   TEMPORAL_ADDRESS: string;
+  /** The realm's issuer URL (tokens' iss): the services verify against it, the tests log in at it. */
+  OIDC_ISSUER: string;
 }
 
-// PGHOST/PGPORT alone do not count: infra/env.sh always sets them.
+// PGHOST/PGPORT alone do not count: infra/env.sh always sets them; nor does
+// OIDC_ISSUER, which has a default wherever it is read.
 const ENDPOINT_VARS = ["KAFKA_BROKERS", "AMQP_URL", "TEMPORAL_ADDRESS"] as const;
 
 // Where infra/infra.sh starts things: the same variables and defaults as infra/env.sh.
@@ -35,6 +41,10 @@ const NATIVE_DEFAULTS: Endpoints = {
   KAFKA_BROKERS: `${env("KAFKA_HOST", "127.0.0.1")}:${env("KAFKA_PORT", "9092")}`,
   AMQP_URL: `amqp://${env("RABBITMQ_USER", "accord")}:${env("RABBITMQ_PASSWORD", "accord")}@${env("RABBITMQ_HOST", "127.0.0.1")}:${env("RABBITMQ_PORT", "5672")}`,
   TEMPORAL_ADDRESS: `${env("TEMPORAL_HOST", "127.0.0.1")}:${env("TEMPORAL_PORT", "7233")}`,
+  OIDC_ISSUER: env(
+    "OIDC_ISSUER",
+    `http://${env("KEYCLOAK_HOST", "127.0.0.1")}:${env("KEYCLOAK_PORT", "8180")}/realms/${env("KEYCLOAK_REALM", "accord")}`,
+  ),
 };
 
 let stopContainers: (() => Promise<void>) | undefined;
@@ -55,7 +65,7 @@ async function locate(): Promise<Endpoints> {
     const given = { ...NATIVE_DEFAULTS, ...pickEnv() };
     await requireReachable(
       given,
-      "the services named by PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL, TEMPORAL_ADDRESS",
+      "the services named by PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL, TEMPORAL_ADDRESS, OIDC_ISSUER",
     );
     return given;
   }
@@ -84,17 +94,41 @@ async function requireReachable(e: Endpoints, what: string) {
     ["Temporal", ...hostPort(e.TEMPORAL_ADDRESS)],
   ];
   const down: string[] = [];
-  await Promise.all(
-    targets.map(async ([name, host, port]) => {
+  await Promise.all([
+    ...targets.map(async ([name, host, port]) => {
       if (!(await tcpAnswers(host, port))) down.push(`${name} at ${host}:${port}`);
     }),
-  );
+    (async () => {
+      const problem = await issuerProblem(e.OIDC_ISSUER);
+      if (problem) down.push(`Keycloak (realm ${e.OIDC_ISSUER}: ${problem})`);
+    })(),
+  ]);
   if (down.length > 0) {
     throw new Error(
       `Integration tests need real infrastructure, but ${what} do not answer: ${down.join(", ")}.\n` +
         "Start it with `npm run infra:up` (or the whole platform with `npm start`), " +
-        "or point PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL and TEMPORAL_ADDRESS at running services.",
+        "or point PGHOST/PGPORT, KAFKA_BROKERS, AMQP_URL, TEMPORAL_ADDRESS and OIDC_ISSUER at running services.",
     );
+  }
+}
+
+/**
+ * Why the realm cannot issue the tests' tokens, or undefined when its OpenID
+ * discovery document answers and names the issuer the services will check.
+ * A port that answers is not enough: Keycloak listens well before the realm
+ * is imported.
+ */
+async function issuerProblem(issuer: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${issuer}/.well-known/openid-configuration`, {
+      signal: AbortSignal.timeout(3_000),
+    });
+    if (res.status !== 200) return `discovery document answered ${res.status}`;
+    const document = (await res.json()) as { issuer?: unknown };
+    if (document.issuer !== issuer) return `discovery document names issuer ${String(document.issuer)}`;
+    return undefined;
+  } catch (error) {
+    return `no answer (${error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error)})`;
   }
 }
 
@@ -135,7 +169,11 @@ function dockerAnswers(): Promise<boolean> {
 async function startContainers(): Promise<Endpoints> {
   // Imported lazily: only machines with a Docker engine need testcontainers.
   const { GenericContainer, Wait } = await import("testcontainers");
-  const [postgres, kafka, rabbit, temporal] = await Promise.all([
+  const realmFile = path.resolve(
+    path.dirname(fileURLToPath(import.meta.url)),
+    "../../infra/keycloak/accord-realm.json",
+  );
+  const [postgres, kafka, rabbit, temporal, keycloak] = await Promise.all([
     new GenericContainer("postgres:17")
       .withEnvironment({ POSTGRES_USER: "accord", POSTGRES_PASSWORD: "accord" })
       .withExposedPorts(5432)
@@ -165,9 +203,21 @@ async function startContainers(): Promise<Endpoints> {
       .withExposedPorts(7233)
       .withWaitStrategy(Wait.forListeningPorts())
       .start(),
+    // The same realm file as infra/infra.sh and docker-compose.yml; dev mode
+    // (in-memory store) is enough for a throwaway container. No fixed
+    // hostname: the issuer is the URL the tests and services reach it at.
+    new GenericContainer("quay.io/keycloak/keycloak:26.7.3")
+      .withCommand(["start-dev", "--import-realm"])
+      .withCopyFilesToContainer([
+        { source: realmFile, target: "/opt/keycloak/data/import/accord-realm.json" },
+      ])
+      .withExposedPorts(8080)
+      .withWaitStrategy(Wait.forHttp("/realms/accord/.well-known/openid-configuration", 8080))
+      .withStartupTimeout(180_000)
+      .start(),
   ]);
   stopContainers = async () => {
-    await Promise.all([postgres.stop(), kafka.stop(), rabbit.stop(), temporal.stop()]);
+    await Promise.all([postgres.stop(), kafka.stop(), rabbit.stop(), temporal.stop(), keycloak.stop()]);
   };
   return {
     PGHOST: postgres.getHost(),
@@ -177,5 +227,6 @@ async function startContainers(): Promise<Endpoints> {
     KAFKA_BROKERS: "localhost:19092",
     AMQP_URL: `amqp://accord:accord@${rabbit.getHost()}:${rabbit.getMappedPort(5672)}`,
     TEMPORAL_ADDRESS: `${temporal.getHost()}:${temporal.getMappedPort(7233)}`,
+    OIDC_ISSUER: `http://${keycloak.getHost()}:${keycloak.getMappedPort(8080)}/realms/accord`,
   };
 }

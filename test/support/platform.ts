@@ -1,3 +1,5 @@
+import { devClientSecret } from "#lib/auth/dev-identities.ts";
+import type { ServiceIdentity } from "#lib/auth/principal.ts";
 import { deletePrefixed } from "./kafka.ts";
 import { shortId, type TempDatabase, tempDatabase } from "./postgres.ts";
 import { entryPoint, freePort, type ServiceProcess, startServiceProcess } from "./service-process.ts";
@@ -107,7 +109,7 @@ export async function startPlatform(
   const start = async (name: ServiceName, extra: Record<string, string> = {}) => {
     const proc = await startServiceProcess(
       entryPoint(name),
-      { ...common, ...env[name], ...overrides[name], ...extra },
+      { ...common, ...clientSecretOf(name), ...env[name], ...overrides[name], ...extra },
       ports[name],
       60_000,
     );
@@ -143,6 +145,22 @@ export async function startPlatform(
       await deletePrefixed(topicPrefix).catch(() => undefined);
     },
   };
+}
+
+/** The processes that are clients of the realm (they call other services as themselves). */
+const REALM_CLIENTS: ReadonlySet<ServiceName> = new Set<ServiceIdentity & ServiceName>([
+  "orders",
+  "inventory",
+  "payments",
+  "shipping",
+  "notifications",
+  "orchestrator",
+  "carrier",
+]);
+
+/** A process's own client secret of the development realm (AUTH_CLIENT_SECRET), as scripts/services.sh passes it. */
+function clientSecretOf(name: ServiceName): Record<string, string> {
+  return REALM_CLIENTS.has(name) ? { AUTH_CLIENT_SECRET: devClientSecret(name as ServiceIdentity) } : {};
 }
 
 /** A query against one of the platform's databases. */
