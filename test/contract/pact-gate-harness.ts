@@ -3,7 +3,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { MatchersV3, PactV4, Verifier } from "@pact-foundation/pact";
-import { type CliResult, pactBrokerCli } from "#test/support/broker.ts";
+import { type CliResult, pactBrokerCli, releaseToken } from "#test/support/broker.ts";
 
 // Harness for the release-gate tests: Accord's broker as a real process with
 // its own database, the OFFICIAL pact-broker CLI, pact-js consumer tests that
@@ -93,6 +93,7 @@ export async function verifyFromBroker(opts: {
     enablePending: opts.enablePending,
     ...(opts.includeWipPactsSince ? { includeWipPactsSince: opts.includeWipPactsSince } : {}),
     publishVerificationResult: true,
+    pactBrokerToken: await releaseToken(),
     providerVersion: opts.providerVersion,
     providerVersionBranch: opts.branch ?? "main",
     stateHandlers: { "order 1 exists": async () => {} },

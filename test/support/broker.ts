@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { devClientTokens } from "#lib/auth/dev-identities.ts";
 import { tempDatabase } from "#test/support/postgres.ts";
 import { freePort, ROOT, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
@@ -10,7 +11,17 @@ import { freePort, ROOT, type ServiceProcess, startServiceProcess } from "#test/
  * database of its own, and the OFFICIAL `pact-broker` CLI
  * (@pact-foundation/pact-cli) run against it, the way the release scripts run
  * it. Shared by the broker's contract tests; the API only grows.
+ *
+ * Writes need a bearer token whose caller holds the realm role "release":
+ * the CLI and brokerRequest() carry the CI client's real token (accord-ci,
+ * audience pact-broker) unless a test says otherwise (`token: null` for
+ * none, or another Authorization value).
  */
+
+/** The CI client's real broker token from the realm (cached until shortly before it expires). */
+export function releaseToken(): Promise<string> {
+  return devClientTokens("accord-ci").token("pact-broker");
+}
 
 /** The official CLI binary the release scripts use. */
 export const PACT_BROKER_CLI = path.join(ROOT, "node_modules/.bin/pact-broker");
@@ -26,8 +37,8 @@ export interface BrokerProcess {
   output(): string;
   /** The official CLI against this broker. */
   cli(args: readonly string[], options?: CliOptions): Promise<CliResult>;
-  /** A JSON request to this broker (path relative to its base URL). */
-  request(path: string, init?: { method?: string; body?: unknown }): Promise<JsonResponse>;
+  /** A JSON request to this broker (path relative to its base URL), with the CI client's token by default. */
+  request(path: string, init?: BrokerRequestInit): Promise<JsonResponse>;
   /** Stops the process and drops its database. */
   stop(): Promise<void>;
 }
@@ -77,6 +88,8 @@ export interface CliOptions {
   /** Extra environment (PACT_BROKER_BASE_URL is set to the broker's URL). */
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** PACT_BROKER_TOKEN: the CI client's real token by default; null runs the CLI without one. */
+  token?: string | null;
 }
 
 export interface CliResult {
@@ -88,12 +101,14 @@ export interface CliResult {
   output: string;
 }
 
-/** Runs the official CLI with PACT_BROKER_BASE_URL set to brokerUrl. */
-export function pactBrokerCli(
+/** Runs the official CLI with PACT_BROKER_BASE_URL set to brokerUrl (and PACT_BROKER_TOKEN, see CliOptions). */
+export async function pactBrokerCli(
   brokerUrl: string,
   args: readonly string[],
   options: CliOptions = {},
 ): Promise<CliResult> {
+  const token = options.token === undefined ? await releaseToken() : options.token;
+  const { PACT_BROKER_TOKEN: _inherited, ...inherited } = process.env;
   return new Promise((resolve) => {
     execFile(
       PACT_BROKER_CLI,
@@ -101,7 +116,8 @@ export function pactBrokerCli(
       {
         cwd: options.cwd ?? ROOT,
         env: {
-          ...process.env,
+          ...inherited,
+          ...(token === null ? {} : { PACT_BROKER_TOKEN: token }),
           PACT_BROKER_BASE_URL: brokerUrl,
           PACT_DO_NOT_TRACK: "true",
           NO_COLOR: "1",
@@ -121,24 +137,40 @@ export interface JsonResponse {
   status: number;
   /** The parsed JSON body; undefined when there was none. */
   body: unknown;
+  /** Response headers, lower-case names. */
+  headers?: Record<string, string>;
+}
+
+export interface BrokerRequestInit {
+  method?: string;
+  body?: unknown;
+  /** The Authorization header: "Bearer <the CI client's token>" by default; null sends none. */
+  authorization?: string | null;
 }
 
 /** One HAL/JSON request to a broker; the body, when given, is sent as JSON. */
 export async function brokerRequest(
   brokerUrl: string,
   p: string,
-  init: { method?: string; body?: unknown } = {},
+  init: BrokerRequestInit = {},
 ): Promise<JsonResponse> {
+  const authorization =
+    init.authorization === undefined ? `Bearer ${await releaseToken()}` : init.authorization;
   const res = await fetch(new URL(p, `${brokerUrl}/`), {
     method: init.method ?? (init.body === undefined ? "GET" : "POST"),
     headers: {
       accept: "application/hal+json",
       ...(init.body === undefined ? {} : { "content-type": "application/json" }),
+      ...(authorization === null ? {} : { authorization }),
     },
     ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
   });
   const text = await res.text();
-  return { status: res.status, body: text === "" ? undefined : JSON.parse(text) };
+  return {
+    status: res.status,
+    body: text === "" ? undefined : JSON.parse(text),
+    headers: Object.fromEntries(res.headers),
+  };
 }
 
 // ---- Pact documents, publishing and verification results (added for the

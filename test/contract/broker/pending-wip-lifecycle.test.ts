@@ -6,6 +6,7 @@ import {
   pactDocument,
   publishVerificationResult,
   publishWithCli,
+  releaseToken,
   startBroker,
 } from "#test/support/broker.ts";
 
@@ -146,6 +147,7 @@ async function providerBuild(opts: {
     ...(opts.wipSince ? { includeWipPactsSince: opts.wipSince } : {}),
     ...(opts.branch ? { providerVersionBranch: opts.branch } : {}),
     publishVerificationResult: true,
+    pactBrokerToken: await releaseToken(),
     providerVersion: opts.version,
     logLevel: "error",
   });

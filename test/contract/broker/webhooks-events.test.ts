@@ -6,6 +6,7 @@ import {
   putVersion,
   type RecordedRequest,
   type RecordingServer,
+  releaseToken,
   startBroker,
   startRecordingServer,
 } from "#test/support/broker.ts";
@@ -93,6 +94,7 @@ async function verifyPactUrl(
       providerBaseUrl: server.url,
       pactUrls: [pactUrl],
       publishVerificationResult: true,
+      pactBrokerToken: await releaseToken(),
       providerVersion: version,
       providerVersionBranch: branch,
       stateHandlers: { "order 1 exists": async () => {} },

@@ -8,6 +8,7 @@ import {
   type BrokerProcess,
   putVersion,
   type RecordedRequest,
+  releaseToken,
   startBroker,
   startRecordingServer,
 } from "#test/support/broker.ts";
@@ -109,6 +110,7 @@ describe("webhook-triggered verification", () => {
               providerBaseUrl: app.url,
               pactUrls: [job.pactUrl],
               publishVerificationResult: true,
+              pactBrokerToken: await releaseToken(),
               providerVersion: job.providerVersion,
               providerVersionBranch: job.providerBranch,
               stateHandlers: { "order 1 exists": async () => {} },
