@@ -416,7 +416,7 @@ async function runCheckout(
         `INSERT INTO orders (order_id, customer_id, customer_email, currency_code, total_minor,
                              shipping_address, status, idempotency_key, request_hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (idempotency_key) DO NOTHING`,
+         ON CONFLICT (customer_id, idempotency_key) DO NOTHING`,
         [
           orderId,
           "customer-bench",

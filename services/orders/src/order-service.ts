@@ -10,6 +10,7 @@ import {
   OrderPlacedSchema,
 } from "#gen/accord/orders/v1/events_pb.js";
 import { FailureCode, type Order, type OrderService, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { type OwnerScope, ownerScope, principalOf } from "#lib/auth/principal.ts";
 import { inTransaction, type Pool } from "#lib/db.ts";
 import { type EncodedEvent, encodeEvent } from "#lib/messaging/events.ts";
 import { enqueueOutbox } from "#lib/messaging/outbox.ts";
@@ -32,6 +33,29 @@ import { planTransition, statusName } from "./domain/status.ts";
 
 const SOURCE = "/accord/orders";
 
+/** The saga's transitions reach every order (the table lets only the orchestrator call them). */
+const EVERY_ORDER: OwnerScope = { all: true };
+
+/** Customers see and act on their own orders; ops and the services the table lets in, on all. */
+const scopeOf = (ctx: Parameters<typeof principalOf>[0]) => ownerScope(principalOf(ctx), ["customer"]);
+
+/**
+ * The customer a call is about. A customer's is their token's subject: the
+ * request may leave customer_id empty or repeat it (older clients send it),
+ * and naming anyone else is refused. A caller seeing all names the customer
+ * (or none, where that means every customer).
+ */
+function customerFor(requested: string, scope: OwnerScope): string {
+  if (scope.all) return requested;
+  if (requested !== "" && requested !== scope.ownerId) {
+    throw new ConnectError(
+      "customer_id: a customer may only name themselves; leave it empty or send your own id",
+      Code.PermissionDenied,
+    );
+  }
+  return scope.ownerId;
+}
+
 export function createOrderService(deps: {
   pool: Pool;
   logger: Logger;
@@ -50,10 +74,12 @@ export function createOrderService(deps: {
     orderId: string,
     change: StatusChange,
     eventOf: (order: Order) => EncodedEvent,
+    scope: OwnerScope = EVERY_ORDER,
   ): Promise<Order> {
     requireUuid(orderId, "order_id");
     const result = await inTransaction(pool, async (client) => {
-      const current = await lockOrderStatus(client, orderId);
+      // Another owner's order is not found, the same answer as a missing one.
+      const current = await lockOrderStatus(client, orderId, scope);
       if (current === undefined) throw new ConnectError(`order ${orderId} not found`, Code.NotFound);
       const plan = planTransition(current, change.status);
       if (plan === "refuse") {
@@ -76,7 +102,12 @@ export function createOrderService(deps: {
     encodeEvent(schema, create(schema, init), { source: SOURCE, key });
 
   return {
-    async placeOrder(req, ctx) {
+    async placeOrder(received, ctx) {
+      const customerId = customerFor(received.customerId, scopeOf(ctx));
+      // Validated and fingerprinted as placed for that customer, so a
+      // customer's request with customer_id empty and with their own id
+      // replay each other.
+      const req = received.customerId === customerId ? received : { ...received, customerId };
       const checked = validatePlaceOrder(req);
       if ("violations" in checked) throw invalidArgument(checked.violations);
       const requestHash = requestFingerprint(req);
@@ -100,7 +131,7 @@ export function createOrderService(deps: {
         return { order: placed, replayed: false };
       }
 
-      const earlier = await findByIdempotencyKey(pool, req.idempotencyKey);
+      const earlier = await findByIdempotencyKey(pool, customerId, req.idempotencyKey);
       if (!earlier)
         throw new ConnectError("idempotency key is held by a concurrent request; retry", Code.Aborted);
       if (earlier.requestHash !== requestHash) {
@@ -112,14 +143,18 @@ export function createOrderService(deps: {
       return { order: earlier.order, replayed: true };
     },
 
-    async getOrder(req) {
+    async getOrder(req, ctx) {
       requireUuid(req.orderId, "order_id");
-      const order = await getOrder(pool, req.orderId);
+      const order = await getOrder(pool, req.orderId, scopeOf(ctx));
       if (!order) throw new ConnectError(`order ${req.orderId} not found`, Code.NotFound);
       return { order };
     },
 
-    async listOrders(req) {
+    async listOrders(req, ctx) {
+      // A customer's filter naming someone else is refused rather than
+      // ignored: answering it with the caller's own orders would read as that
+      // other customer's orders to the client.
+      const customerId = customerFor(req.customerId, scopeOf(ctx));
       if (req.pageSize < 0 || req.pageSize > 100) {
         throw invalidArgument([{ field: "page_size", message: "must be between 0 and 100" }]);
       }
@@ -127,7 +162,7 @@ export function createOrderService(deps: {
         throw invalidArgument([{ field: "status", message: "unknown order status" }]);
       }
       const page = await listOrders(pool, {
-        customerId: req.customerId || undefined,
+        customerId: customerId || undefined,
         status: req.status || undefined,
         limit: req.pageSize || 20,
         after: req.pageToken ? decodePageToken(req.pageToken) : undefined,
@@ -135,12 +170,15 @@ export function createOrderService(deps: {
       return { orders: page.orders, nextPageToken: page.next ? encodePageToken(page.next) : "" };
     },
 
-    async cancelOrder(req) {
+    async cancelOrder(req, ctx) {
       if (req.reason.length > 500)
         throw invalidArgument([{ field: "reason", message: "must be at most 500 characters" }]);
       const reason = req.reason || "cancelled by customer";
-      const order = await changeStatus(req.orderId, { status: OrderStatus.CANCELLING, reason }, (o) =>
-        event(OrderCancellationRequestedSchema, { orderId: o.orderId, reason }, o.orderId),
+      const order = await changeStatus(
+        req.orderId,
+        { status: OrderStatus.CANCELLING, reason },
+        (o) => event(OrderCancellationRequestedSchema, { orderId: o.orderId, reason }, o.orderId),
+        scopeOf(ctx),
       );
       return { order };
     },

@@ -126,16 +126,19 @@ export declare const OrderSchema: GenMessage<Order>;
  */
 export declare type PlaceOrderRequest = Message<"accord.orders.v1.PlaceOrderRequest"> & {
   /**
-   * Client-chosen key (1 to 128 characters). Repeating a request with the same
-   * key returns the first order; the same key with a different body is rejected
-   * with AlreadyExists.
+   * Client-chosen key (1 to 128 characters), one customer's own: repeating a
+   * request with the same key returns the first order; the same key with a
+   * different body is rejected with AlreadyExists. Another customer's use of
+   * the same key is another order.
    *
    * @generated from field: string idempotency_key = 1;
    */
   idempotencyKey: string;
 
   /**
-   * The customer placing the order. Required.
+   * The customer the order is for. A customer's token decides it: leave it
+   * empty or send your own id; any other id is PermissionDenied. Required
+   * when ops place an order for a customer.
    *
    * @generated from field: string customer_id = 2;
    */
@@ -264,7 +267,8 @@ export declare type ListOrdersRequest = Message<"accord.orders.v1.ListOrdersRequ
   pageToken: string;
 
   /**
-   * When set, only this customer's orders.
+   * When set, only this customer's orders. A customer's list is always their
+   * own: empty or their own id; another id is PermissionDenied.
    *
    * @generated from field: string customer_id = 3;
    */
@@ -658,13 +662,18 @@ export declare const FailureCodeSchema: GenEnum<FailureCode>;
 /**
  * The public checkout and order lookup API, plus the transitions only the
  * order saga calls (ConfirmOrder, FailOrder, MarkOrderCancelled, MarkOrderDelivered).
+ * Every call needs a bearer token (Unauthenticated without one). A customer
+ * acts on their own orders only: their id is the token's subject, and another
+ * customer's order answers NotFound, as a missing one does. Ops act on all.
+ * The saga transitions answer PermissionDenied to anyone but the orchestrator.
  *
  * @generated from service accord.orders.v1.OrderService
  */
 export declare const OrderService: GenService<{
   /**
    * Accepts an order: validates it, stores it with an OrderPlaced event in one
-   * transaction and answers PENDING at once. Idempotent by idempotency_key.
+   * transaction and answers PENDING at once. Idempotent by the customer's
+   * idempotency_key. Customers and ops.
    *
    * @generated from rpc accord.orders.v1.OrderService.PlaceOrder
    */
@@ -674,7 +683,8 @@ export declare const OrderService: GenService<{
     output: typeof PlaceOrderResponseSchema;
   },
   /**
-   * Returns one order. NotFound when the id is unknown.
+   * Returns one order. NotFound when the id is unknown or the order is another
+   * customer's. Customers (their own), ops, the orchestrator and notifications.
    *
    * @generated from rpc accord.orders.v1.OrderService.GetOrder
    */
@@ -684,7 +694,7 @@ export declare const OrderService: GenService<{
     output: typeof GetOrderResponseSchema;
   },
   /**
-   * Pages through orders, newest first.
+   * Pages through orders, newest first: a customer's own only; ops all.
    *
    * @generated from rpc accord.orders.v1.OrderService.ListOrders
    */
@@ -695,7 +705,8 @@ export declare const OrderService: GenService<{
   },
   /**
    * Requests cancellation. The saga compensates what was done; FailedPrecondition
-   * once the order is shipped or terminal.
+   * once the order is shipped or terminal; NotFound for another customer's
+   * order. Customers (their own) and ops.
    *
    * @generated from rpc accord.orders.v1.OrderService.CancelOrder
    */

@@ -166,6 +166,10 @@ export const FailureCode = /*@__PURE__*/
 /**
  * The public checkout and order lookup API, plus the transitions only the
  * order saga calls (ConfirmOrder, FailOrder, MarkOrderCancelled, MarkOrderDelivered).
+ * Every call needs a bearer token (Unauthenticated without one). A customer
+ * acts on their own orders only: their id is the token's subject, and another
+ * customer's order answers NotFound, as a missing one does. Ops act on all.
+ * The saga transitions answer PermissionDenied to anyone but the orchestrator.
  *
  * @generated from service accord.orders.v1.OrderService
  */

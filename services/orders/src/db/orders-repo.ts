@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { AddressSchema } from "#gen/accord/common/v1/common_pb.js";
 import { FailureCode, type Order, OrderSchema, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import type { OwnerScope } from "#lib/auth/principal.ts";
 import type { Pool, PoolClient } from "#lib/db.ts";
 import type { OrderDraft } from "../domain/place-order.ts";
 
@@ -54,7 +55,7 @@ export async function insertOrder(
              INSERT INTO orders (order_id, customer_id, customer_email, currency_code, total_minor,
                                  shipping_address, status, idempotency_key, request_hash)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (idempotency_key) DO NOTHING
+             ON CONFLICT (customer_id, idempotency_key) DO NOTHING
              RETURNING *),
            lines AS (
              INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_minor)
@@ -91,17 +92,35 @@ export async function insertOrder(
   });
 }
 
+/** The order a customer placed under their idempotency key (keys are per customer). */
 export async function findByIdempotencyKey(
   db: Pool | PoolClient,
+  customerId: string,
   key: string,
 ): Promise<{ order: Order; requestHash: string } | undefined> {
-  const result = await db.query<OrderRow>(`${SELECT_ORDER} WHERE o.idempotency_key = $1`, [key]);
+  const result = await db.query<OrderRow>(
+    `${SELECT_ORDER} WHERE o.customer_id = $1 AND o.idempotency_key = $2`,
+    [customerId, key],
+  );
   const row = result.rows[0];
   return row ? { order: rowToOrder(row), requestHash: row.request_hash } : undefined;
 }
 
-export async function getOrder(db: Pool | PoolClient, orderId: string): Promise<Order | undefined> {
-  const result = await db.query<OrderRow>(`${SELECT_ORDER} WHERE o.order_id = $1`, [orderId]);
+/**
+ * The order, if it exists and `scope` may see it: another owner's order is
+ * not read at all, so it answers exactly as a missing one.
+ */
+export async function getOrder(
+  db: Pool | PoolClient,
+  orderId: string,
+  scope: OwnerScope = { all: true },
+): Promise<Order | undefined> {
+  const result = scope.all
+    ? await db.query<OrderRow>(`${SELECT_ORDER} WHERE o.order_id = $1`, [orderId])
+    : await db.query<OrderRow>(`${SELECT_ORDER} WHERE o.order_id = $1 AND o.customer_id = $2`, [
+        orderId,
+        scope.ownerId,
+      ]);
   const row = result.rows[0];
   return row ? rowToOrder(row) : undefined;
 }
@@ -170,12 +189,23 @@ function rowToOrder(row: OrderRow): Order {
   });
 }
 
-/** Locks the order row for a status change; undefined when it does not exist. */
-export async function lockOrderStatus(client: PoolClient, orderId: string): Promise<OrderStatus | undefined> {
-  const result = await client.query<{ status: string }>(
-    "SELECT status FROM orders WHERE order_id = $1 FOR UPDATE",
-    [orderId],
-  );
+/**
+ * Locks the order row for a status change; undefined when it does not exist
+ * or `scope` may not see it (another owner's row is not locked either).
+ */
+export async function lockOrderStatus(
+  client: PoolClient,
+  orderId: string,
+  scope: OwnerScope,
+): Promise<OrderStatus | undefined> {
+  const result = scope.all
+    ? await client.query<{ status: string }>("SELECT status FROM orders WHERE order_id = $1 FOR UPDATE", [
+        orderId,
+      ])
+    : await client.query<{ status: string }>(
+        "SELECT status FROM orders WHERE order_id = $1 AND customer_id = $2 FOR UPDATE",
+        [orderId, scope.ownerId],
+      );
   const row = result.rows[0];
   return row ? (OrderStatus[row.status as keyof typeof OrderStatus] ?? OrderStatus.UNSPECIFIED) : undefined;
 }
