@@ -9,7 +9,7 @@ import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
 import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
 import type { Caller, MethodRule } from "#lib/auth/authorization.ts";
-import { createKafka, parseBrokers } from "#lib/messaging/kafka.ts";
+import { createKafka, kafkaAuthFrom, parseBrokers } from "#lib/messaging/kafka.ts";
 import { createLogger } from "#lib/observability/logger.ts";
 import { inventoryAuthorization } from "#services/inventory/src/authorization.ts";
 import { notificationAuthorization } from "#services/notifications/src/authorization.ts";
@@ -596,6 +596,7 @@ export async function poisonKafka(
   const kafka = createKafka({
     clientId: "bad-input",
     brokers: parseBrokers(process.env.KAFKA_BROKERS ?? "127.0.0.1:9092"),
+    auth: kafkaAuthFrom(),
     logger: createLogger("bad-input", "error"),
     logLevel: "error",
   });

@@ -11,7 +11,13 @@ import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { OrderService, PlaceOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
 import { DEMO_USERS, type DemoUser, demoUserTokens } from "#lib/auth/dev-identities.ts";
 import { EVENT_DOMAINS } from "#lib/messaging/events.ts";
-import { createKafka, deleteTopics, ensureTopics, parseBrokers } from "#lib/messaging/kafka.ts";
+import {
+  createKafka,
+  deleteTopics,
+  ensureTopics,
+  kafkaAuthFrom,
+  parseBrokers,
+} from "#lib/messaging/kafka.ts";
 import { createLogger } from "#lib/observability/logger.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
 import { type Platform, queryDb, type ServiceName, startPlatform } from "#test/support/platform.ts";
@@ -163,6 +169,7 @@ export async function startIsolatedPlatform(
   const kafka = createKafka({
     clientId: "chaos",
     brokers: parseBrokers(process.env.KAFKA_BROKERS ?? "127.0.0.1:9092"),
+    auth: kafkaAuthFrom(),
     logger: createLogger("chaos", "error"),
     logLevel: "error",
   });

@@ -1,10 +1,16 @@
+import { kafkaPasswordFor } from "#lib/messaging/kafka.ts";
+
 /**
  * The infrastructure endpoints for the command-line runners, with the same
  * variables and defaults as infra/env.sh (vitest's global setup sets them for
- * the tests).
+ * the tests), and the run's Kafka principal: `chaos` unless KAFKA_USERNAME says
+ * otherwise (ACLs on the sandbox prefixes only, infra/kafka/acl-table.ts); the
+ * processes a run starts inherit it.
  */
 export function infraDefaults(): void {
   const env = process.env;
+  env.KAFKA_USERNAME ||= "chaos";
+  env.KAFKA_PASSWORD ||= kafkaPasswordFor(env.KAFKA_USERNAME);
   env.PGHOST ||= "127.0.0.1";
   env.PGPORT ||= "5432";
   env.PGUSER ||= "accord";

@@ -22,6 +22,18 @@ export KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
 export KAFKA_PORT="${KAFKA_PORT:-9092}"
 export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 export KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+# Kafka authenticates every client (SASL/SCRAM-SHA-256) and authorizes it by
+# the ACL table in infra/kafka/acl-table.ts; one user per service and tool,
+# plus admin (the super user). Dev passwords follow one convention:
+# "dev-kafka-<user>", unless KAFKA_PASSWORD_<USER> is set (upper case, - as _).
+# Production sets KAFKA_PASSWORD_<USER> for provisioning, and each process's
+# KAFKA_USERNAME / KAFKA_PASSWORD, from the secret store. The Node side's
+# twin is kafkaPasswordFor in lib/messaging/kafka.ts.
+kafka_password() {
+  local var="KAFKA_PASSWORD_${1^^}"
+  var="${var//[^A-Z0-9_]/_}"
+  printf '%s' "${!var:-dev-kafka-$1}"
+}
 
 export TEMPORAL_HOST="${TEMPORAL_HOST:-127.0.0.1}"
 export TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"

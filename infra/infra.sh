@@ -201,41 +201,79 @@ kafka_java() {
     -cp "$(kafka_libs)/*" "$@"
 }
 
+# Node 24 with the npm packages, for infra/kafka/acls.ts (users and ACLs as code).
+kafka_node() {
+  local node
+  node="$(command -v node || true)"
+  if [[ -z "$node" || "$("$node" -p 'process.versions.node.split(".")[0]' 2>/dev/null)" != 24 ]]; then
+    node="$ACCORD_HOME/cache/node24/bin/node"
+  fi
+  [[ -x "$node" ]] || die "kafka: Node 24 is needed to provision Kafka's users and ACLs; run scripts/bootstrap.sh (npm start does)"
+  [[ -d "$ROOT/node_modules/kafkajs" ]] || die "kafka: the npm packages are missing; run npm ci (npm start does)"
+  KAFKA_BROKERS="$KAFKA_HOST:$KAFKA_PORT" "$node" "$ROOT/infra/kafka/acls.ts" "$@"
+}
+
+# The broker's users and ACLs, on every `up` (also of a reused broker): the ACL
+# table of infra/kafka/acl-table.ts is applied (missing ACLs created, unlisted
+# ones of its principals deleted); a user that cannot log in with its password
+# (added to the table after the data directory was formatted, or its
+# KAFKA_PASSWORD_<USER> changed) is created or updated with ConfigCommand.
+kafka_provision() {
+  local log="$LOGS/kafka-provision.log"
+  local summary missing
+  summary="$(kafka_node apply 2>>"$log")" ||
+    die "kafka: applying the ACLs as admin failed; see $log. A broker on $KAFKA_HOST:$KAFKA_PORT that is not Accord's SASL/SCRAM one (an older PLAINTEXT broker?) must be stopped first: bash infra/infra.sh down kafka"
+  say "kafka: $summary"
+  missing="$(kafka_node check-users 2>>"$log")" || die "kafka: checking the users' logins failed; see $log"
+  [[ -z "$missing" ]] && return 0
+  local props="$RUN/kafka-admin.properties" user
+  (umask 077 && cat >"$props" <<PROPS
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-256
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(kafka_password admin)";
+PROPS
+  )
+  for user in $missing; do
+    say "kafka: setting the SCRAM credential of $user"
+    kafka_java kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" --command-config "$props" \
+      --alter --entity-type users --entity-name "$user" \
+      --add-config "SCRAM-SHA-256=[password=$(kafka_password "$user")]" >>"$log" 2>&1 ||
+      { rm -f "$props"; die "kafka: could not set the credential of $user; see $log"; }
+  done
+  rm -f "$props"
+  missing="$(kafka_node check-users 2>>"$log")" || die "kafka: checking the users' logins failed; see $log"
+  [[ -z "$missing" ]] || die "kafka: these users still cannot log in: $missing; see $log"
+}
+
 kafka_up() {
-  if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then say "kafka: reusing the broker on $KAFKA_HOST:$KAFKA_PORT"; return; fi
+  if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
+    say "kafka: reusing the broker on $KAFKA_HOST:$KAFKA_PORT"
+    kafka_provision
+    return
+  fi
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   kafka_install
-  local dir="$DATA/kafka" conf="$DATA/kafka/server.properties" log="$LOGS/kafka.log"
+  # SASL/SCRAM users live in the KRaft metadata written at format time, so the
+  # SASL broker has a data directory of its own: the PLAINTEXT one of before
+  # ($DATA/kafka) is never reused, nor this one by an older checkout.
+  local dir="$DATA/kafka-scram" conf="$DATA/kafka-scram/server.properties" log="$LOGS/kafka.log"
   mkdir -p "$dir/logs"
-  cat >"$conf" <<CONF
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-log.dirs=$dir/logs
-num.partitions=3
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-CONF
+  (umask 077 && KAFKA_LOG_DIR="$dir/logs" KAFKA_ADMIN_PASSWORD="$(kafka_password admin)" \
+    KAFKA_CONTROLLER_PASSWORD="$(kafka_password controller)" bash "$ROOT/infra/kafka/server-properties.sh" >"$conf") ||
+    die "kafka: could not write $conf"
   if [[ ! -f "$dir/logs/meta.properties" ]]; then
-    say "kafka: formatting KRaft storage in $dir/logs"
+    say "kafka: formatting KRaft storage in $dir/logs, with the SCRAM users of infra/kafka/acl-table.ts"
+    local lines scram=() line
+    lines="$(kafka_node scram-args)" || die "kafka: could not list the SCRAM users (infra/kafka/acls.ts scram-args)"
+    while IFS= read -r line; do [[ -n "$line" ]] && scram+=(--add-scram "$line"); done <<<"$lines"
     kafka_java kafka.tools.StorageTool format --standalone -t "$(cat /proc/sys/kernel/random/uuid | tr -d - | head -c 22)" \
-      -c "$conf" >"$LOGS/kafka-format.log" 2>&1 || die "kafka: storage format failed; see $LOGS/kafka-format.log"
+      -c "$conf" "${scram[@]}" >"$LOGS/kafka-format.log" 2>&1 || die "kafka: storage format failed; see $LOGS/kafka-format.log"
   fi
-  say "kafka: starting on $KAFKA_HOST:$KAFKA_PORT"
+  say "kafka: starting on $KAFKA_HOST:$KAFKA_PORT (SASL_PLAINTEXT, SCRAM-SHA-256, ACLs)"
   exec_prefix="exec setsid nohup" kafka_java kafka.Kafka "$conf" >"$log" 2>&1 </dev/null &
   echo $! >"$RUN/kafka.pid"
   wait_for kafka 90 "$log" "$RUN/kafka.pid" port_open "$KAFKA_HOST" "$KAFKA_PORT"
+  kafka_provision
 }
 
 kafka_down() { stop_pidfile kafka "$RUN/kafka.pid"; }

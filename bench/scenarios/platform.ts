@@ -11,7 +11,7 @@ import { NotificationService } from "#gen/accord/notifications/v1/notifications_
 import { WebhookTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
 import { OrderConfirmedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import { decodeEvent, eventRegistry, isEventOf, normalizeHeaders } from "#lib/messaging/events.ts";
-import { createKafka, parseBrokers } from "#lib/messaging/kafka.ts";
+import { createKafka, kafkaAuthFrom, parseBrokers } from "#lib/messaging/kafka.ts";
 import {
   connectRabbit,
   openConfirmChannel,
@@ -333,6 +333,7 @@ export async function runE2e(
   const kafka = createKafka({
     clientId: "bench",
     brokers: parseBrokers(process.env.KAFKA_BROKERS ?? ""),
+    auth: kafkaAuthFrom(),
     logger,
   });
   const ordersTopic = `${platform.topicPrefix}orders.events`;

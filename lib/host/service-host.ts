@@ -14,7 +14,7 @@ import { authEnv, tokenUrlOf } from "../auth/config.ts";
 import { createTokenVerifier } from "../auth/verifier.ts";
 import { type Breaker, type BreakerOptions, createBreaker } from "../breaker.ts";
 import { createPool, ensureDatabase, migrate, type Pool } from "../db.ts";
-import { createKafka, type KafkaClient, parseBrokers } from "../messaging/kafka.ts";
+import { createKafka, type KafkaClient, kafkaAuthFrom, parseBrokers } from "../messaging/kafka.ts";
 import {
   type OutboxPublisher,
   type OutboxPublisherOptions,
@@ -265,7 +265,13 @@ function serviceHost(
       return relay;
     },
     kafka(brokers) {
-      return createKafka({ clientId: name, brokers: parseBrokers(brokers), logger });
+      // The process's own principal (KAFKA_USERNAME / KAFKA_PASSWORD); a missing one is a ConfigError.
+      return createKafka({
+        clientId: name,
+        brokers: parseBrokers(brokers),
+        logger,
+        auth: kafkaAuthFrom(env),
+      });
     },
     serve(service, implementation, authorization) {
       const missing = missingRules(service, authorization);

@@ -1,5 +1,5 @@
 import type { Registry } from "@bufbuild/protobuf";
-import {
+import kafkajs, {
   type Consumer,
   Kafka,
   logLevel as KafkaJsLevel,
@@ -7,7 +7,10 @@ import {
   type LogEntry,
   Partitioners,
   type Producer,
+  type SASLOptions,
 } from "kafkajs";
+import { z } from "zod";
+import { loadConfig } from "../host/config.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
 import { CORRELATION_HEADER, correlationIdFrom, runWithContext } from "../observability/request-context.ts";
 import {
@@ -46,17 +49,98 @@ export function parseBrokers(list: string): string[] {
     .filter((b) => b.length > 0);
 }
 
+// ---------------------------------------------------------------- authentication
+
+export const KAFKA_SASL_MECHANISMS = ["scram-sha-256", "scram-sha-512", "plain"] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+/** Who a client is on the broker: its SASL principal and password. */
+export interface KafkaAuth {
+  mechanism: KafkaSaslMechanism;
+  username: string;
+  password: string;
+}
+
+/**
+ * The process's own Kafka principal (the broker refuses clients without one
+ * and authorizes each by its ACLs: infra/kafka/acl-table.ts). Locally
+ * scripts/services.sh passes each service its user and dev password
+ * (infra/env.sh kafka_password); in production both come from the secret store.
+ */
+export const kafkaAuthEnv = {
+  KAFKA_USERNAME: z.string().min(1),
+  KAFKA_PASSWORD: z.string().min(1),
+  KAFKA_SASL_MECHANISM: z.enum(KAFKA_SASL_MECHANISMS).default("scram-sha-256"),
+};
+
+/** The credentials in KAFKA_USERNAME / KAFKA_PASSWORD / KAFKA_SASL_MECHANISM; a ConfigError names a missing one. */
+export function kafkaAuthFrom(env: Record<string, string | undefined> = process.env): KafkaAuth {
+  const config = loadConfig(z.object(kafkaAuthEnv), env);
+  return {
+    mechanism: config.KAFKA_SASL_MECHANISM,
+    username: config.KAFKA_USERNAME,
+    password: config.KAFKA_PASSWORD,
+  };
+}
+
+/**
+ * The development password of a Kafka user, the same convention as
+ * kafka_password in infra/env.sh: KAFKA_PASSWORD_<USER> when set (upper case,
+ * non-alphanumerics as _), else "dev-kafka-<user>". For local tooling and the
+ * broker's provisioning only; services read KAFKA_PASSWORD and nothing else.
+ */
+export function kafkaPasswordFor(
+  user: string,
+  env: Record<string, string | undefined> = process.env,
+): string {
+  return env[`KAFKA_PASSWORD_${user.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`] || `dev-kafka-${user}`;
+}
+
+/**
+ * Credentials of a tool or test run: KAFKA_USERNAME / KAFKA_PASSWORD when set,
+ * else `user` with its development password (kafkaPasswordFor).
+ */
+export function toolKafkaAuth(
+  user: string,
+  env: Record<string, string | undefined> = process.env,
+): KafkaAuth {
+  const username = env.KAFKA_USERNAME || user;
+  return kafkaAuthFrom({
+    ...env,
+    KAFKA_USERNAME: username,
+    KAFKA_PASSWORD: env.KAFKA_PASSWORD || kafkaPasswordFor(username, env),
+  });
+}
+
 export function createKafka(options: {
   clientId: string;
   brokers: string[];
+  /**
+   * SASL credentials (kafkaAuthFrom, toolKafkaAuth). null connects without
+   * SASL, which the broker refuses: only for showing exactly that.
+   */
+  auth: KafkaAuth | null;
   /** kafkajs is chatty at info (every join, every connect); warn keeps what matters. */
   logLevel?: KafkaLogLevel;
   logger?: Logger;
+  /** Retries of a failed request or connection (kafkajs default: 5); 0 to learn of a refusal at once. */
+  retries?: number;
 }): KafkaClient {
   const logger = (options.logger ?? createLogger(options.clientId)).child({ component: "kafkajs" });
+  const { auth } = options;
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
+    ...(auth
+      ? {
+          sasl: {
+            mechanism: auth.mechanism,
+            username: auth.username,
+            password: auth.password,
+          } as SASLOptions,
+        }
+      : {}),
+    ...(options.retries !== undefined ? { retry: { retries: options.retries } } : {}),
     logLevel: TO_KAFKAJS[options.logLevel ?? "warn"],
     logCreator: () => (entry: LogEntry) => {
       const { message, timestamp: _t, logger: _l, ...fields } = entry.log;
@@ -128,6 +212,161 @@ export async function deleteTopics(kafka: KafkaClient, topics: readonly string[]
     const existing = new Set(await admin.listTopics());
     const present = topics.filter((t) => existing.has(t));
     if (present.length > 0) await admin.deleteTopics({ topics: present });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * The broker's reason for refusing a request, client-neutral: the Kafka error
+ * code name (e.g. TOPIC_AUTHORIZATION_FAILED), SASL_AUTHENTICATION_FAILED for
+ * a refused login, CONNECTION_CLOSED / CONNECTION_FAILED when the broker
+ * dropped or never took the connection; undefined for anything else.
+ */
+export function kafkaErrorCode(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const { type, name, cause, message } = e as {
+      type?: string;
+      name?: string;
+      cause?: unknown;
+      message?: string;
+    };
+    if (typeof type === "string" && type !== "UNKNOWN") return type;
+    if (name === "KafkaJSSASLAuthenticationError") return "SASL_AUTHENTICATION_FAILED";
+    if (name === "KafkaJSConnectionClosedError") return "CONNECTION_CLOSED";
+    if (name === "KafkaJSConnectionError") {
+      return /closed/i.test(message ?? "") ? "CONNECTION_CLOSED" : "CONNECTION_FAILED";
+    }
+    if (name === "KafkaJSRequestTimeoutError") return "REQUEST_TIMED_OUT";
+    e = cause;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------- ACLs
+
+export type AclResource = "topic" | "group" | "cluster" | "transactional-id";
+export type AclPattern = "literal" | "prefixed";
+export type AclOperation =
+  | "All"
+  | "Read"
+  | "Write"
+  | "Create"
+  | "Delete"
+  | "Alter"
+  | "Describe"
+  | "DescribeConfigs"
+  | "AlterConfigs"
+  | "IdempotentWrite";
+
+/** One ALLOW rule: principal (e.g. "User:orders") may do operation on the resource(s) named, from any host. */
+export interface AclBinding {
+  principal: string;
+  operation: AclOperation;
+  resource: AclResource;
+  pattern: AclPattern;
+  name: string;
+}
+
+// Not named imports: Node's detection of a CommonJS module's exports does not see these in kafkajs.
+const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
+
+const RESOURCE_TYPES: Record<AclResource, number> = {
+  topic: AclResourceTypes.TOPIC,
+  group: AclResourceTypes.GROUP,
+  cluster: AclResourceTypes.CLUSTER,
+  "transactional-id": AclResourceTypes.TRANSACTIONAL_ID,
+};
+const PATTERN_TYPES: Record<AclPattern, number> = {
+  literal: ResourcePatternTypes.LITERAL,
+  prefixed: ResourcePatternTypes.PREFIXED,
+};
+const OPERATION_TYPES: Record<AclOperation, number> = {
+  All: AclOperationTypes.ALL,
+  Read: AclOperationTypes.READ,
+  Write: AclOperationTypes.WRITE,
+  Create: AclOperationTypes.CREATE,
+  Delete: AclOperationTypes.DELETE,
+  Alter: AclOperationTypes.ALTER,
+  Describe: AclOperationTypes.DESCRIBE,
+  DescribeConfigs: AclOperationTypes.DESCRIBE_CONFIGS,
+  AlterConfigs: AclOperationTypes.ALTER_CONFIGS,
+  IdempotentWrite: AclOperationTypes.IDEMPOTENT_WRITE,
+};
+
+function aclKey(
+  a: { principal: string; host: string; operation: number; permissionType: number },
+  r: { resourceType: number; resourcePatternType: number; resourceName: string },
+) {
+  return [
+    a.principal,
+    a.host,
+    a.operation,
+    a.permissionType,
+    r.resourceType,
+    r.resourcePatternType,
+    r.resourceName,
+  ].join("|");
+}
+
+/**
+ * Makes the broker's ACLs of the managed principals exactly `desired`:
+ * creates what is missing and deletes what is no longer wanted (ACLs of other
+ * principals are left alone). Idempotent; needs a client authorized to alter
+ * ACLs (a super user).
+ */
+export async function syncAcls(
+  kafka: KafkaClient,
+  desired: readonly AclBinding[],
+  managedPrincipals: readonly string[],
+): Promise<{ created: number; deleted: number; unchanged: number }> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const wanted = new Map(
+      desired.map((b) => {
+        const entry = {
+          principal: b.principal,
+          host: "*",
+          operation: OPERATION_TYPES[b.operation],
+          permissionType: AclPermissionTypes.ALLOW,
+          resourceType: RESOURCE_TYPES[b.resource],
+          resourcePatternType: PATTERN_TYPES[b.pattern],
+          resourceName: b.name,
+        };
+        return [aclKey(entry, entry), entry] as const;
+      }),
+    );
+    const { resources } = await admin.describeAcls({
+      resourceType: AclResourceTypes.ANY,
+      resourcePatternType: ResourcePatternTypes.ANY,
+      operation: AclOperationTypes.ANY,
+      permissionType: AclPermissionTypes.ANY,
+    });
+    const managed = new Set(managedPrincipals);
+    const existing = new Set<string>();
+    const stale: Parameters<typeof admin.deleteAcls>[0]["filters"] = [];
+    for (const resource of resources) {
+      for (const acl of resource.acls) {
+        const key = aclKey(acl, resource);
+        existing.add(key);
+        if (managed.has(acl.principal) && !wanted.has(key)) {
+          stale.push({
+            resourceType: resource.resourceType,
+            resourceName: resource.resourceName,
+            resourcePatternType: resource.resourcePatternType,
+            principal: acl.principal,
+            host: acl.host,
+            operation: acl.operation,
+            permissionType: acl.permissionType,
+          });
+        }
+      }
+    }
+    const missing = [...wanted].filter(([key]) => !existing.has(key)).map(([, entry]) => entry);
+    if (stale.length > 0) await admin.deleteAcls({ filters: stale });
+    if (missing.length > 0) await admin.createAcls({ acl: missing });
+    return { created: missing.length, deleted: stale.length, unchanged: wanted.size - missing.length };
   } finally {
     await admin.disconnect();
   }

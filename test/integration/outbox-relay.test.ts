@@ -4,7 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderCancellationRequestedSchema, OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import { inTransaction, type Pool } from "#lib/db.ts";
 import { decodeEvent, encodeEvent, eventRegistry } from "#lib/messaging/events.ts";
-import { createIdempotentProducer, createKafka, deleteTopics, ensureTopics } from "#lib/messaging/kafka.ts";
+import {
+  createIdempotentProducer,
+  createKafka,
+  deleteTopics,
+  ensureTopics,
+  kafkaAuthFrom,
+} from "#lib/messaging/kafka.ts";
 import { enqueueOutbox } from "#lib/messaging/outbox.ts";
 import { startOutboxRelay } from "#lib/messaging/outbox-relay.ts";
 import { createLogger } from "#lib/observability/logger.ts";
@@ -58,7 +64,12 @@ describe("outbox relay", () => {
     for (const orderId of orders) await writeEvents(orderId, 4);
 
     // A real client pointed at a port where no broker listens.
-    const deadKafka = createKafka({ clientId: "relay-dead", brokers: ["127.0.0.1:1"], logLevel: "silent" });
+    const deadKafka = createKafka({
+      clientId: "relay-dead",
+      brokers: ["127.0.0.1:1"],
+      auth: kafkaAuthFrom(),
+      logLevel: "silent",
+    });
     const deadProducer = deadKafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,

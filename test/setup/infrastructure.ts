@@ -3,6 +3,14 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
+import {
+  createKafka,
+  kafkaAuthFrom,
+  kafkaErrorCode,
+  kafkaPasswordFor,
+  parseBrokers,
+} from "#lib/messaging/kafka.ts";
+import { applyAclTable, scramArgs } from "../../infra/kafka/acls.ts";
 
 /**
  * Locates the infrastructure the integration and contract tests talk to
@@ -48,6 +56,8 @@ const NATIVE_DEFAULTS: Endpoints = {
 };
 
 let stopContainers: (() => Promise<void>) | undefined;
+/** True when the tests started their own Kafka container, which setup() then provisions. */
+let kafkaContainer = false;
 
 export default async function setup(_project: TestProject) {
   const endpoints = await locate();
@@ -55,6 +65,14 @@ export default async function setup(_project: TestProject) {
   // Services started by tests publish to "test.<domain>.events", never to the
   // topics a running `npm start` platform consumes (tests may set their own).
   process.env.ACCORD_TOPIC_PREFIX ??= "test.";
+  // The tests' Kafka principal, "test": ACLs on the sandbox prefixes only
+  // (infra/kafka/acl-table.ts), so a test cannot touch orders.events. Every
+  // service process a test starts inherits it.
+  process.env.KAFKA_USERNAME ||= "test";
+  process.env.KAFKA_PASSWORD ||= kafkaPasswordFor(process.env.KAFKA_USERNAME);
+  // A container broker has its users from format time; its ACLs come now.
+  if (kafkaContainer) await applyAclTable({ ...process.env, KAFKA_BROKERS: endpoints.KAFKA_BROKERS });
+  await requireKafkaLogin(endpoints.KAFKA_BROKERS);
   return async () => {
     await stopContainers?.();
   };
@@ -132,6 +150,35 @@ async function issuerProblem(issuer: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * A Kafka that answers but refuses the tests' login (an older PLAINTEXT
+ * broker, a broker without the users) is named here once, instead of as a
+ * timeout in every file that uses it.
+ */
+async function requireKafkaLogin(brokers: string) {
+  const auth = kafkaAuthFrom();
+  const admin = createKafka({
+    clientId: "test-setup",
+    brokers: parseBrokers(brokers),
+    auth,
+    logLevel: "silent",
+    retries: 1,
+  }).admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+  } catch (error) {
+    throw new Error(
+      `Kafka at ${brokers} refuses the tests' SASL/SCRAM login as "${auth.username}" ` +
+        `(${kafkaErrorCode(error) ?? (error as Error).message}). It must be Accord's broker with its users and ACLs: ` +
+        "`bash infra/infra.sh down kafka && bash infra/infra.sh up kafka` replaces an older PLAINTEXT one; " +
+        "KAFKA_USERNAME / KAFKA_PASSWORD name the tests' principal (default test / dev-kafka-test).",
+    );
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 function hostPort(address: string): [string, number] {
   const at = address.lastIndexOf(":");
   return [address.slice(0, at), Number(address.slice(at + 1))];
@@ -179,18 +226,32 @@ async function startContainers(): Promise<Endpoints> {
       .withExposedPorts(5432)
       .withWaitStrategy(Wait.forLogMessage(/ready to accept connections/, 2))
       .start(),
+    // Accord's SASL/SCRAM broker as docker-compose.yml runs it
+    // (infra/kafka/container-start.sh): its users at format time, the ACL
+    // table applied by setup() once it answers.
     new GenericContainer("apache/kafka:4.1.1")
       .withExposedPorts({ container: 9092, host: 19092 })
+      .withCopyFilesToContainer(
+        ["server-properties.sh", "container-start.sh"].map((file) => ({
+          source: fileURLToPath(new URL(`../../infra/kafka/${file}`, import.meta.url)),
+          target: `/accord-kafka/${file}`,
+        })),
+      )
+      .withCopyContentToContainer([
+        { content: `${scramArgs().join("\n")}\n`, target: "/accord-kafka/scram-args" },
+      ])
       .withEnvironment({
-        KAFKA_NODE_ID: "1",
-        KAFKA_PROCESS_ROLES: "broker,controller",
-        KAFKA_LISTENERS: "PLAINTEXT://:9092,CONTROLLER://:9093",
-        KAFKA_ADVERTISED_LISTENERS: "PLAINTEXT://localhost:19092",
-        KAFKA_CONTROLLER_LISTENER_NAMES: "CONTROLLER",
-        KAFKA_CONTROLLER_QUORUM_VOTERS: "1@localhost:9093",
-        KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR: "1",
-        KAFKA_AUTO_CREATE_TOPICS_ENABLE: "false",
+        CLUSTER_ID: "YWNjb3JkLWthZmthLXRlc3Q",
+        KAFKA_LISTEN_HOST: "0.0.0.0",
+        KAFKA_ADVERTISED_HOST: "localhost",
+        KAFKA_PORT: "9092",
+        KAFKA_CONTROLLER_PORT: "9093",
+        KAFKA_LOG_DIR: "/tmp/kafka-logs",
+        KAFKA_SCRAM_ARGS_FILE: "/accord-kafka/scram-args",
+        KAFKA_ADMIN_PASSWORD: kafkaPasswordFor("admin"),
+        KAFKA_CONTROLLER_PASSWORD: kafkaPasswordFor("controller"),
       })
+      .withEntrypoint(["bash", "/accord-kafka/container-start.sh"])
       .withWaitStrategy(Wait.forListeningPorts())
       .start(),
     new GenericContainer("rabbitmq:4-management")
@@ -216,6 +277,7 @@ async function startContainers(): Promise<Endpoints> {
       .withStartupTimeout(180_000)
       .start(),
   ]);
+  kafkaContainer = true;
   stopContainers = async () => {
     await Promise.all([postgres.stop(), kafka.stop(), rabbit.stop(), temporal.stop(), keycloak.stop()]);
   };

@@ -12,18 +12,24 @@ import {
   deleteTopics,
   ensureTopics,
   type KafkaClient,
+  kafkaAuthFrom,
   parseBrokers,
 } from "#lib/messaging/kafka.ts";
 import { createLogger } from "#lib/observability/logger.ts";
 import { shortId } from "./postgres.ts";
 
-/** A Kafka client on the brokers the global setup found (KAFKA_BROKERS), logging nothing. */
+/**
+ * A Kafka client on the brokers the global setup found (KAFKA_BROKERS), as the
+ * test run's principal (KAFKA_USERNAME, "test" by default: ACLs on the sandbox
+ * prefixes only, see infra/kafka/acl-table.ts), logging nothing.
+ */
 export function testKafka(clientId: string): KafkaClient {
   const brokers = process.env.KAFKA_BROKERS;
   if (!brokers) throw new Error("KAFKA_BROKERS is not set; the integration globalSetup sets it");
   return createKafka({
     clientId,
     brokers: parseBrokers(brokers),
+    auth: kafkaAuthFrom(process.env),
     logger: createLogger(clientId, process.env.TEST_LOG_LEVEL ?? "silent"),
   });
 }
