@@ -18,9 +18,13 @@ import { EmailTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
 import {
   OrderCancelledSchema,
   OrderConfirmedSchema,
+  OrderDeliveredSchema,
   OrderFailedSchema,
+  OrderPlacedSchema,
 } from "#gen/accord/orders/v1/events_pb.js";
+import { OrderSchema, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import { PaymentCapturedSchema } from "#gen/accord/payments/v1/events_pb.js";
+import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
 import { dlqTopicFor, type EncodedEvent, encodeEvent, sourceFor } from "#lib/messaging/events.ts";
 import {
   createIdempotentProducer,
@@ -44,6 +48,8 @@ import {
 // The real smtp-sink and notifications processes, on their own database,
 // RabbitMQ prefix, Kafka topic and consumer group, with a webhook receiver
 // in this file. Retry delays are short so the retry path runs in a second.
+// Calls carry real tokens from the realm: acme (a partner) by default,
+// globex (another partner), olivia (ops) and alice (a customer) where named.
 const run = shortId();
 // One prefix for both: the Kafka topics and group, and the RabbitMQ exchanges and queues.
 const prefix = newTopicPrefix("test-notif", run);
@@ -64,6 +70,8 @@ let db: pg.Pool;
 let receiver: http.Server;
 let receiverUrl: string;
 let client: ServiceUnderTest<"notifications">["client"];
+let globex: ServiceUnderTest<"notifications">["client"];
+let olivia: ServiceUnderTest<"notifications">["client"];
 
 interface Hit {
   path: string;
@@ -122,6 +130,8 @@ beforeAll(async () => {
     },
   });
   client = notifications.client;
+  globex = notifications.clientAs("globex");
+  olivia = notifications.clientAs("olivia");
   db = notifications.pool;
 });
 
@@ -189,6 +199,18 @@ function logLines(): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** An event published on the test topic, keyed by its order. */
+function orderEvent<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>, orderId: string) {
+  return encodeEvent(schema, message, { source: sourceFor("orders"), key: orderId });
+}
+
+/** The first POST of an event to a receiver path (throws until it arrived, for vi.waitFor). */
+function firstHit(p: string, event: EncodedEvent): Hit {
+  const [first] = hitsFor(p, eventId(event));
+  if (!first) throw new Error(`no webhook for ${eventId(event)} on ${p} yet`);
+  return first;
+}
+
 /** The order's webhook delivery once it is DEAD_LETTERED (throws until then, for vi.waitFor). */
 async function deadWebhookDelivery(orderId: string) {
   const { deliveries } = await client.listDeliveries({ orderId });
@@ -229,10 +251,56 @@ describe("notifications", () => {
     expect(toJsonString(ListWebhookSubscriptionsResponseSchema, listed)).not.toContain(okSecret);
     expect(notifications.output()).not.toContain(okSecret);
 
+    expect(created.subscription?.ownerId).toBe(DEMO_USERS.acme.id);
+
     const missing = await client.deleteWebhookSubscription({ subscriptionId: randomUUID() }).catch((e) => e);
     expect((missing as ConnectError).code).toBe(Code.NotFound);
     const empty = await client.listDeliveries({ orderId: "" }).catch((e) => e);
     expect((empty as ConnectError).code).toBe(Code.InvalidArgument);
+  });
+
+  it("a partner's subscription is its own: another partner neither lists nor deletes it, ops sees it", async () => {
+    const acmes = await client.listWebhookSubscriptions({});
+    const acmeId = acmes.subscriptions[0]?.subscriptionId ?? "";
+    expect(acmeId).not.toBe("");
+
+    const globexs = await globex.listWebhookSubscriptions({});
+    expect(globexs.subscriptions.map((s) => s.subscriptionId)).not.toContain(acmeId);
+    const stolen = await globex.deleteWebhookSubscription({ subscriptionId: acmeId }).catch((e) => e);
+    expect((stolen as ConnectError).code).toBe(Code.NotFound);
+    expect((await client.listWebhookSubscriptions({})).subscriptions.map((s) => s.subscriptionId)).toContain(
+      acmeId,
+    );
+
+    const all = await olivia.listWebhookSubscriptions({});
+    expect(all.subscriptions.find((s) => s.subscriptionId === acmeId)?.ownerId).toBe(DEMO_USERS.acme.id);
+  });
+
+  it("a customer may not subscribe, nobody without a token, and a partner not to payments events", async () => {
+    const asAlice = await notifications
+      .clientAs("alice")
+      .createWebhookSubscription({ url: `${receiverUrl}/alice` })
+      .catch((e) => e);
+    expect((asAlice as ConnectError).code).toBe(Code.PermissionDenied);
+    const anonymous = await notifications
+      .clientAs(undefined)
+      .createWebhookSubscription({ url: `${receiverUrl}/anonymous` })
+      .catch((e) => e);
+    expect((anonymous as ConnectError).code).toBe(Code.Unauthenticated);
+
+    const payments = await client
+      .createWebhookSubscription({
+        url: `${receiverUrl}/payments`,
+        eventTypes: [PaymentCapturedSchema.typeName],
+      })
+      .catch((e) => e);
+    expect((payments as ConnectError).code).toBe(Code.PermissionDenied);
+    expect((payments as ConnectError).rawMessage).toContain("event_types[0]");
+    // Nothing of the refused attempts was stored.
+    const { rows } = await db.query("SELECT url FROM webhook_subscriptions WHERE url LIKE $1", [
+      `${receiverUrl}/%`,
+    ]);
+    expect(rows).toEqual([{ url: `${receiverUrl}/ok` }]);
   });
 
   it("OrderConfirmed -> email in the sink, signed webhook, analytics row, deliveries DELIVERED", async () => {
@@ -249,11 +317,7 @@ describe("notifications", () => {
     expect(mail?.subject).toBe(`Your order ${orderId} is confirmed`);
     expect(mail?.text).toContain("Amount charged: 42.50 EUR.");
 
-    const hit = await vi.waitFor(() => {
-      const [first] = hitsFor("/ok", eventId(event));
-      if (!first) throw new Error("no webhook yet");
-      return first;
-    }, WAIT);
+    const hit = await vi.waitFor(() => firstHit("/ok", event), WAIT);
     expect(hit.headers["content-type"]).toBe("application/json");
     const timestamp = String(hit.headers["accord-timestamp"]);
     expect(verifySignature(okSecret, timestamp, hit.body, String(hit.headers["accord-signature"]), 300)).toBe(
@@ -263,12 +327,17 @@ describe("notifications", () => {
       verifySignature(okSecret, timestamp, `${hit.body} `, String(hit.headers["accord-signature"]), 300),
     ).toBe(false);
     const payload = JSON.parse(hit.body);
-    expect(payload).toMatchObject({
+    // Minimized: the order, its total and shipment; not the customer, nor the payment.
+    expect(payload).toEqual({
       eventId: eventId(event),
       eventType: "accord.orders.v1.OrderConfirmed",
+      occurredAt: expect.any(String),
       orderId,
-      data: { orderId, customerEmail: email, total: { currencyCode: "EUR", amountMinor: "4250" } },
+      data: { orderId, total: { currencyCode: "EUR", amountMinor: "4250" }, shipmentId: "ship-1" },
     });
+    expect(hit.body).not.toContain(email);
+    expect(hit.body).not.toContain("cust-1");
+    expect(hit.body).not.toContain("pay-1");
 
     await expect
       .poll(async () => {
@@ -280,13 +349,105 @@ describe("notifications", () => {
       }, WAIT)
       .toEqual({ event_type: "accord.orders.v1.OrderConfirmed", order_id: orderId });
 
+    // Ops sees every channel; acme its webhook only; globex, with no subscription here, nothing.
     const deliveries = await vi.waitFor(async () => {
-      const { deliveries } = await client.listDeliveries({ orderId });
+      const { deliveries } = await olivia.listDeliveries({ orderId });
       expect(deliveries.map((d) => d.status)).toEqual(Array(3).fill(DeliveryStatus.DELIVERED));
       return deliveries;
     }, WAIT);
     expect(deliveries.map((d) => d.channel).sort()).toEqual(
       [Channel.EMAIL, Channel.WEBHOOK, Channel.ANALYTICS].sort(),
+    );
+    const acmes = await client.listDeliveries({ orderId });
+    expect(acmes.deliveries.map((d) => [d.channel, d.status])).toEqual([
+      [Channel.WEBHOOK, DeliveryStatus.DELIVERED],
+    ]);
+    expect(acmes.deliveries[0]?.subscriptionId).toBe(
+      (await client.listWebhookSubscriptions({})).subscriptions[0]?.subscriptionId,
+    );
+    expect((await globex.listDeliveries({ orderId })).deliveries).toEqual([]);
+  });
+
+  it("OrderPlaced reaches a partner as lines and totals, without the customer's email, id or address", async () => {
+    const orderId = randomUUID();
+    const email = `placed-${run}@example.com`;
+    const customerId = `cust-${run}`;
+    const event = orderEvent(
+      OrderPlacedSchema,
+      create(OrderPlacedSchema, {
+        order: create(OrderSchema, {
+          orderId,
+          customerId,
+          customerEmail: email,
+          lines: [{ sku: "SKU-1", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: 1000n } }],
+          total: { currencyCode: "EUR", amountMinor: 2000n },
+          shippingAddress: {
+            recipientName: "Ada Lovelace",
+            line1: "12 Analytical Row",
+            city: "London",
+            postalCode: "NW1 6XE",
+            countryCode: "GB",
+          },
+          status: OrderStatus.PENDING,
+        }),
+      }),
+      orderId,
+    );
+    await publishEvents(producer, topic, [event]);
+    const hit = await vi.waitFor(() => firstHit("/ok", event), WAIT);
+    expect(JSON.parse(hit.body).data).toEqual({
+      order: {
+        orderId,
+        lines: [{ sku: "SKU-1", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: "1000" } }],
+        total: { currencyCode: "EUR", amountMinor: "2000" },
+        status: "ORDER_STATUS_PENDING",
+      },
+    });
+    for (const personal of [email, customerId, "Ada Lovelace", "Analytical", "London", "NW1 6XE"]) {
+      expect(hit.body).not.toContain(personal);
+    }
+    expect(
+      verifySignature(
+        okSecret,
+        String(hit.headers["accord-timestamp"]),
+        hit.body,
+        String(hit.headers["accord-signature"]),
+        300,
+      ),
+    ).toBe(true);
+  });
+
+  it("a partner's catch-all subscription gets no payments events; an ownerless one gets nothing", async () => {
+    // A row as migration 002 leaves one from before ownership: catch-all, owned by no one.
+    await db.query(
+      "INSERT INTO webhook_subscriptions (subscription_id, url, signing_secret) VALUES ($1, $2, $3)",
+      [randomUUID(), `${receiverUrl}/legacy`, "whsec_legacy"],
+    );
+    const orderId = randomUUID();
+    const payment = encodeEvent(
+      PaymentCapturedSchema,
+      create(PaymentCapturedSchema, {
+        paymentId: "pay-3",
+        orderId,
+        amount: { currencyCode: "EUR", amountMinor: 500n },
+      }),
+      { source: sourceFor("payments"), key: orderId },
+    );
+    // Same key, one partition: once the marker's webhook arrived, the payment was dispatched.
+    const marker = orderEvent(
+      OrderDeliveredSchema,
+      create(OrderDeliveredSchema, { orderId, customerId: "cust-3" }),
+      orderId,
+    );
+    await publishEvents(producer, topic, [payment, marker]);
+    const hit = await vi.waitFor(() => firstHit("/ok", marker), WAIT);
+    expect(JSON.parse(hit.body).data).toEqual({ orderId });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(hitsFor("/ok", eventId(payment))).toEqual([]);
+    expect(hits.filter((h) => h.path === "/legacy")).toEqual([]);
+    const { deliveries } = await olivia.listDeliveries({ orderId });
+    expect(deliveries.map((d) => d.channel).sort()).toEqual(
+      [Channel.ANALYTICS, Channel.ANALYTICS, Channel.WEBHOOK].sort(),
     );
   });
 
@@ -295,11 +456,7 @@ describe("notifications", () => {
     const email = `twice-${run}@example.com`;
     const event = confirmedEvent(orderId, email);
     // A later event on the same key (same partition): once its webhook arrived, both copies were handled.
-    const marker = encodeEvent(
-      PaymentCapturedSchema,
-      create(PaymentCapturedSchema, { paymentId: "pay-2", orderId }),
-      { source: sourceFor("payments"), key: orderId },
-    );
+    const marker = orderEvent(OrderDeliveredSchema, create(OrderDeliveredSchema, { orderId }), orderId);
     await publishEvents(producer, topic, [event, event]);
     await publishEvents(producer, topic, [marker]);
 
