@@ -9,7 +9,13 @@ export function createPoster(baseUrl: string, maxSockets = 256) {
   const url = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets });
   return {
-    post(path: string, body: string | Buffer, contentType = "application/json"): Promise<Buffer> {
+    /** `headers`: extra request headers, e.g. the caller's authorization. */
+    post(
+      path: string,
+      body: string | Buffer,
+      contentType = "application/json",
+      headers?: Record<string, string>,
+    ): Promise<Buffer> {
       return new Promise((resolve, reject) => {
         const req = http.request(
           {
@@ -22,6 +28,7 @@ export function createPoster(baseUrl: string, maxSockets = 256) {
               "content-type": contentType,
               "content-length": Buffer.byteLength(body),
               "connect-protocol-version": "1",
+              ...headers,
             },
           },
           (res) => {

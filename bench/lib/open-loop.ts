@@ -22,6 +22,8 @@ export interface OpenLoopResult {
   /** How late the generator itself sent requests (real send - scheduled); large means the client was the bottleneck. */
   sendLag: LatencySummary;
   firstError?: string;
+  /** Every latency (ms from its scheduled time), when asked for with keepSamples: to pool runs. */
+  samples?: number[];
 }
 
 export interface OpenLoopOptions {
@@ -31,6 +33,8 @@ export interface OpenLoopOptions {
   send: (i: number) => Promise<void>;
   /** A request still unanswered after this long counts as an error (its latency is still recorded). */
   timeoutMs?: number;
+  /** Return every latency too (OpenLoopResult.samples). */
+  keepSamples?: boolean;
 }
 
 export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
@@ -59,6 +63,7 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
         latency: summarize(latencies),
         sendLag: summarize(lags),
         ...(firstError ? { firstError } : {}),
+        ...(options.keepSamples ? { samples: latencies } : {}),
       });
     };
     const fire = (i: number, scheduled: number) => {
