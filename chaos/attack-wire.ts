@@ -33,7 +33,8 @@ export function codeName(code: number): string {
 
 export function describeAnswer(a: Answer): string {
   const message = a.message ? `: ${a.message.slice(0, 120)}` : "";
-  return `${a.code} (HTTP ${a.status})${a.code === "ok" ? "" : message}`;
+  const status = a.status === 0 ? "" : ` (HTTP ${a.status})`;
+  return `${a.code}${status}${a.code === "ok" ? "" : message}`;
 }
 
 export async function call(
