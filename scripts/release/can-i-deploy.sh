@@ -4,6 +4,7 @@
 # Exit 0: yes. Exit 1: no (the CLI prints why). Waits for results still being
 # verified when CAN_I_DEPLOY_RETRIES (default 0) and CAN_I_DEPLOY_INTERVAL are set.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_broker_token
 pacticipant="${1:?usage: can-i-deploy.sh <pacticipant> [environment]}"
 environment="${2:-$PACT_ENVIRONMENT}"
 ensure_environment "$environment"

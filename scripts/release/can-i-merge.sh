@@ -5,6 +5,7 @@
 # Exit 0: yes. Exit 1: no (the CLI prints why). Waits for results still being
 # verified when CAN_I_MERGE_RETRIES (default 0) and CAN_I_MERGE_INTERVAL are set.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_broker_token
 pacticipant="${1:?usage: can-i-merge.sh <pacticipant>}"
 if ! version_exists "$pacticipant" "$PACT_VERSION"; then
   # As in can-i-deploy.sh: an unknown version is not quietly created.

@@ -21,7 +21,21 @@ PACT_ENVIRONMENT="${PACT_ENVIRONMENT:-production}"
 log() { echo "[release] $*" >&2; }
 die() { echo "[release] ERROR: $*" >&2; exit 1; }
 
-# Credentials come from the environment (PACT_BROKER_TOKEN or USERNAME/PASSWORD), never from files here.
+# Credentials come from the environment, never from files here: the broker
+# refuses writes without a bearer token whose caller holds the realm role
+# "release" (tools/pact-broker/src/access.ts). PACT_BROKER_TOKEN when the
+# caller sets it (a static token of the real broker); else one fetched by
+# client credentials of accord-ci (broker-token.ts: PACT_BROKER_CLIENT_SECRET,
+# the dev realm's secret off CI). Each script fetches its own, so a long
+# pipeline never carries a token past its few minutes of life.
+# PACT_BROKER_USERNAME/PASSWORD (basic auth of a real broker) skip it.
+require_broker_token() {
+  if [[ -n "${PACT_BROKER_TOKEN:-}" || -n "${PACT_BROKER_USERNAME:-}" ]]; then return 0; fi
+  local token
+  token="$(node "$RELEASE_ROOT/scripts/release/broker-token.ts")" || die "cannot obtain a Pact Broker token (see above)"
+  export PACT_BROKER_TOKEN="$token"
+}
+
 curl_auth() {
   if [[ -n "${PACT_BROKER_TOKEN:-}" ]]; then
     printf -- '-H\nAuthorization: Bearer %s\n' "$PACT_BROKER_TOKEN"

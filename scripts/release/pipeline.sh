@@ -10,7 +10,13 @@
 #   scripts/release/pipeline.sh deploy <service>  can-i-deploy -> deploy -> record-deployment
 #   scripts/release/pipeline.sh mark-released     move the tag released/<env> to this commit
 #   scripts/release/pipeline.sh can-i-merge       can-i-merge for every pacticipant (pull requests)
-#   scripts/release/pipeline.sh require-broker    fail unless a long-lived broker is configured
+#   scripts/release/pipeline.sh require-broker    fail unless a long-lived broker (and credentials for it) is configured
+#   scripts/release/pipeline.sh broker-credentials  fail unless a broker token can be had
+#
+# Broker credentials: every script that talks to the broker takes
+# PACT_BROKER_TOKEN, or fetches one by client credentials of accord-ci
+# (common.sh require_broker_token, broker-token.ts); require_broker fails
+# when there are none.
 #
 # The broker: deploy, mark-released and can-i-merge need one that keeps its
 # history (deployments, main-branch results) between runs, named by
@@ -42,6 +48,10 @@ require_broker() {
   if [[ "${PACT_BROKER_EPHEMERAL:-false}" == true ]]; then
     die "the broker at $requested_broker was started for this run only and keeps no deployment history: $1 needs a long-lived broker (repository variable PACT_BROKER_BASE_URL). Refusing to continue unchecked."
   fi
+  # Fail closed up front: without credentials every write to it is refused.
+  # (In a subshell: each later script fetches a token of its own, fresh.)
+  (require_broker_token) ||
+    die "no credentials for the broker at $requested_broker: $1 needs the secret PACT_BROKER_CLIENT_SECRET (client accord-ci, realm role release; issuer PACT_BROKER_OIDC_ISSUER) or PACT_BROKER_TOKEN."
 }
 
 has_origin() { git -C "$RELEASE_ROOT" remote get-url origin >/dev/null 2>&1; }
@@ -111,7 +121,7 @@ can_i_merge() {
   for pacticipant in $RELEASE_PACTICIPANTS; do bash "$scripts/can-i-merge.sh" "$pacticipant"; done
 }
 
-command="${1:?usage: pipeline.sh breaking|consumer-tests|publish|verify|contracts|deploy <service>|mark-released|can-i-merge}"
+command="${1:?usage: pipeline.sh breaking|consumer-tests|publish|verify|contracts|deploy <service>|mark-released|can-i-merge|require-broker|broker-credentials}"
 shift
 case "$command" in
   breaking) breaking ;;
@@ -130,6 +140,10 @@ case "$command" in
   require-broker)
     require_broker "this workflow"
     log "broker: $PACT_BROKER_BASE_URL"
+    ;;
+  broker-credentials)
+    (require_broker_token) || die "no credentials for the broker at $PACT_BROKER_BASE_URL (PACT_BROKER_CLIENT_SECRET or PACT_BROKER_TOKEN)"
+    log "broker credentials: a token for $PACT_BROKER_BASE_URL can be had"
     ;;
   *) die "unknown step $command" ;;
 esac

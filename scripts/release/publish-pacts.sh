@@ -4,6 +4,7 @@
 #   scripts/release/publish-pacts.sh [dir]
 # Env: PACT_BROKER_BASE_URL, PACT_VERSION (default: short sha), PACT_BRANCH (default: git branch).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_broker_token
 dir="${1:-$RELEASE_ROOT/contracts}"
 [[ -d "$dir" ]] || die "no pact folder $dir"
 [[ -n "$PACT_BRANCH" ]] || die "no branch: set PACT_BRANCH (detached HEAD)"

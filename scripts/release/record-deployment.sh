@@ -3,6 +3,7 @@
 # (it replaces the previous deployment of the same pacticipant/instance).
 #   scripts/release/record-deployment.sh <pacticipant> [environment]
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_broker_token
 pacticipant="${1:?usage: record-deployment.sh <pacticipant> [environment]}"
 environment="${2:-$PACT_ENVIRONMENT}"
 ensure_environment "$environment"

@@ -14,6 +14,7 @@
 #   scripts/release/verify-provider.sh <provider> "" <pact URL>
 # It reaches the provider test as PACT_URL.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_broker_token
 provider="${1:?usage: verify-provider.sh <provider> [test file]}"
 test_file="${2:-test/contract/provider/$provider.test.ts}"
 [[ -n "$PACT_BRANCH" ]] || die "no branch: set PACT_BRANCH (detached HEAD)"

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { devClientSecret } from "#lib/auth/dev-identities.ts";
 import {
   type Broker,
   startBroker,
@@ -34,6 +35,7 @@ const commits: string[] = [];
 const SCRIPTS = [
   "scripts/buf-breaking.sh",
   "scripts/release/common.sh",
+  "scripts/release/broker-token.ts",
   "scripts/release/pipeline.sh",
   "scripts/release/can-i-deploy.sh",
   "scripts/release/can-i-merge.sh",
@@ -76,7 +78,13 @@ function stepEnv(extra: Record<string, string | undefined> = {}): Record<string,
     NO_COLOR: "1",
     RELEASE_DEPLOY_COMMAND: path.join(work, "deploy.sh"),
     PACT_VERSION: undefined,
+    // The broker's writes need a token: the steps fetch their own by client
+    // credentials of accord-ci, as a workflow given the secret does. The
+    // test's broker trusts the dev realm, whose secret this is.
     PACT_BROKER_TOKEN: undefined,
+    PACT_BROKER_CLIENT_SECRET: devClientSecret("accord-ci"),
+    PACT_BROKER_CLIENT_ID: undefined,
+    PACT_BROKER_OIDC_ISSUER: undefined,
     PACT_BROKER_EPHEMERAL: undefined,
     BUF_BREAKING_AGAINST: undefined,
     GITHUB_HEAD_REF: undefined,
@@ -234,6 +242,32 @@ describe("release.yml's steps against the broker", () => {
     const ephemeral = await pipeline(clone, ["deploy", "stock"], { PACT_BROKER_EPHEMERAL: "true" });
     expect(ephemeral.code, ephemeral.output).not.toBe(0);
     expect(ephemeral.output).toContain("keeps no deployment history");
+    expect(await deployed()).toEqual([]);
+  });
+
+  it("the deploy step fails closed without broker credentials, or with wrong ones", async () => {
+    const clone = await shallowClone("no-credentials", "v1");
+    // On CI the public dev secret is no default: a missing secret stops the step.
+    const missing = await pipeline(clone, ["deploy", "stock"], {
+      CI: "true",
+      GITHUB_ACTIONS: "true",
+      PACT_BROKER_CLIENT_SECRET: undefined,
+    });
+    expect(missing.code, missing.output).not.toBe(0);
+    expect(missing.output).toContain("PACT_BROKER_CLIENT_SECRET is not set");
+    expect(missing.output).toContain("no credentials for the broker");
+    const wrong = await pipeline(clone, ["deploy", "stock"], { PACT_BROKER_CLIENT_SECRET: "not-the-secret" });
+    expect(wrong.code, wrong.output).not.toBe(0);
+    expect(wrong.output).toContain("identity provider refused a token for accord-ci");
+    expect(wrong.output).not.toContain("not-the-secret");
+    // A made-up token is taken as given, and the broker refuses the write.
+    const forged = await exec("bash", ["scripts/release/publish-pacts.sh"], clone, {
+      ...stepEnv(),
+      PACT_BROKER_TOKEN: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+    });
+    expect(forged.code, forged.output).not.toBe(0);
+    expect(forged.output).toContain("401 Unauthorized");
+    expect((await broker.request(`/pacticipants/shop/versions/${commits[0]}`)).status).toBe(404);
     expect(await deployed()).toEqual([]);
   });
 
