@@ -60,6 +60,19 @@ async function outcome(user: string, call: (admin: Admin) => Promise<unknown>): 
 
 type Admin = ReturnType<ReturnType<typeof as>["admin"]>;
 
+/** Answers of a topic whose partitions are still electing leaders (created a moment ago). */
+const TRANSIENT = new Set(["NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC_OR_PARTITION"]);
+
+/** The first answer that is not TRANSIENT, asking again for up to WAIT_MS. */
+async function settled(attempt: () => Promise<string>): Promise<string> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const answer = await attempt();
+    if (!TRANSIENT.has(answer) || Date.now() > deadline) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
+
 // The production topics, as `npm run migrate` creates them (as the migrate
 // principal), so a refusal below is the ACLs' and not a missing topic's.
 const PRODUCTION_TOPICS = EVENT_DOMAINS.flatMap((d) => [topicFor(d, {}), dlqTopicFor(topicFor(d, {}))]);
@@ -113,12 +126,14 @@ describe("Kafka authentication and ACLs (real broker)", () => {
       { source: sourceFor("inventory"), key: reservationId },
     );
     expect(
-      await tryForgedPublish({
-        username: "inventory",
-        password: kafkaPasswordFor("inventory"),
-        topic: "inventory.events",
-        event: released,
-      }),
+      await settled(() =>
+        tryForgedPublish({
+          username: "inventory",
+          password: kafkaPasswordFor("inventory"),
+          topic: "inventory.events",
+          event: released,
+        }),
+      ),
     ).toBe("ACCEPTED");
     expect(
       await tryForgedPublish({
@@ -128,9 +143,11 @@ describe("Kafka authentication and ACLs (real broker)", () => {
         event: released,
       }),
     ).toBe("TOPIC_AUTHORIZATION_FAILED");
-    expect(await outcome("orders", (admin) => admin.fetchTopicMetadata({ topics: ["orders.events"] }))).toBe(
-      "ok",
-    );
+    expect(
+      await settled(() =>
+        outcome("orders", (admin) => admin.fetchTopicMetadata({ topics: ["orders.events"] })),
+      ),
+    ).toBe("ok");
     expect(
       await outcome("payments", (admin) => admin.fetchTopicMetadata({ topics: ["orders.events"] })),
     ).toBe("TOPIC_AUTHORIZATION_FAILED");
