@@ -119,14 +119,7 @@ describe("accord-cli -> orders", () => {
         b.headers(JSON_RESPONSE_HEADERS).jsonBody({ order: order("ORDER_STATUS_PENDING") }),
       )
       .executeTest(async (mock) => {
-        const out = await accord(
-          mock.url,
-          "place",
-          "--item",
-          `${SKU}:2`,
-          "--email",
-          CUSTOMER_EMAIL,
-        );
+        const out = await accord(mock.url, "place", "--item", `${SKU}:2`, "--email", CUSTOMER_EMAIL);
         expect(out.stderr).toBe("");
         expect(out.stdout).toContain(`${ORDER_ID}  PENDING  2500 EUR`);
       });
@@ -146,14 +139,7 @@ describe("accord-cli -> orders", () => {
         }),
       )
       .executeTest(async (mock) => {
-        const out = await accord(
-          mock.url,
-          "place",
-          "--item",
-          `${SKU}:2`,
-          "--email",
-          "not-an-email",
-        );
+        const out = await accord(mock.url, "place", "--item", `${SKU}:2`, "--email", "not-an-email");
         expect(out.code).toBe(1);
         expect(out.stderr).toMatch(/^error: \[\w+\] customer_email: /);
       });
