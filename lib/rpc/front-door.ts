@@ -19,6 +19,9 @@ export interface FrontDoor {
   close(drainMs?: number): Promise<void>;
 }
 
+/** The most header bytes an HTTP/1.1 request may carry (every header together). */
+const MAX_HEADER_BYTES = 128 * 1024;
+
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 /**
@@ -48,7 +51,11 @@ export async function startFrontDoor(options: {
     options.handler(req, res);
   };
 
-  const h1 = http.createServer(handler);
+  // Room for an oversized Authorization header to reach the authorization
+  // interceptor, which answers it unauthenticated, instead of Node answering
+  // 431 at 16 KB. (HTTP/2 already takes a 64 KB header field, nghttp2's
+  // fixed limit; a longer one ends the connection before any handler.)
+  const h1 = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler);
   h1.keepAliveTimeout = 65_000;
   const h2 = http2.createServer({}, handler);
   const sockets = new Set<net.Socket>();
