@@ -1,6 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { type MessageProviders, Verifier, type VerifierOptions } from "@pact-foundation/pact";
+import { callerAs, type TestCaller } from "./identity.ts";
 import { CONTRACTS_DIR } from "./pact-consumer.ts";
 
 // Pact's anonymous usage telemetry would call out from every test run and CI job.
@@ -48,7 +49,46 @@ export interface VerifyProviderOptions {
   /** Message description -> function building that message through the provider's real code. */
   messageProviders?: MessageProviders;
   source: PactSource;
+  /**
+   * Who calls each RPC of the pacts (by Connect method name, e.g.
+   * "ConfirmOrder"): every HTTP interaction is sent with that caller's real
+   * token for audience `provider`, in place of the pact's made-up example.
+   * A method missing here fails its interaction.
+   */
+  callers?: Readonly<Record<string, TestCaller>>;
   logLevel?: "trace" | "debug" | "info" | "warn" | "error";
+}
+
+/** The part of the Verifier's express middleware signature the filter uses. */
+type RequestFilter = (
+  req: { path: string; headers: Record<string, string | string[] | undefined> },
+  res: unknown,
+  next: (error?: unknown) => void,
+) => void;
+
+/**
+ * The Verifier's request filter that puts a real bearer token on every
+ * request to the provider (Connect paths "/<package>.<Service>/<Method>");
+ * the proxy's own state-setup and message requests pass untouched.
+ */
+function bearerFilter(audience: string, callers: Readonly<Record<string, TestCaller>>): RequestFilter {
+  return (req, _res, next) => {
+    const rpc = /^\/[A-Za-z0-9_.]+\.[A-Za-z0-9_]+\/([A-Za-z0-9_]+)$/.exec(req.path)?.[1];
+    if (rpc === undefined) return next();
+    const caller = callers[rpc];
+    if (caller === undefined) {
+      next(new Error(`verifyProvider: no caller named for ${rpc} (add it to callers)`));
+      return;
+    }
+    const { tokens } = callerAs(caller, audience);
+    tokens.token(audience).then(
+      (token) => {
+        req.headers.authorization = `Bearer ${token}`;
+        next();
+      },
+      (error: unknown) => next(error),
+    );
+  };
 }
 
 /**
@@ -64,6 +104,9 @@ export function verifyProvider(options: VerifyProviderOptions): Promise<string> 
     ...(baseUrl ? { providerBaseUrl: baseUrl } : {}),
     ...(stateHandlers ? { stateHandlers } : {}),
     ...(messageProviders ? { messageProviders } : {}),
+    ...(options.callers
+      ? { requestFilter: bearerFilter(provider, options.callers) as VerifierOptions["requestFilter"] }
+      : {}),
   };
   const where: Partial<VerifierOptions> =
     "pactUrls" in source

@@ -9,10 +9,13 @@ import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/serv
 // that the state hands to the request (fromProviderState).
 let service: ServiceUnderTest<"inventory">;
 let inventory: ServiceUnderTest<"inventory">["client"];
+/** Stock levels are ops' to set (the table's setStock rule). */
+let ops: ServiceUnderTest<"inventory">["client"];
 
 beforeAll(async () => {
   service = await startServiceUnderTest("inventory", { tag: "pact" });
   inventory = service.client;
+  ops = service.clientAs("olivia");
 });
 
 afterAll(async () => {
@@ -22,7 +25,7 @@ afterAll(async () => {
 /** A new order's reservation of quantity x sku, made by the real Reserve. */
 async function reserved(sku: string, quantity: number): Promise<string> {
   const orderId = randomUUID();
-  await inventory.setStock({ sku, available: BigInt(quantity * 5) });
+  await ops.setStock({ sku, available: BigInt(quantity * 5) });
   await inventory.reserve({
     idempotencyKey: `order-${orderId}/reserve`,
     orderId,
@@ -37,10 +40,12 @@ describe("inventory provider", () => {
       provider: "inventory",
       baseUrl: service.url,
       source: await pactSourceFromEnv("inventory"),
+      // The saga's calls, with the orchestrator's real token.
+      callers: { Reserve: "orchestrator", Release: "orchestrator" },
       stateHandlers: {
         "a SKU has stock": async (params) => {
           const { sku, available } = params as { sku: string; available: number };
-          await inventory.setStock({ sku, available: BigInt(available) });
+          await ops.setStock({ sku, available: BigInt(available) });
           return { orderId: randomUUID() };
         },
         // With reservationId, the first reservation carries the id the replay
@@ -57,8 +62,7 @@ describe("inventory provider", () => {
           const orderId = earlier || (await reserved(sku, quantity));
           if (reservationId && !earlier)
             await pinReservationId(service.pool, `order-${orderId}/reserve`, reservationId);
-          if (availableAfter !== undefined)
-            await inventory.setStock({ sku, available: BigInt(availableAfter) });
+          if (availableAfter !== undefined) await ops.setStock({ sku, available: BigInt(availableAfter) });
           return { orderId };
         },
         "an order's reservation was released": async (params) => {

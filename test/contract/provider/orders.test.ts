@@ -8,30 +8,34 @@ import {
   OrderPlacedSchema,
 } from "#gen/accord/orders/v1/events_pb.js";
 import { FailureCode } from "#gen/accord/orders/v1/orders_pb.js";
+import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
 import { outboxMessage } from "#test/support/pact-provider.ts";
 import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The real orders process on its own database verifies the pacts of every
 // consumer (orchestrator, accord-cli, notifications): RPCs over HTTP, and the
-// events its outbox holds after the real RPCs ran.
+// events its outbox holds after the real RPCs ran. Every call carries a real
+// token: orders are alice's (the CLI's customer), the transitions the saga's.
 let service: ServiceUnderTest<"orders">;
 let orders: ServiceUnderTest<"orders">["client"];
+let saga: ServiceUnderTest<"orders">["client"];
 
 beforeAll(async () => {
   service = await startServiceUnderTest("orders", { tag: "pact" });
   orders = service.client;
+  saga = service.clientAs("orchestrator");
 });
 
 afterAll(async () => {
   await service?.stop();
 });
 
-/** A new order through PlaceOrder, as a customer would place it. */
+/** A new order through PlaceOrder, as alice places it (the customer the CLI's pact calls as). */
 async function placeOrder(): Promise<string> {
   const { order } = await orders.placeOrder({
     idempotencyKey: `pact-${randomUUID()}`,
-    customerId: "customer-42",
+    customerId: DEMO_USERS.alice.id,
     customerEmail: "ada@example.com",
     currencyCode: "EUR",
     lines: [{ sku: "BOOK-001", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: 1250n } }],
@@ -54,13 +58,13 @@ async function orderIn(status: string): Promise<string> {
     case "PENDING":
       break;
     case "CONFIRMED":
-      await orders.confirmOrder({ orderId, paymentId: randomUUID(), shipmentId: randomUUID() });
+      await saga.confirmOrder({ orderId, paymentId: randomUUID(), shipmentId: randomUUID() });
       break;
     case "CANCELLING":
       await orders.cancelOrder({ orderId, reason: "changed my mind" });
       break;
     case "FAILED":
-      await orders.failOrder({ orderId, failureCode: FailureCode.OTHER, reason: "test" });
+      await saga.failOrder({ orderId, failureCode: FailureCode.OTHER, reason: "test" });
       break;
     default:
       throw new Error(`provider state: unsupported order status ${status}`);
@@ -77,6 +81,18 @@ describe("orders provider", () => {
       provider: "orders",
       baseUrl: service.url,
       source: await pactSourceFromEnv("orders"),
+      // Each RPC with a caller the table allows: the CLI's calls as alice,
+      // whose orders the states place; the saga's transitions as the orchestrator.
+      callers: {
+        PlaceOrder: "alice",
+        GetOrder: "alice",
+        ListOrders: "alice",
+        CancelOrder: "alice",
+        ConfirmOrder: "orchestrator",
+        FailOrder: "orchestrator",
+        MarkOrderCancelled: "orchestrator",
+        MarkOrderDelivered: "orchestrator",
+      },
       stateHandlers: {
         "an order exists": async (params) => {
           const { status } = (params ?? {}) as { status?: string };
@@ -94,12 +110,12 @@ describe("orders provider", () => {
         },
         "an OrderConfirmed event": async () => {
           const orderId = await placeOrder();
-          await orders.confirmOrder({ orderId, paymentId: randomUUID(), shipmentId: randomUUID() });
+          await saga.confirmOrder({ orderId, paymentId: randomUUID(), shipmentId: randomUUID() });
           return outbox(OrderConfirmedSchema.typeName, orderId);
         },
         "an OrderFailed event": async () => {
           const orderId = await placeOrder();
-          await orders.failOrder({
+          await saga.failOrder({
             orderId,
             failureCode: FailureCode.PAYMENT_DECLINED,
             reason: "payment declined: insufficient_funds",
@@ -109,7 +125,7 @@ describe("orders provider", () => {
         "an OrderCancelled event": async () => {
           const orderId = await placeOrder();
           await orders.cancelOrder({ orderId, reason: "changed my mind" });
-          await orders.markOrderCancelled({ orderId });
+          await saga.markOrderCancelled({ orderId });
           return outbox(OrderCancelledSchema.typeName, orderId);
         },
       },

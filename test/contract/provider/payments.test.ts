@@ -73,6 +73,8 @@ describe("payments provider", () => {
       provider: "payments",
       baseUrl: service.url,
       source: await pactSourceFromEnv("payments"),
+      // The saga's calls, with the orchestrator's real token.
+      callers: { Charge: "orchestrator", Refund: "orchestrator" },
       stateHandlers: {
         "the payment provider captures charges": async () => ({ orderId: randomUUID() }),
         "the payment provider declines charges of 666": async () => ({ orderId: randomUUID() }),

@@ -74,6 +74,8 @@ describe("shipping provider", () => {
       provider: "shipping",
       baseUrl: service.url,
       source: await pactSourceFromEnv("shipping"),
+      // The saga's calls, with the orchestrator's real token.
+      callers: { CreateShipment: "orchestrator", CancelShipment: "orchestrator" },
       stateHandlers: {
         "the carrier accepts bookings": async () => ({ orderId: randomUUID() }),
         "the carrier does not serve AQ": async () => ({ orderId: randomUUID() }),
