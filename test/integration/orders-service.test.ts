@@ -4,14 +4,25 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
-import { FailureCode, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { FailureCode, OrderStatus, type PlaceOrderRequest } from "#gen/accord/orders/v1/orders_pb.js";
+import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
+import { bearerFor } from "#test/support/identity.ts";
 import { placeOrderRequest } from "#test/support/requests.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The real orders process on its own database, called over real sockets with
 // the generated clients: Connect JSON over HTTP/1.1 and gRPC over HTTP/2.
+// `service.client` calls as alice with her real token from the realm; the
+// saga's transitions are called as the orchestrator, whose alone they are.
 let service: ServiceUnderTest<"orders">;
 let db: pg.Pool;
+
+const ALICE = DEMO_USERS.alice.id;
+const BOB = DEMO_USERS.bob.id;
+
+/** A valid order of alice's own (the shared default names a customer no token has). */
+const alicesOrder = (overrides: Partial<Omit<PlaceOrderRequest, "$typeName">> = {}) =>
+  placeOrderRequest({ customerId: ALICE, ...overrides });
 
 beforeAll(async () => {
   service = await startServiceUnderTest("orders");
@@ -27,7 +38,7 @@ afterAll(async () => {
 describe("orders service over Connect JSON (HTTP/1.1)", () => {
   it("places an order as PENDING and writes the order and its OrderPlaced outbox row", async () => {
     const client = service.client;
-    const { order, replayed } = await client.placeOrder(placeOrderRequest());
+    const { order, replayed } = await client.placeOrder(alicesOrder());
     expect(replayed).toBe(false);
     expect(order?.status).toBe(OrderStatus.PENDING);
     expect(order?.total?.amountMinor).toBe(3000n);
@@ -57,10 +68,9 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
     const req = placeOrderRequest();
     const res = await fetch(`${service.url}/accord.orders.v1.OrderService/PlaceOrder`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: await bearerFor("alice", "orders") },
       body: JSON.stringify({
         idempotencyKey: req.idempotencyKey,
-        customerId: "c-json",
         customerEmail: "json@example.com",
         currencyCode: "USD",
         lines: [{ sku: "PEN-9", quantity: 1, unitPrice: { currencyCode: "USD", amountMinor: "250" } }],
@@ -68,14 +78,18 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
       }),
     });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { order: { status: string; total: { amountMinor: string } } };
+    const body = (await res.json()) as {
+      order: { status: string; customerId: string; total: { amountMinor: string } };
+    };
     expect(body.order.status).toBe("ORDER_STATUS_PENDING");
+    // No customer_id sent: the order is the token's customer's.
+    expect(body.order.customerId).toBe(ALICE);
     expect(body.order.total.amountMinor).toBe("250");
   });
 
   it("returns the same order for a repeated idempotency key and rejects a different body", async () => {
     const client = service.client;
-    const req = placeOrderRequest();
+    const req = alicesOrder();
     const first = await client.placeOrder(req);
     const second = await client.placeOrder(req);
     expect(second.order?.orderId).toBe(first.order?.orderId);
@@ -85,7 +99,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
     ]);
     expect(count.rows[0].n).toBe(1);
 
-    const changed = placeOrderRequest({ idempotencyKey: req.idempotencyKey, customerId: "someone-else" });
+    const changed = alicesOrder({ idempotencyKey: req.idempotencyKey, customerEmail: "other@example.com" });
     const error = await client.placeOrder(changed).catch((e: unknown) => ConnectError.from(e));
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).code).toBe(Code.AlreadyExists);
@@ -94,7 +108,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
   it("rejects bad input with InvalidArgument naming the field, and a bad id too", async () => {
     const client = service.client;
     const error = await client
-      .placeOrder(placeOrderRequest({ lines: [] }))
+      .placeOrder(alicesOrder({ lines: [] }))
       .catch((e: unknown) => ConnectError.from(e));
     expect((error as ConnectError).code).toBe(Code.InvalidArgument);
     expect((error as ConnectError).rawMessage).toContain("lines");
@@ -105,7 +119,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
 
     const res = await fetch(`${service.url}/accord.orders.v1.OrderService/PlaceOrder`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: await bearerFor("alice", "orders") },
       body: '{"lines": "not-a-list"',
     });
     expect(res.status).toBe(400);
@@ -123,7 +137,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
 describe("orders service over gRPC (HTTP/2) and binary Connect", () => {
   it("places and gets an order over gRPC", async () => {
     const grpc = service.clientOver("grpc");
-    const { order } = await grpc.placeOrder(placeOrderRequest());
+    const { order } = await grpc.placeOrder(alicesOrder());
     const fetched = await grpc.getOrder({ orderId: order?.orderId ?? "" });
     expect(fetched.order?.orderId).toBe(order?.orderId);
     expect(fetched.order?.lines[0]?.quantity).toBe(3);
@@ -132,13 +146,14 @@ describe("orders service over gRPC (HTTP/2) and binary Connect", () => {
   it("gets the same order over Connect binary", async () => {
     const json = service.client;
     const binary = service.clientOver("connect-binary");
-    const { order } = await json.placeOrder(placeOrderRequest());
+    const { order } = await json.placeOrder(alicesOrder());
     const fetched = await binary.getOrder({ orderId: order?.orderId ?? "" });
     expect(fetched.order?.customerEmail).toBe("it@example.com");
   });
 
   it("lists orders newest first across pages", async () => {
-    const client = service.clientOver("grpc");
+    // Ops place for and list one fresh customer, so the pages hold only this test's orders.
+    const client = service.clientAs("olivia", "grpc");
     const customerId = `pager-${randomUUID()}`;
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -174,15 +189,16 @@ describe("order status transitions driven by the saga", () => {
 
   it("confirms and delivers once each, however often the saga retries", async () => {
     const client = service.clientOver("grpc");
-    const { order } = await client.placeOrder(placeOrderRequest());
+    const saga = service.clientAs("orchestrator", "grpc");
+    const { order } = await client.placeOrder(alicesOrder());
     const orderId = order?.orderId ?? "";
     for (let i = 0; i < 2; i++) {
-      const confirmed = await client.confirmOrder({ orderId, paymentId: "pay-1", shipmentId: "ship-1" });
+      const confirmed = await saga.confirmOrder({ orderId, paymentId: "pay-1", shipmentId: "ship-1" });
       expect(confirmed.order?.status).toBe(OrderStatus.CONFIRMED);
       expect(confirmed.order?.paymentId).toBe("pay-1");
     }
-    await client.markOrderDelivered({ orderId });
-    await client.markOrderDelivered({ orderId });
+    await saga.markOrderDelivered({ orderId });
+    await saga.markOrderDelivered({ orderId });
     expect(await eventTypes(orderId)).toEqual(["OrderPlaced", "OrderConfirmed", "OrderDelivered"]);
 
     const late = await client
@@ -193,12 +209,12 @@ describe("order status transitions driven by the saga", () => {
 
   it("cancels: CANCELLING with a request event, then CANCELLED when the saga finished compensating", async () => {
     const client = service.client;
-    const { order } = await client.placeOrder(placeOrderRequest());
+    const { order } = await client.placeOrder(alicesOrder());
     const orderId = order?.orderId ?? "";
     const cancelling = await client.cancelOrder({ orderId, reason: "changed my mind" });
     expect(cancelling.order?.status).toBe(OrderStatus.CANCELLING);
     await client.cancelOrder({ orderId, reason: "changed my mind" });
-    const cancelled = await client.markOrderCancelled({ orderId });
+    const cancelled = await service.clientAs("orchestrator").markOrderCancelled({ orderId });
     expect(cancelled.order?.status).toBe(OrderStatus.CANCELLED);
     expect(cancelled.order?.failureReason).toBe("changed my mind");
     expect(await eventTypes(orderId)).toEqual([
@@ -209,9 +225,9 @@ describe("order status transitions driven by the saga", () => {
   });
 
   it("fails with a code and reason, and refuses to confirm a failed order", async () => {
-    const client = service.client;
-    const { order } = await client.placeOrder(placeOrderRequest());
+    const { order } = await service.client.placeOrder(alicesOrder());
     const orderId = order?.orderId ?? "";
+    const client = service.clientAs("orchestrator");
     const failed = await client.failOrder({
       orderId,
       failureCode: FailureCode.OUT_OF_STOCK,
@@ -231,7 +247,7 @@ describe("order status transitions driven by the saga", () => {
   });
 
   it("publishes what it writes: the relay marks outbox rows published, and OrderPlaced is on its topic", async () => {
-    const { order } = await service.client.placeOrder(placeOrderRequest());
+    const { order } = await service.client.placeOrder(alicesOrder());
     const orderId = order?.orderId ?? "";
     await expect
       .poll(
@@ -253,5 +269,83 @@ describe("order status transitions driven by the saga", () => {
       .toEqual([OrderPlacedSchema.typeName]);
     const [placed] = await service.events.received(orderId);
     expect(placed?.record.topic).toBe(`${service.topicPrefix}orders.events`);
+  });
+});
+
+describe("customers act on their own orders only, with real tokens", () => {
+  const refusal = (call: Promise<unknown>): Promise<ConnectError> =>
+    call.then(
+      () => {
+        throw new Error("expected the call to be refused");
+      },
+      (e: unknown) => ConnectError.from(e),
+    );
+
+  it("answers bob NotFound for alice's order on GetOrder and CancelOrder, and leaves it PENDING", async () => {
+    const { order } = await service.client.placeOrder(alicesOrder());
+    const orderId = order?.orderId ?? "";
+    for (const protocol of ["connect-json", "grpc"] as const) {
+      const bob = service.clientAs("bob", protocol);
+      expect((await refusal(bob.getOrder({ orderId }))).code).toBe(Code.NotFound);
+      expect((await refusal(bob.cancelOrder({ orderId, reason: "not mine" }))).code).toBe(Code.NotFound);
+    }
+    const rows = await db.query("SELECT status FROM orders WHERE order_id = $1", [orderId]);
+    expect(rows.rows).toEqual([{ status: "PENDING" }]);
+    expect((await service.client.getOrder({ orderId })).order?.customerId).toBe(ALICE);
+  });
+
+  it("never lists alice's orders to bob, and refuses his filter naming her", async () => {
+    const alices = await service.client.placeOrder(alicesOrder());
+    const bob = service.clientAs("bob");
+    const bobs = await bob.placeOrder(placeOrderRequest({ customerId: "" }));
+    expect(bobs.order?.customerId).toBe(BOB);
+    const listed = await bob.listOrders({ pageSize: 100 });
+    expect(listed.orders.map((o) => o.orderId)).toContain(bobs.order?.orderId);
+    expect(listed.orders.filter((o) => o.customerId !== BOB)).toEqual([]);
+    expect(listed.orders.map((o) => o.orderId)).not.toContain(alices.order?.orderId);
+    const named = await refusal(bob.listOrders({ customerId: ALICE }));
+    expect(named.code).toBe(Code.PermissionDenied);
+    expect(named.rawMessage).toContain("customer_id");
+  });
+
+  it("refuses alice placing an order with bob's customer_id as PermissionDenied naming customer_id", async () => {
+    const req = placeOrderRequest({ customerId: BOB });
+    const error = await refusal(service.client.placeOrder(req));
+    expect(error.code).toBe(Code.PermissionDenied);
+    expect(error.rawMessage).toContain("customer_id");
+    const rows = await db.query("SELECT 1 FROM orders WHERE idempotency_key = $1", [req.idempotencyKey]);
+    expect(rows.rows).toEqual([]);
+  });
+
+  it("lets ops (olivia) see alice's and bob's orders", async () => {
+    const alices = await service.client.placeOrder(alicesOrder());
+    const bobs = await service.clientAs("bob").placeOrder(placeOrderRequest({ customerId: "" }));
+    const olivia = service.clientAs("olivia");
+    for (const placed of [alices, bobs]) {
+      const orderId = placed.order?.orderId ?? "";
+      expect((await olivia.getOrder({ orderId })).order?.customerId).toBe(placed.order?.customerId);
+    }
+    const all = (await olivia.listOrders({ pageSize: 100 })).orders;
+    expect(all.map((o) => o.orderId)).toEqual(
+      expect.arrayContaining([alices.order?.orderId, bobs.order?.orderId]),
+    );
+    const onlyBob = (await olivia.listOrders({ customerId: BOB, pageSize: 100 })).orders;
+    expect(onlyBob.length).toBeGreaterThan(0);
+    expect(onlyBob.filter((o) => o.customerId !== BOB)).toEqual([]);
+  });
+
+  it("refuses a customer calling the saga's transitions as PermissionDenied, and the order stays PENDING", async () => {
+    const { order } = await service.client.placeOrder(alicesOrder());
+    const orderId = order?.orderId ?? "";
+    const alice = service.client;
+    const calls = [
+      alice.confirmOrder({ orderId, paymentId: "pay-x", shipmentId: "ship-x" }),
+      alice.failOrder({ orderId, failureCode: FailureCode.OUT_OF_STOCK }),
+      alice.markOrderCancelled({ orderId }),
+      alice.markOrderDelivered({ orderId }),
+    ];
+    for (const call of calls) expect((await refusal(call)).code).toBe(Code.PermissionDenied);
+    const rows = await db.query("SELECT status FROM orders WHERE order_id = $1", [orderId]);
+    expect(rows.rows).toEqual([{ status: "PENDING" }]);
   });
 });
