@@ -275,6 +275,8 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
           ORCHESTRATOR_RETRY_INITIAL_MS: "100",
           ORCHESTRATOR_RETRY_MAX_MS: "200",
         },
+        // The worker bundles the workflows at start: over 30 s on a loaded two-core machine (the full run).
+        timeoutMs: 60_000,
       });
       expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
 
@@ -298,5 +300,5 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
       const code = await service?.stop();
       if (service) expect(code, service.output()).toBe(0);
     }
-  });
+  }, 120_000);
 });
