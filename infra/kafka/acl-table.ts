@@ -82,7 +82,7 @@ export const SERVICE_GRANTS: readonly Grant[] = [
 /**
  * Test-prefixed names. Tests, the chaos runs and the benchmarks start real
  * service processes under an ACCORD_TOPIC_PREFIX of their own
- * ("test-1a2b3c4d5e.orders.events", "e2e-…", "pact-…"), with a random part in
+ * ("test-1a2b3c4d5e.orders.events", "test-pact-…", "e2e-…"), with a random part in
  * the middle of the name that no per-service rule could follow. So those runs
  * authenticate as one principal of their own (`test` under vitest, `chaos`
  * and `bench` from their command lines; every process a run starts inherits
@@ -91,20 +91,17 @@ export const SERVICE_GRANTS: readonly Grant[] = [
  * and the groups "orchestrator" and "notifications" stay exactly as the
  * per-service table says: `test` cannot read or write orders.events. The
  * per-service rules themselves are proved against the production names by
- * test/integration/kafka-acl.test.ts. A new sandbox name (a createSandbox tag)
- * needs its prefix here, or its run gets TOPIC_AUTHORIZATION_FAILED.
+ * test/integration/kafka-acl.test.ts. newTopicPrefix() puts every
+ * createSandbox tag under "test-"; a tool choosing a prefix of its own needs
+ * it here, or its run gets TOPIC_AUTHORIZATION_FAILED.
  */
 export const SANDBOX_PREFIXES: readonly string[] = [
   "test.", // ACCORD_TOPIC_PREFIX's default under vitest; test.events.*, test.relay.*, test.orders.events.*
-  "test-", // newTopicPrefix() ("test-<id>.", "test-notif-<id>."), groups test-group-*, test-orchestrator-*
-  "pact-", // provider verification (createSandbox tag "pact")
-  "host-", // service-host.test.ts
-  "reflection-", // rpc-reflection.test.ts
-  "inproc-", // in-process handler tests (handlers-under-test.ts)
+  "test-", // every newTopicPrefix() / createSandbox(tag) run ("test-<id>.", "test-pact-<id>."), test-group-*
   "relay-test-", // outbox-relay.test.ts's reading group
   "e2e-", // startPlatform (test/support/platform.ts)
   "orchestrator-e2e-", // startPlatform's orchestrator group
-  "chaos-", // chaos runs
+  "chaos-", // chaos runs (chaos-<tag>., chaos-attack-<tag>.)
   "bad-", // bad-input runs (topics and the bad-input-reader-* group)
   "bench-", // benchmarks: bench-<run>.* topics, bench-* groups
 ];

@@ -34,9 +34,14 @@ export function testKafka(clientId: string): KafkaClient {
   });
 }
 
-/** An ACCORD_TOPIC_PREFIX of a test run's own, e.g. "test-1a2b3c4d5e.". */
+/**
+ * An ACCORD_TOPIC_PREFIX of a test run's own, always under "test-", the
+ * sandbox prefix the tests' Kafka principal may use (infra/kafka/acl-table.ts):
+ * "test-1a2b3c4d5e." by default, "test-pact-1a2b3c4d5e." for the tag "pact".
+ */
 export function newTopicPrefix(tag = "test", id = shortId()): string {
-  return `${tag}-${id}.`;
+  const name = tag === "test" || tag.startsWith("test-") ? tag : `test-${tag}`;
+  return `${name}-${id}.`;
 }
 
 /** The event topic of a domain under a prefix, the name the services derive from ACCORD_TOPIC_PREFIX. */

@@ -8,7 +8,7 @@ import { shortId, type TempDatabase, tempDatabase } from "./postgres.ts";
  */
 export interface Sandbox {
   readonly id: string;
-  /** ACCORD_TOPIC_PREFIX for the processes the run starts, e.g. "pact-1a2b3c4d5e.". */
+  /** ACCORD_TOPIC_PREFIX for the processes the run starts, e.g. "test-pact-1a2b3c4d5e." (newTopicPrefix). */
   readonly topicPrefix: string;
   /** A database for one service, dropped by cleanup(). */
   database(service: string): TempDatabase;

@@ -6,6 +6,7 @@ import { loadOrchestratorConfig } from "#services/orchestrator/src/config.ts";
 import { loadOrdersConfig } from "#services/orders/src/config.ts";
 import { loadPaymentsConfig } from "#services/payments/src/config.ts";
 import { loadShippingConfig } from "#services/shipping/src/config.ts";
+import { newTopicPrefix } from "#test/support/kafka.ts";
 import {
   aclRules,
   GRANTS,
@@ -93,7 +94,13 @@ describe("Kafka ACL table", () => {
   });
 
   it("covers the names tests derive under their prefixes", () => {
-    for (const prefix of ["test.", "test-1a2b3c4d5e.", "pact-1a2b3c4d5e.", "e2e-1a2b3c4d5e.", "bench-x."]) {
+    const tags = ["test", "test-notif", "pact", "host", "reflection", "inproc", "authz"];
+    for (const prefix of [
+      "test.",
+      ...tags.map((tag) => newTopicPrefix(tag)),
+      "e2e-1a2b3c4d5e.",
+      "bench-x.",
+    ]) {
       const env = { ACCORD_TOPIC_PREFIX: prefix };
       expect(allowed("test", "Write", "topic", topicFor("orders", env))).toBe(true);
       expect(allowed("test", "Read", "group", loadOrchestratorConfig(env).ORCHESTRATOR_GROUP_ID)).toBe(true);
