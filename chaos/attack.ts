@@ -1471,6 +1471,17 @@ function failedGroup(s: Suite, group: string, error: unknown): void {
 export function formatAttack(report: AttackReport): string {
   const lines: string[] = [];
   const groups = [...new Set(report.cases.map((c) => c.group))];
+  // The summary first, then every case with what was sent and what came back.
+  for (const group of groups) {
+    const cases = report.cases.filter((c) => c.group === group);
+    const failed = cases.filter((c) => !c.pass);
+    lines.push(
+      `${group.padEnd(22)} ${String(cases.length - failed.length).padStart(4)}/${String(cases.length).padEnd(4)} as expected${
+        failed.length > 0 ? `; NOT: ${failed.map((c) => c.name).join("; ")}` : ""
+      }`,
+    );
+  }
+  lines.push("");
   for (const group of groups) {
     const cases = report.cases.filter((c) => c.group === group);
     lines.push(`${group}: ${cases.filter((c) => c.pass).length}/${cases.length} as expected`);
