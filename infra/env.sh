@@ -49,6 +49,14 @@ export KEYCLOAK_MANAGEMENT_PORT="${KEYCLOAK_MANAGEMENT_PORT:-9180}"
 export KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"
 export KEYCLOAK_REALM="${KEYCLOAK_REALM:-accord}"
 
+# Zipkin, the tracing backend (UI at /zipkin/), and Prometheus, which scrapes
+# every process's /metrics (infra/prometheus/prometheus.yml).
+export ZIPKIN_HOST="${ZIPKIN_HOST:-127.0.0.1}"
+export ZIPKIN_PORT="${ZIPKIN_PORT:-9411}"
+export ZIPKIN_VERSION="${ZIPKIN_VERSION:-3.6.1}"
+export PROMETHEUS_HOST="${PROMETHEUS_HOST:-127.0.0.1}"
+export PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
+
 # Client-side addresses derived from the ports above, for the services and
 # scripts (not for the tests, whose setup derives them itself: see
 # test/setup/infrastructure.ts). Call after sourcing this file.

@@ -2,11 +2,13 @@
 # Starts, stops and reports the infrastructure Accord needs, without Docker:
 # PostgreSQL and RabbitMQ from Debian packages, Kafka (KRaft) from its Maven
 # Central jars, the Temporal CLI dev server built with `go install`, and
-# Keycloak (the identity provider) from its Maven Central distribution.
+# Keycloak (the identity provider) from its Maven Central distribution,
+# Zipkin (traces) from its Maven Central jar and Prometheus (metrics) from
+# Debian's package.
 # Idempotent: a service that already answers on its port is reused, caches are
 # reused, and `up` only returns once every service really answers.
 #
-# usage: infra/infra.sh up|down|status [postgres|rabbitmq|kafka|temporal|keycloak ...]
+# usage: infra/infra.sh up|down|status [postgres|rabbitmq|kafka|temporal|keycloak|zipkin|prometheus ...]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -442,8 +444,99 @@ keycloak_up() {
 keycloak_down() { stop_pidfile keycloak "$RUN/keycloak.pid"; }
 keycloak_status() { keycloak_ready && echo "keycloak  up    $KEYCLOAK_HOST:$KEYCLOAK_PORT (realm $KEYCLOAK_REALM, management :$KEYCLOAK_MANAGEMENT_PORT)" || echo "keycloak  down  $KEYCLOAK_HOST:$KEYCLOAK_PORT"; }
 
+# ---------------------------------------------------------------- Zipkin
+# The tracing backend: Zipkin's self-contained server (the `exec` jar from
+# Maven Central, web UI included), in-memory storage: traces are for looking
+# at now, not for keeping.
+zipkin_jar() { echo "$CACHE/zipkin-$ZIPKIN_VERSION/zipkin-server-$ZIPKIN_VERSION-exec.jar"; }
+
+zipkin_install() {
+  local jar; jar="$(zipkin_jar)"
+  [[ -f "$jar" ]] && return 0
+  command -v mvn >/dev/null || apt_install maven
+  say "zipkin: fetching zipkin-server $ZIPKIN_VERSION (Maven)"
+  local dl="$CACHE/zipkin-$ZIPKIN_VERSION.download"
+  rm -rf "$dl"
+  mvn -q -B dependency:copy -Dartifact="io.zipkin:zipkin-server:$ZIPKIN_VERSION:jar:exec" \
+    -DoutputDirectory="$dl" >"$LOGS/zipkin-mvn.log" 2>&1 || die "zipkin: fetching the jar failed; see $LOGS/zipkin-mvn.log"
+  mkdir -p "$(dirname "$jar")"
+  mv "$dl/zipkin-server-$ZIPKIN_VERSION-exec.jar" "$jar"
+  rm -rf "$dl"
+}
+
+zipkin_ready() { curl -fs -o /dev/null --max-time 3 "http://$ZIPKIN_HOST:$ZIPKIN_PORT/health"; }
+
+zipkin_up() {
+  if zipkin_ready; then say "zipkin: reusing the server on $ZIPKIN_HOST:$ZIPKIN_PORT"; return; fi
+  local pidfile="$RUN/zipkin.pid" log="$LOGS/zipkin.log"
+  if pidfile_alive "$pidfile"; then
+    say "zipkin: pid $(cat "$pidfile") is still starting; waiting for it"
+    wait_for zipkin 180 "$log" "$pidfile" zipkin_ready
+    return
+  fi
+  port_open "$ZIPKIN_HOST" "$ZIPKIN_PORT" &&
+    die "zipkin: something listens on $ZIPKIN_HOST:$ZIPKIN_PORT but does not answer /health; stop it or set ZIPKIN_PORT"
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  zipkin_install
+  say "zipkin: starting on $ZIPKIN_HOST:$ZIPKIN_PORT (in-memory storage, UI /zipkin/)"
+  local t0=$SECONDS
+  # Armeria binds to ARMERIA_PORT on every address unless told the host too.
+  STORAGE_TYPE=mem MEM_MAX_SPANS="${ZIPKIN_MAX_SPANS:-200000}" QUERY_PORT="$ZIPKIN_PORT" \
+    setsid nohup java -Xms64m -Xmx384m -XX:+UseSerialGC -Djava.awt.headless=true \
+    -Darmeria.ports[0].ip="$ZIPKIN_HOST" -Darmeria.ports[0].port="$ZIPKIN_PORT" -Darmeria.ports[0].protocols=http \
+    -jar "$(zipkin_jar)" >"$log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  wait_for zipkin 180 "$log" "$pidfile" zipkin_ready
+  say "zipkin: ready in $((SECONDS - t0))s (UI http://$ZIPKIN_HOST:$ZIPKIN_PORT/zipkin/)"
+}
+
+zipkin_down() { stop_pidfile zipkin "$RUN/zipkin.pid"; }
+zipkin_status() { zipkin_ready && echo "zipkin    up    $ZIPKIN_HOST:$ZIPKIN_PORT (UI /zipkin/)" || echo "zipkin    down  $ZIPKIN_HOST:$ZIPKIN_PORT"; }
+
+# ---------------------------------------------------------------- Prometheus
+# Debian's prometheus binary run directly (not its service unit), with the
+# committed configuration and rules in infra/prometheus and its data under
+# .accord. Tests register the processes they start as file_sd targets in
+# $RUN/prometheus-targets (see infra/prometheus/prometheus.yml).
+prometheus_base() { echo "http://$PROMETHEUS_HOST:$PROMETHEUS_PORT"; }
+prometheus_ready() { curl -fs -o /dev/null --max-time 3 "$(prometheus_base)/-/ready"; }
+
+prometheus_install() {
+  [[ -x /usr/bin/prometheus && -x /usr/bin/promtool ]] || apt_install prometheus
+}
+
+prometheus_up() {
+  mkdir -p "$RUN/prometheus-targets"
+  if prometheus_ready; then
+    say "prometheus: reusing the server on $(prometheus_base)"
+    # A running server picks up edited rules and scrape configs without a restart.
+    curl -fs -o /dev/null -X POST --max-time 5 "$(prometheus_base)/-/reload" ||
+      say "prometheus: note: it did not accept a reload (started without --web.enable-lifecycle?)"
+    return
+  fi
+  local pidfile="$RUN/prometheus.pid" log="$LOGS/prometheus.log"
+  port_open "$PROMETHEUS_HOST" "$PROMETHEUS_PORT" &&
+    die "prometheus: something listens on $PROMETHEUS_HOST:$PROMETHEUS_PORT but does not answer /-/ready; stop it or set PROMETHEUS_PORT"
+  prometheus_install
+  /usr/bin/promtool check config "$ROOT/infra/prometheus/prometheus.yml" >"$LOGS/promtool.log" 2>&1 ||
+    die "prometheus: infra/prometheus/prometheus.yml or its rules do not check; see $LOGS/promtool.log"
+  mkdir -p "$DATA/prometheus"
+  say "prometheus: starting on $(prometheus_base)"
+  local t0=$SECONDS
+  setsid nohup /usr/bin/prometheus --config.file="$ROOT/infra/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$DATA/prometheus" --storage.tsdb.retention.time=7d \
+    --web.listen-address="$PROMETHEUS_HOST:$PROMETHEUS_PORT" --web.enable-lifecycle \
+    >"$log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  wait_for prometheus 60 "$log" "$pidfile" prometheus_ready
+  say "prometheus: ready in $((SECONDS - t0))s"
+}
+
+prometheus_down() { stop_pidfile prometheus "$RUN/prometheus.pid"; }
+prometheus_status() { prometheus_ready && echo "prometheus up   $PROMETHEUS_HOST:$PROMETHEUS_PORT" || echo "prometheus down $PROMETHEUS_HOST:$PROMETHEUS_PORT"; }
+
 # ---------------------------------------------------------------- main
-ALL=(postgres rabbitmq kafka temporal keycloak)
+ALL=(postgres rabbitmq kafka temporal keycloak zipkin prometheus)
 cmd="${1:-status}"; shift || true
 targets=("$@"); ((${#targets[@]})) || targets=("${ALL[@]}")
 
@@ -453,14 +546,14 @@ case "$cmd" in
     # with the starts that do not need them.
     installs=()
     for t in "${targets[@]}"; do
-      case "$t" in kafka|temporal|keycloak) "${t}_install" & installs+=($!) ;; esac
+      case "$t" in kafka|temporal|keycloak|zipkin) "${t}_install" & installs+=($!) ;; esac
     done
     for t in "${targets[@]}"; do
       case "$t" in postgres|rabbitmq) "${t}_up" ;; esac
     done
     for pid in "${installs[@]}"; do wait "$pid" || die "an install step failed (see $LOGS)"; done
     for t in "${targets[@]}"; do
-      case "$t" in kafka|temporal|keycloak) "${t}_up" ;; esac
+      case "$t" in kafka|temporal|keycloak|zipkin|prometheus) "${t}_up" ;; esac
     done
     say "all up: ${targets[*]}"
     ;;
@@ -470,5 +563,5 @@ case "$cmd" in
   status)
     for t in "${targets[@]}"; do "${t}_status"; done
     ;;
-  *) die "usage: infra/infra.sh up|down|status [postgres|rabbitmq|kafka|temporal|keycloak ...]" ;;
+  *) die "usage: infra/infra.sh up|down|status [postgres|rabbitmq|kafka|temporal|keycloak|zipkin|prometheus ...]" ;;
 esac
