@@ -1,6 +1,7 @@
 import CircuitBreaker from "opossum";
 import { z } from "zod";
 import type { Logger } from "./observability/logger.ts";
+import { processMetrics } from "./observability/metrics.ts";
 
 export interface BreakerOptions {
   /** Per-call time limit; the call's own AbortSignal fires when it passes. */
@@ -49,6 +50,9 @@ export interface Breaker<A extends unknown[], R> {
   shutdown(): void;
 }
 
+/** breaker_state's values, so "open" reads as the largest. */
+const STATE_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
+
 /**
  * Wraps an async call in an opossum circuit breaker. Each call gets its own
  * AbortSignal (opossum's shared AbortController would abort every in-flight
@@ -78,9 +82,23 @@ export function createBreaker<A extends unknown[], R>(
     rollingCountTimeout: options.rollingCountTimeoutMs ?? 10_000,
     errorFilter: (error: unknown) => options.isBusinessError?.(error) ?? false,
   });
-  breaker.on("open", () => options.logger?.warn({ breaker: name }, "circuit breaker opened"));
-  breaker.on("halfOpen", () => options.logger?.info({ breaker: name }, "circuit breaker half-open: probing"));
-  breaker.on("close", () => options.logger?.info({ breaker: name }, "circuit breaker closed"));
+  // Exported per breaker name, which names the downstream it guards (alerts: infra/prometheus/rules).
+  const { breakerState, breakerOpens } = processMetrics();
+  breakerState.set({ breaker: name }, STATE_VALUE.closed);
+  breakerOpens.inc({ breaker: name }, 0);
+  breaker.on("open", () => {
+    breakerState.set({ breaker: name }, STATE_VALUE.open);
+    breakerOpens.inc({ breaker: name });
+    options.logger?.warn({ breaker: name }, "circuit breaker opened");
+  });
+  breaker.on("halfOpen", () => {
+    breakerState.set({ breaker: name }, STATE_VALUE["half-open"]);
+    options.logger?.info({ breaker: name }, "circuit breaker half-open: probing");
+  });
+  breaker.on("close", () => {
+    breakerState.set({ breaker: name }, STATE_VALUE.closed);
+    options.logger?.info({ breaker: name }, "circuit breaker closed");
+  });
 
   return {
     async call(...args: A) {
@@ -96,6 +114,7 @@ export function createBreaker<A extends unknown[], R>(
     },
     shutdown() {
       breaker.shutdown();
+      breakerState.remove({ breaker: name });
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Pool } from "../db.ts";
 import type { Logger } from "../observability/logger.ts";
+import { cachedProbe, OUTBOX_COUNT_CAP, processMetrics } from "../observability/metrics.ts";
 import { dlqTopicFor } from "./events.ts";
 import { createIdempotentProducer, type EventProducer, ensureTopics, type KafkaClient } from "./kafka.ts";
 
@@ -218,16 +219,43 @@ export function startOutboxPublisher(options: OutboxPublisherOptions): OutboxPub
     setup = connect();
   }
 
+  const removeProbes = watchOutboxBacklog(pool);
   let setup = connect();
   return {
     running: () => relay !== undefined,
     async stop() {
       stopping = true;
+      removeProbes();
       // A connect still in progress may take a while to give up; do not wait for it forever.
       await Promise.race([setup, new Promise((resolve) => setTimeout(resolve, 5_000))]);
       await relay?.stop();
       await producer?.disconnect().catch(() => {});
     },
+  };
+}
+
+/**
+ * Exports the outbox backlog and the oldest unpublished row's age at scrape
+ * time, from PostgreSQL, so they show even while Kafka (and so the relay) is
+ * down. Both reads are bounded: the count stops at OUTBOX_COUNT_CAP, and the
+ * oldest row is the first by id (ids follow insertion). Returns the remover.
+ */
+export function watchOutboxBacklog(pool: Pool): () => void {
+  const { outboxBacklog, outboxOldestAge } = processMetrics();
+  const read = cachedProbe(1_000, async () => {
+    const { rows } = await pool.query<{ backlog: string; oldest: string | null }>(
+      `SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL LIMIT $1) waiting) AS backlog,
+              (SELECT EXTRACT(EPOCH FROM now() - created_at) FROM outbox
+                WHERE published_at IS NULL ORDER BY id LIMIT 1) AS oldest`,
+      [OUTBOX_COUNT_CAP],
+    );
+    return { backlog: Number(rows[0]?.backlog ?? 0), oldest: Number(rows[0]?.oldest ?? 0) };
+  });
+  const removeBacklog = outboxBacklog.addProbe(async () => [[{}, (await read()).backlog]]);
+  const removeAge = outboxOldestAge.addProbe(async () => [[{}, (await read()).oldest]]);
+  return () => {
+    removeBacklog();
+    removeAge();
   };
 }
 

@@ -1,13 +1,102 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export interface ProcessMetrics {
   registry: Registry;
   rpcDuration: Histogram<"method" | "code">;
   authDenials: Counter<"method" | "reason">;
+  /** 0 closed, 1 half-open, 2 open; per breaker (named after its downstream). */
+  breakerState: Gauge<"breaker">;
+  breakerOpens: Counter<"breaker">;
+  /** Rows of this process's outbox not yet published (summed over its relays). */
+  outboxBacklog: ProbedGauge<never>;
+  /** Age of the oldest unpublished outbox row (the largest over its relays). */
+  outboxOldestAge: ProbedGauge<never>;
+  consumerLag: ProbedGauge<"group" | "topic" | "partition">;
+  kafkaDlqDepth: ProbedGauge<"topic">;
+  rabbitDlqDepth: ProbedGauge<"queue">;
+  /** Orders reaching a final state of their saga, counted where that state is committed (orders). */
+  sagaOutcomes: Counter<"result">;
+  sagaDuration: Histogram<"result">;
+}
+
+type Labels<L extends string> = Partial<Record<L, string>>;
+/** Reads one source at scrape time: its series, as label sets with values. */
+export type Probe<L extends string> = () => Promise<ReadonlyArray<readonly [Labels<L>, number]>>;
+
+/**
+ * A gauge measured when Prometheus scrapes, from the probes the process's
+ * parts added (a relay's outbox, a consumer group's offsets): series of a
+ * probe that fails or was removed are left out rather than shown stale.
+ * Label sets reported by several probes are combined (sum or max).
+ */
+export interface ProbedGauge<L extends string> {
+  readonly gauge: Gauge<L>;
+  /** Adds a probe; the returned function removes it. */
+  addProbe(probe: Probe<L>): () => void;
+}
+
+function probedGauge<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  combine: "sum" | "max",
+): ProbedGauge<L> {
+  const probes = new Set<Probe<L>>();
+  const gauge: Gauge<L> = new Gauge<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    async collect() {
+      const results = await Promise.allSettled([...probes].map((probe) => probe()));
+      const merged = new Map<string, [Labels<L>, number]>();
+      for (const result of results) {
+        if (result.status !== "fulfilled") continue;
+        for (const [labels, value] of result.value) {
+          const key = JSON.stringify(labelNames.map((l) => labels[l] ?? ""));
+          const seen = merged.get(key);
+          const next = !seen ? value : combine === "sum" ? seen[1] + value : Math.max(seen[1], value);
+          merged.set(key, [labels, next]);
+        }
+      }
+      gauge.reset();
+      for (const [labels, value] of merged.values()) gauge.set(labels as never, value);
+    },
+  });
+  return {
+    gauge,
+    addProbe(probe) {
+      probes.add(probe);
+      return () => probes.delete(probe);
+    },
+  };
+}
+
+/**
+ * Memoizes a probe for `ttlMs` (and while a read is in flight), so gauges
+ * fed by one query, or scrapes close together, cost one round trip.
+ */
+export function cachedProbe<T>(ttlMs: number, read: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (!last || Date.now() - last.at >= ttlMs) {
+      const value = read();
+      last = { at: Date.now(), value };
+      // A failed read is not kept: the next scrape tries again.
+      value.catch(() => {
+        if (last?.value === value) last = undefined;
+      });
+    }
+    return last.value;
+  };
 }
 
 let metrics: ProcessMetrics | undefined;
+
+/** The outbox backlog is counted up to this many rows, so a scrape stays cheap however far behind the relay is. */
+export const OUTBOX_COUNT_CAP = 100_000;
 
 /**
  * The process's Prometheus registry: Node's default metrics (event-loop
@@ -37,7 +126,80 @@ export function processMetrics(): ProcessMetrics {
     labelNames: ["method", "reason"] as const,
     registers: [registry],
   });
-  metrics = { registry, rpcDuration, authDenials };
+  const breakerState = new Gauge({
+    name: "breaker_state",
+    help: "Circuit breaker state by breaker (named after the downstream it guards): 0 closed, 1 half-open, 2 open.",
+    labelNames: ["breaker"] as const,
+    registers: [registry],
+  });
+  const breakerOpens = new Counter({
+    name: "breaker_opens_total",
+    help: "Times a circuit breaker opened (closed or half-open to open), by breaker.",
+    labelNames: ["breaker"] as const,
+    registers: [registry],
+  });
+  const outboxBacklog = probedGauge<never>(
+    registry,
+    "outbox_unpublished_rows",
+    `Outbox rows this process's relay has not published yet, read at scrape (counted up to ${OUTBOX_COUNT_CAP}).`,
+    [],
+    "sum",
+  );
+  const outboxOldestAge = probedGauge<never>(
+    registry,
+    "outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when none waits), read at scrape.",
+    [],
+    "max",
+  );
+  const consumerLag = probedGauge(
+    registry,
+    "kafka_consumer_lag_messages",
+    "Messages behind: a partition's high watermark minus the group's committed offset (or the low watermark when none is committed), read at scrape.",
+    ["group", "topic", "partition"] as const,
+    "max",
+  );
+  const kafkaDlqDepth = probedGauge(
+    registry,
+    "kafka_dlq_depth_messages",
+    "Messages held in a Kafka dead-letter topic (<topic>.dlq): high minus low watermark over its partitions, read at scrape.",
+    ["topic"] as const,
+    "max",
+  );
+  const rabbitDlqDepth = probedGauge(
+    registry,
+    "rabbitmq_dlq_depth_messages",
+    "Messages ready in a RabbitMQ dead-letter queue (<queue>.dlq), read at scrape.",
+    ["queue"] as const,
+    "max",
+  );
+  const sagaOutcomes = new Counter({
+    name: "saga_outcomes_total",
+    help: "Orders whose saga reached a final state (confirmed, failed, cancelled), counted once when orders commits it.",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  const sagaDuration = new Histogram({
+    name: "saga_duration_seconds",
+    help: "From an order's placement to its saga's final state (confirmed, failed, cancelled), by result.",
+    labelNames: ["result"] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+    registers: [registry],
+  });
+  metrics = {
+    registry,
+    rpcDuration,
+    authDenials,
+    breakerState,
+    breakerOpens,
+    outboxBacklog,
+    outboxOldestAge,
+    consumerLag,
+    kafkaDlqDepth,
+    rabbitDlqDepth,
+    sagaOutcomes,
+    sagaDuration,
+  };
   return metrics;
 }
 

@@ -4,6 +4,8 @@ import { runService } from "#lib/host/service-host.ts";
 import { dlqTopicFor } from "#lib/messaging/events.ts";
 import { createIdempotentProducer, ensureTopics, runEventConsumer } from "#lib/messaging/kafka.ts";
 import { connectRabbit, openConfirmChannel, type Task } from "#lib/messaging/rabbit.ts";
+import { watchConsumerLag } from "#lib/observability/kafka-lag.ts";
+import { watchDeadLetterDepth } from "#lib/observability/rabbit-dlq-depth.ts";
 import { notificationAuthorization } from "./authorization.ts";
 import { loadNotificationsConfig } from "./config.ts";
 import { createDispatcher } from "./dispatcher.ts";
@@ -74,6 +76,8 @@ await runService({
       });
       host.onShutdown(`${queue} worker`, () => consumer.stop());
     }
+    const dlqs = Object.keys(handlers).map((queue) => names.dlq(queue));
+    host.onShutdown("dlq depth gauge", watchDeadLetterDepth({ connection: rabbit, queues: dlqs }).stop);
 
     const kafka = host.kafka(config.KAFKA_BROKERS);
     const topics = config.NOTIFICATIONS_TOPICS;
@@ -91,6 +95,10 @@ await runService({
       dlqProducer,
     });
     host.onShutdown("kafka consumer", () => eventConsumer.stop());
+    host.onShutdown(
+      "consumer lag gauge",
+      watchConsumerLag({ kafka, groupId: config.NOTIFICATIONS_CONSUMER_GROUP, topics }).stop,
+    );
     logger.info({ topics, groupId: config.NOTIFICATIONS_CONSUMER_GROUP, prefix }, "dispatcher consuming");
 
     host.serve(NotificationService, createNotificationService({ pool, logger }), notificationAuthorization);

@@ -2,6 +2,7 @@ import { breakerOptionsFrom } from "#lib/breaker.ts";
 import { runService } from "#lib/host/service-host.ts";
 import { dlqTopicFor } from "#lib/messaging/events.ts";
 import { createIdempotentProducer, ensureTopics } from "#lib/messaging/kafka.ts";
+import { watchConsumerLag } from "#lib/observability/kafka-lag.ts";
 import { connectTemporalClient } from "#lib/temporal.ts";
 import { createOrderActivities } from "./activities/order-activities.ts";
 import { startBridge } from "./bridge.ts";
@@ -31,6 +32,12 @@ await runService({
     host.ready("temporal", () =>
       client.connection.withDeadline(Date.now() + 2000, () => client.workflowService.getSystemInfo({})),
     );
+    const tokens = host.tokens();
+    // The callees' tokens before the first saga step, so that step's breaker
+    // does not time a token fetch (later renewals happen in the background).
+    await Promise.all(["orders", "inventory", "payments", "shipping"].map((a) => tokens.token(a))).catch(
+      (err: unknown) => logger.warn({ err }, "tokens not fetched yet; the first calls will fetch them"),
+    );
     const activities = createOrderActivities({
       urls: {
         orders: config.ORDERS_URL,
@@ -39,7 +46,7 @@ await runService({
         shipping: config.SHIPPING_URL,
       },
       protocol: config.ORCHESTRATOR_RPC_PROTOCOL,
-      tokens: host.tokens(),
+      tokens,
       breaker: breakerOptionsFrom(config, "ORCHESTRATOR"),
       logger,
     });
@@ -79,6 +86,10 @@ await runService({
       tuning,
     });
     host.onShutdown("kafka bridge", () => bridge.stop());
+    host.onShutdown(
+      "consumer lag gauge",
+      watchConsumerLag({ kafka, groupId: config.ORCHESTRATOR_GROUP_ID, topics }).stop,
+    );
     logger.info(
       { topics, groupId: config.ORCHESTRATOR_GROUP_ID, taskQueue: config.ORDERS_TASK_QUEUE },
       "orchestrator running",

@@ -15,6 +15,7 @@ import { inTransaction, type Pool } from "#lib/db.ts";
 import { type EncodedEvent, encodeEvent } from "#lib/messaging/events.ts";
 import { enqueueOutbox } from "#lib/messaging/outbox.ts";
 import type { Logger } from "#lib/observability/logger.ts";
+import { processMetrics } from "#lib/observability/metrics.ts";
 import { traceparentOf } from "#lib/observability/request-context.ts";
 import { invalidArgument, requireUuid } from "#lib/rpc/errors.ts";
 import { isUuid } from "#lib/validation.ts";
@@ -94,7 +95,10 @@ export function createOrderService(deps: {
       if (plan === "apply") await enqueueOutbox(client, deps.topic, eventOf(order));
       return { order, applied: plan === "apply" };
     });
-    if (result.applied) logger.info({ orderId, status: statusName(change.status) }, "order status changed");
+    if (result.applied) {
+      logger.info({ orderId, status: statusName(change.status) }, "order status changed");
+      recordSagaOutcome(result.order);
+    }
     return result.order;
   }
 
@@ -253,6 +257,30 @@ export function createOrderService(deps: {
       return { order };
     },
   };
+}
+
+/**
+ * The saga's outcome is counted here, where it is committed: an order reaches
+ * CONFIRMED, FAILED or CANCELLED exactly once (status.ts allows each only from
+ * PENDING or CANCELLING, and a repeated step is "already"), whereas the
+ * workflow cannot emit metrics and its activities run again on retries.
+ * The duration runs from placement (created_at) to that commit.
+ */
+const SAGA_RESULTS: Partial<Record<OrderStatus, string>> = {
+  [OrderStatus.CONFIRMED]: "confirmed",
+  [OrderStatus.FAILED]: "failed",
+  [OrderStatus.CANCELLED]: "cancelled",
+};
+
+function recordSagaOutcome(order: Order): void {
+  const result = SAGA_RESULTS[order.status];
+  if (!result) return;
+  const { sagaOutcomes, sagaDuration } = processMetrics();
+  sagaOutcomes.inc({ result });
+  if (order.createdAt) {
+    const placedMs = Number(order.createdAt.seconds) * 1000 + order.createdAt.nanos / 1e6;
+    sagaDuration.observe({ result }, Math.max(0, (Date.now() - placedMs) / 1000));
+  }
 }
 
 function encodePageToken(cursor: ListCursor): string {
