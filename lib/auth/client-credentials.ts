@@ -110,27 +110,43 @@ function cachedTokens(
   renewBeforeSec = 30,
   keyOf: (audience: string) => string = (audience) => audience,
 ): TokenSource {
-  const cache = new Map<string, { token: string; renewAtMs: number }>();
+  // A token is renewed in the background once past renewAtMs and used until
+  // usableUntilMs, so calls wait for the identity provider only for the first
+  // token or after a long pause, never at each renewal.
+  const cache = new Map<string, { token: string; renewAtMs: number; usableUntilMs: number }>();
   const pending = new Map<string, Promise<string>>();
+
+  function fetchAndCache(audience: string, key: string): Promise<string> {
+    const inFlight = pending.get(key);
+    if (inFlight !== undefined) return inFlight;
+    const started = Date.now();
+    const request = fetchToken(audience)
+      .then(({ token, expiresInSec }) => {
+        // Renew before expiry, but never sooner than halfway through a short-lived token.
+        const lifetimeMs = expiresInSec * 1000;
+        const renewInMs = Math.max(lifetimeMs / 2, lifetimeMs - renewBeforeSec * 1000);
+        // Stop using it a little before it expires (clock skew, the call's own time in flight).
+        const usableForMs = Math.max(renewInMs, lifetimeMs - 5_000);
+        cache.set(key, { token, renewAtMs: started + renewInMs, usableUntilMs: started + usableForMs });
+        return token;
+      })
+      .finally(() => pending.delete(key));
+    pending.set(key, request);
+    return request;
+  }
+
   return {
     token(audience) {
       const key = keyOf(audience);
       const cached = cache.get(key);
-      if (cached !== undefined && Date.now() < cached.renewAtMs) return Promise.resolve(cached.token);
-      const inFlight = pending.get(key);
-      if (inFlight !== undefined) return inFlight;
-      const started = Date.now();
-      const request = fetchToken(audience)
-        .then(({ token, expiresInSec }) => {
-          // Renew before expiry, but never sooner than halfway through a short-lived token.
-          const lifetimeMs = expiresInSec * 1000;
-          const renewInMs = Math.max(lifetimeMs / 2, lifetimeMs - renewBeforeSec * 1000);
-          cache.set(key, { token, renewAtMs: started + renewInMs });
-          return token;
-        })
-        .finally(() => pending.delete(key));
-      pending.set(key, request);
-      return request;
+      const now = Date.now();
+      if (cached !== undefined && now < cached.renewAtMs) return Promise.resolve(cached.token);
+      if (cached !== undefined && now < cached.usableUntilMs) {
+        // A failed background renewal is retried by the next call; the cached token still serves.
+        fetchAndCache(audience, key).catch(() => undefined);
+        return Promise.resolve(cached.token);
+      }
+      return fetchAndCache(audience, key);
     },
     forget(audience) {
       cache.delete(keyOf(audience));

@@ -77,3 +77,27 @@ it("says which client was refused, without the secret", async () => {
   expect((error as ConnectError).message).toContain("invalid_client");
   expect((error as ConnectError).message).not.toContain("very-secret");
 });
+
+it("renews in the background: a call past the renewal point gets the cached token at once", async () => {
+  requests.length = 0;
+  lifetimeSec = 20; // renew halfway (10 s), usable until 15 s
+  const tokens = clientCredentials({
+    tokenUrl,
+    clientId: "orchestrator",
+    clientSecret: "s",
+    renewBeforeSec: 30,
+  });
+  const realNow = Date.now;
+  const start = realNow();
+  try {
+    const first = await tokens.token("orders");
+    Date.now = () => start + 12_000;
+    expect(await tokens.token("orders")).toBe(first);
+    await expect.poll(() => requests.length).toBe(2);
+    const second = await tokens.token("orders");
+    expect(second).not.toBe(first);
+  } finally {
+    Date.now = realNow;
+    lifetimeSec = 300;
+  }
+});
