@@ -5,13 +5,13 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import { allows, missingRules } from "#lib/auth/authorization.ts";
-import { inScope, ownerScope } from "#lib/auth/principal.ts";
+import { inScope, ownerScope, type Principal } from "#lib/auth/principal.ts";
 import { createTokenVerifier, principalFrom, TokenRejected } from "#lib/auth/verifier.ts";
 
 // The verifier's logic against keys this test makes and serves on loopback;
 // the real realm's tokens are exercised by the integration tests and the attack suite.
 const ISSUER = "http://127.0.0.1:1/realms/unit";
-type Key = { privateKey: CryptoKey; jwk: JWK };
+type Key = { privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"]; jwk: JWK };
 
 let server: http.Server;
 let jwksUrl: string;
@@ -169,9 +169,9 @@ describe("principal from claims", () => {
 });
 
 describe("authorization rules", () => {
-  const alice = { kind: "user", subject: "alice", roles: new Set(["customer"]) } as const;
-  const olivia = { kind: "user", subject: "olivia", roles: new Set(["ops"]) } as const;
-  const orchestrator = { kind: "service", subject: "o", service: "orchestrator" } as const;
+  const alice: Principal = { kind: "user", subject: "alice", roles: new Set(["customer"]) };
+  const olivia: Principal = { kind: "user", subject: "olivia", roles: new Set(["ops"]) };
+  const orchestrator: Principal = { kind: "service", subject: "o", service: "orchestrator" };
   it("lets in only the callers a rule names", () => {
     expect(allows({ allow: ["service:orchestrator"] }, orchestrator)).toBe(true);
     expect(allows({ allow: ["service:orchestrator"] }, alice)).toBe(false);
