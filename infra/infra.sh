@@ -502,12 +502,24 @@ prometheus_base() { echo "http://$PROMETHEUS_HOST:$PROMETHEUS_PORT"; }
 prometheus_ready() { curl -fs -o /dev/null --max-time 3 "$(prometheus_base)/-/ready"; }
 
 prometheus_install() {
-  [[ -x /usr/bin/prometheus && -x /usr/bin/promtool ]] || apt_install prometheus
+  [[ -x /usr/bin/prometheus && -x /usr/bin/promtool ]] && return 0
+  apt_install prometheus
+  # On a machine with systemd the package starts its own unit on :9090 with
+  # /etc/prometheus's config; Accord runs the binary itself, so that one goes.
+  if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now prometheus >>"$LOGS/apt.log" 2>&1 || true
+  fi
 }
+
+# True when the server on the port runs Accord's configuration (natively or
+# from docker-compose), which has the tests' job; Debian's own unit does not.
+prometheus_ours() { curl -fs --max-time 3 "$(prometheus_base)/api/v1/status/config" | grep -q 'job_name: tests'; }
 
 prometheus_up() {
   mkdir -p "$RUN/prometheus-targets"
   if prometheus_ready; then
+    prometheus_ours ||
+      die "prometheus: the server on $(prometheus_base) does not run infra/prometheus/prometheus.yml (Debian's prometheus unit? systemctl disable --now prometheus); stop it or set PROMETHEUS_PORT"
     say "prometheus: reusing the server on $(prometheus_base)"
     # A running server picks up edited rules and scrape configs without a restart.
     curl -fs -o /dev/null -X POST --max-time 5 "$(prometheus_base)/-/reload" ||
