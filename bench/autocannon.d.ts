@@ -32,6 +32,7 @@ declare module "autocannon" {
     timeouts: number;
     non2xx: number;
     "2xx": number;
+    "4xx": number;
   }
   /** The run: a thenable event emitter; "response" carries each latency in ms (float). */
   interface Instance extends PromiseLike<Result> {

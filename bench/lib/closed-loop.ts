@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { isRefusal } from "./served.ts";
 import { type LatencySummary, summarize } from "./stats.ts";
 
 export interface ClosedLoopResult {
@@ -6,9 +7,12 @@ export interface ClosedLoopResult {
   durationMs: number;
   ok: number;
   errors: number;
+  /** Errors that were refusals of the request (see served.ts). */
+  refused: number;
   throughput: number;
   latency: LatencySummary;
   firstError?: string;
+  firstRefusal?: string;
 }
 
 /**
@@ -25,7 +29,9 @@ export async function closedLoop(
   const latencies: number[] = [];
   let ok = 0;
   let errors = 0;
+  let refused = 0;
   let firstError: string | undefined;
+  let firstRefusal: string | undefined;
   let counter = 0;
   const start = performance.now();
   const end = start + durationMs;
@@ -38,7 +44,12 @@ export async function closedLoop(
         latencies.push(performance.now() - t0);
       } catch (error) {
         errors += 1;
-        firstError ??= error instanceof Error ? error.message : String(error);
+        const message = error instanceof Error ? error.message : String(error);
+        firstError ??= message;
+        if (isRefusal(error)) {
+          refused += 1;
+          firstRefusal ??= message;
+        }
       }
     }
   };
@@ -49,8 +60,10 @@ export async function closedLoop(
     durationMs: elapsed,
     ok,
     errors,
+    refused,
     throughput: ok / (elapsed / 1000),
     latency: summarize(latencies),
     ...(firstError ? { firstError } : {}),
+    ...(firstRefusal ? { firstRefusal } : {}),
   };
 }

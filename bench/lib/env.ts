@@ -1,6 +1,7 @@
 // Where the infrastructure is, as test/setup/infrastructure.ts finds the
 // natively started one: the same variables and defaults as infra/env.sh.
 // Must be imported before anything that reads process.env at load time.
+import { DEFAULT_ISSUER } from "#lib/auth/dev-identities.ts";
 import { kafkaPasswordFor } from "#lib/messaging/kafka.ts";
 
 const env = (name: string, fallback: string) => process.env[name] || fallback;
@@ -15,6 +16,8 @@ process.env.TEMPORAL_ADDRESS ||= `${env("TEMPORAL_HOST", "127.0.0.1")}:${env("TE
 // inherited by every process they start.
 process.env.KAFKA_USERNAME ||= "bench";
 process.env.KAFKA_PASSWORD ||= kafkaPasswordFor(process.env.KAFKA_USERNAME);
+// The realm every process the bench starts verifies tokens against, and the bench logs in at.
+process.env.OIDC_ISSUER ||= DEFAULT_ISSUER;
 
 export function databaseUrlFor(database: string): string {
   const e = process.env;

@@ -1,9 +1,19 @@
 import http from "node:http";
 
+/** A non-2xx answer; `status` tells a refusal (4xx) from an overloaded server. */
+export class HttpStatusError extends Error {
+  readonly status: number;
+  constructor(status: number, body: string) {
+    super(`HTTP ${status}: ${body}`);
+    this.status = status;
+  }
+}
+
 /**
  * Minimal keep-alive HTTP/1.1 POST for the open-loop generators: node:http
  * is lighter per request than fetch, so the generator stays off the
- * critical path. Resolves with the body when the status is 2xx.
+ * critical path. Resolves with the body when the status is 2xx, rejects
+ * with HttpStatusError otherwise.
  */
 export function createPoster(baseUrl: string, maxSockets = 256) {
   const url = new URL(baseUrl);
@@ -38,7 +48,7 @@ export function createPoster(baseUrl: string, maxSockets = 256) {
               const out = Buffer.concat(chunks);
               const status = res.statusCode ?? 0;
               if (status >= 200 && status < 300) resolve(out);
-              else reject(new Error(`HTTP ${status}: ${out.toString().slice(0, 200)}`));
+              else reject(new HttpStatusError(status, out.toString().slice(0, 200)));
             });
             res.on("error", reject);
           },

@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { isRefusal } from "./served.ts";
 import { type LatencySummary, summarize } from "./stats.ts";
 
 /**
@@ -16,12 +17,15 @@ export interface OpenLoopResult {
   sent: number;
   ok: number;
   errors: number;
+  /** Errors that were the server refusing the request (4xx, or a Connect refusal code): the bench is wrong, not the server slow. */
+  refused: number;
   /** Achieved completions per second over the whole window. */
   throughput: number;
   latency: LatencySummary;
   /** How late the generator itself sent requests (real send - scheduled); large means the client was the bottleneck. */
   sendLag: LatencySummary;
   firstError?: string;
+  firstRefusal?: string;
   /** Every latency (ms from its scheduled time), when asked for with keepSamples: to pool runs. */
   samples?: number[];
 }
@@ -48,7 +52,9 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
   let done = 0;
   let ok = 0;
   let errors = 0;
+  let refused = 0;
   let firstError: string | undefined;
+  let firstRefusal: string | undefined;
   const start = performance.now() + 20;
 
   return new Promise((resolve) => {
@@ -59,10 +65,12 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
         sent: total,
         ok,
         errors,
+        refused,
         throughput: ok / ((performance.now() - start) / 1000),
         latency: summarize(latencies),
         sendLag: summarize(lags),
         ...(firstError ? { firstError } : {}),
+        ...(firstRefusal ? { firstRefusal } : {}),
         ...(options.keepSamples ? { samples: latencies } : {}),
       });
     };
@@ -77,7 +85,12 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
         if (error === undefined) ok += 1;
         else {
           errors += 1;
-          firstError ??= error instanceof Error ? error.message : String(error);
+          const message = error instanceof Error ? error.message : String(error);
+          firstError ??= message;
+          if (isRefusal(error)) {
+            refused += 1;
+            firstRefusal ??= message;
+          }
         }
         done += 1;
         if (done === total) finish();

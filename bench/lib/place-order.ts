@@ -5,7 +5,8 @@ export const PLACE_ORDER_PATH = `/${OrderService.typeName}/${OrderService.method
 
 /**
  * A PlaceOrder request (Connect JSON) for order number i of a run: one line
- * of the given SKU, customers spread over 100 ids.
+ * of the given SKU, customers spread over 100 ids (so it is placed by ops,
+ * who may name any customer).
  */
 export function platformOrderJson(idempotencyKey: string, sku: string, i: number): string {
   return JSON.stringify({

@@ -2,13 +2,15 @@ import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import { clientCredentials, passwordGrant } from "#lib/auth/client-credentials.ts";
-import { DEFAULT_ISSUER, DEMO_USERS, demoUserTokens, devClientSecret } from "#lib/auth/dev-identities.ts";
+import { DEMO_USERS, devClientSecret } from "#lib/auth/dev-identities.ts";
 import { createTokenVerifier } from "#lib/auth/verifier.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
 import { databaseUrlFor } from "../lib/env.ts";
 import { createPoster } from "../lib/http.ts";
+import { benchCaller, benchIssuer } from "../lib/identity.ts";
 import { openLoop } from "../lib/open-loop.ts";
 import { startCpuMeter, startTarget } from "../lib/procs.ts";
+import { requireServed } from "../lib/served.ts";
 import { type LatencySummary, round, sleep, summarize } from "../lib/stats.ts";
 
 export type AuthorizedMethod = "PlaceOrder" | "GetOrder";
@@ -94,7 +96,7 @@ export async function runAuthorizationBench(
   runId: string,
   log: (line: string) => void,
 ): Promise<AuthorizationResult> {
-  const issuer = process.env.OIDC_ISSUER ?? DEFAULT_ISSUER;
+  const issuer = benchIssuer();
   const database = `accord_orders_bench_auth_${runId}`;
   // Short windows, many of them: the two chains trade places often, so a
   // burst of foreign load on the shared machine lands on both alike.
@@ -114,25 +116,23 @@ export async function runAuthorizationBench(
       with: `http://127.0.0.1:${withPort}`,
     };
     const posters = { without: createPoster(urls.without), with: createPoster(urls.with) };
-    const alice = demoUserTokens("alice", issuer);
-    const authorization = async () => ({ authorization: `Bearer ${await alice.token("orders")}` });
+    const alice = await benchCaller("alice", "orders");
 
     // Orders to read back: alice's, placed through the server that checks her token.
     const ids: string[] = [];
-    const seedHeaders = await authorization();
     for (let i = 0; i < 200; i++) {
       const answer = await posters.with.post(
         PLACE_ORDER,
         placeOrderBody(`bench-auth-seed-${runId}-${i}`),
         "application/json",
-        seedHeaders,
+        alice.headers,
       );
       ids.push((JSON.parse(answer.toString()) as { order: { orderId: string } }).order.orderId);
     }
 
     let n = 0;
     const window = async (method: AuthorizedMethod, chain: Chain, durationMs: number) => {
-      const headers = await authorization();
+      const headers = alice.headers;
       const poster = posters[chain];
       const cpu = startCpuMeter({ server: () => (target.pid ? [target.pid] : []) });
       const result = await openLoop({
@@ -158,6 +158,7 @@ export async function runAuthorizationBench(
         },
       });
       const cpuUsed = cpu.stop().groups.server ?? 0;
+      requireServed(`${method} ${chain} authorization`, result);
       const answer = await fetch(`${urls.with}/bench/authorization-times`);
       const inInterceptor = (await answer.json()) as number[];
       return { result, cpu: cpuUsed, inInterceptor };

@@ -3,9 +3,11 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { type Platform, queryDb } from "#test/support/platform.ts";
 import { createPoster } from "../lib/http.ts";
+import { benchCaller } from "../lib/identity.ts";
 import { openLoop } from "../lib/open-loop.ts";
 import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.ts";
 import { startCpuMeter } from "../lib/procs.ts";
+import { requireServed } from "../lib/served.ts";
 import { type LatencySummary, round, sleep, summarize } from "../lib/stats.ts";
 import { platformCpuGroups } from "./platform.ts";
 
@@ -55,9 +57,16 @@ export async function runCapacity(
   await sleep(10_000);
   const idle = idleMeter.stop().groups;
 
+  // Olivia (ops) sets the stock and places the orders for many customers.
+  const opsOnInventory = await benchCaller("olivia", "inventory");
+  const ops = await benchCaller("olivia", "orders");
   const inventory = createClient(
     InventoryService,
-    createConnectTransport({ baseUrl: platform.urls.inventory, httpVersion: "1.1" }),
+    createConnectTransport({
+      baseUrl: platform.urls.inventory,
+      httpVersion: "1.1",
+      interceptors: [opsOnInventory.interceptor],
+    }),
   );
   const poster = createPoster(platform.urls.orders);
   const runs: CapacityRun[] = [];
@@ -79,9 +88,10 @@ export async function runCapacity(
         durationMs: seconds * 1000,
         send: async (i) => {
           const body = platformOrderJson(`bench-cap-${runId}-${rate}-${i}`, sku, i);
-          await poster.post(PLACE_ORDER_PATH, body);
+          await poster.post(PLACE_ORDER_PATH, body, "application/json", ops.headers);
         },
       });
+      requireServed(`capacity placement at ${rate}/s`, placement);
       const open = async () =>
         (
           await queryDb<{ n: number }>(

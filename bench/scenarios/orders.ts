@@ -8,6 +8,7 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import { GetOrderRequestSchema, OrderService, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
 import { createPool, inTransaction } from "#lib/db.ts";
 import { encodeEvent, sourceFor, topicFor } from "#lib/messaging/events.ts";
 import { enqueueOutbox } from "#lib/messaging/outbox.ts";
@@ -15,10 +16,12 @@ import { freePort, type ServiceProcess, startServiceProcess } from "#test/suppor
 import { closedLoop } from "../lib/closed-loop.ts";
 import { databaseUrlFor } from "../lib/env.ts";
 import { createPoster } from "../lib/http.ts";
+import { type BenchCaller, benchCaller, serviceIdentityEnv } from "../lib/identity.ts";
 import { type OpenLoopResult, openLoop } from "../lib/open-loop.ts";
 import { INFRA_GROUPS, pidOnPort, startCpuMeter, startTarget, type Target } from "../lib/procs.ts";
 import { type ProfileSummary, profileOf, summarizeProfile } from "../lib/profile.ts";
 import { type ProcessPauses, pausesBetween, scrapeMetrics } from "../lib/prometheus.ts";
+import { requireServed } from "../lib/served.ts";
 import { type LatencySummary, round, sleep, summarize } from "../lib/stats.ts";
 
 export type LookupTarget = "connect-json" | "connect-binary" | "plain-json" | "grpc-connect" | "grpc-js";
@@ -75,12 +78,14 @@ const GET_ORDER = `/${OrderService.typeName}/${OrderService.method.getOrder.name
 const PLACE_ORDER = `/${OrderService.typeName}/${OrderService.method.placeOrder.name}`;
 const CONCURRENCY = 16;
 const POOL_SIZE = 20;
+// Alice orders for herself: the orders process checks her id against her token's subject.
+const CUSTOMER_ID = DEMO_USERS.alice.id;
 
 function placeOrderBody(key: string): string {
   return JSON.stringify({
     idempotencyKey: key,
-    customerId: "customer-bench",
-    customerEmail: "bench@example.com",
+    customerId: CUSTOMER_ID,
+    customerEmail: "alice@example.com",
     currencyCode: "EUR",
     lines: [
       { sku: "BENCH-BOOK", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: "1250" } },
@@ -111,18 +116,31 @@ export async function runOrdersBench(
   const databaseUrl = databaseUrlFor(database);
   const topicPrefix = `bench-${runId}.`;
   const port = await freePort();
-  const env = { ORDERS_PORT: String(port), ORDERS_DATABASE: database, ACCORD_TOPIC_PREFIX: topicPrefix };
+  const env = {
+    ORDERS_PORT: String(port),
+    ORDERS_DATABASE: database,
+    ACCORD_TOPIC_PREFIX: topicPrefix,
+    ...serviceIdentityEnv("orders"),
+  };
   let orders: ServiceProcess | undefined;
   const targets: Target[] = [];
   try {
     orders = await startServiceProcess("services/orders/src/main.ts", env, port, 60_000);
     const poster = createPoster(orders.url);
+    const alice = await benchCaller("alice", "orders");
 
     // Orders to look up: placed through the service itself.
     const ids: string[] = [];
     for (let i = 0; i < 200; i++) {
       const res = JSON.parse(
-        (await poster.post(PLACE_ORDER, placeOrderBody(`bench-seed-${runId}-${i}`))).toString(),
+        (
+          await poster.post(
+            PLACE_ORDER,
+            placeOrderBody(`bench-seed-${runId}-${i}`),
+            "application/json",
+            alice.headers,
+          )
+        ).toString(),
       ) as { order: { orderId: string } };
       ids.push(res.order.orderId);
     }
@@ -138,7 +156,7 @@ export async function runOrdersBench(
     targets.push(grpcJs);
 
     log("lookup: GetOrder through five servers");
-    const lookup = await runLookup(quick, ids, {
+    const lookup = await runLookup(quick, ids, alice, {
       ordersUrl: orders.url,
       ordersPid: pidOnPort(port),
       plainUrl: `http://127.0.0.1:${plain.port}`,
@@ -148,7 +166,15 @@ export async function runOrdersBench(
     });
 
     log("checkout: PlaceOrder open loop vs the bare transaction");
-    const checkout = await runCheckout(quick, runId, orders.url, pidOnPort(port), databaseUrl, topicPrefix);
+    const checkout = await runCheckout(
+      quick,
+      runId,
+      alice,
+      orders.url,
+      pidOnPort(port),
+      databaseUrl,
+      topicPrefix,
+    );
     poster.close();
 
     // CPU profiles of the same loads: where the time goes, for the report.
@@ -177,22 +203,30 @@ export async function runOrdersBench(
       else log(`profile ${name}: node wrote no profile for pid ${pid} (the process did not exit cleanly)`);
     };
     log("profiles: orders under the lookup and the 500/s checkout load");
-    await profile("orders-lookup-connect-json", (url) =>
-      autocannonRun(url, jsonRequests(ids), 1).then(() =>
-        autocannonRun(url, jsonRequests(ids), profileSeconds),
-      ),
-    );
+    await profile("orders-lookup-connect-json", async (url) => {
+      await autocannonRun(url, jsonRequests(ids, alice), 1);
+      requireServed(
+        "profile orders-lookup-connect-json",
+        await autocannonRun(url, jsonRequests(ids, alice), profileSeconds),
+      );
+    });
     await profile("orders-checkout-500", async (url) => {
       const p = createPoster(url);
       let n = 0;
-      await openLoop({
+      const load = await openLoop({
         rate: 500,
         durationMs: profileSeconds * 1000,
         send: async () => {
-          await p.post(PLACE_ORDER, placeOrderBody(`bench-prof-${runId}-${n++}`));
+          await p.post(
+            PLACE_ORDER,
+            placeOrderBody(`bench-prof-${runId}-${n++}`),
+            "application/json",
+            alice.headers,
+          );
         },
       });
       p.close();
+      requireServed("profile orders-checkout-500", load);
     });
     // The plain handler under the same lookup load, to compare frame by frame.
     const plainDir = path.join(profileDir, "plain-lookup");
@@ -203,7 +237,10 @@ export async function runOrdersBench(
       BENCH_POOL_SIZE: String(POOL_SIZE),
       NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${plainDir}`,
     });
-    await autocannonRun(`http://127.0.0.1:${plainProf.port}`, jsonRequests(ids), profileSeconds);
+    requireServed(
+      "profile plain-lookup",
+      await autocannonRun(`http://127.0.0.1:${plainProf.port}`, jsonRequests(ids, alice), profileSeconds),
+    );
     await plainProf.stop();
     const plainFile = profileOf(plainDir, plainProf.pid);
     if (plainFile) profiles["plain-lookup"] = summarizeProfile(plainFile);
@@ -221,20 +258,23 @@ export async function runOrdersBench(
 
 // ------------------------------------------------------------------ lookup
 
-function jsonRequests(ids: string[]) {
+// Every server gets alice's token, the baselines too (they ignore it), so all
+// rows send the same bytes. The headers are read when a run's requests are
+// built: autocannon serializes them once per run.
+function jsonRequests(ids: string[], caller: BenchCaller) {
   return ids.slice(0, 64).map((orderId) => ({
     method: "POST",
     path: GET_ORDER,
-    headers: { "content-type": "application/json", "connect-protocol-version": "1" },
+    headers: { "content-type": "application/json", "connect-protocol-version": "1", ...caller.headers },
     body: JSON.stringify({ orderId }),
   }));
 }
 
-function binaryRequests(ids: string[]) {
+function binaryRequests(ids: string[], caller: BenchCaller) {
   return ids.slice(0, 64).map((orderId) => ({
     method: "POST",
     path: GET_ORDER,
-    headers: { "content-type": "application/proto", "connect-protocol-version": "1" },
+    headers: { "content-type": "application/proto", "connect-protocol-version": "1", ...caller.headers },
     body: Buffer.from(toBinary(GetOrderRequestSchema, create(GetOrderRequestSchema, { orderId }))),
   }));
 }
@@ -242,7 +282,13 @@ function binaryRequests(ids: string[]) {
 interface RunOutcome {
   throughput: number;
   latencies: number[];
+  /** Answered 200 / ok. */
+  ok: number;
   errors: number;
+  /** Answered 4xx or a Connect refusal code: the bench's token or request is wrong. */
+  refused: number;
+  firstRefusal?: string;
+  firstError?: string;
 }
 
 /** autocannon over HTTP/1.1 keep-alive connections; latencies taken from its per-response event (float ms). */
@@ -252,33 +298,55 @@ async function autocannonRun(
   seconds: number,
 ): Promise<RunOutcome> {
   const latencies: number[] = [];
+  let firstRefusal: string | undefined;
   const instance = autocannon({ url, connections: CONCURRENCY, pipelining: 1, duration: seconds, requests });
   instance.on("response", (_c, status, _b, ms) => {
     if (status === 200) latencies.push(ms);
+    else if (status >= 400 && status < 500) firstRefusal ??= `HTTP ${status}`;
   });
   const result = await instance;
   return {
     throughput: result["2xx"] / (result.duration || seconds),
     latencies,
+    ok: result["2xx"],
     errors: result.errors + result.timeouts + result.non2xx,
+    refused: result["4xx"],
+    ...(firstRefusal ? { firstRefusal } : {}),
   };
 }
 
 /** Own closed-loop driver over @connectrpc/connect-node's gRPC transport (one HTTP/2 connection). */
-async function grpcRun(url: string, ids: string[], seconds: number): Promise<RunOutcome> {
-  const client = createClient(OrderService, createGrpcTransport({ baseUrl: url }));
+async function grpcRun(
+  url: string,
+  ids: string[],
+  caller: BenchCaller,
+  seconds: number,
+): Promise<RunOutcome> {
+  const client = createClient(
+    OrderService,
+    createGrpcTransport({ baseUrl: url, interceptors: [caller.interceptor] }),
+  );
   const latencies: number[] = [];
   const result = await closedLoop(CONCURRENCY, seconds * 1000, async (i) => {
     const t0 = performance.now();
     await client.getOrder({ orderId: ids[i % 64] as string });
     latencies.push(performance.now() - t0);
   });
-  return { throughput: result.throughput, latencies, errors: result.errors };
+  return {
+    throughput: result.throughput,
+    latencies,
+    ok: result.ok,
+    errors: result.errors,
+    refused: result.refused,
+    ...(result.firstRefusal ? { firstRefusal: result.firstRefusal } : {}),
+    ...(result.firstError ? { firstError: result.firstError } : {}),
+  };
 }
 
 async function runLookup(
   quick: boolean,
   ids: string[],
+  caller: BenchCaller,
   at: {
     ordersUrl: string;
     ordersPid: number | undefined;
@@ -303,35 +371,35 @@ async function runLookup(
       what: "orders service, Connect JSON over HTTP/1.1",
       driver: "autocannon",
       pid: at.ordersPid,
-      run: (s) => autocannonRun(at.ordersUrl, jsonRequests(ids), s),
+      run: (s) => autocannonRun(at.ordersUrl, jsonRequests(ids, caller), s),
     },
     {
       target: "connect-binary",
       what: "orders service, Connect binary (application/proto) over HTTP/1.1",
       driver: "autocannon",
       pid: at.ordersPid,
-      run: (s) => autocannonRun(at.ordersUrl, binaryRequests(ids), s),
+      run: (s) => autocannonRun(at.ordersUrl, binaryRequests(ids, caller), s),
     },
     {
       target: "plain-json",
       what: "plain node:http handler, same SQL + protobuf-es JSON",
       driver: "autocannon",
       pid: at.plainPid,
-      run: (s) => autocannonRun(at.plainUrl, jsonRequests(ids), s),
+      run: (s) => autocannonRun(at.plainUrl, jsonRequests(ids, caller), s),
     },
     {
       target: "grpc-connect",
       what: "orders service, gRPC over HTTP/2",
       driver: "closed loop, connect-node gRPC transport",
       pid: at.ordersPid,
-      run: (s) => grpcRun(at.ordersUrl, ids, s),
+      run: (s) => grpcRun(at.ordersUrl, ids, caller, s),
     },
     {
       target: "grpc-js",
       what: "grpc-js server, same SQL, generated descriptors as serializers",
       driver: "closed loop, connect-node gRPC transport",
       pid: at.grpcJsPid,
-      run: (s) => grpcRun(at.grpcJsUrl, ids, s),
+      run: (s) => grpcRun(at.grpcJsUrl, ids, caller, s),
     },
   ];
   const samples = new Map<LookupTarget, { tput: number[]; lat: number[]; errors: number; cpu: number[] }>();
@@ -343,6 +411,7 @@ async function runLookup(
       const meter = startCpuMeter({ server: () => (step.pid ? [step.pid] : []) });
       const out = await step.run(seconds);
       const cpu = meter.stop().groups.server ?? 0;
+      requireServed(`lookup ${step.target}`, out);
       const s = samples.get(step.target) ?? { tput: [], lat: [], errors: 0, cpu: [] };
       s.tput.push(out.throughput);
       s.lat.push(...out.latencies);
@@ -388,6 +457,7 @@ async function runLookup(
 async function runCheckout(
   quick: boolean,
   runId: string,
+  caller: BenchCaller,
   ordersUrl: string,
   ordersPid: number | undefined,
   databaseUrl: string,
@@ -399,13 +469,18 @@ async function runCheckout(
   const pool = createPool(databaseUrl, POOL_SIZE);
   let n = 0;
   const place = async () => {
-    await poster.post(PLACE_ORDER, placeOrderBody(`bench-co-${runId}-${n++}`));
+    await poster.post(
+      PLACE_ORDER,
+      placeOrderBody(`bench-co-${runId}-${n++}`),
+      "application/json",
+      caller.headers,
+    );
   };
 
   // The floor: the same two rows (order + outbox event) in one transaction,
   // on a pool of the service's size, with nothing else of the request path.
   const sample = create(OrderPlacedSchema, {
-    order: { orderId: randomUUID(), customerId: "customer-bench", status: OrderStatus.PENDING },
+    order: { orderId: randomUUID(), customerId: CUSTOMER_ID, status: OrderStatus.PENDING },
   });
   const encoded = encodeEvent(OrderPlacedSchema, sample, { source: sourceFor("orders"), key: "k" });
   const topic = `${topicPrefix}${topicFor("orders")}`;
@@ -419,8 +494,8 @@ async function runCheckout(
          ON CONFLICT (customer_id, idempotency_key) DO NOTHING`,
         [
           orderId,
-          "customer-bench",
-          "bench@example.com",
+          CUSTOMER_ID,
+          "alice@example.com",
           "EUR",
           "3399",
           '{"city":"Berlin"}',
@@ -438,7 +513,10 @@ async function runCheckout(
   };
 
   try {
-    await openLoop({ rate: 100, durationMs: quick ? 1000 : 3000, send: place });
+    requireServed(
+      "checkout warm-up",
+      await openLoop({ rate: 100, durationMs: quick ? 1000 : 3000, send: place }),
+    );
     await openLoop({ rate: 100, durationMs: quick ? 1000 : 3000, send: bare });
     const rows: CheckoutRow[] = [];
     for (const rate of rates) {
@@ -451,6 +529,7 @@ async function runCheckout(
       const metricsBefore = await scrapeMetrics(ordersUrl).catch(() => undefined);
       const service = await openLoop({ rate, durationMs: seconds * 1000, send: place });
       const cpu = meter.stop();
+      requireServed(`checkout at ${rate}/s`, service);
       const metricsAfter = await scrapeMetrics(ordersUrl).catch(() => undefined);
       await sleep(500);
       const floor = await openLoop({ rate, durationMs: seconds * 1000, send: bare });

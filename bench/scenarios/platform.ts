@@ -22,9 +22,11 @@ import { createLogger } from "#lib/observability/logger.ts";
 import { assertTaskTopology, consumeTasks, taskTopologyNames } from "#services/notifications/src/topology.ts";
 import { type Platform, queryDb, type ServiceName } from "#test/support/platform.ts";
 import { createPoster } from "../lib/http.ts";
+import { benchCaller } from "../lib/identity.ts";
 import { type OpenLoopResult, openLoop } from "../lib/open-loop.ts";
 import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.ts";
 import { type CpuReading, INFRA_GROUPS, pidOnPort, startCpuMeter } from "../lib/procs.ts";
+import { requireServed } from "../lib/served.ts";
 import { type LatencySummary, round, sleep, summarize } from "../lib/stats.ts";
 
 const logger = createLogger("bench", "warn");
@@ -167,9 +169,15 @@ export async function runNotifications(
   const receiver = await startReceiver();
   const rabbit = await connectRabbit(process.env.AMQP_URL ?? "", { logger, connectionName: "bench" });
   const rows: WebhookRow[] = [];
+  // Olivia (ops) owns the subscription: the event type is a payments one, which no partner is entitled to.
+  const ops = await benchCaller("olivia", "notifications");
   const notifications = createClient(
     NotificationService,
-    createConnectTransport({ baseUrl: platform.urls.notifications, httpVersion: "1.1" }),
+    createConnectTransport({
+      baseUrl: platform.urls.notifications,
+      httpVersion: "1.1",
+      interceptors: [ops.interceptor],
+    }),
   );
   const { subscription } = await notifications.createWebhookSubscription({
     url: receiver.url,
@@ -181,6 +189,12 @@ export async function runNotifications(
     const names = taskTopologyNames(platform.rabbitPrefix);
     // n tasks through the running notifications service's worker, metered with PostgreSQL.
     const throughWorker = async (path: string): Promise<WebhookRow> => {
+      const row = await deliverThroughWorker(path);
+      // None delivered: the worker refused every task (entitlement, a lost subscription), nothing was measured.
+      if (row.delivered === 0) throw new Error(`${path}: no webhook of ${row.tasks} delivered`);
+      return row;
+    };
+    const deliverThroughWorker = async (path: string): Promise<WebhookRow> => {
       const channel = await openConfirmChannel(rabbit, logger);
       const pid = pidOnPort(Number(new URL(platform.urls.notifications).port));
       const meter = startCpuMeter({
@@ -324,9 +338,16 @@ export async function runE2e(
 ): Promise<E2eResult> {
   const { rate, seconds } = load;
   const sku = `BENCH-E2E-${runId}-${rate}`;
+  // Olivia (ops) sets the stock and places the orders for many customers.
+  const opsOnInventory = await benchCaller("olivia", "inventory");
+  const ops = await benchCaller("olivia", "orders");
   const inventory = createClient(
     InventoryService,
-    createConnectTransport({ baseUrl: platform.urls.inventory, httpVersion: "1.1" }),
+    createConnectTransport({
+      baseUrl: platform.urls.inventory,
+      httpVersion: "1.1",
+      interceptors: [opsOnInventory.interceptor],
+    }),
   );
   await inventory.setStock({ sku, available: 1_000_000_000n });
 
@@ -423,7 +444,9 @@ export async function runE2e(
     send: async (i) => {
       const sentAt = Date.now();
       const body = platformOrderJson(`bench-e2e-${runId}-${rate}-${i}`, sku, i);
-      const res = JSON.parse((await poster.post(PLACE_ORDER_PATH, body)).toString()) as {
+      const res = JSON.parse(
+        (await poster.post(PLACE_ORDER_PATH, body, "application/json", ops.headers)).toString(),
+      ) as {
         order: { orderId: string };
       };
       placedAt.set(res.order.orderId, sentAt);
@@ -476,6 +499,7 @@ export async function runE2e(
   await admin.disconnect();
   await consumer.disconnect();
   const loadSeconds = (loadEnd - loadStart) / 1000;
+  requireServed(`e2e placement at ${rate}/s`, placement);
   return {
     targetRate: rate,
     seconds,
