@@ -16,5 +16,7 @@ cat <<MSG
 
 Accord is running. Logs: $ACCORD_HOME/logs. Try:
   curl -s -H 'content-type: application/json' -d '{"orderId":"<id>"}' http://127.0.0.1:${ORDERS_PORT:-8081}/accord.orders.v1.OrderService/GetOrder
+Metrics (Prometheus): http://${PROMETHEUS_HOST:-127.0.0.1}:${PROMETHEUS_PORT:-9090}
+Traces (Zipkin):      http://${ZIPKIN_HOST:-127.0.0.1}:${ZIPKIN_PORT:-9411}/zipkin/
 Run the tests with: npm test        Stop everything with: npm run stop
 MSG

@@ -65,8 +65,10 @@ prepare_infrastructure() {
   port_open "$KAFKA_HOST" "$KAFKA_PORT" || down+=("Kafka $KAFKA_HOST:$KAFKA_PORT")
   port_open "$TEMPORAL_HOST" "$TEMPORAL_PORT" || down+=("Temporal $TEMPORAL_HOST:$TEMPORAL_PORT")
   realm_answers || down+=("Keycloak $(realm_issuer)")
+  # test/integration/metrics-gauges.test.ts reads the gauges through it.
+  port_open "$PROMETHEUS_HOST" "$PROMETHEUS_PORT" || down+=("Prometheus $PROMETHEUS_HOST:$PROMETHEUS_PORT")
   if ((${#down[@]} == 0)); then
-    say "infrastructure: PostgreSQL, RabbitMQ, Kafka, Temporal and Keycloak answer"
+    say "infrastructure: PostgreSQL, RabbitMQ, Kafka, Temporal, Keycloak and Prometheus answer"
     return
   fi
   local list
