@@ -45,6 +45,8 @@ const TARGETS_DIR = path.join(ROOT, ".accord/run/prometheus-targets");
 const TARGETS_FILE = path.join(TARGETS_DIR, `metrics-gauges-${run}.json`);
 // Scrape 1 s, file_sd refresh 1 s, rules every 10 s: a recording rule may take two rounds.
 const SEEN = { timeout: 30_000, interval: 500 };
+// Several such waits in a row, on a busy machine: more than the project's 60 s.
+const TEST_TIMEOUT_MS = 150_000;
 
 const targets = new Map<string, { port: number; service: string }>();
 
@@ -133,42 +135,46 @@ describe("breaker gauges", () => {
     expect(code).toBe(0);
   });
 
-  it("breaker_state goes 0 -> 2 when the carrier times out, opens are counted, and it closes again", async () => {
-    const state = ours("shipping", "breaker_state", 'breaker="carrier"');
-    await expect.poll(() => value(state), SEEN).toBe(0);
-    expect(await value(ours("shipping", "breaker_opens_total", 'breaker="carrier"'))).toBe(0);
+  it(
+    "breaker_state goes 0 -> 2 when the carrier times out, opens are counted, and it closes again",
+    async () => {
+      const state = ours("shipping", "breaker_state", 'breaker="carrier"');
+      await expect.poll(() => value(state), SEEN).toBe(0);
+      expect(await value(ours("shipping", "breaker_opens_total", 'breaker="carrier"'))).toBe(0);
 
-    await setSimulatorBehaviour(carrier, { latencyMs: 1_000 });
-    for (let i = 0; i < VOLUME; i++) {
-      const error = await shipping.client.createShipment(shipmentRequest()).catch((e: unknown) => e);
-      expect(ConnectError.from(error).code).toBe(Code.Unavailable);
-    }
-    await expect.poll(() => value(state), SEEN).toBe(2);
-    await expect
-      .poll(() => value(ours("shipping", "breaker_opens_total", 'breaker="carrier"')), SEEN)
-      .toBe(1);
-    // The recording rule the BreakerOpen alert reads, over every shipping process.
-    await expect
-      .poll(() => value('service_breaker:breaker_state:max{service="shipping", breaker="carrier"}'), SEEN)
-      .toBe(2);
-    // The failed calls are in the RPC error ratio, by method and code.
-    await expect
-      .poll(
-        () =>
-          value(
-            'service_method_code:rpc_server_errors:ratio_rate5m{service="shipping", method="/accord.shipping.v1.ShippingService/CreateShipment", code="unavailable"}',
-          ),
-        SEEN,
-      )
-      .toBeGreaterThan(0);
+      await setSimulatorBehaviour(carrier, { latencyMs: 1_000 });
+      for (let i = 0; i < VOLUME; i++) {
+        const error = await shipping.client.createShipment(shipmentRequest()).catch((e: unknown) => e);
+        expect(ConnectError.from(error).code).toBe(Code.Unavailable);
+      }
+      await expect.poll(() => value(state), SEEN).toBe(2);
+      await expect
+        .poll(() => value(ours("shipping", "breaker_opens_total", 'breaker="carrier"')), SEEN)
+        .toBe(1);
+      // The recording rule the BreakerOpen alert reads, over every shipping process.
+      await expect
+        .poll(() => value('service_breaker:breaker_state:max{service="shipping", breaker="carrier"}'), SEEN)
+        .toBe(2);
+      // The failed calls are in the RPC error ratio, by method and code.
+      await expect
+        .poll(
+          () =>
+            value(
+              'service_method_code:rpc_server_errors:ratio_rate5m{service="shipping", method="/accord.shipping.v1.ShippingService/CreateShipment", code="unavailable"}',
+            ),
+          SEEN,
+        )
+        .toBeGreaterThan(0);
 
-    // Carrier fast again: after the reset time the breaker is half-open, and the probe call closes it.
-    await setSimulatorBehaviour(carrier, { latencyMs: 0 });
-    await expect.poll(() => value(state), { timeout: RESET_MS + 10_000, interval: 250 }).toBe(1);
-    await shipping.client.createShipment(shipmentRequest());
-    await expect.poll(() => value(state), SEEN).toBe(0);
-    expect(await value(ours("shipping", "breaker_opens_total", 'breaker="carrier"'))).toBe(1);
-  });
+      // Carrier fast again: after the reset time the breaker is half-open, and the probe call closes it.
+      await setSimulatorBehaviour(carrier, { latencyMs: 0 });
+      await expect.poll(() => value(state), { timeout: RESET_MS + 10_000, interval: 250 }).toBe(1);
+      await shipping.client.createShipment(shipmentRequest());
+      await expect.poll(() => value(state), SEEN).toBe(0);
+      expect(await value(ours("shipping", "breaker_opens_total", 'breaker="carrier"'))).toBe(1);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
 
 describe("outbox and saga gauges", () => {
@@ -186,48 +192,52 @@ describe("outbox and saga gauges", () => {
     expect(code).toBe(0);
   });
 
-  it("counts the rows waiting while Kafka is unreachable, ages the oldest, and counts a failed saga", async () => {
-    const backlog = ours("orders", "outbox_unpublished_rows");
-    const oldest = ours("orders", "outbox_oldest_unpublished_age_seconds");
-    await expect.poll(() => value(backlog), SEEN).toBe(0);
-    expect(await value(oldest)).toBe(0);
+  it(
+    "counts the rows waiting while Kafka is unreachable, ages the oldest, and counts a failed saga",
+    async () => {
+      const backlog = ours("orders", "outbox_unpublished_rows");
+      const oldest = ours("orders", "outbox_oldest_unpublished_age_seconds");
+      await expect.poll(() => value(backlog), SEEN).toBe(0);
+      expect(await value(oldest)).toBe(0);
 
-    const alice = DEMO_USERS.alice.id;
-    const first = await orders.client.placeOrder(placeOrderRequest({ customerId: alice }));
-    await orders.client.placeOrder(placeOrderRequest({ customerId: alice }));
-    const orderId = first.order?.orderId ?? "";
-    // The saga's terminal transition, as the orchestrator calls it: a third outbox row.
-    await orders.clientAs("orchestrator").failOrder({
-      orderId,
-      failureCode: FailureCode.OUT_OF_STOCK,
-      reason: "metrics test",
-    });
+      const alice = DEMO_USERS.alice.id;
+      const first = await orders.client.placeOrder(placeOrderRequest({ customerId: alice }));
+      await orders.client.placeOrder(placeOrderRequest({ customerId: alice }));
+      const orderId = first.order?.orderId ?? "";
+      // The saga's terminal transition, as the orchestrator calls it: a third outbox row.
+      await orders.clientAs("orchestrator").failOrder({
+        orderId,
+        failureCode: FailureCode.OUT_OF_STOCK,
+        reason: "metrics test",
+      });
 
-    await expect.poll(() => value(backlog), SEEN).toBe(3);
-    const { rows } = await orders.pool.query<{ waiting: string }>(
-      "SELECT count(*) AS waiting FROM outbox WHERE published_at IS NULL",
-    );
-    expect(Number(rows[0]?.waiting)).toBe(3);
-    const age = (await value(oldest)) ?? 0;
-    expect(age).toBeGreaterThan(0);
-    // It keeps growing while nothing is published.
-    await expect.poll(() => value(oldest), SEEN).toBeGreaterThan(age + 1);
-    await expect
-      .poll(() => value('service:outbox_unpublished_rows:sum{service="orders"}'), SEEN)
-      .toBeGreaterThanOrEqual(3);
+      await expect.poll(() => value(backlog), SEEN).toBe(3);
+      const { rows } = await orders.pool.query<{ waiting: string }>(
+        "SELECT count(*) AS waiting FROM outbox WHERE published_at IS NULL",
+      );
+      expect(Number(rows[0]?.waiting)).toBe(3);
+      const age = (await value(oldest)) ?? 0;
+      expect(age).toBeGreaterThan(0);
+      // It keeps growing while nothing is published.
+      await expect.poll(() => value(oldest), SEEN).toBeGreaterThan(age + 1);
+      await expect
+        .poll(() => value('service:outbox_unpublished_rows:sum{service="orders"}'), SEEN)
+        .toBeGreaterThanOrEqual(3);
 
-    await expect.poll(() => value(ours("orders", "saga_outcomes_total", 'result="failed"')), SEEN).toBe(1);
-    expect(await value(ours("orders", "saga_outcomes_total", 'result="confirmed"'))).toBeUndefined();
-    expect(await value(ours("orders", "saga_duration_seconds_count", 'result="failed"'))).toBe(1);
-    // Failing the same order again is the saga's retry: not a second outcome.
-    await orders.clientAs("orchestrator").failOrder({
-      orderId,
-      failureCode: FailureCode.OUT_OF_STOCK,
-      reason: "metrics test",
-    });
-    await new Promise((r) => setTimeout(r, 2_000));
-    expect(await value(ours("orders", "saga_outcomes_total", 'result="failed"'))).toBe(1);
-  });
+      await expect.poll(() => value(ours("orders", "saga_outcomes_total", 'result="failed"')), SEEN).toBe(1);
+      expect(await value(ours("orders", "saga_outcomes_total", 'result="confirmed"'))).toBeUndefined();
+      expect(await value(ours("orders", "saga_duration_seconds_count", 'result="failed"'))).toBe(1);
+      // Failing the same order again is the saga's retry: not a second outcome.
+      await orders.clientAs("orchestrator").failOrder({
+        orderId,
+        failureCode: FailureCode.OUT_OF_STOCK,
+        reason: "metrics test",
+      });
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(await value(ours("orders", "saga_outcomes_total", 'result="failed"'))).toBe(1);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
 
 describe("consumer lag and dead-letter gauges", () => {
@@ -314,71 +324,87 @@ describe("consumer lag and dead-letter gauges", () => {
       key: orderId,
     });
 
-  it("a webhook that fails until its retries run out shows in the RabbitMQ dead-letter depth", async () => {
-    const webhookDlq = ours(
-      "notifications",
-      "rabbitmq_dlq_depth_messages",
-      `queue="${names.dlq("webhook")}"`,
-    );
-    await expect.poll(() => value(webhookDlq), SEEN).toBe(0);
-    await notifications.client.createWebhookSubscription({
-      url: `${receiverUrl}/hook`,
-      eventTypes: [OrderCancelledSchema.typeName],
-    });
-    await publishEvents(producer, topic, [cancelled(randomUUID())]);
-    await expect.poll(() => value(webhookDlq), SEEN).toBe(1);
-    expect((await channel.checkQueue(names.dlq("webhook"))).messageCount).toBe(1);
-    await expect
-      .poll(() => value(`queue:rabbitmq_dlq_depth_messages:max{queue="${names.dlq("webhook")}"}`), SEEN)
-      .toBe(1);
-    // The other dead-letter queues are exported too, and empty.
-    expect(
-      await value(ours("notifications", "rabbitmq_dlq_depth_messages", `queue="${names.dlq("analytics")}"`)),
-    ).toBe(0);
-  });
+  it(
+    "a webhook that fails until its retries run out shows in the RabbitMQ dead-letter depth",
+    async () => {
+      const webhookDlq = ours(
+        "notifications",
+        "rabbitmq_dlq_depth_messages",
+        `queue="${names.dlq("webhook")}"`,
+      );
+      await expect.poll(() => value(webhookDlq), SEEN).toBe(0);
+      await notifications.client.createWebhookSubscription({
+        url: `${receiverUrl}/hook`,
+        eventTypes: [OrderCancelledSchema.typeName],
+      });
+      await publishEvents(producer, topic, [cancelled(randomUUID())]);
+      await expect.poll(() => value(webhookDlq), SEEN).toBe(1);
+      expect((await channel.checkQueue(names.dlq("webhook"))).messageCount).toBe(1);
+      await expect
+        .poll(() => value(`queue:rabbitmq_dlq_depth_messages:max{queue="${names.dlq("webhook")}"}`), SEEN)
+        .toBe(1);
+      // The other dead-letter queues are exported too, and empty.
+      expect(
+        await value(
+          ours("notifications", "rabbitmq_dlq_depth_messages", `queue="${names.dlq("analytics")}"`),
+        ),
+      ).toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it("an undecodable event on the topic shows in the Kafka dead-letter depth", async () => {
-    const kafkaDlq = ours("notifications", "kafka_dlq_depth_messages", `topic="${dlqTopicFor(topic)}"`);
-    await expect.poll(() => value(kafkaDlq), SEEN).toBe(0);
-    await producer.send({
-      topic,
-      acks: -1,
-      messages: [{ key: "garbage", value: Buffer.from("not an event") }],
-    });
-    await expect.poll(() => value(kafkaDlq), SEEN).toBe(1);
-    await expect
-      .poll(() => value(`topic:kafka_dlq_depth_messages:max{topic="${dlqTopicFor(topic)}"}`), SEEN)
-      .toBe(1);
-  });
+  it(
+    "an undecodable event on the topic shows in the Kafka dead-letter depth",
+    async () => {
+      const kafkaDlq = ours("notifications", "kafka_dlq_depth_messages", `topic="${dlqTopicFor(topic)}"`);
+      await expect.poll(() => value(kafkaDlq), SEEN).toBe(0);
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: "garbage", value: Buffer.from("not an event") }],
+      });
+      await expect.poll(() => value(kafkaDlq), SEEN).toBe(1);
+      await expect
+        .poll(() => value(`topic:kafka_dlq_depth_messages:max{topic="${dlqTopicFor(topic)}"}`), SEEN)
+        .toBe(1);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it("a consumer stuck on one event lags by the events behind it, and catches up once it is freed", async () => {
-    const lag = ours(
-      "notifications",
-      "kafka_consumer_lag_messages",
-      `group="${group}", topic="${topic}", partition="0"`,
-    );
-    await expect.poll(() => value(lag), SEEN).toBe(0);
+  it(
+    "a consumer stuck on one event lags by the events behind it, and catches up once it is freed",
+    async () => {
+      const lag = ours(
+        "notifications",
+        "kafka_consumer_lag_messages",
+        `group="${group}", topic="${topic}", partition="0"`,
+      );
+      await expect.poll(() => value(lag), SEEN).toBe(0);
 
-    // Claim the first event's inbox row in a transaction left open: the
-    // dispatcher's own claim waits on it, so the consumer stalls on that event.
-    const stuck = delivered(randomUUID());
-    const blocker = await notifications.pool.connect();
-    try {
-      await blocker.query("BEGIN");
-      await blocker.query("INSERT INTO inbox (event_id, consumer) VALUES ($1, $2)", [
-        stuck.headers.ce_id,
-        DISPATCHER_CONSUMER,
-      ]);
-      const behind = Array.from({ length: 5 }, () => delivered(randomUUID()));
-      await publishEvents(producer, topic, [stuck, ...behind]);
+      // Claim the first event's inbox row in a transaction left open: the
+      // dispatcher's own claim waits on it, so the consumer stalls on that event.
+      const stuck = delivered(randomUUID());
+      const blocker = await notifications.pool.connect();
+      try {
+        await blocker.query("BEGIN");
+        await blocker.query("INSERT INTO inbox (event_id, consumer) VALUES ($1, $2)", [
+          stuck.headers.ce_id,
+          DISPATCHER_CONSUMER,
+        ]);
+        const behind = Array.from({ length: 5 }, () => delivered(randomUUID()));
+        await publishEvents(producer, topic, [stuck, ...behind]);
 
-      // Uncommitted: the stuck event and the five behind it.
-      await expect.poll(() => value(lag), SEEN).toBe(6);
-      await expect.poll(() => value(`group:kafka_consumer_lag_messages:sum{group="${group}"}`), SEEN).toBe(6);
-      await blocker.query("ROLLBACK");
-    } finally {
-      blocker.release();
-    }
-    await expect.poll(() => value(lag), SEEN).toBe(0);
-  });
+        // Uncommitted: the stuck event and the five behind it.
+        await expect.poll(() => value(lag), SEEN).toBe(6);
+        await expect
+          .poll(() => value(`group:kafka_consumer_lag_messages:sum{group="${group}"}`), SEEN)
+          .toBe(6);
+        await blocker.query("ROLLBACK");
+      } finally {
+        blocker.release();
+      }
+      await expect.poll(() => value(lag), SEEN).toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
