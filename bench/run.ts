@@ -130,7 +130,10 @@ async function main() {
   report.targets = verdicts(report);
   const json = JSON.stringify(report, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2);
   writeFileSync(path.join(outDir, "report.json"), `${json}\n`);
-  writeFileSync(path.join(outDir, "report.md"), markdown(report));
+  writeFileSync(
+    path.join(outDir, "report.md"),
+    markdown(report, path.relative(outDir, path.join(ROOT, "docs/adr/0010-benchmarks.md"))),
+  );
   // The chart draws the lookup, checkout, webhook and end-to-end phases; a run without them has none.
   if (report.orders || report.notifications || report.e2e) chart();
   log(`done: ${path.relative(ROOT, outDir)}/report.md`);
