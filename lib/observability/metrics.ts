@@ -50,7 +50,7 @@ function probedGauge<L extends string>(
     labelNames,
     registers: [registry],
     async collect() {
-      const results = await Promise.allSettled([...probes].map((probe) => probe()));
+      const results = await Promise.allSettled([...probes].map((probe) => withinDeadline(probe())));
       const merged = new Map<string, [Labels<L>, number]>();
       for (const result of results) {
         if (result.status !== "fulfilled") continue;
@@ -75,8 +75,25 @@ function probedGauge<L extends string>(
 }
 
 /**
+ * How long a scrape waits for one probe. A dependency that hangs (Kafka
+ * down: the admin client retries for many seconds) must not hold the whole
+ * scrape past Prometheus's timeout, which would lose every other metric of
+ * the process too; its series are left out of that scrape instead.
+ */
+const PROBE_DEADLINE_MS = 500;
+
+function withinDeadline<T>(read: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("probe too slow")), PROBE_DEADLINE_MS);
+  });
+  return Promise.race([read, late]).finally(() => clearTimeout(timer));
+}
+
+/**
  * Memoizes a probe for `ttlMs` (and while a read is in flight), so gauges
- * fed by one query, or scrapes close together, cost one round trip.
+ * fed by one query, or scrapes close together, cost one round trip; a read
+ * that outlived a scrape's deadline still serves the next scrape.
  */
 export function cachedProbe<T>(ttlMs: number, read: () => Promise<T>): () => Promise<T> {
   let last: { at: number; value: Promise<T> } | undefined;
