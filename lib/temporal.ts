@@ -1,4 +1,11 @@
+import { createRequire } from "node:module";
 import { Client, Connection } from "@temporalio/client";
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+  OpenTelemetryWorkflowClientInterceptor,
+} from "@temporalio/interceptors-opentelemetry";
 import {
   DefaultLogger,
   IllegalStateError,
@@ -8,6 +15,7 @@ import {
   Worker,
 } from "@temporalio/worker";
 import type { Logger } from "./observability/logger.ts";
+import { workflowSpanProcessor } from "./observability/tracing.ts";
 
 /** Task queue the orchestrator worker polls and the order saga is started on. */
 export const ORDERS_TASK_QUEUE = "orders";
@@ -20,11 +28,23 @@ export interface TemporalTarget {
 /**
  * Connects a client for starting, querying and signalling workflows. The
  * caller owns the connection: close it with `client.connection.close()`.
+ * Every start and signal is a span whose context travels in the workflow's
+ * Temporal headers, so the workflow's spans continue the caller's trace.
  */
 export async function connectTemporalClient({ address, namespace }: TemporalTarget): Promise<Client> {
   const connection = await Connection.connect({ address });
-  return new Client({ connection, namespace });
+  return new Client({
+    connection,
+    namespace,
+    interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
+  });
 }
+
+// Bundled into the workflow sandbox by the SDK: it reads the context from the
+// Temporal headers and records workflow spans (exported through a sink).
+const workflowTracingModule = createRequire(import.meta.url).resolve(
+  "@temporalio/interceptors-opentelemetry/lib/workflow-interceptors",
+);
 
 export interface TemporalWorkerOptions extends TemporalTarget {
   taskQueue: string;
@@ -56,6 +76,7 @@ export async function createTemporalWorker(options: TemporalWorkerOptions): Prom
       taskQueue: options.taskQueue,
       workflowsPath: options.workflowsPath,
       activities: options.activities,
+      ...tracingWorkerOptions(),
     });
   } catch (err) {
     await connection.close();
@@ -70,6 +91,30 @@ export async function createTemporalWorker(options: TemporalWorkerOptions): Prom
         await connection.close();
       }
     },
+  };
+}
+
+/**
+ * Tracing for the worker: workflow spans (recorded in the sandbox, sent out
+ * through the "exporter" sink to this process's span processor) and
+ * activity spans, children of the workflow's, active while an activity
+ * runs so its RPC calls are their children. Nothing while tracing is off.
+ */
+function tracingWorkerOptions() {
+  const target = workflowSpanProcessor();
+  if (!target) return {};
+  return {
+    interceptors: {
+      workflowModules: [workflowTracingModule],
+      activity: [
+        (ctx: ConstructorParameters<typeof OpenTelemetryActivityInboundInterceptor>[0]) => ({
+          inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
+          outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+        }),
+      ],
+    },
+    // The SDK 1.x types of the package; the adapter behind it speaks the SDK this process runs (ADR 0017).
+    sinks: { exporter: makeWorkflowExporter(target.processor as never, target.resource as never) },
   };
 }
 

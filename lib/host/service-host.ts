@@ -22,6 +22,7 @@ import {
 } from "../messaging/outbox-relay.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
 import { processMetrics } from "../observability/metrics.ts";
+import { startTracing, tracingEnv } from "../observability/tracing.ts";
 import { type FrontDoor, type FrontDoorHandler, startFrontDoor } from "../rpc/front-door.ts";
 import { healthAuthorization, registerGrpcHealth } from "../rpc/grpc-health.ts";
 import { serverInterceptors } from "../rpc/interceptors.ts";
@@ -127,6 +128,7 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
   let config: C;
   let hostConfig: HostConfig;
   try {
+    loadConfig(tracingEnv, env);
     hostConfig = loadConfig(hostEnv, env);
     config = definition.loadConfig(env);
   } catch (error) {
@@ -137,7 +139,11 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
     throw error;
   }
 
+  // Before anything else, so every part's spans have a provider; its step
+  // is added first so it runs last, exporting the spans of the other steps.
+  const tracing = startTracing(definition.name, logger, env);
   const lifecycle = createLifecycle({ logger, deadlineMs: hostConfig.SHUTDOWN_DEADLINE_MS });
+  if (tracing.enabled) lifecycle.onShutdown("tracing flush", () => tracing.flush());
   exitOnSignals(lifecycle);
   let phase: "starting" | "running" = "starting";
   const readiness = createReadiness({

@@ -14,6 +14,13 @@ import { loadConfig } from "../host/config.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
 import { CORRELATION_HEADER, correlationIdFrom, runWithContext } from "../observability/request-context.ts";
 import {
+  contextFromHeaders,
+  endWithError,
+  inSpan,
+  startMessagingSpan,
+  traceparentOfSpan,
+} from "../observability/tracing.ts";
+import {
   type DecodedEvent,
   decodeEvent,
   dlqTopicFor,
@@ -396,11 +403,28 @@ export async function publishEvents(
   events: readonly EncodedEvent[],
 ): Promise<void> {
   if (events.length === 0) return;
-  await producer.send({
-    topic,
-    acks: -1,
-    messages: events.map((e) => ({ key: e.key, value: e.value, headers: e.headers })),
-  });
+  // One producer span per event, child of the active context, its traceparent in the message.
+  const spans = events.map((e) =>
+    startMessagingSpan({ system: "kafka", destination: topic, operation: "send", orderId: e.key }),
+  );
+  try {
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: events.map((e, i) => {
+        const traceparent = traceparentOfSpan(spans[i]);
+        return {
+          key: e.key,
+          value: e.value,
+          headers: traceparent ? { ...e.headers, traceparent } : e.headers,
+        };
+      }),
+    });
+  } catch (error) {
+    for (const span of spans) endWithError(span, error);
+    throw error;
+  }
+  for (const span of spans) span.end();
 }
 
 /** Where a consumed event came from; client-neutral, so handlers do not see kafkajs types. */
@@ -473,13 +497,29 @@ export async function runEventConsumer(options: EventConsumerOptions): Promise<R
     const record = consumedRecord(topic, partition, message);
     try {
       const event = decodeEvent(registry, message);
-      // Log lines of the handler carry the event's correlation and order id (the key).
-      await runWithContext(
-        {
-          correlationId: correlationIdFrom(record.headers[CORRELATION_HEADER], event.traceparent, event.id),
-          orderId: record.key,
+      // The consumer span continues the producer's trace (its traceparent header).
+      const span = startMessagingSpan({
+        system: "kafka",
+        destination: topic,
+        operation: "process",
+        parent: contextFromHeaders(record.headers),
+        orderId: record.key,
+        attributes: {
+          "messaging.consumer.group.name": groupId,
+          "messaging.destination.partition.id": String(partition),
+          "messaging.kafka.offset": Number(message.offset),
+          "messaging.message.id": event.id,
         },
-        () => handle(event, record),
+      });
+      // Log lines of the handler carry the event's correlation and order id (the key).
+      await inSpan(span, () =>
+        runWithContext(
+          {
+            correlationId: correlationIdFrom(record.headers[CORRELATION_HEADER], event.traceparent, event.id),
+            orderId: record.key,
+          },
+          () => handle(event, record),
+        ),
       );
     } catch (error) {
       if (!(error instanceof PoisonEventError)) {

@@ -1,6 +1,12 @@
 import type { Pool } from "../db.ts";
 import type { Logger } from "../observability/logger.ts";
 import { cachedProbe, OUTBOX_COUNT_CAP, processMetrics } from "../observability/metrics.ts";
+import {
+  contextFromHeaders,
+  endWithError,
+  startMessagingSpan,
+  traceparentOfSpan,
+} from "../observability/tracing.ts";
 import { dlqTopicFor } from "./events.ts";
 import { createIdempotentProducer, type EventProducer, ensureTopics, type KafkaClient } from "./kafka.ts";
 
@@ -73,12 +79,15 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         return 0;
       }
       const ids = rows.map((r) => r.id.toString());
+      const spans = rows.map(publishSpan);
       try {
         await producer.sendBatch({
           acks: -1,
           topicMessages: groupByTopic(rows),
         });
+        for (const span of spans) span.end();
       } catch (error) {
+        for (const span of spans) endWithError(span, error);
         await client.query("ROLLBACK");
         await pool
           .query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])", [
@@ -134,6 +143,28 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       await loop;
     },
   };
+}
+
+/**
+ * A producer span per row, child of the span that wrote the row (its
+ * traceparent header); the message carries the producer span's traceparent
+ * instead, so the consumer's span descends from the publish. By hand, not
+ * by the kafkajs instrumentation: that one parents every message of a
+ * batch on the one context active at send() and overwrites the header, so
+ * a batch of many orders would become one trace (ADR 0017).
+ */
+function publishSpan(row: OutboxRow) {
+  const span = startMessagingSpan({
+    system: "kafka",
+    destination: row.topic,
+    operation: "send",
+    parent: contextFromHeaders(row.headers),
+    orderId: row.message_key,
+    attributes: { "messaging.kafka.message.key": row.message_key },
+  });
+  const traceparent = traceparentOfSpan(span);
+  if (traceparent) row.headers = { ...row.headers, traceparent };
+  return span;
 }
 
 function groupByTopic(rows: OutboxRow[]) {

@@ -1,4 +1,5 @@
 import type { PoolClient } from "../db.ts";
+import { traceparentOfSpan } from "../observability/tracing.ts";
 
 /** An event already encoded for Kafka (see lib/events.ts encodeEvent). */
 export interface OutboxEvent {
@@ -11,16 +12,20 @@ export interface OutboxEvent {
  * Writes an event into the outbox table on the caller's client, so it commits
  * or rolls back together with the state change that caused it. Every service
  * with an outbox has the same table shape (see services/orders/migrations).
+ * The row's headers carry the traceparent of the span that wrote it (the
+ * handler's), so the relay's publish continues that trace (ADR 0017).
  */
 export async function enqueueOutbox(client: PoolClient, topic: string, event: OutboxEvent): Promise<void> {
   const eventId = event.headers.ce_id;
   const eventType = event.headers.ce_type;
   if (!eventId || !eventType) throw new Error("outbox event needs ce_id and ce_type headers");
+  const traceparent = traceparentOfSpan();
+  const headers = traceparent ? { ...event.headers, traceparent } : event.headers;
   // Prepared once per connection: every state change of every service writes one of these.
   await client.query({
     name: "outbox-insert",
     text: `INSERT INTO outbox (event_id, topic, message_key, event_type, payload, headers)
            VALUES ($1, $2, $3, $4, $5, $6)`,
-    values: [eventId, topic, event.key, eventType, event.value, JSON.stringify(event.headers)],
+    values: [eventId, topic, event.key, eventType, event.value, JSON.stringify(headers)],
   });
 }

@@ -1,3 +1,4 @@
+import { trace } from "@opentelemetry/api";
 import { type Logger, pino } from "pino";
 import { currentContext } from "./request-context.ts";
 
@@ -13,13 +14,15 @@ export function createLogger(service: string, level = process.env.LOG_LEVEL ?? "
     level,
     base: { service },
     timestamp: pino.stdTimeFunctions.isoTime,
-    // Correlation id and order id of the request or event being handled, if any.
+    // Correlation id and order id of the request or event being handled, and
+    // the active span's trace_id and span_id (to open the line's trace in Zipkin), if any.
     mixin: () => {
       const context = currentContext();
-      if (!context) return {};
-      return context.orderId
-        ? { correlationId: context.correlationId, orderId: context.orderId }
-        : { correlationId: context.correlationId };
+      const ids = activeTraceIds();
+      if (!context) return ids ?? {};
+      const fields: Record<string, string> = { correlationId: context.correlationId };
+      if (context.orderId) fields.orderId = context.orderId;
+      return ids ? Object.assign(fields, ids) : fields;
     },
     redact: {
       paths: [
@@ -38,4 +41,11 @@ export function createLogger(service: string, level = process.env.LOG_LEVEL ?? "
       censor: "[redacted]",
     },
   });
+}
+
+/** Trace and span id of the active span (none while tracing is off or outside a span). */
+function activeTraceIds(): { trace_id: string; span_id: string } | undefined {
+  const ids = trace.getActiveSpan()?.spanContext();
+  if (!ids || !trace.isSpanContextValid(ids)) return undefined;
+  return { trace_id: ids.traceId, span_id: ids.spanId };
 }

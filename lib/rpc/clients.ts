@@ -3,6 +3,7 @@ import { type Client, createClient, type Interceptor } from "@connectrpc/connect
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearerToken, type TokenSource } from "../auth/client-credentials.ts";
 import { CORRELATION_HEADER, currentContext } from "../observability/request-context.ts";
+import { clientTracingInterceptor } from "../observability/rpc-tracing.ts";
 
 export type RpcProtocol = "connect-json" | "connect-binary" | "grpc";
 
@@ -17,6 +18,7 @@ export interface CallerAuth {
  * A generated Connect client for a service at baseUrl. connect-json is
  * HTTP/1.1 with JSON bodies (what curl and Pact see), grpc is HTTP/2
  * cleartext. With `auth`, every call carries a bearer token for the callee.
+ * Every call is a client span whose traceparent goes out with it.
  */
 export function rpcClient<S extends DescService>(
   service: S,
@@ -24,7 +26,11 @@ export function rpcClient<S extends DescService>(
   protocol: RpcProtocol = "connect-json",
   auth?: CallerAuth,
 ): Client<S> {
-  const interceptors = [propagateCorrelation, ...(auth ? [bearerToken(auth.tokens, auth.audience)] : [])];
+  const interceptors = [
+    clientTracingInterceptor(protocol === "grpc" ? "grpc" : "connect_rpc"),
+    propagateCorrelation,
+    ...(auth ? [bearerToken(auth.tokens, auth.audience)] : []),
+  ];
   const transport =
     protocol === "grpc"
       ? createGrpcTransport({ baseUrl, interceptors })

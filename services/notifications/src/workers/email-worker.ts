@@ -1,6 +1,7 @@
 import type { Transporter } from "nodemailer";
 import { EmailTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
 import { PoisonMessageError, type Task } from "#lib/messaging/rabbit.ts";
+import { tagOrder } from "#lib/observability/tracing.ts";
 import { isUuid } from "#lib/validation.ts";
 import { decodeTask, deliverOnce, headerString, type WorkerDeps } from "./deliver.ts";
 
@@ -13,6 +14,7 @@ export function createEmailHandler(deps: WorkerDeps & { transporter: Transporter
     if (!isUuid(email.taskId)) throw new PoisonMessageError("email task without a valid task_id");
     if (!/^[^\s@]+@[^\s@]+$/.test(email.to))
       throw new PoisonMessageError("email task without a valid recipient");
+    tagOrder(email.orderId);
     const key = {
       deliveryId: email.taskId,
       eventId: email.eventId,

@@ -6,6 +6,7 @@ import {
   WebhookTaskSchema,
 } from "#gen/accord/notifications/v1/tasks_pb.js";
 import { PoisonMessageError, type Task } from "#lib/messaging/rabbit.ts";
+import { tagOrder } from "#lib/observability/tracing.ts";
 import { isUuid } from "#lib/validation.ts";
 import { getSubscriptionEndpoint } from "../db/notifications-repo.ts";
 import { deliverableEventTypes, minimizedData } from "../domain/entitlement.ts";
@@ -32,6 +33,7 @@ export function createWebhookHandler(deps: WorkerDeps & { timeoutMs: number }) {
     if (!isUuid(hook.taskId) || !isUuid(hook.subscriptionId) || !payload || payload.eventId === "") {
       throw new PoisonMessageError("webhook task without task_id, subscription_id or payload");
     }
+    tagOrder(payload.orderId);
     const key = {
       deliveryId: hook.taskId,
       eventId: payload.eventId,
