@@ -24,7 +24,7 @@ import { TASK_QUEUES, taskTopologyNames } from "#services/notifications/src/topo
 import { newTopicPrefix, prefixedTopic, testKafka } from "#test/support/kafka.ts";
 import { shortId } from "#test/support/postgres.ts";
 import { placeOrderRequest, shipmentRequest } from "#test/support/requests.ts";
-import { freePort, ROOT, type ServiceProcess } from "#test/support/service-process.ts";
+import { freePort, type ServiceProcess } from "#test/support/service-process.ts";
 import {
   type ServiceUnderTest,
   setSimulatorBehaviour,
@@ -40,9 +40,28 @@ import {
 // Real processes, real tokens, real Kafka, RabbitMQ and PostgreSQL.
 const run = shortId();
 const PROMETHEUS = `http://${process.env.PROMETHEUS_HOST ?? "127.0.0.1"}:${process.env.PROMETHEUS_PORT ?? "9090"}`;
-// The folder the "tests" job's file_sd glob names, relative to the config file.
-const TARGETS_DIR = path.join(ROOT, ".accord/run/prometheus-targets");
-const TARGETS_FILE = path.join(TARGETS_DIR, `metrics-gauges-${run}.json`);
+let targetsFile: string | undefined;
+
+/**
+ * Where the running Prometheus reads the "tests" job's targets: asked from
+ * its loaded config (paths there are absolute), because the Prometheus that
+ * answers may have been started from another checkout on this machine.
+ */
+async function targetsFileOfRunningPrometheus(): Promise<string> {
+  if (targetsFile) return targetsFile;
+  const res = await fetch(`${PROMETHEUS}/api/v1/status/config`, { signal: AbortSignal.timeout(5_000) });
+  const { data } = (await res.json()) as { data: { yaml: string } };
+  // Prometheus writes its config back in one fixed layout: each job a "- job_name:" item.
+  const job = data.yaml.split(/\n- job_name: /).find((block) => block.startsWith("tests\n"));
+  const glob = /files:\n\s+- (\S+)/.exec(job ?? "")?.[1];
+  if (!glob?.endsWith("*.json")) {
+    throw new Error(
+      `the Prometheus at ${PROMETHEUS} has no "tests" job reading *.json targets: start Accord's (npm run infra:up)`,
+    );
+  }
+  targetsFile = path.join(path.dirname(glob), `metrics-gauges-${run}.json`);
+  return targetsFile;
+}
 // Scrape 1 s, file_sd refresh 1 s, rules every 10 s: a recording rule may take two rounds.
 const SEEN = { timeout: 30_000, interval: 500 };
 // Several such waits in a row, on a busy machine: more than the project's 60 s.
@@ -57,9 +76,10 @@ async function scrape(name: string, port: number, service: string) {
     targets: [`127.0.0.1:${t.port}`],
     labels: { service: t.service, process, test: "metrics-gauges", run },
   }));
-  await mkdir(TARGETS_DIR, { recursive: true });
-  await writeFile(`${TARGETS_FILE}.tmp`, JSON.stringify(groups, null, 2));
-  await rename(`${TARGETS_FILE}.tmp`, TARGETS_FILE);
+  const file = await targetsFileOfRunningPrometheus();
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(`${file}.tmp`, JSON.stringify(groups, null, 2));
+  await rename(`${file}.tmp`, file);
 }
 
 interface Sample {
@@ -104,7 +124,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await rm(TARGETS_FILE, { force: true });
+  if (targetsFile) await rm(targetsFile, { force: true });
 });
 
 describe("breaker gauges", () => {
