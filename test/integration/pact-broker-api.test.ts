@@ -33,7 +33,14 @@ function script(
       [path.join(ROOT, "scripts/release", name), ...args],
       {
         cwd: ROOT,
-        env: { ...process.env, PACT_BROKER_BASE_URL: broker.url, PACT_BRANCH: "main", ...env },
+        // The broker is this test's own, so the dev realm's CI secret may write to it (also under CI=true).
+        env: {
+          ...process.env,
+          PACT_BROKER_BASE_URL: broker.url,
+          PACT_BRANCH: "main",
+          PACT_BROKER_EPHEMERAL: "true",
+          ...env,
+        },
         timeout: 60_000,
       },
       (error, stdout, stderr) =>
