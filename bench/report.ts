@@ -6,6 +6,7 @@ import type { CapacityResult } from "./scenarios/capacity.ts";
 import type { EventsResult } from "./scenarios/events.ts";
 import type { OrdersBenchResult } from "./scenarios/orders.ts";
 import type { E2eResult, NotificationsResult } from "./scenarios/platform.ts";
+import type { TracingResult } from "./scenarios/tracing.ts";
 
 export interface BenchReport {
   startedAt: string;
@@ -20,6 +21,8 @@ export interface BenchReport {
   authorization?: AuthorizationResult;
   notifications?: NotificationsResult;
   capacity?: CapacityResult;
+  /** Checkout with tracing on and off, same run (ADR 0017). */
+  tracing?: TracingResult;
   /** The same end-to-end run at a rate the machine keeps up with. */
   e2eWithinCapacity?: E2eResult;
   e2e?: E2eResult;
@@ -357,6 +360,26 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
     add(
       "",
       `Floor at full speed (closed loop, ${c.floorMax.concurrency} at a time): ${c.floorMax.throughput} transactions/s, p50 / p99 ${lat(c.floorMax.latency)} ms.`,
+    );
+  }
+
+  const tr = r.tracing;
+  if (tr) {
+    add(
+      "",
+      "## Tracing overhead",
+      "",
+      `The whole platform per round with OTEL_SDK_DISABLED true or false, PlaceOrder open loop, every order run to its end, CPU of every process metered (idle subtracted), sample ratio ${tr.sampleRatio} (ADR 0017).`,
+      "",
+      "| round | tracing | rate/s | placed | checkout p50 / p99 ms | placed->CONFIRMED p50 / p99 ms | CPU ms/order (all) | services | Zipkin | load |",
+      "|---|---|---|---|---|---|---|---|---|---|",
+      ...tr.rounds.map(
+        (x, i) =>
+          `| ${i + 1} | ${x.tracing} | ${x.rate} | ${x.placed} | ${round(x.checkout.p50, 1)} / ${round(x.checkout.p99, 1)} | ${round(x.placedToConfirmed.p50, 0)} / ${round(x.placedToConfirmed.p99, 0)} | ${x.cpuMsPerOrder} | ${x.serviceCpuMsPerOrder} | ${x.zipkinCpuMsPerOrder} | ${x.loadAverage} |`,
+      ),
+      "",
+      `Pooled: tracing off ${tr.summary.off.cpuMsPerOrder} ms CPU/order (services ${tr.summary.off.serviceCpuMsPerOrder}), checkout p99 ${tr.summary.off.checkoutP99} ms; ` +
+        `on ${tr.summary.on.cpuMsPerOrder} ms (services ${tr.summary.on.serviceCpuMsPerOrder}), checkout p99 ${tr.summary.on.checkoutP99} ms.`,
     );
   }
 

@@ -13,9 +13,10 @@ import { runCapacity } from "./scenarios/capacity.ts";
 import { runEvents } from "./scenarios/events.ts";
 import { runOrdersBench } from "./scenarios/orders.ts";
 import { runE2e, runNotifications } from "./scenarios/platform.ts";
+import { runTracingBench } from "./scenarios/tracing.ts";
 
 /**
- * npm run bench [-- --quick] [--only=events,orders,authorization,notifications,capacity,e2e] [--out=dir]
+ * npm run bench [-- --quick] [--only=events,orders,authorization,tracing,notifications,capacity,e2e] [--out=dir]
  * Runs the scenarios one after the other in one process, against the running
  * infrastructure, and writes reports/bench/report.{json,md} and chart.png.
  */
@@ -77,6 +78,10 @@ async function main() {
   await attempt("authorization", async () => {
     log("authorization: PlaceOrder and GetOrder with and without the authorization interceptor");
     report.authorization = await runAuthorizationBench(quick, runId, log);
+  });
+  await attempt("tracing", async () => {
+    log("tracing: checkout with tracing off and on, a platform per round");
+    report.tracing = await runTracingBench(quick, runId, log);
   });
   if (wants("notifications") || wants("capacity") || wants("e2e")) {
     log("starting the platform (every service as its own process)");

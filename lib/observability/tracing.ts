@@ -90,7 +90,7 @@ export function startTracing(
 
   let lastErrorLog = 0;
   let suppressed = 0;
-  setGlobalErrorHandler((error) => {
+  const reportExportError = (error: unknown) => {
     const now = Date.now();
     if (now - lastErrorLog < 30_000) {
       suppressed += 1;
@@ -102,7 +102,8 @@ export function startTracing(
       "span export failed; spans are dropped until the collector answers",
     );
     suppressed = 0;
-  });
+  };
+  setGlobalErrorHandler(reportExportError);
 
   resource = resourceFromAttributes({ "service.name": serviceName });
   const processor = new BatchSpanProcessor({
@@ -125,10 +126,15 @@ export function startTracing(
     serviceName,
     enabled: true,
     // Bounded: a Zipkin that does not answer must not hold up the shutdown.
-    flush: () => Promise.race([current.forceFlush(), new Promise<void>((r) => setTimeout(r, 2_000).unref())]),
+    // A failed export is reported like any other, never fails the shutdown.
+    flush: () =>
+      Promise.race([
+        current.forceFlush().catch(reportExportError),
+        new Promise<void>((r) => setTimeout(r, 2_000).unref()),
+      ]),
     async shutdown() {
       unregister();
-      await current.shutdown();
+      await current.shutdown().catch(reportExportError);
     },
   };
   logger.info(

@@ -39,7 +39,8 @@ describe("service host", () => {
       .split("\n")
       .filter((line) => line.includes('"msg":"shutdown: step done"'))
       .map((line) => (JSON.parse(line) as { step: string }).step);
-    expect(steps).toEqual(["rpc server", "outbox relay", "postgres pool"]);
+    // Spans are exported last, after every other step (and its spans) is done.
+    expect(steps).toEqual(["rpc server", "outbox relay", "postgres pool", "tracing flush"]);
     expect(orders.output()).toMatch(/"failed":0,"code":0,"msg":"shutdown complete"/);
   });
 
