@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { FRONT_DOOR_DEFAULTS, type FrontDoorLimits, frontDoorLimitsProblem } from "../rpc/front-door.ts";
 
 /**
  * Parses process.env (or a given record) with a zod schema and fails with one
@@ -57,6 +58,54 @@ export function listenEnv<P extends string>(prefix: P, defaultPort: number) {
     [`${prefix}_HOST`]: z.string().min(1).default("127.0.0.1"),
     [`${prefix}_PORT`]: port.default(defaultPort),
   } as Record<`${P}_HOST`, z.ZodDefault<z.ZodString>> & Record<`${P}_PORT`, z.ZodDefault<typeof port>>;
+}
+
+const millis = z.coerce.number().int().min(10).max(3_600_000);
+
+/**
+ * The front door's timeouts and caps (lib/rpc/front-door.ts FrontDoorLimits),
+ * the same variables for every process; short values are for tests.
+ */
+export const frontDoorEnv = {
+  FRONT_DOOR_FIRST_BYTE_TIMEOUT_MS: millis.default(FRONT_DOOR_DEFAULTS.firstByteTimeoutMs),
+  FRONT_DOOR_HEADERS_TIMEOUT_MS: millis.default(FRONT_DOOR_DEFAULTS.headersTimeoutMs),
+  FRONT_DOOR_REQUEST_TIMEOUT_MS: millis.default(FRONT_DOOR_DEFAULTS.requestTimeoutMs),
+  FRONT_DOOR_KEEP_ALIVE_TIMEOUT_MS: millis.default(FRONT_DOOR_DEFAULTS.keepAliveTimeoutMs),
+  FRONT_DOOR_H2_IDLE_TIMEOUT_MS: millis.default(FRONT_DOOR_DEFAULTS.h2IdleTimeoutMs),
+  FRONT_DOOR_H2_MAX_CONCURRENT_STREAMS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(FRONT_DOOR_DEFAULTS.h2MaxConcurrentStreams),
+  FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(FRONT_DOOR_DEFAULTS.maxConnectionsPerAddress),
+};
+
+type FrontDoorConfig = { [K in keyof typeof frontDoorEnv]: number };
+
+/** The front door's limits from validated FRONT_DOOR_* values; a ConfigError when they do not fit together. */
+export function frontDoorLimits(cfg: FrontDoorConfig): FrontDoorLimits {
+  const limits: FrontDoorLimits = {
+    firstByteTimeoutMs: cfg.FRONT_DOOR_FIRST_BYTE_TIMEOUT_MS,
+    headersTimeoutMs: cfg.FRONT_DOOR_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: cfg.FRONT_DOOR_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: cfg.FRONT_DOOR_KEEP_ALIVE_TIMEOUT_MS,
+    h2IdleTimeoutMs: cfg.FRONT_DOOR_H2_IDLE_TIMEOUT_MS,
+    h2MaxConcurrentStreams: cfg.FRONT_DOOR_H2_MAX_CONCURRENT_STREAMS,
+    maxConnectionsPerAddress: cfg.FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS,
+  };
+  const problem = frontDoorLimitsProblem(limits);
+  if (problem !== undefined) {
+    throw new ConfigError(
+      `invalid configuration:\n  FRONT_DOOR_HEADERS_TIMEOUT_MS / FRONT_DOOR_REQUEST_TIMEOUT_MS: ${problem}`,
+    );
+  }
+  return limits;
 }
 
 /** `<P>_DATABASE` and `<P>_DB_POOL_SIZE`: a service's own database. */

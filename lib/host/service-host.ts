@@ -28,7 +28,7 @@ import { healthAuthorization, registerGrpcHealth } from "../rpc/grpc-health.ts";
 import { serverInterceptors } from "../rpc/interceptors.ts";
 import { reflectionAuthorization, registerReflection } from "../rpc/reflection.ts";
 import { createRpcHandler, processHandler } from "../rpc/server.ts";
-import { ConfigError, type DatabaseSettings, loadConfig } from "./config.ts";
+import { ConfigError, type DatabaseSettings, frontDoorEnv, frontDoorLimits, loadConfig } from "./config.ts";
 import { createReadiness, type Readiness, sendJson } from "./health.ts";
 import { createLifecycle, exitOnSignals, type Lifecycle } from "./lifecycle.ts";
 
@@ -108,6 +108,7 @@ export interface ServiceHost {
 const hostEnv = authEnv.extend({
   // The longest the whole shutdown may take before the steps left are skipped.
   SHUTDOWN_DEADLINE_MS: z.coerce.number().int().min(100).max(600_000).default(25_000),
+  ...frontDoorEnv,
 });
 type HostConfig = z.infer<typeof hostEnv>;
 
@@ -130,6 +131,7 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
   try {
     loadConfig(tracingEnv, env);
     hostConfig = loadConfig(hostEnv, env);
+    frontDoorLimits(hostConfig);
     config = definition.loadConfig(env);
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -156,7 +158,12 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
   const { host: address, port } = definition.listen(config);
   let door: FrontDoor;
   try {
-    door = await startFrontDoor({ host: address, port, handler: processHandler(readiness, () => serve) });
+    door = await startFrontDoor({
+      host: address,
+      port,
+      handler: processHandler(readiness, () => serve),
+      limits: frontDoorLimits(hostConfig),
+    });
   } catch (error) {
     logger.fatal({ err: error, host: address, port }, `${definition.name} cannot listen`);
     process.exit(1);
