@@ -36,41 +36,63 @@ describe("emailFor", () => {
     });
   });
 
-  it("OrderFailed explains the failure code and reason", () => {
+  it("OrderFailed explains the failure code in fixed words, never its free-text reason", () => {
     const message = create(OrderFailedSchema, {
       orderId: "o-1",
       customerEmail: "bob@example.com",
       failureCode: FailureCode.PAYMENT_DECLINED,
-      reason: "card expired",
+      reason: "charge did not complete: ConnectError: [unavailable] connect ECONNREFUSED 10.1.2.3:8083",
     });
     const email = emailFor({ ...base, type: OrderFailedSchema.typeName, schema: OrderFailedSchema, message });
-    expect(email?.subject).toBe("We could not complete your order o-1");
-    expect(email?.text).toContain("the payment was declined");
-    expect(email?.text).toContain("Details: card expired.");
+    expect(email).toEqual({
+      to: "bob@example.com",
+      subject: "We could not complete your order o-1",
+      text:
+        "Hello,\n\nwe are sorry: your order o-1 could not be completed (the payment was declined).\n" +
+        "Nothing was charged, or any charge has been refunded.\n\nThe Accord team\n",
+    });
   });
 
-  it("OrderCancelled gives the reason; no reason, no empty line for it", () => {
-    const withReason = create(OrderCancelledSchema, {
-      orderId: "o-2",
-      customerEmail: "c@x.io",
-      reason: "changed mind",
-    });
-    const e1 = emailFor({
+  // CancelOrder's reason is what its caller typed; it is never copied into a mail from Accord.
+  const HOSTILE_REASONS = [
+    "Your refund is waiting: http://accord-refunds.example/claim, call +1 555 0100",
+    "<a href='http://evil.example'>click</a><script>alert(1)</script>",
+    "line one\r\nBcc: victim@example.com\r\n\r\nforged body",
+    "=?utf-8?b?Zm9yZ2Vk?= \u202e spoof",
+  ];
+
+  it.each(HOSTILE_REASONS)("OrderCancelled renders a fixed text whatever the reason: %j", (reason) => {
+    const cancelled = create(OrderCancelledSchema, { orderId: "o-2", customerEmail: "c@x.io", reason });
+    const email = emailFor({
       ...base,
       type: OrderCancelledSchema.typeName,
       schema: OrderCancelledSchema,
-      message: withReason,
+      message: cancelled,
     });
-    expect(e1?.subject).toBe("Your order o-2 is cancelled");
-    expect(e1?.text).toContain("Reason: changed mind.");
-    const noReason = create(OrderCancelledSchema, { orderId: "o-2", customerEmail: "c@x.io" });
-    const e2 = emailFor({
+    const without = emailFor({
       ...base,
       type: OrderCancelledSchema.typeName,
       schema: OrderCancelledSchema,
-      message: noReason,
+      message: create(OrderCancelledSchema, { orderId: "o-2", customerEmail: "c@x.io" }),
     });
-    expect(e2?.text).not.toContain("Reason");
+    expect(email).toEqual(without);
+    expect(email).toEqual({
+      to: "c@x.io",
+      subject: "Your order o-2 is cancelled",
+      text: "Hello,\n\nyour order o-2 has been cancelled.\nAny charge has been refunded.\n\nThe Accord team\n",
+    });
+  });
+
+  it.each(HOSTILE_REASONS)("OrderFailed leaves the reason out too: %j", (reason) => {
+    const message = create(OrderFailedSchema, {
+      orderId: "o-3",
+      customerEmail: "d@x.io",
+      failureCode: FailureCode.OUT_OF_STOCK,
+      reason,
+    });
+    const email = emailFor({ ...base, type: OrderFailedSchema.typeName, schema: OrderFailedSchema, message });
+    expect(`${email?.subject}${email?.text}`).not.toContain(reason.slice(0, 12));
+    expect(email?.text).toContain("an item is out of stock");
   });
 
   it("other events send no email", () => {

@@ -57,7 +57,7 @@ describe("notifications <- orders.events", () => {
       });
   });
 
-  it("OrderFailed: emails why the order failed", async () => {
+  it("OrderFailed: emails the failure category, never the free-text reason", async () => {
     await c.pact
       .addAsynchronousInteraction()
       .expectsToReceive("an OrderFailed event", (b) =>
@@ -74,13 +74,11 @@ describe("notifications <- orders.events", () => {
         expect(channels(plan)).toEqual(["email", "webhook", "analytics"]);
         const mail = plan.tasks[0];
         expect(mail?.channel === "email" && mail.task.textBody).toContain("the payment was declined");
-        expect(mail?.channel === "email" && mail.task.textBody).toContain(
-          "Details: payment declined: insufficient_funds.",
-        );
+        expect(mail?.channel === "email" && mail.task.textBody).not.toContain("insufficient_funds");
       });
   });
 
-  it("OrderCancelled: emails the cancellation with its reason", async () => {
+  it("OrderCancelled: emails the cancellation, never the caller's reason", async () => {
     await c.pact
       .addAsynchronousInteraction()
       .expectsToReceive("an OrderCancelled event", (b) =>
@@ -96,7 +94,7 @@ describe("notifications <- orders.events", () => {
         expect(channels(plan)).toEqual(["email", "webhook", "analytics"]);
         const mail = plan.tasks[0];
         expect(mail?.channel === "email" && mail.task.subject).toBe(`Your order ${ORDER_ID} is cancelled`);
-        expect(mail?.channel === "email" && mail.task.textBody).toContain("Reason: changed my mind.");
+        expect(mail?.channel === "email" && mail.task.textBody).not.toContain("changed my mind");
       });
   });
 

@@ -23,6 +23,12 @@ export interface EmailContent {
 /**
  * The customer email an event calls for, or undefined when its type sends
  * none. Pure: the same event always gives the same email.
+ *
+ * Only fixed text and values the platform generated (ids, amounts) go in:
+ * an event's free-text reason never does. A cancel reason is whatever the
+ * caller of CancelOrder typed, and a failure reason can carry it or an
+ * internal error's text; copied into a mail from Accord it would let anyone
+ * put their own words (a link, a "call this number") in front of a customer.
  */
 export function emailFor(event: DecodedEvent): EmailContent | undefined {
   if (isEventOf(event, OrderConfirmedSchema)) {
@@ -51,7 +57,6 @@ export function emailFor(event: DecodedEvent): EmailContent | undefined {
         "Hello,",
         "",
         `we are sorry: your order ${m.orderId} could not be completed (${failureText(m.failureCode)}).`,
-        m.reason ? `Details: ${m.reason}.` : undefined,
         "Nothing was charged, or any charge has been refunded.",
         "",
         "The Accord team",
@@ -67,7 +72,6 @@ export function emailFor(event: DecodedEvent): EmailContent | undefined {
         "Hello,",
         "",
         `your order ${m.orderId} has been cancelled.`,
-        m.reason ? `Reason: ${m.reason}.` : undefined,
         "Any charge has been refunded.",
         "",
         "The Accord team",
