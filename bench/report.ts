@@ -380,6 +380,7 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
       "",
       `Pooled: tracing off ${tr.summary.off.cpuMsPerOrder} ms CPU/order (services ${tr.summary.off.serviceCpuMsPerOrder}), checkout p99 ${tr.summary.off.checkoutP99} ms; ` +
         `on ${tr.summary.on.cpuMsPerOrder} ms (services ${tr.summary.on.serviceCpuMsPerOrder}), checkout p99 ${tr.summary.on.checkoutP99} ms.`,
+      ...(tr.errors.length ? ["", `Failed rounds: ${tr.errors.join("; ")}`] : []),
     );
   }
 

@@ -34,6 +34,8 @@ export interface TracingRound {
 export interface TracingResult {
   sampleRatio: number;
   rounds: TracingRound[];
+  /** Rounds that failed, with why. */
+  errors: string[];
   /** Averaged over the rounds of each mode. */
   summary: Record<"on" | "off", { cpuMsPerOrder: number; serviceCpuMsPerOrder: number; checkoutP99: number }>;
 }
@@ -64,18 +66,30 @@ export async function runTracingBench(
   const rate = quick ? 5 : 8;
   const seconds = quick ? 20 : 45;
   const rounds: TracingRound[] = [];
+  const errors: string[] = [];
   for (const [index, mode] of modes.entries()) {
     const env = {
       OTEL_SDK_DISABLED: mode === "off" ? "true" : "false",
       OTEL_TRACES_SAMPLER_ARG: String(sampleRatio),
     };
     log(`tracing: round ${index + 1}/${modes.length}, tracing ${mode}: starting the platform`);
-    const platform = await startPlatform(Object.fromEntries(SERVICES.map((s) => [s, env])));
+    // A round that fails (a process that does not start on a busy machine) is
+    // reported; the other rounds still give both modes their numbers.
     try {
-      rounds.push(await runRound(platform, mode, `${runId}-${index}`, rate, seconds, log));
-    } finally {
-      await platform.stop();
+      const platform = await startPlatform(Object.fromEntries(SERVICES.map((s) => [s, env])));
+      try {
+        rounds.push(await runRound(platform, mode, `${runId}-${index}`, rate, seconds, log));
+      } finally {
+        await platform.stop();
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      log(`tracing: round ${index + 1} (${mode}) failed: ${message.split("\n")[0]}`);
+      errors.push(`round ${index + 1} (${mode}): ${message.split("\n").slice(0, 4).join(" ")}`);
     }
+  }
+  if (!rounds.some((r) => r.tracing === "on") || !rounds.some((r) => r.tracing === "off")) {
+    throw new Error(`tracing: no round for one of the modes: ${errors.join("; ")}`);
   }
   const pooled = (mode: "on" | "off") => {
     const of = rounds.filter((r) => r.tracing === mode);
@@ -86,7 +100,7 @@ export async function runTracingBench(
       checkoutP99: mean((r) => r.checkout.p99),
     };
   };
-  return { sampleRatio, rounds, summary: { on: pooled("on"), off: pooled("off") } };
+  return { sampleRatio, rounds, errors, summary: { on: pooled("on"), off: pooled("off") } };
 }
 
 async function runRound(
