@@ -394,8 +394,11 @@ describe("events", () => {
       ce_source: "/accord/inventory",
       ce_specversion: "1.0",
       "content-type": "application/protobuf",
-      traceparent: TRACEPARENT,
     });
+    // The caller's trace goes on: same trace id, the span of the service's own work as the parent.
+    const [, callerTraceId] = TRACEPARENT.split("-");
+    expect(record.headers.traceparent).toMatch(new RegExp(`^00-${callerTraceId}-[0-9a-f]{16}-01$`));
+    expect(record.headers.traceparent).not.toBe(TRACEPARENT);
     expect(record.headers.ce_id).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
