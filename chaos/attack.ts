@@ -16,6 +16,7 @@ import { type BrokerProcess, startBroker } from "#test/support/broker.ts";
 import { bearerFor, callerAs, type TestCaller } from "#test/support/identity.ts";
 import { tryForgedPublish } from "#test/support/kafka-forgery.ts";
 import type { Platform } from "#test/support/platform.ts";
+import { frontDoorAttacks } from "./attack-front-door.ts";
 import { type Answer, call, describeAnswer, type Wire } from "./attack-wire.ts";
 import { startIsolatedPlatform } from "./chaos.ts";
 
@@ -1410,7 +1411,15 @@ function brokerError(r: BrokerAnswer): string {
 // ---------------------------------------------------------------- the whole run
 
 /** The groups of the suite, in the order they run; `npm run attack -- --only kafka,tokens` runs some. */
-export const GROUPS = ["findings", "internal", "tokens", "reflection", "kafka", "broker"] as const;
+export const GROUPS = [
+  "findings",
+  "internal",
+  "tokens",
+  "reflection",
+  "kafka",
+  "broker",
+  "frontdoor",
+] as const;
 export type Group = (typeof GROUPS)[number];
 const PLATFORM_GROUPS: readonly Group[] = ["findings", "internal", "tokens", "reflection"];
 
@@ -1453,6 +1462,8 @@ export async function runAttack(
     log("[attack] pact broker");
     await pactBroker(suite, tag).catch((error: unknown) => failedGroup(suite, "pact broker", error));
   }
+  if (only.includes("frontdoor"))
+    await frontDoorAttacks(suite, volume).catch((e: unknown) => failedGroup(suite, "front door", e));
   const failed = suite.results.filter((c) => !c.pass).length;
   return { volume, cases: suite.results, failed, ok: failed === 0 };
 }
