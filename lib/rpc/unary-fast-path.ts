@@ -119,6 +119,8 @@ export function unaryFastPath(
     const binary = unaryContentTypes.get(headers["content-type"]?.toLowerCase());
     if (binary === undefined) return false;
     const encoding = headers["content-encoding"];
+    // Compressed bodies go to connect, whose gzip/br decompression stops at
+    // readMaxBytes of output (resource_exhausted; front-door-limits test).
     if (encoding !== undefined && encoding !== "identity") return false;
     if (headers["connect-timeout-ms"] !== undefined) return false;
     const declared = headers["content-length"];
