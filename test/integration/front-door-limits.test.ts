@@ -6,6 +6,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GetOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
 import { bearerFor } from "#test/support/identity.ts";
+import { freePort, startServiceProcess } from "#test/support/service-process.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The real orders process with short front-door limits (FRONT_DOOR_*), hit
@@ -352,3 +353,24 @@ async function h2Post(
     session.close();
   }
 }
+
+describe("the limits are validated at start", () => {
+  it.each([
+    [{ FRONT_DOOR_HEADERS_TIMEOUT_MS: "soon" }, /FRONT_DOOR_HEADERS_TIMEOUT_MS/],
+    [{ FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS: "0" }, /FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS/],
+    [
+      { FRONT_DOOR_HEADERS_TIMEOUT_MS: "30000", FRONT_DOOR_REQUEST_TIMEOUT_MS: "10000" },
+      /FRONT_DOOR_REQUEST_TIMEOUT_MS[\s\S]*must not exceed/,
+    ],
+  ])("%j: the process exits 1 naming the variable", async (env, named) => {
+    const port = await freePort();
+    const started = startServiceProcess(
+      "simulators/carrier/src/main.ts",
+      { CARRIER_PORT: String(port), ...env },
+      port,
+      15_000,
+    );
+    await expect(started).rejects.toThrow(/exited with 1/);
+    await expect(started).rejects.toThrow(named);
+  });
+});
