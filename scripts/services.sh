@@ -75,6 +75,13 @@ start() {
     # from export_client_addresses.
     (
       if [[ -n "$client" ]]; then export AUTH_CLIENT_SECRET; AUTH_CLIENT_SECRET="$(secret_of "$client")"; fi
+      # Development settings of notifications (a real deployment sets its own key and leaves loopback off):
+      # the dev key sealing webhook secrets (services/notifications/src/dev-secret-key.ts), and plain http
+      # to receivers on this machine.
+      if [[ "$name" == notifications ]]; then
+        export NOTIFICATIONS_SECRET_KEY="${NOTIFICATIONS_SECRET_KEY:-YWNjb3JkLWRldi1ub3RpZmljYXRpb25zLWtleS0zMmI=}"
+        export NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP="${NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP:-true}"
+      fi
       exec setsid nohup node "$main" >>"$LOGS/$name.log" 2>&1 </dev/null
     ) &
     echo $! >"$RUN/$name.pid"

@@ -300,6 +300,8 @@ describe("consumer lag and dead-letter gauges", () => {
         NOTIFICATIONS_RABBIT_PREFIX: prefix,
         NOTIFICATIONS_RETRY_DELAYS_MS: retryDelaysMs.join(","),
         NOTIFICATIONS_WEBHOOK_TIMEOUT_MS: "500",
+        // The receiver listens on loopback.
+        NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP: "true",
         SMTP_HOST: "127.0.0.1",
         SMTP_PORT: String(smtpPort),
       },

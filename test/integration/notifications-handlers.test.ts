@@ -9,12 +9,16 @@ import {
 } from "#gen/accord/notifications/v1/notifications_pb.js";
 import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
 import { eventRegistry } from "#lib/messaging/events.ts";
+import { sealPlaintextSecrets } from "#services/notifications/src/db/notifications-repo.ts";
+import { DEV_NOTIFICATIONS_SECRET_KEY } from "#services/notifications/src/dev-secret-key.ts";
 import {
   type FieldSpec,
   PARTNER_EVENT_TYPES,
   WEBHOOK_POLICY,
 } from "#services/notifications/src/domain/entitlement.ts";
 import { type TaskChannel, taskIdFor } from "#services/notifications/src/domain/routing.ts";
+import { createSecretBox, parseSecretKey } from "#services/notifications/src/domain/secret-box.ts";
+import { createEgressGuard, type Resolver } from "#services/notifications/src/egress/guard.ts";
 import { createNotificationService } from "#services/notifications/src/notification-service.ts";
 import { type HandlersUnderTest, startHandlersUnderTest } from "#test/support/handlers-under-test.ts";
 import { personPrincipal, servicePrincipal } from "#test/support/identity.ts";
@@ -25,6 +29,22 @@ import { personPrincipal, servicePrincipal } from "#test/support/identity.ts";
 // the RabbitMQ workers are notifications-flow.test.ts's; tokens and the
 // authorization table are tested against the real process there.
 // Its RPCs keep no idempotency keys: each create makes a subscription.
+// No real resolver is ever asked (its server is not on loopback): names of
+// *.example resolve, here, to a public address (nothing is ever sent from
+// this file: no worker runs), rebound.example to a private one.
+const fakeResolver: Resolver = async (hostname) => {
+  if (hostname === "rebound.example") return [{ address: "10.0.0.1", family: 4 }];
+  if (hostname === "metadata.example")
+    return [
+      { address: "93.184.215.14", family: 4 },
+      { address: "fd00:ec2::254", family: 6 },
+    ];
+  if (hostname.endsWith(".example")) return [{ address: "93.184.215.14", family: 4 }];
+  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" });
+};
+const box = createSecretBox(parseSecretKey(DEV_NOTIFICATIONS_SECRET_KEY));
+const SUBSCRIPTION_LIMIT = 20;
+
 let notifications: HandlersUnderTest<typeof NotificationService>;
 let globex: HandlersUnderTest<typeof NotificationService>["client"];
 let olivia: HandlersUnderTest<typeof NotificationService>["client"];
@@ -33,7 +53,15 @@ beforeAll(async () => {
   notifications = await startHandlersUnderTest({
     name: "notifications",
     service: NotificationService,
-    handlers: ({ pool, logger }) => createNotificationService({ pool, logger }),
+    handlers: ({ pool, logger }) =>
+      createNotificationService({
+        pool,
+        logger,
+        guard: createEgressGuard({ allowLoopbackHttp: false, resolve: fakeResolver }),
+        box,
+        maxSubscriptionsPerOwner: SUBSCRIPTION_LIMIT,
+        secretOverlapSeconds: 3600,
+      }),
     caller: personPrincipal("acme"),
   });
   globex = notifications.clientAs(personPrincipal("globex"));
@@ -216,6 +244,115 @@ describe("notifications handlers in process", () => {
   it("lists no deliveries for an order it never notified about", async () => {
     const { deliveries } = await notifications.client.listDeliveries({ orderId: randomUUID() });
     expect(deliveries).toEqual([]);
+  });
+});
+
+describe("webhook egress, limits and secrets in the handlers", () => {
+  it("refuses, naming the url, every URL the guard refuses, and stores none of them", async () => {
+    const refused = [
+      ["http://partner.example/hooks", "plain http is not allowed"],
+      ["https://127.0.0.1/hooks", "loopback"],
+      ["https://[::1]/hooks", "loopback"],
+      ["https://10.0.0.1/hooks", "private"],
+      ["https://169.254.169.254/latest/meta-data", "metadata"],
+      ["https://[::ffff:169.254.169.254]/", "metadata"],
+      ["https://100.64.0.1/", "carrier-grade NAT"],
+      ["https://[fd00::1]/", "unique-local"],
+      ["https://rebound.example/hooks", "rebound.example resolves to a private address"],
+      ["https://metadata.example/hooks", "cloud metadata"],
+      ["https://nowhere.invalid/hooks", "does not resolve"],
+    ] as const;
+    const before = await notifications.pool.query("SELECT count(*)::int AS n FROM webhook_subscriptions");
+    for (const [url, why] of refused) {
+      const err = await notifications.client.createWebhookSubscription({ url }).catch(failure);
+      expect(err, url).toBeInstanceOf(ConnectError);
+      expect((err as ConnectError).code, url).toBe(Code.InvalidArgument);
+      expect((err as ConnectError).rawMessage, url).toMatch(/^url: /);
+      expect((err as ConnectError).rawMessage, url).toContain(why);
+    }
+    const after = await notifications.pool.query("SELECT count(*)::int AS n FROM webhook_subscriptions");
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+  });
+
+  it("stores the secret sealed, never in plaintext", async () => {
+    const created = await notifications.client.createWebhookSubscription({ url: "https://sealed.example/h" });
+    const id = created.subscription?.subscriptionId ?? "";
+    const { rows } = await notifications.pool.query(
+      "SELECT signing_secret, signing_secret_sealed FROM webhook_subscriptions WHERE subscription_id = $1",
+      [id],
+    );
+    expect(rows[0].signing_secret).toBeNull();
+    expect(rows[0].signing_secret_sealed).not.toContain(created.signingSecret);
+    expect(box.open(rows[0].signing_secret_sealed, id)).toBe(created.signingSecret);
+    // Bound to its row: copied onto another subscription it does not open.
+    expect(() => box.open(rows[0].signing_secret_sealed, randomUUID())).toThrow();
+  });
+
+  it("rotates a secret for its owner with an overlap, not for another partner", async () => {
+    const created = await notifications.client.createWebhookSubscription({ url: "https://rotate.example/h" });
+    const subscriptionId = created.subscription?.subscriptionId ?? "";
+    const stolen = await globex.rotateWebhookSecret({ subscriptionId }).catch(failure);
+    expect((stolen as ConnectError).code).toBe(Code.NotFound);
+    const rotated = await notifications.client.rotateWebhookSecret({ subscriptionId, overlapSeconds: 600 });
+    expect(rotated.signingSecret).toMatch(/^whsec_/);
+    expect(rotated.signingSecret).not.toBe(created.signingSecret);
+    const expires = Number(rotated.previousSecretExpiresAt?.seconds ?? 0n) * 1000;
+    expect(Math.abs(expires - (Date.now() + 600_000))).toBeLessThan(30_000);
+    const { rows } = await notifications.pool.query(
+      "SELECT signing_secret_sealed, previous_secret_sealed FROM webhook_subscriptions WHERE subscription_id = $1",
+      [subscriptionId],
+    );
+    expect(box.open(rows[0].signing_secret_sealed, subscriptionId)).toBe(rotated.signingSecret);
+    expect(box.open(rows[0].previous_secret_sealed, subscriptionId)).toBe(created.signingSecret);
+    const badOverlap = await notifications.client
+      .rotateWebhookSecret({ subscriptionId, overlapSeconds: -1 })
+      .catch(failure);
+    expect((badOverlap as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((badOverlap as ConnectError).rawMessage).toContain("overlap_seconds");
+    const badId = await notifications.client.rotateWebhookSecret({ subscriptionId: "x" }).catch(failure);
+    expect((badId as ConnectError).rawMessage).toContain("subscription_id");
+  });
+
+  it("caps subscriptions per owner, concurrent creates included, with ResourceExhausted naming the limit", async () => {
+    const partner = notifications.clientAs({
+      kind: "user",
+      subject: randomUUID(),
+      roles: new Set(["partner"]),
+    });
+    const answers = await Promise.all(
+      Array.from({ length: SUBSCRIPTION_LIMIT + 5 }, (_, i) =>
+        partner.createWebhookSubscription({ url: `https://flood.example/${i}` }).catch(failure),
+      ),
+    );
+    const refused = answers.filter((a) => a instanceof ConnectError) as ConnectError[];
+    expect(answers.length - refused.length).toBe(SUBSCRIPTION_LIMIT);
+    expect(refused).toHaveLength(5);
+    for (const e of refused) {
+      expect(e.code).toBe(Code.ResourceExhausted);
+      expect(e.rawMessage).toContain(`at most ${SUBSCRIPTION_LIMIT} webhook subscriptions per owner`);
+    }
+    expect((await partner.listWebhookSubscriptions({})).subscriptions).toHaveLength(SUBSCRIPTION_LIMIT);
+  });
+});
+
+describe("migration 003: plaintext secrets from before encryption", () => {
+  it("are sealed by the start-up sweep and the plaintext cleared", async () => {
+    const legacyId = randomUUID();
+    await notifications.pool.query(
+      "INSERT INTO webhook_subscriptions (subscription_id, url, signing_secret) VALUES ($1, $2, $3)",
+      [legacyId, "https://old.example/hooks", "whsec_plain"],
+    );
+    expect(await sealPlaintextSecrets(notifications.pool, box)).toBeGreaterThanOrEqual(1);
+    const { rows } = await notifications.pool.query(
+      "SELECT signing_secret, signing_secret_sealed FROM webhook_subscriptions WHERE subscription_id = $1",
+      [legacyId],
+    );
+    expect(rows[0].signing_secret).toBeNull();
+    expect(box.open(rows[0].signing_secret_sealed, legacyId)).toBe("whsec_plain");
+    expect(await sealPlaintextSecrets(notifications.pool, box)).toBe(0);
+    await notifications.pool.query("DELETE FROM webhook_subscriptions WHERE subscription_id = $1", [
+      legacyId,
+    ]);
   });
 });
 

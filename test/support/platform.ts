@@ -1,5 +1,6 @@
 import { devClientSecret } from "#lib/auth/dev-identities.ts";
 import type { ServiceIdentity } from "#lib/auth/principal.ts";
+import { DEV_NOTIFICATIONS_SECRET_KEY } from "#services/notifications/src/dev-secret-key.ts";
 import { deletePrefixed } from "./kafka.ts";
 import { shortId, type TempDatabase, tempDatabase } from "./postgres.ts";
 import { entryPoint, freePort, type ServiceProcess, startServiceProcess } from "./service-process.ts";
@@ -93,6 +94,9 @@ export async function startPlatform(
       NOTIFICATIONS_DATABASE: databases.notifications,
       NOTIFICATIONS_RABBIT_PREFIX: rabbitPrefix,
       NOTIFICATIONS_RETRY_DELAYS_MS: "300,600",
+      // Receivers in tests listen on loopback; the attack suite turns this off for its own cases.
+      NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP: "true",
+      NOTIFICATIONS_SECRET_KEY: DEV_NOTIFICATIONS_SECRET_KEY,
       SMTP_HOST: "127.0.0.1",
       SMTP_PORT: String(smtpPort),
     },

@@ -9,6 +9,7 @@ import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
 import { devClientSecret } from "#lib/auth/dev-identities.ts";
 import type { EventDomain } from "#lib/messaging/events.ts";
 import { type RpcProtocol, rpcClient } from "#lib/rpc/clients.ts";
+import { DEV_NOTIFICATIONS_SECRET_KEY } from "#services/notifications/src/dev-secret-key.ts";
 import { callerAs, type TestCaller } from "./identity.ts";
 import { type PublishedEvents, publishedEvents } from "./kafka.ts";
 import { createSandbox } from "./sandbox.ts";
@@ -135,6 +136,8 @@ export async function startServiceUnderTest<N extends ServiceName>(
     ACCORD_TOPIC_PREFIX: sandbox.topicPrefix,
     // Its own client's development secret, for the calls it makes as itself.
     AUTH_CLIENT_SECRET: devClientSecret(name),
+    // The development key that seals webhook secrets (the service has no default of its own).
+    ...(name === "notifications" ? { NOTIFICATIONS_SECRET_KEY: DEV_NOTIFICATIONS_SECRET_KEY } : {}),
     [`${spec.env}_PORT`]: String(port),
     ...(database ? { [`${spec.env}_DATABASE`]: database.name } : {}),
     ...options.env,

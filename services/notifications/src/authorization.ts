@@ -12,5 +12,9 @@ export const notificationAuthorization: AuthorizationTable<typeof NotificationSe
     allow: ["partner", "ops"],
     scope: "partner: own subscriptions (another's is not_found); ops: all",
   },
+  rotateWebhookSecret: {
+    allow: ["partner", "ops"],
+    scope: "partner: own subscriptions (another's is not_found); ops: all",
+  },
   listDeliveries: { allow: ["partner", "ops"], scope: "partner: deliveries of own subscriptions; ops: all" },
 };

@@ -8,7 +8,10 @@ import { watchConsumerLag } from "#lib/observability/kafka-lag.ts";
 import { watchDeadLetterDepth } from "#lib/observability/rabbit-dlq-depth.ts";
 import { notificationAuthorization } from "./authorization.ts";
 import { loadNotificationsConfig } from "./config.ts";
+import { sealPlaintextSecrets } from "./db/notifications-repo.ts";
 import { createDispatcher } from "./dispatcher.ts";
+import { createSecretBox, parseSecretKey } from "./domain/secret-box.ts";
+import { createEgressGuard, guardedDispatcher } from "./egress/guard.ts";
 import { createNotificationService } from "./notification-service.ts";
 import { assertTaskTopology, consumeTasks } from "./topology.ts";
 import { createAnalyticsHandler } from "./workers/analytics-worker.ts";
@@ -25,6 +28,16 @@ await runService({
   async compose(host, config) {
     const { logger } = host;
     const pool = await host.database(config.database, new URL("../migrations", import.meta.url));
+    const box = createSecretBox(parseSecretKey(config.NOTIFICATIONS_SECRET_KEY));
+    // Before serving or delivering: no secret stays in plaintext (migration 003 says why here).
+    const sealed = await sealPlaintextSecrets(pool, box);
+    if (sealed > 0) logger.info({ sealed, keyId: box.keyId }, "sealed plaintext webhook secrets");
+    const guard = createEgressGuard({ allowLoopbackHttp: config.NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP });
+    if (guard.allowLoopbackHttp) logger.warn("webhooks may use plain http to loopback (development setting)");
+    const webhookDispatcher = guardedDispatcher(guard, {
+      timeoutMs: config.NOTIFICATIONS_WEBHOOK_TIMEOUT_MS,
+    });
+    host.onShutdown("webhook dispatcher", () => webhookDispatcher.close());
 
     // No reconnect logic: a lost connection or channel ends the process so the
     // supervisor restarts it (unacked tasks and uncommitted events are redelivered).
@@ -58,7 +71,20 @@ await runService({
     const workerDeps = { pool, logger, retryDelaysMs };
     const handlers: Record<string, (task: Task) => Promise<void>> = {
       email: createEmailHandler({ ...workerDeps, transporter, from: config.SMTP_FROM }),
-      webhook: createWebhookHandler({ ...workerDeps, timeoutMs: config.NOTIFICATIONS_WEBHOOK_TIMEOUT_MS }),
+      webhook: createWebhookHandler({
+        ...workerDeps,
+        timeoutMs: config.NOTIFICATIONS_WEBHOOK_TIMEOUT_MS,
+        guard,
+        dispatcher: webhookDispatcher,
+        box,
+        maxInFlightPerSubscription: config.NOTIFICATIONS_WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION,
+        maxResponseBytes: config.NOTIFICATIONS_WEBHOOK_MAX_RESPONSE_BYTES,
+        defer: {
+          channel: publishChannel,
+          names,
+          queue: names.delayQueue("webhook", retryDelaysMs[0] ?? 1_000),
+        },
+      }),
       analytics: createAnalyticsHandler(workerDeps),
     };
     for (const [queue, handle] of Object.entries(handlers)) {
@@ -101,6 +127,17 @@ await runService({
     );
     logger.info({ topics, groupId: config.NOTIFICATIONS_CONSUMER_GROUP, prefix }, "dispatcher consuming");
 
-    host.serve(NotificationService, createNotificationService({ pool, logger }), notificationAuthorization);
+    host.serve(
+      NotificationService,
+      createNotificationService({
+        pool,
+        logger,
+        guard,
+        box,
+        maxSubscriptionsPerOwner: config.NOTIFICATIONS_MAX_SUBSCRIPTIONS_PER_OWNER,
+        secretOverlapSeconds: config.NOTIFICATIONS_SECRET_OVERLAP_SECONDS,
+      }),
+      notificationAuthorization,
+    );
   },
 });

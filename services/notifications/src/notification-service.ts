@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { v7 as uuidv7 } from "uuid";
 import type { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
@@ -9,13 +10,16 @@ import type { Logger } from "#lib/observability/logger.ts";
 import { invalidArgument, requireUuid } from "#lib/rpc/errors.ts";
 import {
   deleteSubscription,
-  insertSubscription,
+  insertSubscriptionWithinLimit,
   listDeliveries,
   listSubscriptions,
+  rotateSubscriptionSecret,
   type SubscriptionOwner,
 } from "./db/notifications-repo.ts";
 import { entitlementViolations } from "./domain/entitlement.ts";
+import type { SecretBox } from "./domain/secret-box.ts";
 import { validateSubscription } from "./domain/subscription.ts";
+import { type EgressGuard, EgressLookupError, EgressRefusedError } from "./egress/guard.ts";
 
 /** A fresh signing secret: 32 random bytes, prefixed so it is recognisable in a secret scanner. */
 export function newSigningSecret(): string {
@@ -40,11 +44,23 @@ export function subscriptionOwner(principal: Principal): SubscriptionOwner {
 // Partners see only their own subscriptions and their deliveries; ops sees all.
 const OWNER_ROLES = ["partner"] as const;
 
-export function createNotificationService(deps: {
+const MAX_OVERLAP_SECONDS = 604_800;
+
+export interface NotificationServiceDeps {
   pool: Pool;
   logger: Logger;
-}): ServiceImpl<typeof NotificationService> {
-  const { pool, logger } = deps;
+  /** Checks a subscription's URL (scheme, every resolved address) before it is stored. */
+  guard: EgressGuard;
+  box: SecretBox;
+  maxSubscriptionsPerOwner: number;
+  /** Default overlap of RotateWebhookSecret, in seconds. */
+  secretOverlapSeconds: number;
+}
+
+export function createNotificationService(
+  deps: NotificationServiceDeps,
+): ServiceImpl<typeof NotificationService> {
+  const { pool, logger, guard, box } = deps;
   return {
     async createWebhookSubscription(req, ctx) {
       const owner = subscriptionOwner(principalOf(ctx));
@@ -58,14 +74,33 @@ export function createNotificationService(deps: {
           Code.PermissionDenied,
         );
       }
+      try {
+        await guard.check(checked.draft.url);
+      } catch (err) {
+        if (err instanceof EgressRefusedError)
+          throw invalidArgument([{ field: "url", message: err.message }]);
+        if (err instanceof EgressLookupError) throw invalidArgument([{ field: "url", message: err.message }]);
+        throw err;
+      }
       const signingSecret = newSigningSecret();
-      const subscription = await insertSubscription(pool, {
-        subscriptionId: uuidv7(),
-        url: checked.draft.url,
-        eventTypes: checked.draft.eventTypes,
-        signingSecret,
-        owner,
-      });
+      const subscriptionId = uuidv7();
+      const subscription = await insertSubscriptionWithinLimit(
+        pool,
+        {
+          subscriptionId,
+          url: checked.draft.url,
+          eventTypes: checked.draft.eventTypes,
+          signingSecretSealed: box.seal(signingSecret, subscriptionId),
+          owner,
+        },
+        deps.maxSubscriptionsPerOwner,
+      );
+      if (subscription === "limit reached") {
+        throw new ConnectError(
+          `subscription limit reached: at most ${deps.maxSubscriptionsPerOwner} webhook subscriptions per owner; delete one first`,
+          Code.ResourceExhausted,
+        );
+      }
       // The secret is returned once and never logged.
       logger.info(
         {
@@ -92,6 +127,28 @@ export function createNotificationService(deps: {
       }
       logger.info({ subscriptionId: req.subscriptionId }, "webhook subscription deleted");
       return {};
+    },
+
+    async rotateWebhookSecret(req, ctx) {
+      const scope = ownerScope(principalOf(ctx), OWNER_ROLES);
+      requireUuid(req.subscriptionId, "subscription_id");
+      const overlap = req.overlapSeconds ?? deps.secretOverlapSeconds;
+      if (!Number.isInteger(overlap) || overlap < 0 || overlap > MAX_OVERLAP_SECONDS) {
+        throw invalidArgument([{ field: "overlap_seconds", message: `must be 0..${MAX_OVERLAP_SECONDS}` }]);
+      }
+      const signingSecret = newSigningSecret();
+      const rotated = await rotateSubscriptionSecret(
+        pool,
+        req.subscriptionId,
+        scope,
+        box,
+        signingSecret,
+        overlap,
+      );
+      if (!rotated) throw new ConnectError(`subscription ${req.subscriptionId} not found`, Code.NotFound);
+      // Neither secret is logged.
+      logger.info({ subscriptionId: req.subscriptionId, overlapSeconds: overlap }, "webhook secret rotated");
+      return { signingSecret, previousSecretExpiresAt: timestampFromDate(rotated.previousExpiresAt) };
     },
 
     async listDeliveries(req, ctx) {

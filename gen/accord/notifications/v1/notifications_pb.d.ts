@@ -116,7 +116,11 @@ export declare type Delivery = Message<"accord.notifications.v1.Delivery"> & {
   attempts: number;
 
   /**
-   * Last error, when an attempt failed.
+   * Why the last attempt failed, as a category: "refused by egress policy",
+   * "dns lookup failed", "connection refused", "connection reset",
+   * "unreachable", "timeout", "tls", "response too large", "connection
+   * failed", "http <status>" (a 3xx adds "(redirects are not followed)").
+   * Never the socket's own error text.
    *
    * @generated from field: string last_error = 7;
    */
@@ -143,7 +147,13 @@ export declare const DeliverySchema: GenMessage<Delivery>;
  */
 export declare type CreateWebhookSubscriptionRequest = Message<"accord.notifications.v1.CreateWebhookSubscriptionRequest"> & {
   /**
-   * Target URL, http or https. Required.
+   * Target URL. Required. https, to a host whose every address is public:
+   * loopback, private, link-local, unique-local, CGNAT, multicast, reserved
+   * and cloud metadata addresses are InvalidArgument (checked again at every
+   * send, where the connection goes to the checked address). Plain http,
+   * and loopback, only when the service runs with its development setting.
+   * Redirects are never followed. At most a fixed number of subscriptions
+   * per owner (ResourceExhausted naming the limit).
    *
    * @generated from field: string url = 1;
    */
@@ -299,6 +309,61 @@ export declare type ListDeliveriesResponse = Message<"accord.notifications.v1.Li
 export declare const ListDeliveriesResponseSchema: GenMessage<ListDeliveriesResponse>;
 
 /**
+ * Request of RotateWebhookSecret.
+ *
+ * @generated from message accord.notifications.v1.RotateWebhookSecretRequest
+ */
+export declare type RotateWebhookSecretRequest = Message<"accord.notifications.v1.RotateWebhookSecretRequest"> & {
+  /**
+   * The subscription. Required.
+   *
+   * @generated from field: string subscription_id = 1;
+   */
+  subscriptionId: string;
+
+  /**
+   * How long the previous secret still signs deliveries, in seconds
+   * (0..604800); absent: the service's default (one day). 0 drops it at once.
+   *
+   * @generated from field: optional int32 overlap_seconds = 2;
+   */
+  overlapSeconds?: number | undefined;
+};
+
+/**
+ * Describes the message accord.notifications.v1.RotateWebhookSecretRequest.
+ * Use `create(RotateWebhookSecretRequestSchema)` to create a new message.
+ */
+export declare const RotateWebhookSecretRequestSchema: GenMessage<RotateWebhookSecretRequest>;
+
+/**
+ * Response of RotateWebhookSecret.
+ *
+ * @generated from message accord.notifications.v1.RotateWebhookSecretResponse
+ */
+export declare type RotateWebhookSecretResponse = Message<"accord.notifications.v1.RotateWebhookSecretResponse"> & {
+  /**
+   * The new HMAC-SHA256 secret. Shown only here.
+   *
+   * @generated from field: string signing_secret = 1;
+   */
+  signingSecret: string;
+
+  /**
+   * Until when the previous secret is used too.
+   *
+   * @generated from field: google.protobuf.Timestamp previous_secret_expires_at = 2;
+   */
+  previousSecretExpiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message accord.notifications.v1.RotateWebhookSecretResponse.
+ * Use `create(RotateWebhookSecretResponseSchema)` to create a new message.
+ */
+export declare const RotateWebhookSecretResponseSchema: GenMessage<RotateWebhookSecretResponse>;
+
+/**
  * Channel a notification goes out on.
  *
  * @generated from enum accord.notifications.v1.Channel
@@ -427,6 +492,20 @@ export declare const NotificationService: GenService<{
     methodKind: "unary";
     input: typeof ListDeliveriesRequestSchema;
     output: typeof ListDeliveriesResponseSchema;
+  },
+  /**
+   * Replaces one of the caller's subscriptions' signing secret (ops: any).
+   * The new secret is returned once; the previous one keeps signing
+   * deliveries until previous_secret_expires_at, so both signatures are in
+   * the accord-signature header while the overlap lasts. NotFound when
+   * unknown or another partner's.
+   *
+   * @generated from rpc accord.notifications.v1.NotificationService.RotateWebhookSecret
+   */
+  rotateWebhookSecret: {
+    methodKind: "unary";
+    input: typeof RotateWebhookSecretRequestSchema;
+    output: typeof RotateWebhookSecretResponseSchema;
   },
 }>;
 

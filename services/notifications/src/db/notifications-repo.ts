@@ -10,9 +10,10 @@ import {
 } from "#gen/accord/notifications/v1/notifications_pb.js";
 import type { AnalyticsTask } from "#gen/accord/notifications/v1/tasks_pb.js";
 import type { OwnerScope } from "#lib/auth/principal.ts";
-import type { Pool, PoolClient } from "#lib/db.ts";
+import { inTransaction, type Pool, type PoolClient } from "#lib/db.ts";
 import { deliverableEventTypes, type SubscriberRole } from "../domain/entitlement.ts";
 import type { DispatchPlan, SubscriptionTarget, TaskChannel } from "../domain/routing.ts";
+import type { SecretBox } from "../domain/secret-box.ts";
 
 type Queryable = Pool | PoolClient;
 
@@ -44,23 +45,105 @@ export interface SubscriptionOwner {
   role: SubscriberRole;
 }
 
-export async function insertSubscription(
-  db: Queryable,
+/**
+ * Inserts a subscription unless its owner already has `limit`: the owner's
+ * inserts are serialized (transaction-scoped advisory lock on the owner), so
+ * concurrent creates cannot pass the count together. The secret arrives sealed.
+ */
+export async function insertSubscriptionWithinLimit(
+  pool: Pool,
   s: {
     subscriptionId: string;
     url: string;
     eventTypes: string[];
-    signingSecret: string;
+    signingSecretSealed: string;
     owner: SubscriptionOwner;
   },
-): Promise<WebhookSubscription> {
-  const { rows } = await db.query<SubscriptionRow>(
-    `INSERT INTO webhook_subscriptions (subscription_id, url, event_types, signing_secret, owner_id, owner_role)
-     VALUES ($1, $2, $3, $4, $5, $6)
-     RETURNING ${SUBSCRIPTION_COLUMNS}`,
-    [s.subscriptionId, s.url, s.eventTypes, s.signingSecret, s.owner.ownerId, s.owner.role],
-  );
-  return toSubscription(rows[0] as SubscriptionRow);
+  limit: number,
+): Promise<WebhookSubscription | "limit reached"> {
+  return inTransaction(pool, async (client) => {
+    await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`webhook-owner:${s.owner.ownerId}`]);
+    const { rows: counted } = await client.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM webhook_subscriptions WHERE owner_id = $1",
+      [s.owner.ownerId],
+    );
+    if ((counted[0]?.n ?? 0) >= limit) return "limit reached";
+    const { rows } = await client.query<SubscriptionRow>(
+      `INSERT INTO webhook_subscriptions
+         (subscription_id, url, event_types, signing_secret_sealed, owner_id, owner_role)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       RETURNING ${SUBSCRIPTION_COLUMNS}`,
+      [s.subscriptionId, s.url, s.eventTypes, s.signingSecretSealed, s.owner.ownerId, s.owner.role],
+    );
+    return toSubscription(rows[0] as SubscriptionRow);
+  });
+}
+
+/**
+ * Replaces a subscription's secret in scope, keeping the current one as the
+ * previous secret until now + overlapSeconds (an earlier previous one is
+ * dropped). seal is given the subscription id. False when not found in scope.
+ */
+export async function rotateSubscriptionSecret(
+  pool: Pool,
+  subscriptionId: string,
+  scope: OwnerScope,
+  box: SecretBox,
+  newSecret: string,
+  overlapSeconds: number,
+): Promise<{ previousExpiresAt: Date } | undefined> {
+  return inTransaction(pool, async (client) => {
+    const { rows } = await client.query<{
+      signing_secret: string | null;
+      signing_secret_sealed: string | null;
+    }>(
+      scope.all
+        ? "SELECT signing_secret, signing_secret_sealed FROM webhook_subscriptions WHERE subscription_id = $1 FOR UPDATE"
+        : `SELECT signing_secret, signing_secret_sealed FROM webhook_subscriptions
+           WHERE subscription_id = $1 AND owner_id = $2 FOR UPDATE`,
+      scope.all ? [subscriptionId] : [subscriptionId, scope.ownerId],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const current = row.signing_secret_sealed ?? box.seal(row.signing_secret ?? "", subscriptionId);
+    const { rows: updated } = await client.query<{ previous_secret_expires_at: Date }>(
+      `UPDATE webhook_subscriptions
+         SET signing_secret = NULL, signing_secret_sealed = $2, previous_secret_sealed = $3,
+             previous_secret_expires_at = now() + make_interval(secs => $4)
+       WHERE subscription_id = $1
+       RETURNING previous_secret_expires_at`,
+      [subscriptionId, box.seal(newSecret, subscriptionId), current, overlapSeconds],
+    );
+    return {
+      previousExpiresAt: (updated[0] as { previous_secret_expires_at: Date }).previous_secret_expires_at,
+    };
+  });
+}
+
+/**
+ * Seals every plaintext secret left from before encryption and clears the
+ * plaintext, in batches; run at start before serving. Returns how many.
+ */
+export async function sealPlaintextSecrets(pool: Pool, box: SecretBox): Promise<number> {
+  let sealed = 0;
+  for (;;) {
+    const n = await inTransaction(pool, async (client) => {
+      const { rows } = await client.query<{ subscription_id: string; signing_secret: string }>(
+        `SELECT subscription_id, signing_secret FROM webhook_subscriptions
+         WHERE signing_secret IS NOT NULL LIMIT 100 FOR UPDATE SKIP LOCKED`,
+      );
+      for (const r of rows) {
+        await client.query(
+          `UPDATE webhook_subscriptions SET signing_secret_sealed = COALESCE(signing_secret_sealed, $2),
+             signing_secret = NULL WHERE subscription_id = $1`,
+          [r.subscription_id, box.seal(r.signing_secret, r.subscription_id)],
+        );
+      }
+      return rows.length;
+    });
+    sealed += n;
+    if (n === 0) return sealed;
+  }
 }
 
 /**
@@ -100,33 +183,6 @@ export async function listSubscriptionTargets(db: Queryable): Promise<Subscripti
     if (eventTypes) targets.push({ subscriptionId: r.subscription_id, eventTypes });
   }
   return targets;
-}
-
-export async function getSubscriptionEndpoint(
-  db: Queryable,
-  subscriptionId: string,
-): Promise<
-  { url: string; signingSecret: string; eventTypes: string[]; ownerRole: SubscriberRole | null } | undefined
-> {
-  const { rows } = await db.query<{
-    url: string;
-    signing_secret: string;
-    event_types: string[];
-    owner_role: SubscriberRole | null;
-  }>({
-    name: "webhook-subscription-endpoint-owned",
-    text: "SELECT url, signing_secret, event_types, owner_role FROM webhook_subscriptions WHERE subscription_id = $1",
-    values: [subscriptionId],
-  });
-  const row = rows[0];
-  return row
-    ? {
-        url: row.url,
-        signingSecret: row.signing_secret,
-        eventTypes: row.event_types,
-        ownerRole: row.owner_role,
-      }
-    : undefined;
 }
 
 /** Deletes a subscription in scope; false when there is none (unknown, or another owner's). */
@@ -187,7 +243,7 @@ export async function markDelivered(client: Queryable, key: DeliveryKey, attempt
            VALUES ($1, $2, $3, $4, $5, $6, 'DELIVERED', $7)
            ON CONFLICT (delivery_id) DO UPDATE
              SET status = 'DELIVERED', attempts = GREATEST(deliveries.attempts, EXCLUDED.attempts),
-                 last_error = NULL, updated_at = now()`,
+                 last_error = NULL, lease_until = NULL, updated_at = now()`,
     values: [
       key.deliveryId,
       key.eventId,
@@ -215,7 +271,7 @@ export async function recordFailure(
      ON CONFLICT (delivery_id) DO UPDATE
        SET status = CASE WHEN deliveries.status = 'DELIVERED' THEN 'DELIVERED' ELSE EXCLUDED.status END,
            attempts = GREATEST(deliveries.attempts, EXCLUDED.attempts),
-           last_error = EXCLUDED.last_error, updated_at = now()`,
+           last_error = EXCLUDED.last_error, lease_until = NULL, updated_at = now()`,
     [
       key.deliveryId,
       key.eventId,
