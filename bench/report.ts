@@ -381,6 +381,9 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
       `Pooled: tracing off ${tr.summary.off.cpuMsPerOrder} ms CPU/order (services ${tr.summary.off.serviceCpuMsPerOrder}), checkout p99 ${tr.summary.off.checkoutP99} ms; ` +
         `on ${tr.summary.on.cpuMsPerOrder} ms (services ${tr.summary.on.serviceCpuMsPerOrder}), checkout p99 ${tr.summary.on.checkoutP99} ms.`,
       ...(tr.errors.length ? ["", `Failed rounds: ${tr.errors.join("; ")}`] : []),
+      "",
+      `One order's spans alone (bench/targets/span-cost.ts, ${tr.spanCost[0]?.spansPerOrder ?? "-"} spans, CPU time of the process making and exporting them): ` +
+        tr.spanCost.map((c) => `${c.tracing} ${c.cpuMsPerOrder} ms`).join(", "),
     );
   }
 

@@ -1,4 +1,6 @@
+import { execFileSync } from "node:child_process";
 import os from "node:os";
+import path from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
@@ -7,7 +9,7 @@ import { createPoster } from "../lib/http.ts";
 import { benchCaller } from "../lib/identity.ts";
 import { openLoop } from "../lib/open-loop.ts";
 import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.ts";
-import { pidsMatching, startCpuMeter } from "../lib/procs.ts";
+import { pidsMatching, ROOT, startCpuMeter } from "../lib/procs.ts";
 import { requireServed } from "../lib/served.ts";
 import { type LatencySummary, round, sleep, summarize } from "../lib/stats.ts";
 import { platformCpuGroups } from "./platform.ts";
@@ -36,6 +38,8 @@ export interface TracingResult {
   rounds: TracingRound[];
   /** Rounds that failed, with why. */
   errors: string[];
+  /** One order's spans alone (bench/targets/span-cost.ts), CPU ms per order, by run: off, on, off, on. */
+  spanCost: { tracing: "on" | "off"; cpuMsPerOrder: number; spansPerOrder: number }[];
   /** Averaged over the rounds of each mode. */
   summary: Record<"on" | "off", { cpuMsPerOrder: number; serviceCpuMsPerOrder: number; checkoutP99: number }>;
 }
@@ -100,7 +104,20 @@ export async function runTracingBench(
       checkoutP99: mean((r) => r.checkout.p99),
     };
   };
-  return { sampleRatio, rounds, errors, summary: { on: pooled("on"), off: pooled("off") } };
+  log("tracing: the spans of one order alone, CPU time (off, on, off, on)");
+  const spanCost = (["off", "on", "off", "on"] as const).map((mode) => {
+    const out = execFileSync(process.execPath, [path.join(ROOT, "bench/targets/span-cost.ts")], {
+      cwd: ROOT,
+      env: { ...process.env, OTEL_SDK_DISABLED: mode === "off" ? "true" : "false" },
+      encoding: "utf8",
+    });
+    const line = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as {
+      cpuMsPerOrder: number;
+      spansPerOrder: number;
+    };
+    return { tracing: mode, cpuMsPerOrder: round(line.cpuMsPerOrder, 3), spansPerOrder: line.spansPerOrder };
+  });
+  return { sampleRatio, rounds, errors, spanCost, summary: { on: pooled("on"), off: pooled("off") } };
 }
 
 async function runRound(

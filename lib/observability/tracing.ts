@@ -134,7 +134,11 @@ export function startTracing(
       ]),
     async shutdown() {
       unregister();
-      await current.shutdown().catch(reportExportError);
+      // Bounded like the flush: the exporter waits for its requests, and a hung collector never answers.
+      await Promise.race([
+        current.shutdown().catch(reportExportError),
+        new Promise<void>((r) => setTimeout(r, 2_000).unref()),
+      ]);
     },
   };
   logger.info(
