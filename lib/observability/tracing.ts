@@ -49,7 +49,7 @@ export const tracingEnv = z.object({
   OTEL_SDK_DISABLED: z.enum(["true", "false", ""]).optional(),
   OTEL_EXPORTER_ZIPKIN_ENDPOINT: z.url().default("http://127.0.0.1:9411/api/v2/spans"),
   // Share of new traces kept; a sampled parent's decision is always followed.
-  // 1.0 measured at 0.x ms CPU per order (ADR 0017), so everything is kept by default.
+  // 1.0: an order's spans cost about 1.5 ms of CPU (ADR 0017), so every trace is kept by default.
   OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
 });
 
