@@ -86,7 +86,10 @@ async function startNotifications(name: string, env: Record<string, string>): Pr
       NOTIFICATIONS_TOPICS: topic,
       NOTIFICATIONS_RABBIT_PREFIX: prefix,
       NOTIFICATIONS_RETRY_DELAYS_MS: retryDelaysMs.join(","),
-      NOTIFICATIONS_WEBHOOK_TIMEOUT_MS: "3000",
+      // Longer than the slow partner's POSTs are held: a POST the worker gave up
+      // on would still count at the receiver (it never sees the abort) and
+      // read as a third one in flight.
+      NOTIFICATIONS_WEBHOOK_TIMEOUT_MS: "30000",
       SMTP_HOST: "127.0.0.1",
       SMTP_PORT: smtpPort,
       LOG_LEVEL: "info",
