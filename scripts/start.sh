@@ -14,8 +14,9 @@ bash scripts/services.sh start
 tsx scripts/demo.ts
 cat <<MSG
 
-Accord is running. Logs: $ACCORD_HOME/logs. Try:
-  curl -s -H 'content-type: application/json' -d '{"orderId":"<id>"}' http://127.0.0.1:${ORDERS_PORT:-8081}/accord.orders.v1.OrderService/GetOrder
+Accord is running. Logs: $ACCORD_HOME/logs. Try (as the demo customer alice; every call needs a token, see the README's Identity section):
+  npm run accord -- list
+  npm run accord -- watch <order-id>
 Metrics (Prometheus): http://${PROMETHEUS_HOST:-127.0.0.1}:${PROMETHEUS_PORT:-9090}
 Traces (Zipkin):      http://${ZIPKIN_HOST:-127.0.0.1}:${ZIPKIN_PORT:-9411}/zipkin/
 Run the tests with: npm test        Stop everything with: npm run stop
