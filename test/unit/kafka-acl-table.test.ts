@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { dlqTopicFor, EVENT_DOMAINS, topicFor } from "#lib/messaging/events.ts";
 import { loadInventoryConfig } from "#services/inventory/src/config.ts";
 import { loadNotificationsConfig } from "#services/notifications/src/config.ts";
+import { DEV_NOTIFICATIONS_SECRET_KEY } from "#services/notifications/src/dev-secret-key.ts";
 import { loadOrchestratorConfig } from "#services/orchestrator/src/config.ts";
 import { loadOrdersConfig } from "#services/orders/src/config.ts";
 import { loadPaymentsConfig } from "#services/payments/src/config.ts";
@@ -38,7 +39,8 @@ describe("Kafka ACL table", () => {
     shipping: loadShippingConfig(production).SHIPPING_EVENTS_TOPIC,
   };
   const orchestrator = loadOrchestratorConfig(production);
-  const notifications = loadNotificationsConfig(production);
+  // Its sealing key is required and has no bearing on topics or groups.
+  const notifications = loadNotificationsConfig({ NOTIFICATIONS_SECRET_KEY: DEV_NOTIFICATIONS_SECRET_KEY });
   const consumers = {
     orchestrator: {
       group: orchestrator.ORCHESTRATOR_GROUP_ID,
