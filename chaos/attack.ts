@@ -648,6 +648,36 @@ async function findings(s: Suite, t: Targets): Promise<void> {
       ),
     after: () => subscriptionStill(t),
   });
+  await s.probe({
+    group,
+    name: "RotateWebhookSecret of acme's, as globex",
+    sent: "notifications RotateWebhookSecret {subscriptionId: acme's}, globex's real token",
+    expect: NOT_FOUND,
+    wire: "connect",
+    send: async () =>
+      call(
+        urls.notifications,
+        NotificationService.method.rotateWebhookSecret,
+        { subscriptionId: t.acmeSubscriptionId },
+        await bearerFor("globex", "notifications"),
+      ),
+    after: () => subscriptionStill(t),
+  });
+  await s.probe({
+    group,
+    name: "RotateWebhookSecret of acme's, as a customer",
+    sent: "notifications RotateWebhookSecret {subscriptionId: acme's}, alice's real token",
+    expect: PERMISSION_DENIED,
+    wire: "connect",
+    send: async () =>
+      call(
+        urls.notifications,
+        NotificationService.method.rotateWebhookSecret,
+        { subscriptionId: t.acmeSubscriptionId },
+        await bearerFor("alice", "notifications"),
+      ),
+    after: () => subscriptionStill(t),
+  });
 }
 
 async function alicesOrderIds(t: Targets): Promise<Set<string>> {
