@@ -125,7 +125,9 @@ export declare type LineItem = Message<"accord.common.v1.LineItem"> & {
   quantity: number;
 
   /**
-   * Price of one unit; its currency must equal the order's currency.
+   * Price of one unit; its currency must equal the order's currency. The
+   * catalog sets it on stored orders; in PlaceOrder it is optional and only
+   * says what price the customer was shown.
    *
    * @generated from field: accord.common.v1.Money unit_price = 3;
    */

@@ -234,3 +234,52 @@ export declare type OrderDelivered = Message<"accord.orders.v1.OrderDelivered"> 
  */
 export declare const OrderDeliveredSchema: GenMessage<OrderDelivered>;
 
+/**
+ * A confirmed or delivered order's payment was refunded outside the saga (by
+ * ops); the order is now REFUNDED and the customer is told.
+ *
+ * @generated from message accord.orders.v1.OrderRefunded
+ */
+export declare type OrderRefunded = Message<"accord.orders.v1.OrderRefunded"> & {
+  /**
+   * The refunded order.
+   *
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+
+  /**
+   * Customer to notify.
+   *
+   * @generated from field: string customer_id = 2;
+   */
+  customerId: string;
+
+  /**
+   * Email address to notify.
+   *
+   * @generated from field: string customer_email = 3;
+   */
+  customerEmail: string;
+
+  /**
+   * Amount given back.
+   *
+   * @generated from field: accord.common.v1.Money amount = 4;
+   */
+  amount?: Money | undefined;
+
+  /**
+   * The refunded payment.
+   *
+   * @generated from field: string payment_id = 5;
+   */
+  paymentId: string;
+};
+
+/**
+ * Describes the message accord.orders.v1.OrderRefunded.
+ * Use `create(OrderRefundedSchema)` to create a new message.
+ */
+export declare const OrderRefundedSchema: GenMessage<OrderRefunded>;
+

@@ -50,7 +50,8 @@ export declare type Order = Message<"accord.orders.v1.Order"> & {
   lines: LineItem[];
 
   /**
-   * Sum of quantity * unit_price over all lines, computed by the server.
+   * Sum of quantity * unit_price over all lines, computed by the server from
+   * the catalog's prices at acceptance. Payments charges exactly this.
    *
    * @generated from field: accord.common.v1.Money total = 5;
    */
@@ -152,7 +153,14 @@ export declare type PlaceOrderRequest = Message<"accord.orders.v1.PlaceOrderRequ
   customerEmail: string;
 
   /**
-   * At least one line, at most 100. Every unit_price must use currency_code.
+   * At least one line, at most 100: SKU and quantity. Prices come from the
+   * catalog, never from the client. A line may still carry unit_price: the
+   * price the customer was shown. When it differs from the catalog's price the
+   * answer is FailedPrecondition naming the line ("lines[2].unit_price: price
+   * changed"), with a PriceChanged detail per such line, and nothing is stored.
+   * An unknown, inactive or not-in-this-currency SKU is InvalidArgument naming
+   * the line (lines[i].sku). When the catalog cannot answer, Unavailable at
+   * once: an order is never accepted at an unknown price.
    *
    * @generated from field: repeated accord.common.v1.LineItem lines = 4;
    */
@@ -178,6 +186,48 @@ export declare type PlaceOrderRequest = Message<"accord.orders.v1.PlaceOrderRequ
  * Use `create(PlaceOrderRequestSchema)` to create a new message.
  */
 export declare const PlaceOrderRequestSchema: GenMessage<PlaceOrderRequest>;
+
+/**
+ * Error detail of PlaceOrder's FailedPrecondition when a line's shown price is
+ * no longer the catalog's: one per changed line.
+ *
+ * @generated from message accord.orders.v1.PriceChanged
+ */
+export declare type PriceChanged = Message<"accord.orders.v1.PriceChanged"> & {
+  /**
+   * Index of the line in PlaceOrderRequest.lines, from 0.
+   *
+   * @generated from field: int32 line_index = 1;
+   */
+  lineIndex: number;
+
+  /**
+   * The line's SKU.
+   *
+   * @generated from field: string sku = 2;
+   */
+  sku: string;
+
+  /**
+   * The price the request carried.
+   *
+   * @generated from field: accord.common.v1.Money shown_price = 3;
+   */
+  shownPrice?: Money | undefined;
+
+  /**
+   * The catalog's price now; send it (or no price) to order at it.
+   *
+   * @generated from field: accord.common.v1.Money current_price = 4;
+   */
+  currentPrice?: Money | undefined;
+};
+
+/**
+ * Describes the message accord.orders.v1.PriceChanged.
+ * Use `create(PriceChangedSchema)` to create a new message.
+ */
+export declare const PriceChangedSchema: GenMessage<PriceChanged>;
 
 /**
  * Response of PlaceOrder.
@@ -605,6 +655,14 @@ export enum OrderStatus {
    * @generated from enum value: ORDER_STATUS_CANCELLING = 6;
    */
   CANCELLING = 6,
+
+  /**
+   * Confirmed (or delivered), then its payment was refunded outside the saga
+   * (by ops); the customer was told.
+   *
+   * @generated from enum value: ORDER_STATUS_REFUNDED = 7;
+   */
+  REFUNDED = 7,
 }
 
 /**
@@ -684,7 +742,8 @@ export declare const OrderService: GenService<{
   },
   /**
    * Returns one order. NotFound when the id is unknown or the order is another
-   * customer's. Customers (their own), ops, the orchestrator and notifications.
+   * customer's. Customers (their own), ops, the orchestrator, notifications
+   * and payments (which checks a charge against the order's total).
    *
    * @generated from rpc accord.orders.v1.OrderService.GetOrder
    */

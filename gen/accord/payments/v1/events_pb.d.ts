@@ -4,7 +4,7 @@
 
 // Events of the payments domain, published to payments.events keyed by order id.
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 import type { Money } from "../../common/v1/common_pb.js";
 
@@ -121,6 +121,13 @@ export declare type PaymentRefunded = Message<"accord.payments.v1.PaymentRefunde
    * @generated from field: string reason = 4;
    */
   reason: string;
+
+  /**
+   * Who asked for the refund.
+   *
+   * @generated from field: accord.payments.v1.RefundInitiator initiator = 5;
+   */
+  initiator: RefundInitiator;
 };
 
 /**
@@ -128,4 +135,37 @@ export declare type PaymentRefunded = Message<"accord.payments.v1.PaymentRefunde
  * Use `create(PaymentRefundedSchema)` to create a new message.
  */
 export declare const PaymentRefundedSchema: GenMessage<PaymentRefunded>;
+
+/**
+ * Who asked for a refund.
+ *
+ * @generated from enum accord.payments.v1.RefundInitiator
+ */
+export enum RefundInitiator {
+  /**
+   * Unknown (events written before the field existed: treat as the saga).
+   *
+   * @generated from enum value: REFUND_INITIATOR_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The order saga, compensating a failed or cancelled order.
+   *
+   * @generated from enum value: REFUND_INITIATOR_SAGA = 1;
+   */
+  SAGA = 1,
+
+  /**
+   * An operator, outside the saga; the order becomes REFUNDED.
+   *
+   * @generated from enum value: REFUND_INITIATOR_OPS = 2;
+   */
+  OPS = 2,
+}
+
+/**
+ * Describes the enum accord.payments.v1.RefundInitiator.
+ */
+export declare const RefundInitiatorSchema: GenEnum<RefundInitiator>;
 

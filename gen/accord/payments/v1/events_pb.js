@@ -4,14 +4,14 @@
 
 // Events of the payments domain, published to payments.events keyed by order id.
 
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, tsEnum } from "@bufbuild/protobuf/codegenv2";
 import { file_accord_common_v1_common } from "../../common/v1/common_pb.js";
 
 /**
  * Describes the file accord/payments/v1/events.proto.
  */
 export const file_accord_payments_v1_events = /*@__PURE__*/
-  fileDesc("Ch9hY2NvcmQvcGF5bWVudHMvdjEvZXZlbnRzLnByb3RvEhJhY2NvcmQucGF5bWVudHMudjEiYAoPUGF5bWVudENhcHR1cmVkEhIKCnBheW1lbnRfaWQYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSJwoGYW1vdW50GAMgASgLMhcuYWNjb3JkLmNvbW1vbi52MS5Nb25leSJwCg9QYXltZW50RGVjbGluZWQSEgoKcGF5bWVudF9pZBgBIAEoCRIQCghvcmRlcl9pZBgCIAEoCRInCgZhbW91bnQYAyABKAsyFy5hY2NvcmQuY29tbW9uLnYxLk1vbmV5Eg4KBnJlYXNvbhgEIAEoCSJwCg9QYXltZW50UmVmdW5kZWQSEgoKcGF5bWVudF9pZBgBIAEoCRIQCghvcmRlcl9pZBgCIAEoCRInCgZhbW91bnQYAyABKAsyFy5hY2NvcmQuY29tbW9uLnYxLk1vbmV5Eg4KBnJlYXNvbhgEIAEoCWIGcHJvdG8z", [file_accord_common_v1_common]);
+  fileDesc("Ch9hY2NvcmQvcGF5bWVudHMvdjEvZXZlbnRzLnByb3RvEhJhY2NvcmQucGF5bWVudHMudjEiYAoPUGF5bWVudENhcHR1cmVkEhIKCnBheW1lbnRfaWQYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSJwoGYW1vdW50GAMgASgLMhcuYWNjb3JkLmNvbW1vbi52MS5Nb25leSJwCg9QYXltZW50RGVjbGluZWQSEgoKcGF5bWVudF9pZBgBIAEoCRIQCghvcmRlcl9pZBgCIAEoCRInCgZhbW91bnQYAyABKAsyFy5hY2NvcmQuY29tbW9uLnYxLk1vbmV5Eg4KBnJlYXNvbhgEIAEoCSKoAQoPUGF5bWVudFJlZnVuZGVkEhIKCnBheW1lbnRfaWQYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSJwoGYW1vdW50GAMgASgLMhcuYWNjb3JkLmNvbW1vbi52MS5Nb25leRIOCgZyZWFzb24YBCABKAkSNgoJaW5pdGlhdG9yGAUgASgOMiMuYWNjb3JkLnBheW1lbnRzLnYxLlJlZnVuZEluaXRpYXRvcipoCg9SZWZ1bmRJbml0aWF0b3ISIAocUkVGVU5EX0lOSVRJQVRPUl9VTlNQRUNJRklFRBAAEhkKFVJFRlVORF9JTklUSUFUT1JfU0FHQRABEhgKFFJFRlVORF9JTklUSUFUT1JfT1BTEAJiBnByb3RvMw", [file_accord_common_v1_common]);
 
 /**
  * Describes the message accord.payments.v1.PaymentCaptured.
@@ -33,4 +33,18 @@ export const PaymentDeclinedSchema = /*@__PURE__*/
  */
 export const PaymentRefundedSchema = /*@__PURE__*/
   messageDesc(file_accord_payments_v1_events, 2);
+
+/**
+ * Describes the enum accord.payments.v1.RefundInitiator.
+ */
+export const RefundInitiatorSchema = /*@__PURE__*/
+  enumDesc(file_accord_payments_v1_events, 0);
+
+/**
+ * Who asked for a refund.
+ *
+ * @generated from enum accord.payments.v1.RefundInitiator
+ */
+export const RefundInitiator = /*@__PURE__*/
+  tsEnum(RefundInitiatorSchema);
 

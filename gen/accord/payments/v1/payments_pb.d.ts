@@ -111,7 +111,7 @@ export declare type ChargeRequest = Message<"accord.payments.v1.ChargeRequest"> 
   customerId: string;
 
   /**
-   * Amount, positive.
+   * Amount, positive: the order's total, currency included.
    *
    * @generated from field: accord.common.v1.Money amount = 4;
    */
@@ -293,8 +293,12 @@ export declare const PaymentStatusSchema: GenEnum<PaymentStatus>;
  */
 export declare const PaymentService: GenService<{
   /**
-   * Charges the amount. A declined charge answers FailedPrecondition with the
-   * reason; the same key always returns the first outcome.
+   * Charges the order's total. The amount must equal the total and currency
+   * the orders service computed for the order (payments asks it), else
+   * FailedPrecondition and nothing is charged. At most one captured payment
+   * per order: another key for an order already paid returns that payment when
+   * the amount matches. A declined charge answers FailedPrecondition with the
+   * reason; the same key always returns the first outcome. The saga only.
    *
    * @generated from rpc accord.payments.v1.PaymentService.Charge
    */
@@ -304,8 +308,11 @@ export declare const PaymentService: GenService<{
     output: typeof ChargeResponseSchema;
   },
   /**
-   * Refunds a captured payment in full. Succeeds when there is nothing to
-   * refund (no payment for the order, or already refunded).
+   * Refunds a captured payment of the order in full. The saga (compensating)
+   * and ops only. For the saga it succeeds with refunded=false when there is
+   * nothing to refund, and a later charge of that order is refused; for ops an
+   * order with no captured payment is FailedPrecondition and changes nothing.
+   * A refund by ops moves the order to REFUNDED (PaymentRefunded, initiator OPS).
    *
    * @generated from rpc accord.payments.v1.PaymentService.Refund
    */
