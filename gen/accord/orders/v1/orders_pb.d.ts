@@ -742,8 +742,7 @@ export declare const OrderService: GenService<{
   },
   /**
    * Returns one order. NotFound when the id is unknown or the order is another
-   * customer's. Customers (their own), ops, the orchestrator, notifications
-   * and payments (which checks a charge against the order's total).
+   * customer's. Customers (their own), ops, the orchestrator and notifications.
    *
    * @generated from rpc accord.orders.v1.OrderService.GetOrder
    */

@@ -293,12 +293,13 @@ export declare const PaymentStatusSchema: GenEnum<PaymentStatus>;
  */
 export declare const PaymentService: GenService<{
   /**
-   * Charges the order's total. The amount must equal the total and currency
-   * the orders service computed for the order (payments asks it), else
-   * FailedPrecondition and nothing is charged. At most one captured payment
-   * per order: another key for an order already paid returns that payment when
-   * the amount matches. A declined charge answers FailedPrecondition with the
-   * reason; the same key always returns the first outcome. The saga only.
+   * Charges the order's total. The saga takes amount and currency from the
+   * order's OrderPlaced event, which only the orders service can publish.
+   * One amount per order: a charge under another key whose amount or currency
+   * differs from the order's live payment is FailedPrecondition and is never
+   * answered with that payment; with the same amount it returns that payment.
+   * A declined charge answers FailedPrecondition with the reason; the same key
+   * always returns the first outcome. The orchestrator only.
    *
    * @generated from rpc accord.payments.v1.PaymentService.Charge
    */
