@@ -8,8 +8,11 @@ import { type Caller, type MethodRule, missingRules } from "#lib/auth/authorizat
 import { SERVICE_IDENTITIES, USER_ROLES } from "#lib/auth/principal.ts";
 import { healthAuthorization } from "#lib/rpc/grpc-health.ts";
 import { reflectionAuthorization } from "#lib/rpc/reflection.ts";
+import { consoleAuthorization } from "#services/console/src/authorization.ts";
 import { inventoryAuthorization } from "#services/inventory/src/authorization.ts";
 import { notificationAuthorization } from "#services/notifications/src/authorization.ts";
+import { deadLetterAuthorization } from "#services/notifications/src/dead-letter-authorization.ts";
+import { sagaAuthorization } from "#services/orchestrator/src/authorization.ts";
 import { orderAuthorization } from "#services/orders/src/authorization.ts";
 import { paymentAuthorization } from "#services/payments/src/authorization.ts";
 import { shippingAuthorization } from "#services/shipping/src/authorization.ts";
@@ -27,6 +30,9 @@ const TABLES: ReadonlyMap<string, Readonly<Record<string, MethodRule>>> = new Ma
   ["accord.payments.v1.PaymentService", paymentAuthorization],
   ["accord.shipping.v1.ShippingService", shippingAuthorization],
   ["accord.notifications.v1.NotificationService", notificationAuthorization],
+  ["accord.notifications.v1.DeadLetterService", deadLetterAuthorization],
+  ["accord.orchestrator.v1.SagaService", sagaAuthorization],
+  ["accord.console.v1.ConsoleService", consoleAuthorization],
   ["grpc.health.v1.Health", healthAuthorization],
   ["grpc.reflection.v1.ServerReflection", reflectionAuthorization.v1],
   ["grpc.reflection.v1alpha.ServerReflection", reflectionAuthorization.v1alpha],
@@ -80,6 +86,14 @@ describe("authorization tables", () => {
       for (const [method, rule] of Object.entries(table)) {
         expect({ method, allow: rule.allow.length > 0 }).toEqual({ method, allow: true });
         expect(rule.allow.filter((c) => !KNOWN_CALLERS.has(c))).toEqual([]);
+      }
+    }
+  });
+
+  it("keep the console's services (saga, dead letters, health and contracts) to operators", () => {
+    for (const table of [sagaAuthorization, deadLetterAuthorization, consoleAuthorization]) {
+      for (const [method, rule] of Object.entries(table)) {
+        expect({ method, allow: rule.allow }).toEqual({ method, allow: ["ops"] });
       }
     }
   });
