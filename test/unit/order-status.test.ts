@@ -30,4 +30,21 @@ describe("planTransition", () => {
     expect(planTransition(OrderStatus.CANCELLING, OrderStatus.CONFIRMED)).toBe("apply");
     expect(planTransition(OrderStatus.CONFIRMED, OrderStatus.DELIVERED)).toBe("apply");
   });
+
+  it("moves only a confirmed or delivered order to REFUNDED (an ops refund), and a late delivery leaves it", () => {
+    expect(planTransition(OrderStatus.CONFIRMED, OrderStatus.REFUNDED)).toBe("apply");
+    expect(planTransition(OrderStatus.DELIVERED, OrderStatus.REFUNDED)).toBe("apply");
+    expect(planTransition(OrderStatus.REFUNDED, OrderStatus.REFUNDED)).toBe("already");
+    for (const saga of [
+      OrderStatus.PENDING,
+      OrderStatus.CANCELLING,
+      OrderStatus.FAILED,
+      OrderStatus.CANCELLED,
+    ]) {
+      expect(planTransition(saga, OrderStatus.REFUNDED)).toBe("refuse");
+    }
+    expect(planTransition(OrderStatus.REFUNDED, OrderStatus.DELIVERED)).toBe("already");
+    expect(planTransition(OrderStatus.REFUNDED, OrderStatus.CONFIRMED)).toBe("refuse");
+    expect(planTransition(OrderStatus.REFUNDED, OrderStatus.CANCELLING)).toBe("refuse");
+  });
 });
