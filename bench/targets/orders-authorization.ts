@@ -4,7 +4,7 @@ import { performance } from "node:perf_hooks";
 import type { Interceptor } from "@connectrpc/connect";
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import { authorizationInterceptor } from "#lib/auth/authorization.ts";
-import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
+import { DEMO_USERS, devClientTokens } from "#lib/auth/dev-identities.ts";
 import { type Principal, principalKey } from "#lib/auth/principal.ts";
 import { createTokenVerifier } from "#lib/auth/verifier.ts";
 import { createPool, ensureDatabase, migrate } from "#lib/db.ts";
@@ -13,6 +13,7 @@ import type { FrontDoorHandler } from "#lib/rpc/front-door.ts";
 import { serverInterceptors } from "#lib/rpc/interceptors.ts";
 import { startRpcServer } from "#lib/rpc/server.ts";
 import { orderAuthorization } from "#services/orders/src/authorization.ts";
+import { createCatalogPrices } from "#services/orders/src/catalog-prices.ts";
 import { createOrderService } from "#services/orders/src/order-service.ts";
 import { ROOT } from "../lib/procs.ts";
 
@@ -23,7 +24,8 @@ import { ROOT } from "../lib/procs.ts";
 // interceptor. The first server places the caller's principal the way the
 // interceptor would (handlers scope to it), without looking at the token.
 // BENCH_DATABASE_URL: the orders database; BENCH_TOPIC: its outbox topic
-// (nothing relays it); OIDC_ISSUER: the realm.
+// (nothing relays it); OIDC_ISSUER: the realm; CATALOG_URL: the catalog
+// checkout prices at (both servers share one client and breaker).
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? "";
 const issuer = process.env.OIDC_ISSUER ?? "http://127.0.0.1:8180/realms/accord";
 const logger = createLogger("orders-authorization-bench", process.env.LOG_LEVEL ?? "warn");
@@ -31,10 +33,17 @@ const logger = createLogger("orders-authorization-bench", process.env.LOG_LEVEL 
 await ensureDatabase(databaseUrl);
 const pool = createPool(databaseUrl, Number(process.env.BENCH_POOL_SIZE ?? 20));
 await migrate(pool, path.join(ROOT, "services/orders/migrations"));
+const catalog = createCatalogPrices({
+  baseUrl: process.env.CATALOG_URL ?? "",
+  tokens: devClientTokens("orders", issuer),
+  breaker: { timeoutMs: 1_000 },
+  logger,
+});
 const handlers = createOrderService({
   pool,
   logger,
   topic: process.env.BENCH_TOPIC ?? "bench.orders.events",
+  catalog,
 });
 
 const alice: Principal = {

@@ -23,11 +23,37 @@ function fieldsOf(req: PlaceOrderRequest): string[] {
 }
 
 describe("validatePlaceOrder", () => {
-  it("accepts a valid order and sums quantity * unit price", () => {
+  it("accepts a valid order, keeping each shown price only as what the customer saw", () => {
     const result = validatePlaceOrder(validRequest());
-    if (!("draft" in result)) throw new Error(`unexpected violations ${JSON.stringify(result.violations)}`);
-    expect(result.draft.totalMinor).toBe(2n * 1250n + 899n);
-    expect(result.draft.lines.map((l) => l.sku)).toEqual(["BOOK-1", "MUG-2"]);
+    if (!("order" in result)) throw new Error(`unexpected violations ${JSON.stringify(result.violations)}`);
+    expect(result.order.lines).toEqual([
+      { sku: "BOOK-1", quantity: 2, shownPrice: { currencyCode: "EUR", amountMinor: 1250n } },
+      { sku: "MUG-2", quantity: 1, shownPrice: { currencyCode: "EUR", amountMinor: 899n } },
+    ]);
+  });
+
+  it("accepts lines without a price: the catalog prices them", () => {
+    const req = validRequest();
+    for (const line of req.lines) line.unitPrice = undefined;
+    const result = validatePlaceOrder(req);
+    if (!("order" in result)) throw new Error(`unexpected violations ${JSON.stringify(result.violations)}`);
+    expect(result.order.lines).toEqual([
+      { sku: "BOOK-1", quantity: 2 },
+      { sku: "MUG-2", quantity: 1 },
+    ]);
+  });
+
+  it("refuses a negative shown price as malformed, and leaves a shown price in another currency to pricing", () => {
+    const negative = validRequest();
+    const line = negative.lines[0];
+    if (!line?.unitPrice) throw new Error("fixture line has a price");
+    line.unitPrice.amountMinor = -1n;
+    expect(fieldsOf(negative)).toEqual(["lines[0].unit_price.amount_minor"]);
+    const other = validRequest();
+    const usd = other.lines[1];
+    if (!usd?.unitPrice) throw new Error("fixture line has a price");
+    usd.unitPrice.currencyCode = "USD";
+    expect(fieldsOf(other)).toEqual([]);
   });
 
   it("names the field for empty items", () => {
@@ -44,15 +70,10 @@ describe("validatePlaceOrder", () => {
     expect(fieldsOf(req)).toEqual(["lines[1].quantity"]);
   });
 
-  it("rejects an unknown currency and a line priced in another currency", () => {
+  it("rejects an unknown currency", () => {
     const req = validRequest();
     req.currencyCode = "XYZ";
-    expect(fieldsOf(req)).toContain("currency_code");
-    const other = validRequest();
-    const line = other.lines[0];
-    if (!line?.unitPrice) throw new Error("fixture line has a price");
-    line.unitPrice.currencyCode = "USD";
-    expect(fieldsOf(other)).toEqual(["lines[0].unit_price.currency_code"]);
+    expect(fieldsOf(req)).toEqual(["currency_code"]);
   });
 
   it("requires an address with its mandatory parts", () => {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { breakerEnv } from "#lib/breaker.ts";
 import { type Env, loadServiceConfig, serviceEnv, topicName } from "#lib/host/config.ts";
 import { topicFor } from "#lib/messaging/events.ts";
 
@@ -8,6 +9,13 @@ const schema = (env: Env) =>
     ORDERS_OUTBOX_POLL_MS: z.coerce.number().int().min(5).max(10_000).default(50),
     // The topic the outbox relay publishes OrderPlaced, OrderConfirmed... to.
     ORDERS_EVENTS_TOPIC: topicName.default(topicFor("orders", env)),
+    // Where checkout looks prices up. No default: without a catalog no order
+    // can be priced, so a process not told where it is must not start.
+    CATALOG_URL: z.string().url(),
+    ORDERS_CATALOG_RPC_PROTOCOL: z.enum(["connect-json", "connect-binary", "grpc"]).default("connect-json"),
+    // The breaker around the price lookup (lib/breaker.ts, ADR 0005): a
+    // customer waits for checkout, so the timeout is short.
+    ...breakerEnv("ORDERS_CATALOG", { timeoutMs: 1_000, resetTimeoutMs: 5_000 }),
   });
 
 export type OrdersConfig = ReturnType<typeof loadOrdersConfig>;

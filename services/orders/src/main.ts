@@ -1,12 +1,15 @@
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
+import { breakerOptionsFrom } from "#lib/breaker.ts";
 import { runService } from "#lib/host/service-host.ts";
 import { orderAuthorization } from "./authorization.ts";
+import { createCatalogPrices } from "./catalog-prices.ts";
 import { loadOrdersConfig } from "./config.ts";
 import { createOrderService } from "./order-service.ts";
 
-// The orders service: checkout writes the order and its event in one
-// transaction; the outbox relay publishes the events. Checkout never waits for
-// Kafka, so the service starts and takes orders while Kafka is down.
+// The orders service: checkout prices the order at the catalog, then writes
+// the order and its event in one transaction; the outbox relay publishes the
+// events. Checkout never waits for Kafka, so the service starts and takes
+// orders while Kafka is down.
 await runService({
   name: "orders",
   loadConfig: loadOrdersConfig,
@@ -19,9 +22,27 @@ await runService({
       topics: [config.ORDERS_EVENTS_TOPIC],
       pollIntervalMs: config.ORDERS_OUTBOX_POLL_MS,
     });
+    // Readiness stays PostgreSQL only: a catalog outage is answered per
+    // call (Unavailable from the breaker), GetOrder and ListOrders go on.
+    const tokens = host.tokens();
+    // The catalog token before the first checkout, so its breaker does not
+    // time a token fetch (renewals happen in the background).
+    await tokens
+      .token("catalog")
+      .catch((err: unknown) =>
+        host.logger.warn({ err }, "catalog token not fetched yet; the first checkout will"),
+      );
+    const catalog = createCatalogPrices({
+      baseUrl: config.CATALOG_URL,
+      protocol: config.ORDERS_CATALOG_RPC_PROTOCOL,
+      tokens,
+      breaker: breakerOptionsFrom(config, "ORDERS_CATALOG"),
+      logger: host.logger,
+    });
+    host.onShutdown("catalog breaker", () => catalog.shutdown());
     host.serve(
       OrderService,
-      createOrderService({ pool, logger: host.logger, topic: config.ORDERS_EVENTS_TOPIC }),
+      createOrderService({ pool, logger: host.logger, topic: config.ORDERS_EVENTS_TOPIC, catalog }),
       orderAuthorization,
     );
   },

@@ -19,6 +19,7 @@ import { processMetrics } from "#lib/observability/metrics.ts";
 import { traceparentOf } from "#lib/observability/request-context.ts";
 import { invalidArgument, requireUuid } from "#lib/rpc/errors.ts";
 import { isUuid } from "#lib/validation.ts";
+import type { CatalogPrices } from "./catalog-prices.ts";
 import {
   findByIdempotencyKey,
   getOrder,
@@ -30,6 +31,7 @@ import {
   updateOrderStatus,
 } from "./db/orders-repo.ts";
 import { requestFingerprint, validatePlaceOrder } from "./domain/place-order.ts";
+import { type Pricing, priceChangedError, priceOrder, skusToPrice } from "./domain/pricing.ts";
 import { planTransition, statusName } from "./domain/status.ts";
 
 const SOURCE = "/accord/orders";
@@ -62,6 +64,8 @@ export function createOrderService(deps: {
   logger: Logger;
   /** The topic the outbox rows are written for (the relay publishes them there). */
   topic: string;
+  /** Where checkout's prices come from (catalog-prices.ts). */
+  catalog: Pick<CatalogPrices, "lookup">;
 }): ServiceImpl<typeof OrderService> {
   const { pool, logger } = deps;
 
@@ -115,12 +119,53 @@ export function createOrderService(deps: {
       const checked = validatePlaceOrder(req);
       if ("violations" in checked) throw invalidArgument(checked.violations);
       const requestHash = requestFingerprint(req);
+
+      /** The order an earlier request with this key placed, or AlreadyExists when its body differed. */
+      const replay = async () => {
+        const earlier = await findByIdempotencyKey(pool, customerId, req.idempotencyKey);
+        if (earlier && earlier.requestHash !== requestHash) {
+          throw new ConnectError(
+            "idempotency_key: already used for a different request; use a new key for a new order",
+            Code.AlreadyExists,
+          );
+        }
+        return earlier && { order: earlier.order, replayed: true };
+      };
+
+      // Prices before the transaction, never inside it: a slow catalog must
+      // not hold a connection of the pool. A first placement pays no extra
+      // read for its key; a refusal does. A replay is answered with the order
+      // as first accepted even when its prices have changed, its SKU was
+      // withdrawn or the catalog is down since: the order exists at the
+      // prices it was accepted at, and a retry after a lost answer must not
+      // turn into an error the client cannot resolve.
+      let pricing: Pricing;
+      try {
+        const quotes = await deps.catalog.lookup(skusToPrice(checked.order), checked.order.currencyCode);
+        pricing = priceOrder(checked.order, quotes);
+      } catch (error) {
+        // No prices now; a replay needs none. A key that cannot be read
+        // (the database failing too) leaves the catalog's answer standing.
+        const earlier = await replay().catch((e: unknown) =>
+          e instanceof ConnectError && e.code === Code.AlreadyExists ? Promise.reject(e) : undefined,
+        );
+        if (earlier) return earlier;
+        throw error;
+      }
+      if (pricing.kind !== "priced") {
+        const earlier = await replay();
+        if (earlier) return earlier;
+        if (pricing.kind === "invalid") throw invalidArgument(pricing.violations);
+        if (pricing.kind === "changed") throw priceChangedError(pricing.changes);
+        logger.error({ reason: pricing.reason }, "catalog answer cannot price an order");
+        throw new ConnectError("prices cannot be determined now; retry later", Code.Unavailable);
+      }
       const orderId = uuidv7();
       const traceparent = traceparentOf(ctx);
 
       // Order row and OrderPlaced outbox row commit together or not at all.
       const placed = await inTransaction(pool, async (client) => {
-        const order = await insertOrder(client, orderId, checked.draft, req.idempotencyKey, requestHash);
+        const order = await insertOrder(client, orderId, pricing.draft, req.idempotencyKey, requestHash);
         if (!order) return undefined;
         const event = encodeEvent(OrderPlacedSchema, create(OrderPlacedSchema, { order }), {
           source: SOURCE,
@@ -135,16 +180,10 @@ export function createOrderService(deps: {
         return { order: placed, replayed: false };
       }
 
-      const earlier = await findByIdempotencyKey(pool, customerId, req.idempotencyKey);
+      const earlier = await replay();
       if (!earlier)
         throw new ConnectError("idempotency key is held by a concurrent request; retry", Code.Aborted);
-      if (earlier.requestHash !== requestHash) {
-        throw new ConnectError(
-          "idempotency_key: already used for a different request; use a new key for a new order",
-          Code.AlreadyExists,
-        );
-      }
-      return { order: earlier.order, replayed: true };
+      return earlier;
     },
 
     async getOrder(req, ctx) {

@@ -5,7 +5,23 @@ import { type PlaceOrderRequest, PlaceOrderRequestSchema } from "#gen/accord/ord
 import { collectViolations, type FieldViolation } from "#lib/rpc/errors.ts";
 import { checkAddress, checkText, type PostalAddress, type ReportViolation } from "#lib/validation.ts";
 
-/** What the store needs to record a validated order. */
+/** A line as the request gave it, checked: the shown price is what the customer saw, if anything. */
+export interface RequestedLine {
+  sku: string;
+  quantity: number;
+  shownPrice?: { currencyCode: string; amountMinor: bigint };
+}
+
+/** A request that passed every check needing no catalog: it still has to be priced (pricing.ts). */
+export interface CheckedOrder {
+  customerId: string;
+  customerEmail: string;
+  currencyCode: string;
+  lines: RequestedLine[];
+  shippingAddress: PostalAddress;
+}
+
+/** What the store needs to record a priced order: the catalog's unit prices and their total. */
 export interface OrderDraft {
   customerId: string;
   customerEmail: string;
@@ -22,7 +38,8 @@ export const LIMITS = {
   lines: 100,
   sku: 64,
   quantity: 10_000,
-  // Well below 2^63 so a sum of 100 lines can never overflow int64.
+  // Well below 2^63 so a sum of 100 lines can never overflow int64; a
+  // catalog price above it is refused as a fault (pricing.ts).
   unitPriceMinor: 1_000_000_000_000n,
 } as const;
 
@@ -31,12 +48,15 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const SKU = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
- * Validates a PlaceOrder request and computes the order total. Pure: no I/O,
- * so every rule is unit-tested. Returns every violation, not just the first.
+ * Checks a PlaceOrder request for everything that needs no catalog, so a
+ * malformed request is refused before any lookup. Pure: no I/O, so every rule
+ * is unit-tested. Returns every violation, not just the first. Prices are not
+ * decided here: a line's unit_price is optional and only kept as the price
+ * the customer was shown (pricing.ts compares it with the catalog's).
  */
 export function validatePlaceOrder(
   req: PlaceOrderRequest,
-): { draft: OrderDraft } | { violations: FieldViolation[] } {
+): { order: CheckedOrder } | { violations: FieldViolation[] } {
   const { violations, bad } = collectViolations();
 
   checkText(req.idempotencyKey, "idempotency_key", LIMITS.idempotencyKey, bad);
@@ -53,22 +73,17 @@ export function validatePlaceOrder(
 
   if (req.lines.length === 0) bad("lines", "must contain at least one line");
   if (req.lines.length > LIMITS.lines) bad("lines", `must contain at most ${LIMITS.lines} lines`);
-  const lines = req.lines
-    .slice(0, LIMITS.lines)
-    .map((line, i) => checkLine(line, `lines[${i}]`, currency, bad));
+  const lines = req.lines.slice(0, LIMITS.lines).map((line, i) => checkLine(line, `lines[${i}]`, bad));
 
   const address = checkAddress(req.shippingAddress, "shipping_address", bad);
 
   if (violations.length > 0 || !address) return { violations };
-  const draftLines = lines.filter((l) => l !== undefined);
-  const totalMinor = draftLines.reduce((sum, l) => sum + l.unitPriceMinor * BigInt(l.quantity), 0n);
   return {
-    draft: {
+    order: {
       customerId: req.customerId,
       customerEmail: req.customerEmail,
       currencyCode: currency,
-      lines: draftLines,
-      totalMinor,
+      lines: lines.filter((l) => l !== undefined),
       shippingAddress: address,
     },
   };
@@ -84,7 +99,7 @@ export function requestFingerprint(req: PlaceOrderRequest): string {
   return createHash("sha256").update(toBinary(PlaceOrderRequestSchema, copy)).digest("hex");
 }
 
-function checkLine(line: LineItem, path: string, currency: string, bad: ReportViolation) {
+function checkLine(line: LineItem, path: string, bad: ReportViolation): RequestedLine | undefined {
   let ok = true;
   const fail: ReportViolation = (f, m) => {
     ok = false;
@@ -95,18 +110,17 @@ function checkLine(line: LineItem, path: string, currency: string, bad: ReportVi
   }
   if (line.quantity < 1) fail(`${path}.quantity`, "must be at least 1");
   else if (line.quantity > LIMITS.quantity) fail(`${path}.quantity`, `must be at most ${LIMITS.quantity}`);
-  const price = line.unitPrice;
-  if (!price) fail(`${path}.unit_price`, "is required");
-  else {
-    if (price.currencyCode !== currency) {
-      fail(`${path}.unit_price.currency_code`, "must equal the order's currency_code");
-    }
-    if (price.amountMinor < 0n) fail(`${path}.unit_price.amount_minor`, "must not be negative");
-    else if (price.amountMinor > LIMITS.unitPriceMinor) {
-      fail(`${path}.unit_price.amount_minor`, `must be at most ${LIMITS.unitPriceMinor}`);
-    }
-  }
-  return ok && price
-    ? { sku: line.sku, quantity: line.quantity, unitPriceMinor: price.amountMinor }
-    : undefined;
+  // A shown price in another currency, or of another amount, is a changed
+  // price (pricing.ts), not malformed input; only an amount no price can
+  // have is refused here.
+  const shown = line.unitPrice;
+  if (shown && shown.amountMinor < 0n) fail(`${path}.unit_price.amount_minor`, "must not be negative");
+  if (!ok) return undefined;
+  return shown
+    ? {
+        sku: line.sku,
+        quantity: line.quantity,
+        shownPrice: { currencyCode: shown.currencyCode, amountMinor: shown.amountMinor },
+      }
+    : { sku: line.sku, quantity: line.quantity };
 }
