@@ -78,6 +78,8 @@ start() {
       # Development settings of notifications (a real deployment sets its own key and leaves loopback off):
       # the dev key sealing webhook secrets (services/notifications/src/dev-secret-key.ts), and plain http
       # to receivers on this machine.
+      # Where checkout looks prices up (orders requires it; there is no default in the service).
+      if [[ "$name" == orders ]]; then export CATALOG_URL="${CATALOG_URL:-http://127.0.0.1:${CATALOG_PORT:-8087}}"; fi
       if [[ "$name" == notifications ]]; then
         export NOTIFICATIONS_SECRET_KEY="${NOTIFICATIONS_SECRET_KEY:-YWNjb3JkLWRldi1ub3RpZmljYXRpb25zLWtleS0zMmI=}"
         export NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP="${NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP:-true}"
