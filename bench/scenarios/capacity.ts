@@ -1,10 +1,11 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
-import { type Platform, queryDb } from "#test/support/platform.ts";
+import type { Platform } from "#test/support/platform.ts";
 import { createPoster } from "../lib/http.ts";
 import { benchCaller } from "../lib/identity.ts";
 import { openLoop } from "../lib/open-loop.ts";
+import { awaitRoundEnded, placedToConfirmedMs } from "../lib/order-runs.ts";
 import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.ts";
 import { startCpuMeter } from "../lib/procs.ts";
 import { requireServed } from "../lib/served.ts";
@@ -92,33 +93,10 @@ export async function runCapacity(
         },
       });
       requireServed(`capacity placement at ${rate}/s`, placement);
-      const open = async () =>
-        (
-          await queryDb<{ n: number }>(
-            platform.databases.orders,
-            `SELECT count(*)::int AS n FROM orders o
-              WHERE o.status IN ('PENDING', 'CANCELLING')
-                AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id AND l.sku = $1)`,
-            [sku],
-          )
-        )[0]?.n ?? 0;
-      const deadline = Date.now() + 180_000;
-      let notTerminal = await open();
-      while (notTerminal > 0 && Date.now() < deadline) {
-        await sleep(250);
-        notTerminal = await open();
-      }
+      const notTerminal = await awaitRoundEnded(platform, sku, 180_000);
       const elapsedMs = Date.now() - started;
       const cpu = meter.stop();
-      const latencies = await queryDb<{ ms: number }>(
-        platform.databases.orders,
-        `SELECT (extract(epoch FROM c.changed_at - p.changed_at) * 1000)::float8 AS ms
-           FROM order_status_history p
-           JOIN order_status_history c ON c.order_id = p.order_id AND c.status = 'CONFIRMED'
-          WHERE p.status = 'PENDING'
-            AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = p.order_id AND l.sku = $1)`,
-        [sku],
-      );
+      const latencies = await placedToConfirmedMs(platform, sku);
       const placed = placement.ok;
       const cpuMsPerOrder: Record<string, number> = {};
       let total = 0;
@@ -134,7 +112,7 @@ export async function runCapacity(
         placed,
         notTerminal,
         elapsedMs,
-        placedToConfirmed: summarize(latencies.map((r) => r.ms)),
+        placedToConfirmed: summarize(latencies),
         cpuMsPerOrder,
         cpuMsPerOrderTotal: round(total, 1),
         machineBusy: cpu.machineBusy,

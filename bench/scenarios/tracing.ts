@@ -4,10 +4,11 @@ import path from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
-import { type Platform, queryDb, type ServiceName, startPlatform } from "#test/support/platform.ts";
+import { type Platform, type ServiceName, startPlatform } from "#test/support/platform.ts";
 import { createPoster } from "../lib/http.ts";
 import { benchCaller } from "../lib/identity.ts";
 import { openLoop } from "../lib/open-loop.ts";
+import { awaitRoundEnded, placedToConfirmedMs } from "../lib/order-runs.ts";
 import { PLACE_ORDER_PATH, platformOrderJson } from "../lib/place-order.ts";
 import { pidsMatching, ROOT, startCpuMeter } from "../lib/procs.ts";
 import { requireServed } from "../lib/served.ts";
@@ -163,33 +164,10 @@ async function runRound(
       },
     });
     requireServed(`tracing ${mode} placement`, placement);
-    const open = async () =>
-      (
-        await queryDb<{ n: number }>(
-          platform.databases.orders,
-          `SELECT count(*)::int AS n FROM orders o
-            WHERE o.status IN ('PENDING', 'CANCELLING')
-              AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id AND l.sku = $1)`,
-          [sku],
-        )
-      )[0]?.n ?? 0;
-    const deadline = Date.now() + 120_000;
-    let notTerminal = await open();
-    while (notTerminal > 0 && Date.now() < deadline) {
-      await sleep(250);
-      notTerminal = await open();
-    }
+    const notTerminal = await awaitRoundEnded(platform, sku, 120_000);
     const elapsedMs = Date.now() - started;
     const cpu = meter.stop();
-    const latencies = await queryDb<{ ms: number }>(
-      platform.databases.orders,
-      `SELECT (extract(epoch FROM c.changed_at - p.changed_at) * 1000)::float8 AS ms
-         FROM order_status_history p
-         JOIN order_status_history c ON c.order_id = p.order_id AND c.status = 'CONFIRMED'
-        WHERE p.status = 'PENDING'
-          AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = p.order_id AND l.sku = $1)`,
-      [sku],
-    );
+    const latencies = await placedToConfirmedMs(platform, sku);
     const placed = placement.ok;
     const perOrder = (name: string) => {
       const used = Math.max(0, (cpu.groups[name] ?? 0) - (idle[name] ?? 0));
@@ -202,7 +180,7 @@ async function runRound(
       placed,
       notTerminal,
       checkout: placement.latency,
-      placedToConfirmed: summarize(latencies.map((r) => r.ms)),
+      placedToConfirmed: summarize(latencies),
       cpuMsPerOrder: round(
         Object.keys(cpu.groups).reduce((a, name) => a + perOrder(name), 0),
         1,
