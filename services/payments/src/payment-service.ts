@@ -5,8 +5,10 @@ import {
   PaymentCapturedSchema,
   PaymentDeclinedSchema,
   PaymentRefundedSchema,
+  RefundInitiator,
 } from "#gen/accord/payments/v1/events_pb.js";
 import type { Payment, PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
+import { principalOf } from "#lib/auth/principal.ts";
 import { inTransaction, type Pool, type PoolClient } from "#lib/db.ts";
 import { encodeEvent, sourceFor } from "#lib/messaging/events.ts";
 import { enqueueOutbox } from "#lib/messaging/outbox.ts";
@@ -18,21 +20,27 @@ import {
   findLivePayment,
   findPaymentById,
   findPaymentByKey,
+  findRefund,
   finishRefund,
   insertPendingPayment,
   lockOrder,
   markCaptured,
   markDeclined,
   markRefunded,
-  orderHasRefund,
+  orderHasSagaRefund,
   type PaymentRow,
+  type RefundInitiatorName,
+  type RefundRow,
   rowToPayment,
 } from "./db/payments-repo.ts";
 import {
+  amountMismatchMessage,
   type ChargeOutcome,
   chargeFingerprint,
   declinedMessage,
   refundFingerprint,
+  refundInitiatorOf,
+  sameAmount,
   validateCharge,
   validateRefund,
 } from "./domain/payments.ts";
@@ -40,6 +48,8 @@ import { providerFailure } from "./errors.ts";
 import type { ProviderClient } from "./provider-client.ts";
 
 const SOURCE = sourceFor("payments");
+/** Where an operator's refund keys are stored and sent, apart from the saga's. */
+const OPS_KEY_PREFIX = "ops/";
 // Rounds of "someone else changed the order's payments under us, look again".
 const MAX_ROUNDS = 5;
 
@@ -58,10 +68,14 @@ export interface PaymentServiceDeps {
  *   crash re-asks the provider with that key and completes the row.
  * - At most one attempt per order may be in flight or captured (unique partial
  *   index); a Charge with another key for an order that has a captured payment
- *   returns that payment; one whose attempt is still PENDING settles it first.
- * - Once a Refund was asked for an order (the saga compensated it), a Charge
+ *   returns that payment when it asks for the same amount and currency, and is
+ *   refused (FailedPrecondition naming amount) when it does not: one amount per
+ *   order, so a smaller charge made first is never taken for the saga's. One
+ *   whose attempt is still PENDING settles it first.
+ * - Once the saga asked to refund an order (its compensation ran), a Charge
  *   with a new key for that order is refused: a late charge must not take
- *   money after its compensation ran.
+ *   money after its compensation ran. An operator's refund applies only to a
+ *   captured payment; without one it is refused and leaves no such mark.
  */
 export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceImpl<typeof PaymentService>> {
   const { pool, provider, logger, topic } = deps;
@@ -89,7 +103,11 @@ export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceI
             )
           : encodeEvent(
               PaymentRefundedSchema,
-              create(PaymentRefundedSchema, { ...base, reason: row.refund_reason ?? "" }),
+              create(PaymentRefundedSchema, {
+                ...base,
+                reason: row.refund_reason ?? "",
+                initiator: initiatorOf(row.refund_initiator ?? "SAGA"),
+              }),
               options,
             );
     await enqueueOutbox(client, topic, encoded);
@@ -166,6 +184,27 @@ export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceI
     return { payment: rowToPayment(row) };
   }
 
+  /**
+   * An operator's refund claim: the stored one for a known key (its replay),
+   * else a new one, but only while the order has a captured payment. No
+   * captured payment: FailedPrecondition and nothing is written, so a refund
+   * sent before the charge cannot block the saga's charge later.
+   */
+  async function claimOpsRefund(
+    client: PoolClient,
+    idempotencyKey: string,
+    orderId: string,
+    requestHash: string,
+    reason: string,
+  ): Promise<RefundRow> {
+    await lockOrder(client, orderId);
+    const known = await findRefund(client, idempotencyKey);
+    if (known) return known;
+    const live = await findLivePayment(client, orderId);
+    if (live?.status !== "CAPTURED") throw opsNothingToRefund(orderId, live);
+    return claimRefund(client, idempotencyKey, orderId, requestHash, reason, "OPS");
+  }
+
   return {
     async charge(req, ctx) {
       const checked = validateCharge(req);
@@ -181,7 +220,7 @@ export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceI
           if (mine) return { kind: "mine" as const, row: mine };
           const live = await findLivePayment(client, draft.orderId);
           if (live) return { kind: "live" as const, row: live };
-          if (await orderHasRefund(client, draft.orderId)) return { kind: "compensated" as const };
+          if (await orderHasSagaRefund(client, draft.orderId)) return { kind: "compensated" as const };
           const paymentId = uuidv7();
           if (!(await insertPendingPayment(client, paymentId, draft, requestHash)))
             return { kind: "race" as const };
@@ -204,12 +243,30 @@ export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceI
           case "new":
             return chargeAnswer(await settle(step.row, traceparent));
           case "live":
-            // Another key's attempt for this order. Captured: that is the
-            // order's payment. Still pending: settle it before anything else,
-            // then look again (a decline frees the order for this attempt).
-            if (step.row.status !== "PENDING") return chargeAnswer(step.row);
-            await settle(step.row, traceparent);
-            continue;
+            // Another key's attempt for this order. Still pending: settle it
+            // before anything else, then look again (a decline frees the
+            // order for this attempt). Captured or refunded: that is the
+            // order's payment, but only for a charge of the same amount.
+            if (step.row.status === "PENDING") {
+              await settle(step.row, traceparent);
+              continue;
+            }
+            if (!sameAmount(draft, step.row)) {
+              logger.warn(
+                {
+                  orderId: draft.orderId,
+                  paymentId: step.row.payment_id,
+                  asked: draft.amountMinor.toString(),
+                  held: step.row.amount_minor.toString(),
+                },
+                "charge refused: the order's payment has another amount",
+              );
+              throw new ConnectError(
+                amountMismatchMessage(draft.orderId, draft, step.row),
+                Code.FailedPrecondition,
+              );
+            }
+            return chargeAnswer(step.row);
           case "compensated":
             throw new ConnectError(
               `order_id: order ${draft.orderId} was already refunded (compensated); a new charge is refused`,
@@ -223,19 +280,34 @@ export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceI
     },
 
     async refund(req, ctx) {
+      const initiator = refundInitiatorOf(principalOf(ctx));
+      // The table lets only the orchestrator and ops in; anyone else reaching here is a table mistake.
+      if (!initiator) throw new ConnectError("caller may not call Refund", Code.PermissionDenied);
       const checked = validateRefund(req);
       if ("violations" in checked) throw invalidArgument(checked.violations);
-      const { idempotencyKey, orderId, reason } = checked.draft;
+      const { orderId, reason } = checked.draft;
+      // An operator's keys live apart from the saga's ("order-<id>/refund"),
+      // here and at the provider: an operator reusing the saga's key can
+      // neither take its outcome nor block its compensation.
+      const idempotencyKey =
+        initiator === "OPS"
+          ? `${OPS_KEY_PREFIX}${checked.draft.idempotencyKey}`
+          : checked.draft.idempotencyKey;
       const requestHash = refundFingerprint(req);
       const traceparent = traceparentOf(ctx);
 
-      // The key is recorded first (under the order lock): from here on no new
-      // charge for this order can start, so "nothing to refund" stays true.
-      const claim = await inTransaction(pool, async (client) => {
-        await lockOrder(client, orderId);
-        return claimRefund(client, idempotencyKey, orderId, requestHash, reason);
-      });
-      if (claim.request_hash !== requestHash) {
+      // The key is recorded first (under the order lock). For the saga, from
+      // here on no new charge for this order can start, so "nothing to
+      // refund" stays true. For ops, only when there is a captured payment to
+      // give back: otherwise nothing is recorded and later charges still go.
+      const claim = await inTransaction(pool, (client) =>
+        initiator === "SAGA"
+          ? lockOrder(client, orderId).then(() =>
+              claimRefund(client, idempotencyKey, orderId, requestHash, reason, "SAGA"),
+            )
+          : claimOpsRefund(client, idempotencyKey, orderId, requestHash, reason),
+      );
+      if (claim.request_hash !== requestHash || claim.initiator !== initiator) {
         throw new ConnectError(
           "idempotency_key: already used for a different refund; use a new key",
           Code.AlreadyExists,
@@ -248,6 +320,11 @@ export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceI
 
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const live = await findLivePayment(pool, orderId);
+        if (initiator === "OPS" && live?.status === "PENDING") {
+          // Cannot follow a claim made for a captured payment; were it so, an
+          // operator's refund still never settles a charge.
+          throw opsNothingToRefund(orderId, live);
+        }
         if (!live || live.status === "REFUNDED") {
           // Nothing (left) to give back: harmless success, remembered under the key.
           await inTransaction(pool, (client) =>
@@ -285,13 +362,17 @@ export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceI
         }
         const refundedNow = await inTransaction(pool, async (client) => {
           await lockOrder(client, orderId);
-          const updated = await markRefunded(client, live.payment_id, outcome.refundId, reason);
+          const updated = await markRefunded(client, live.payment_id, {
+            refundId: outcome.refundId,
+            reason,
+            initiator,
+          });
           if (updated) await emit(client, updated, "refunded", traceparent);
           await finishRefund(client, idempotencyKey, updated ? "REFUNDED" : "NOTHING", live.payment_id);
           return Boolean(updated);
         });
         const row = await findPaymentById(pool, live.payment_id);
-        if (refundedNow) logger.info({ orderId, paymentId: live.payment_id }, "payment refunded");
+        if (refundedNow) logger.info({ orderId, paymentId: live.payment_id, initiator }, "payment refunded");
         return { payment: row ? rowToPayment(row) : undefined, refunded: refundedNow };
       }
       throw new ConnectError("concurrent changes to this order's payment; retry", Code.Aborted);
@@ -304,4 +385,20 @@ export function createPaymentService(deps: PaymentServiceDeps): Partial<ServiceI
       return { payment: rowToPayment(row) };
     },
   };
+}
+
+/** Why an operator's refund was refused: the order has no captured payment (none, pending or refunded). */
+function opsNothingToRefund(orderId: string, live: PaymentRow | undefined): ConnectError {
+  const why =
+    live === undefined
+      ? "has no captured payment"
+      : live.status === "REFUNDED"
+        ? `was refunded already (payment ${live.payment_id})`
+        : "has a charge whose outcome is not known yet; retry later";
+  return new ConnectError(`order_id: order ${orderId} ${why}; nothing was refunded`, Code.FailedPrecondition);
+}
+
+/** The stored initiator of a refund as PaymentRefunded names it (rows from before the column: the saga). */
+function initiatorOf(name: RefundInitiatorName): RefundInitiator {
+  return name === "OPS" ? RefundInitiator.OPS : RefundInitiator.SAGA;
 }

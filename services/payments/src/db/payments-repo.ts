@@ -8,6 +8,9 @@ type Db = Pool | PoolClient;
 
 export type RowStatus = "PENDING" | "CAPTURED" | "DECLINED" | "REFUNDED";
 
+/** Who asked for a refund (refunds.initiator, payments.refund_initiator). */
+export type RefundInitiatorName = "SAGA" | "OPS";
+
 export interface PaymentRow {
   payment_id: string;
   order_id: string;
@@ -21,6 +24,7 @@ export interface PaymentRow {
   decline_reason: string | null;
   refund_id: string | null;
   refund_reason: string | null;
+  refund_initiator: RefundInitiatorName | null;
   created_at: Date;
 }
 
@@ -31,6 +35,7 @@ export interface RefundRow {
   status: "PENDING" | "REFUNDED" | "NOTHING";
   payment_id: string | null;
   reason: string;
+  initiator: RefundInitiatorName;
 }
 
 /**
@@ -110,20 +115,33 @@ export async function markDeclined(client: PoolClient, paymentId: string, reason
 }
 
 /** CAPTURED -> REFUNDED; undefined when it was not (or no longer) CAPTURED. */
-export async function markRefunded(client: PoolClient, paymentId: string, refundId: string, reason: string) {
+export async function markRefunded(
+  client: PoolClient,
+  paymentId: string,
+  refund: { refundId: string; reason: string; initiator: RefundInitiatorName },
+) {
   return (
     await client.query<PaymentRow>(
-      `UPDATE payments SET status = 'REFUNDED', refund_id = $2, refund_reason = $3, refunded_at = now(),
-                           updated_at = now()
+      `UPDATE payments SET status = 'REFUNDED', refund_id = $2, refund_reason = $3, refund_initiator = $4,
+                           refunded_at = now(), updated_at = now()
         WHERE payment_id = $1 AND status = 'CAPTURED' RETURNING *`,
-      [paymentId, refundId, reason],
+      [paymentId, refund.refundId, refund.reason, refund.initiator],
     )
   ).rows[0];
 }
 
-export async function orderHasRefund(client: PoolClient, orderId: string): Promise<boolean> {
+/**
+ * Whether the saga asked to refund the order (its compensation ran): then a
+ * new charge must not take money. An operator's refund request is recorded
+ * only for a captured payment, and is not such a mark.
+ */
+export async function orderHasSagaRefund(client: PoolClient, orderId: string): Promise<boolean> {
   return (
-    ((await client.query("SELECT 1 FROM refunds WHERE order_id = $1 LIMIT 1", [orderId])).rowCount ?? 0) > 0
+    ((
+      await client.query("SELECT 1 FROM refunds WHERE order_id = $1 AND initiator = 'SAGA' LIMIT 1", [
+        orderId,
+      ])
+    ).rowCount ?? 0) > 0
   );
 }
 
@@ -134,11 +152,12 @@ export async function claimRefund(
   orderId: string,
   requestHash: string,
   reason: string,
+  initiator: RefundInitiatorName,
 ): Promise<RefundRow> {
   await client.query(
-    `INSERT INTO refunds (idempotency_key, order_id, request_hash, status, reason)
-     VALUES ($1, $2, $3, 'PENDING', $4) ON CONFLICT (idempotency_key) DO NOTHING`,
-    [key, orderId, requestHash, reason],
+    `INSERT INTO refunds (idempotency_key, order_id, request_hash, status, reason, initiator)
+     VALUES ($1, $2, $3, 'PENDING', $4, $5) ON CONFLICT (idempotency_key) DO NOTHING`,
+    [key, orderId, requestHash, reason, initiator],
   );
   const row = (await client.query<RefundRow>("SELECT * FROM refunds WHERE idempotency_key = $1", [key]))
     .rows[0];

@@ -6,6 +6,7 @@ import {
   type RefundRequest,
   RefundRequestSchema,
 } from "#gen/accord/payments/v1/payments_pb.js";
+import type { Principal } from "#lib/auth/principal.ts";
 import { collectViolations, type FieldViolation } from "#lib/rpc/errors.ts";
 import type { ReportViolation } from "#lib/validation.ts";
 
@@ -75,6 +76,44 @@ export function validateRefund(
   if (req.reason.length > LIMITS.reason) bad("reason", `must be at most ${LIMITS.reason} characters`);
   if (violations.length > 0) return { violations };
   return { draft: { idempotencyKey: req.idempotencyKey, orderId: req.orderId, reason: req.reason } };
+}
+
+/**
+ * Whether a charge asks for exactly the amount of the order's payment that
+ * holds money. One amount per order: the saga charges the total from
+ * OrderPlaced, so a different amount or currency under another key is not
+ * the order's charge and must never be answered with that payment.
+ */
+export function sameAmount(
+  draft: Pick<ChargeDraft, "currencyCode" | "amountMinor">,
+  payment: { currency_code: string; amount_minor: bigint | string },
+): boolean {
+  return (
+    draft.currencyCode === payment.currency_code.trim() && draft.amountMinor === BigInt(payment.amount_minor)
+  );
+}
+
+/** The FailedPrecondition text of a charge whose amount differs from the order's payment (names the field). */
+export function amountMismatchMessage(
+  orderId: string,
+  asked: { currencyCode: string; amountMinor: bigint },
+  held: { currency_code: string; amount_minor: bigint | string },
+): string {
+  return (
+    `amount: order ${orderId} already has a payment of ${BigInt(held.amount_minor)} ${held.currency_code.trim()} ` +
+    `(minor units); a charge of ${asked.amountMinor} ${asked.currencyCode} is refused`
+  );
+}
+
+/**
+ * Who a Refund is for, from its verified caller: the orchestrator is the saga
+ * compensating, a person with the ops role an operator. Anyone else is
+ * undefined (the authorization table lets no one else in).
+ */
+export function refundInitiatorOf(principal: Principal): "SAGA" | "OPS" | undefined {
+  if (principal.kind === "service" && principal.service === "orchestrator") return "SAGA";
+  if (principal.kind === "user" && principal.roles.has("ops")) return "OPS";
+  return undefined;
 }
 
 /** Fingerprint of a Charge without its key: a replay matches, a different body does not. */
