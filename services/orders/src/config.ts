@@ -9,6 +9,13 @@ const schema = (env: Env) =>
     ORDERS_OUTBOX_POLL_MS: z.coerce.number().int().min(5).max(10_000).default(50),
     // The topic the outbox relay publishes OrderPlaced, OrderConfirmed... to.
     ORDERS_EVENTS_TOPIC: topicName.default(topicFor("orders", env)),
+    // Read for PaymentRefunded: an ops refund moves a confirmed order to REFUNDED.
+    ORDERS_PAYMENTS_TOPIC: topicName.default(topicFor("payments", env)),
+    // "<ACCORD_TOPIC_PREFIX>orders", so a prefixed copy of the platform never joins the platform's group.
+    ORDERS_CONSUMER_GROUP: z
+      .string()
+      .min(1)
+      .default(`${env.ACCORD_TOPIC_PREFIX ?? ""}orders`),
     // Where checkout looks prices up. No default: without a catalog no order
     // can be priced, so a process not told where it is must not start.
     CATALOG_URL: z.string().url(),
