@@ -11,7 +11,7 @@
  *
  * Names are the production ones (ACCORD_TOPIC_PREFIX empty): topicFor() and
  * dlqTopicFor() in lib/messaging/events.ts, the group defaults of the
- * orchestrator and notifications configs; test/unit/kafka-acl-table.test.ts
+ * orchestrator, notifications and orders configs; test/unit/kafka-acl-table.test.ts
  * checks they still agree.
  *
  * Topic creation: whoever creates topics today keeps the right, on exactly
@@ -61,6 +61,10 @@ export const SERVICE_GRANTS: readonly Grant[] = [
   // principal                   operations                         resources
   { principal: "orders",        operations: OWNS,       topics: ["orders.events"] },
   { principal: "orders",        operations: OWNS_DLQ,   topics: ["orders.events.dlq"] },
+  // orders reads PaymentRefunded (an ops refund makes the order REFUNDED); poison to the .dlq
+  { principal: "orders",        operations: CONSUMES,   topics: ["payments.events"] },
+  { principal: "orders",        operations: WRITES_DLQ, topics: ["payments.events.dlq"] },
+  { principal: "orders",        operations: ["Read"],   groups: ["orders"] },
   { principal: "inventory",     operations: OWNS,       topics: ["inventory.events"] },
   { principal: "inventory",     operations: OWNS_DLQ,   topics: ["inventory.events.dlq"] },
   { principal: "payments",      operations: OWNS,       topics: ["payments.events"] },

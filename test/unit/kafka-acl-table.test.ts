@@ -33,12 +33,14 @@ const principals = [...new Set(GRANTS.map((g) => g.principal))];
 
 describe("Kafka ACL table", () => {
   const publishers = {
-    orders: loadOrdersConfig(production).ORDERS_EVENTS_TOPIC,
+    orders: loadOrdersConfig({ CATALOG_URL: "http://127.0.0.1:8087" }).ORDERS_EVENTS_TOPIC,
     inventory: loadInventoryConfig(production).INVENTORY_EVENTS_TOPIC,
     payments: loadPaymentsConfig(production).PAYMENTS_EVENTS_TOPIC,
     shipping: loadShippingConfig(production).SHIPPING_EVENTS_TOPIC,
   };
   const orchestrator = loadOrchestratorConfig(production);
+  // Where the catalog is has no bearing on topics or groups either.
+  const ordersConfig = loadOrdersConfig({ CATALOG_URL: "http://127.0.0.1:8087" });
   // Its sealing key is required and has no bearing on topics or groups.
   const notifications = loadNotificationsConfig({ NOTIFICATIONS_SECRET_KEY: DEV_NOTIFICATIONS_SECRET_KEY });
   const consumers = {
@@ -49,6 +51,10 @@ describe("Kafka ACL table", () => {
     notifications: {
       group: notifications.NOTIFICATIONS_CONSUMER_GROUP,
       topics: notifications.NOTIFICATIONS_TOPICS,
+    },
+    orders: {
+      group: ordersConfig.ORDERS_CONSUMER_GROUP,
+      topics: [ordersConfig.ORDERS_PAYMENTS_TOPIC],
     },
   };
 
@@ -86,6 +92,7 @@ describe("Kafka ACL table", () => {
       ...EVENT_DOMAINS.flatMap((d) => [topicFor(d, production), dlqTopicFor(topicFor(d, production))]),
       consumers.orchestrator.group,
       consumers.notifications.group,
+      consumers.orders.group,
     ];
     for (const name of names) {
       for (const prefix of SANDBOX_PREFIXES)
