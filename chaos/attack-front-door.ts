@@ -4,6 +4,13 @@ import net from "node:net";
 import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { GetOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
+import {
+  FLOOD_ADDRESS,
+  GET_ORDER_PATH,
+  HELD_OPEN_MS,
+  SHORT_FRONT_DOOR_LIMITS,
+  shortFrontDoorEnv,
+} from "#test/support/front-door.ts";
 import { bearerFor } from "#test/support/identity.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 import type { Answer } from "./attack-wire.ts";
@@ -30,20 +37,6 @@ export interface Prober {
 }
 
 const GROUP = "front door";
-const LIMITS = {
-  FRONT_DOOR_FIRST_BYTE_TIMEOUT_MS: 1_500,
-  FRONT_DOOR_HEADERS_TIMEOUT_MS: 3_000,
-  FRONT_DOOR_REQUEST_TIMEOUT_MS: 4_000,
-  FRONT_DOOR_KEEP_ALIVE_TIMEOUT_MS: 2_000,
-  FRONT_DOOR_H2_IDLE_TIMEOUT_MS: 2_000,
-  FRONT_DOOR_H2_MAX_CONCURRENT_STREAMS: 20,
-  FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS: 8,
-};
-/** A connection still open this long after every limit has passed is a failed case. */
-const HELD_MS = 20_000;
-/** Another loopback source address for the flood, so the suite's own clients are not counted with it. */
-const FLOOD_ADDRESS = "127.0.0.3";
-const GET_ORDER = "/accord.orders.v1.OrderService/GetOrder";
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const CLOSED = { codes: ["closed"], statuses: [0], text: "closed by the server, nothing answered" };
 
@@ -51,7 +44,7 @@ export async function frontDoorAttacks(s: Prober, volume: "short" | "full"): Pro
   const orders = await startServiceUnderTest("orders", {
     tag: "attackfd",
     topicPrefix: `chaos-attack-fd-${randomUUID().slice(0, 8)}.`,
-    env: Object.fromEntries(Object.entries(LIMITS).map(([k, v]) => [k, String(v)])),
+    env: shortFrontDoorEnv(),
   });
   try {
     await cases(s, orders, volume);
@@ -61,7 +54,7 @@ export async function frontDoorAttacks(s: Prober, volume: "short" | "full"): Pro
 }
 
 async function cases(s: Prober, orders: ServiceUnderTest<"orders">, volume: "short" | "full"): Promise<void> {
-  const limits = `limits: first byte ${LIMITS.FRONT_DOOR_FIRST_BYTE_TIMEOUT_MS} ms, headers ${LIMITS.FRONT_DOOR_HEADERS_TIMEOUT_MS} ms, request ${LIMITS.FRONT_DOOR_REQUEST_TIMEOUT_MS} ms, h2 idle ${LIMITS.FRONT_DOOR_H2_IDLE_TIMEOUT_MS} ms`;
+  const limits = `limits: first byte ${SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_FIRST_BYTE_TIMEOUT_MS} ms, headers ${SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_HEADERS_TIMEOUT_MS} ms, request ${SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_REQUEST_TIMEOUT_MS} ms, h2 idle ${SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_H2_IDLE_TIMEOUT_MS} ms`;
   const stillServed = async () => {
     const { orders: list } = await orders.client.listOrders({});
     return { ok: Array.isArray(list), text: "alice's ListOrders still answered ok" };
@@ -94,7 +87,7 @@ async function cases(s: Prober, orders: ServiceUnderTest<"orders">, volume: "sho
     send: async () => {
       const answer = await raw(orders.port, (socket) => {
         socket.write(
-          `POST ${GET_ORDER} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${alice}\r\n` +
+          `POST ${GET_ORDER_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${alice}\r\n` +
             "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n",
         );
         trickle(socket, Buffer.from(" ".repeat(400)));
@@ -134,7 +127,7 @@ async function cases(s: Prober, orders: ServiceUnderTest<"orders">, volume: "sho
     expect: { codes: ["resource_exhausted"], statuses: [429], text: "resource_exhausted (HTTP 429)" },
     send: () =>
       connectPost(
-        `${orders.url}${GET_ORDER}`,
+        `${orders.url}${GET_ORDER_PATH}`,
         { "content-type": "application/json", "content-encoding": "gzip", authorization: alice },
         gzipSync(Buffer.from(`{"orderId":"${"0".repeat(10 * 1024 * 1024)}"}`)),
       ),
@@ -176,7 +169,7 @@ async function cases(s: Prober, orders: ServiceUnderTest<"orders">, volume: "sho
     },
     send: () =>
       connectPost(
-        `${orders.url}${GET_ORDER}`,
+        `${orders.url}${GET_ORDER_PATH}`,
         { "content-type": "application/json", "content-encoding": "gzip" },
         gzipSync(Buffer.from(`{"orderId":"${"0".repeat(10 * 1024 * 1024)}"}`)),
       ),
@@ -185,7 +178,7 @@ async function cases(s: Prober, orders: ServiceUnderTest<"orders">, volume: "sho
   await s.probe({
     group: GROUP,
     name: "connection flood from one address",
-    sent: `${LIMITS.FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS} keep-alive connections from ${FLOOD_ADDRESS}, then one more sending GET /healthz`,
+    sent: `${SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS} keep-alive connections from ${FLOOD_ADDRESS}, then one more sending GET /healthz`,
     expect: { ...CLOSED, text: "the connection past the cap closed unanswered while others are served" },
     send: () =>
       flood(orders.port, async () => {
@@ -205,8 +198,8 @@ function raw(port: number, drive: (socket: net.Socket) => void, localAddress?: s
     let received = "";
     const held = setTimeout(() => {
       socket.destroy();
-      resolve({ status: 0, code: "still open", message: `open after ${HELD_MS} ms` });
-    }, HELD_MS);
+      resolve({ status: 0, code: "still open", message: `open after ${HELD_OPEN_MS} ms` });
+    }, HELD_OPEN_MS);
     socket.on("connect", () => drive(socket));
     socket.on("data", (chunk: Buffer) => {
       received += chunk.toString("latin1");
@@ -248,8 +241,8 @@ function idleH2(url: string): Promise<Answer> {
     const held = setTimeout(() => {
       clearInterval(pings);
       session.destroy();
-      resolve({ status: 0, code: "still open", message: `open after ${HELD_MS} ms` });
-    }, HELD_MS);
+      resolve({ status: 0, code: "still open", message: `open after ${HELD_OPEN_MS} ms` });
+    }, HELD_OPEN_MS);
     session.once("close", () => {
       clearInterval(pings);
       clearTimeout(held);
@@ -264,7 +257,7 @@ function unfinishedH2Stream(url: string, authorization: string): Promise<Answer>
     session.on("error", () => {});
     const stream = session.request({
       ":method": "POST",
-      ":path": GET_ORDER,
+      ":path": GET_ORDER_PATH,
       "content-type": "application/grpc",
       te: "trailers",
       authorization,
@@ -274,8 +267,8 @@ function unfinishedH2Stream(url: string, authorization: string): Promise<Answer>
     stream.resume();
     const held = setTimeout(() => {
       session.destroy();
-      resolve({ status: 0, code: "still open", message: `open after ${HELD_MS} ms` });
-    }, HELD_MS);
+      resolve({ status: 0, code: "still open", message: `open after ${HELD_OPEN_MS} ms` });
+    }, HELD_OPEN_MS);
     stream.once("close", () => {
       clearTimeout(held);
       const reset = stream.rstCode === http2.constants.NGHTTP2_CANCEL;
@@ -288,7 +281,7 @@ function unfinishedH2Stream(url: string, authorization: string): Promise<Answer>
 async function connectPost(url: string, headers: Record<string, string>, body: Buffer): Promise<Answer> {
   let res: Response;
   try {
-    res = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(HELD_MS) });
+    res = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(HELD_OPEN_MS) });
   } catch (error) {
     return { status: 0, code: "no answer", message: String((error as Error).cause ?? error) };
   }
@@ -317,7 +310,7 @@ function grpcBomb(url: string, authorization: string): Promise<Answer> {
     session.on("error", () => {});
     const stream = session.request({
       ":method": "POST",
-      ":path": GET_ORDER,
+      ":path": GET_ORDER_PATH,
       "content-type": "application/grpc",
       "grpc-encoding": "gzip",
       te: "trailers",
@@ -354,7 +347,8 @@ function grpcBomb(url: string, authorization: string): Promise<Answer> {
 async function flood(port: number, servedMeanwhile: () => Promise<boolean>): Promise<Answer> {
   const held: net.Socket[] = [];
   try {
-    for (let i = 0; i < LIMITS.FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS; i++) held.push(await keepAlive(port));
+    for (let i = 0; i < SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS; i++)
+      held.push(await keepAlive(port));
     const extra = await raw(
       port,
       (socket) => socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),

@@ -5,6 +5,13 @@ import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GetOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
+import {
+  FLOOD_ADDRESS,
+  GET_ORDER_PATH,
+  HELD_OPEN_MS,
+  SHORT_FRONT_DOOR_LIMITS,
+  shortFrontDoorEnv,
+} from "#test/support/front-door.ts";
 import { bearerFor } from "#test/support/identity.ts";
 import { freePort, startServiceProcess } from "#test/support/service-process.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
@@ -13,20 +20,6 @@ import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/serv
 // with real slow sockets on loopback: what is held open is closed by the
 // server, the rest keep being served. No assertion is about speed: a limit
 // holds when the server closes the connection at all, and not before it is due.
-const LIMITS = {
-  FRONT_DOOR_FIRST_BYTE_TIMEOUT_MS: 1_500,
-  FRONT_DOOR_HEADERS_TIMEOUT_MS: 3_000,
-  FRONT_DOOR_REQUEST_TIMEOUT_MS: 4_000,
-  FRONT_DOOR_KEEP_ALIVE_TIMEOUT_MS: 2_000,
-  FRONT_DOOR_H2_IDLE_TIMEOUT_MS: 2_000,
-  FRONT_DOOR_H2_MAX_CONCURRENT_STREAMS: 20,
-  FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS: 8,
-};
-/** Longest any held connection may stay open: well past every limit above. */
-const CLOSED_WITHIN_MS = 20_000;
-/** Another loopback source address, so the per-address flood does not count the test's own clients. */
-const FLOOD_ADDRESS = "127.0.0.3";
-const GET_ORDER = "/accord.orders.v1.OrderService/GetOrder";
 
 let orders: ServiceUnderTest<"orders">;
 const opened: net.Socket[] = [];
@@ -34,7 +27,7 @@ const opened: net.Socket[] = [];
 beforeAll(async () => {
   orders = await startServiceUnderTest("orders", {
     tag: "frontdoor",
-    env: Object.fromEntries(Object.entries(LIMITS).map(([k, v]) => [k, String(v)])),
+    env: shortFrontDoorEnv(),
   });
 });
 
@@ -74,8 +67,8 @@ function rawConnection(drive: (socket: net.Socket) => void, localAddress?: strin
     let reset = false;
     const giveUp = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`the server kept the connection open for ${CLOSED_WITHIN_MS} ms`));
-    }, CLOSED_WITHIN_MS);
+      reject(new Error(`the server kept the connection open for ${HELD_OPEN_MS} ms`));
+    }, HELD_OPEN_MS);
     socket.on("connect", () => drive(socket));
     socket.on("data", (chunk: Buffer) => {
       received += chunk.toString("latin1");
@@ -108,7 +101,9 @@ describe("the front door closes what is held open", () => {
   it("a connection that sends nothing is closed after the first-byte timeout", async () => {
     const ended = await rawConnection(() => {});
     expect(ended.received).toBe("");
-    expect(ended.elapsedMs).toBeGreaterThanOrEqual(LIMITS.FRONT_DOOR_FIRST_BYTE_TIMEOUT_MS - 100);
+    expect(ended.elapsedMs).toBeGreaterThanOrEqual(
+      SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_FIRST_BYTE_TIMEOUT_MS - 100,
+    );
   });
 
   it("HTTP/1.1 slowloris (headers one byte per second) is answered 408 and closed at the headers timeout", async () => {
@@ -117,20 +112,24 @@ describe("the front door closes what is held open", () => {
     );
     const ended = await rawConnection((socket) => trickle(socket, headers, 1_000));
     expect(ended.received).toMatch(/^HTTP\/1\.1 408 /);
-    expect(ended.elapsedMs).toBeGreaterThanOrEqual(LIMITS.FRONT_DOOR_HEADERS_TIMEOUT_MS - 100);
+    expect(ended.elapsedMs).toBeGreaterThanOrEqual(
+      SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_HEADERS_TIMEOUT_MS - 100,
+    );
   });
 
   it("HTTP/1.1 with complete headers and a body one byte per second is closed at the request timeout", async () => {
     const token = await bearerFor("alice", "orders");
     const ended = await rawConnection((socket) => {
       socket.write(
-        `POST ${GET_ORDER} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${token}\r\n` +
+        `POST ${GET_ORDER_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${token}\r\n` +
           "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n",
       );
       trickle(socket, Buffer.from(" ".repeat(400)), 1_000);
     });
     expect(ended.received).not.toMatch(/^HTTP\/1\.1 200 /);
-    expect(ended.elapsedMs).toBeGreaterThanOrEqual(LIMITS.FRONT_DOOR_REQUEST_TIMEOUT_MS - 100);
+    expect(ended.elapsedMs).toBeGreaterThanOrEqual(
+      SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_REQUEST_TIMEOUT_MS - 100,
+    );
   });
 
   it("an idle HTTP/1.1 keep-alive connection is closed after its request was answered", async () => {
@@ -138,7 +137,9 @@ describe("the front door closes what is held open", () => {
       socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
     );
     expect(ended.received).toMatch(/^HTTP\/1\.1 200 /);
-    expect(ended.elapsedMs).toBeGreaterThanOrEqual(LIMITS.FRONT_DOOR_KEEP_ALIVE_TIMEOUT_MS - 100);
+    expect(ended.elapsedMs).toBeGreaterThanOrEqual(
+      SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_KEEP_ALIVE_TIMEOUT_MS - 100,
+    );
   });
 
   it("an h2 session that idles (only pings) is closed, and it was told the stream cap", async () => {
@@ -146,21 +147,25 @@ describe("the front door closes what is held open", () => {
     const session = http2.connect(orders.url);
     session.on("error", () => {});
     await new Promise<void>((resolve) => session.once("remoteSettings", () => resolve()));
-    expect(session.remoteSettings.maxConcurrentStreams).toBe(LIMITS.FRONT_DOOR_H2_MAX_CONCURRENT_STREAMS);
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(
+      SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_H2_MAX_CONCURRENT_STREAMS,
+    );
     // Pings are frames too: Node's own session timeout would restart on each.
     const pings = setInterval(() => {
       if (!session.closed && !session.destroyed) session.ping(() => {});
     }, 300);
     const goaway = new Promise<boolean>((resolve) => session.once("goaway", () => resolve(true)));
     await new Promise<void>((resolve, reject) => {
-      const giveUp = setTimeout(() => reject(new Error("the h2 session was never closed")), CLOSED_WITHIN_MS);
+      const giveUp = setTimeout(() => reject(new Error("the h2 session was never closed")), HELD_OPEN_MS);
       session.once("close", () => {
         clearTimeout(giveUp);
         resolve();
       });
     }).finally(() => clearInterval(pings));
     expect(await goaway).toBe(true);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(LIMITS.FRONT_DOOR_H2_IDLE_TIMEOUT_MS - 100);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(
+      SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_H2_IDLE_TIMEOUT_MS - 100,
+    );
   });
 
   it("h2 slowloris (preface, then a HEADERS frame one byte per second) is closed", async () => {
@@ -177,7 +182,9 @@ describe("the front door closes what is held open", () => {
     });
     // The server spoke HTTP/2 (its SETTINGS) and then closed the session.
     expect(ended.received.length).toBeGreaterThan(0);
-    expect(ended.elapsedMs).toBeGreaterThanOrEqual(LIMITS.FRONT_DOOR_H2_IDLE_TIMEOUT_MS - 100);
+    expect(ended.elapsedMs).toBeGreaterThanOrEqual(
+      SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_H2_IDLE_TIMEOUT_MS - 100,
+    );
   });
 
   it("an h2 stream whose body never ends is reset at the request timeout", async () => {
@@ -187,7 +194,7 @@ describe("the front door closes what is held open", () => {
     try {
       const stream = session.request({
         ":method": "POST",
-        ":path": GET_ORDER,
+        ":path": GET_ORDER_PATH,
         "content-type": "application/grpc",
         te: "trailers",
         authorization: token,
@@ -195,7 +202,7 @@ describe("the front door closes what is held open", () => {
       stream.on("error", () => {});
       stream.write(Buffer.from([0, 0, 0, 0, 100]));
       const rstCode = await new Promise<number>((resolve, reject) => {
-        const giveUp = setTimeout(() => reject(new Error("the stream was never reset")), CLOSED_WITHIN_MS);
+        const giveUp = setTimeout(() => reject(new Error("the stream was never reset")), HELD_OPEN_MS);
         stream.once("close", () => {
           clearTimeout(giveUp);
           resolve(stream.rstCode ?? -1);
@@ -211,7 +218,7 @@ describe("the front door closes what is held open", () => {
 
 describe("the per-address connection cap", () => {
   it("refuses connections past the cap from one address while other clients are served", async () => {
-    const cap = LIMITS.FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS;
+    const cap = SHORT_FRONT_DOOR_LIMITS.FRONT_DOOR_MAX_CONNECTIONS_PER_ADDRESS;
     // `cap` keep-alive connections from one address, each answered once (so each was accepted).
     const held = await Promise.all(Array.from({ length: cap }, () => keepAliveConnection(FLOOD_ADDRESS)));
     const refused = await rawConnection(
@@ -265,7 +272,7 @@ describe("bodies are bounded after decompression (a gzip bomb)", () => {
   });
 
   it("Connect JSON over HTTP/1.1 (the fast path hands compressed bodies to connect) answers resource_exhausted", async () => {
-    const res = await fetch(`${orders.url}${GET_ORDER}`, {
+    const res = await fetch(`${orders.url}${GET_ORDER_PATH}`, {
       method: "POST",
       headers: {
         "content-type": "application/json",
@@ -279,7 +286,7 @@ describe("bodies are bounded after decompression (a gzip bomb)", () => {
   });
 
   it("a small gzip body is inflated and served (control: the bomb is refused for its size, not its encoding)", async () => {
-    const res = await fetch(`${orders.url}${GET_ORDER}`, {
+    const res = await fetch(`${orders.url}${GET_ORDER_PATH}`, {
       method: "POST",
       headers: {
         "content-type": "application/json",
@@ -331,7 +338,7 @@ async function h2Post(
   session.on("error", () => {});
   try {
     return await new Promise((resolve, reject) => {
-      const stream = session.request({ ":method": "POST", ":path": GET_ORDER, ...headers });
+      const stream = session.request({ ":method": "POST", ":path": GET_ORDER_PATH, ...headers });
       let status = 0;
       let grpcStatus: string | undefined;
       let text = "";
