@@ -618,66 +618,36 @@ async function findings(s: Suite, t: Targets): Promise<void> {
       return { ok: !acmes, text: `${listed.length} listed, acme's ${acmes ? "LISTED" : "not among them"}` };
     },
   });
-  await s.probe({
-    group,
-    name: "DeleteWebhookSubscription of acme's, as globex",
-    sent: "notifications DeleteWebhookSubscription {subscriptionId: acme's}, globex's real token",
-    expect: NOT_FOUND,
-    wire: "connect",
-    send: async () =>
-      call(
-        urls.notifications,
-        NotificationService.method.deleteWebhookSubscription,
-        { subscriptionId: t.acmeSubscriptionId },
-        await bearerFor("globex", "notifications"),
-      ),
-    after: () => subscriptionStill(t),
-  });
-  await s.probe({
-    group,
-    name: "DeleteWebhookSubscription of acme's, as a customer",
-    sent: "notifications DeleteWebhookSubscription {subscriptionId: acme's}, alice's real token",
-    expect: PERMISSION_DENIED,
-    wire: "connect",
-    send: async () =>
-      call(
-        urls.notifications,
-        NotificationService.method.deleteWebhookSubscription,
-        { subscriptionId: t.acmeSubscriptionId },
-        await bearerFor("alice", "notifications"),
-      ),
-    after: () => subscriptionStill(t),
-  });
-  await s.probe({
-    group,
-    name: "RotateWebhookSecret of acme's, as globex",
-    sent: "notifications RotateWebhookSecret {subscriptionId: acme's}, globex's real token",
-    expect: NOT_FOUND,
-    wire: "connect",
-    send: async () =>
-      call(
-        urls.notifications,
-        NotificationService.method.rotateWebhookSecret,
-        { subscriptionId: t.acmeSubscriptionId },
-        await bearerFor("globex", "notifications"),
-      ),
-    after: () => subscriptionStill(t),
-  });
-  await s.probe({
-    group,
-    name: "RotateWebhookSecret of acme's, as a customer",
-    sent: "notifications RotateWebhookSecret {subscriptionId: acme's}, alice's real token",
-    expect: PERMISSION_DENIED,
-    wire: "connect",
-    send: async () =>
-      call(
-        urls.notifications,
-        NotificationService.method.rotateWebhookSecret,
-        { subscriptionId: t.acmeSubscriptionId },
-        await bearerFor("alice", "notifications"),
-      ),
-    after: () => subscriptionStill(t),
-  });
+  // Deleting or rotating another partner's subscription: another partner is
+  // told it does not exist, a customer is not a partner at all; either way
+  // acme's subscription is left as it was.
+  const onAcmes = [
+    ["DeleteWebhookSubscription", NotificationService.method.deleteWebhookSubscription],
+    ["RotateWebhookSecret", NotificationService.method.rotateWebhookSecret],
+  ] as const;
+  const intruders = [
+    ["globex", "globex", NOT_FOUND],
+    ["a customer", "alice", PERMISSION_DENIED],
+  ] as const;
+  for (const [rpc, method] of onAcmes) {
+    for (const [who, user, expect] of intruders) {
+      await s.probe({
+        group,
+        name: `${rpc} of acme's, as ${who}`,
+        sent: `notifications ${rpc} {subscriptionId: acme's}, ${user}'s real token`,
+        expect,
+        wire: "connect",
+        send: async () =>
+          call(
+            urls.notifications,
+            method,
+            { subscriptionId: t.acmeSubscriptionId },
+            await bearerFor(user, "notifications"),
+          ),
+        after: () => subscriptionStill(t),
+      });
+    }
+  }
 }
 
 async function alicesOrderIds(t: Targets): Promise<Set<string>> {
