@@ -1,6 +1,8 @@
 // The Accord command line: place an order, watch it, cancel it, look around.
 //   npm run accord -- login [--device] | whoami | logout
-//   npm run accord -- place --item BOOK-001:2 --item MUG-042:1 [--email a@b.c] [--currency EUR]
+//   npm run accord -- place --item BOOK-001:2 --item MUG-042:1 [--price 1250 --price 899] [--email a@b.c] [--currency EUR]
+//     (prices come from the catalog and are printed; --price, once per item in
+//     order, sends the price you were shown: a changed price is refused)
 //   npm run accord -- get <order-id> | watch <order-id> | cancel <order-id> [--reason text] | list
 //   npm run accord -- stock <sku> [--set <units>]        (--set needs ops: ACCORD_USER=olivia)
 //
@@ -19,7 +21,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
-import { FailureCode, type Order, OrderService, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import {
+  FailureCode,
+  type Order,
+  OrderService,
+  OrderStatus,
+  PriceChangedSchema,
+} from "#gen/accord/orders/v1/orders_pb.js";
 import { passwordGrant, type TokenSource } from "#lib/auth/client-credentials.ts";
 import { DEFAULT_ISSUER, DEMO_USERS, type DemoUser } from "#lib/auth/dev-identities.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
@@ -39,7 +47,6 @@ const FINAL = new Set([
   OrderStatus.CANCELLED,
   OrderStatus.DELIVERED,
 ]);
-const PRICES: Record<string, bigint> = { "BOOK-001": 1250n, "MUG-042": 899n, "LAMP-007": 4599n };
 
 export function describeOrder(order: Order): string {
   const status = OrderStatus[order.status] ?? "UNKNOWN";
@@ -51,6 +58,23 @@ export function describeOrder(order: Order): string {
         ? ` — ${order.failureReason}`
         : "";
   return `${order.orderId}  ${status}  ${total}${why}`;
+}
+
+/** The order's lines at the prices it was accepted at (the catalog's), one per line. */
+export function describeLines(order: Order): string[] {
+  return order.lines.map(
+    (l) =>
+      `  ${l.sku} x${l.quantity} at ${l.unitPrice?.amountMinor ?? 0n} ${l.unitPrice?.currencyCode ?? ""} each (catalog price, minor units)`,
+  );
+}
+
+/** Each line whose shown price the catalog no longer has, and what to send instead. */
+export function describePriceChanges(error: ConnectError): string[] {
+  return error.findDetails(PriceChangedSchema).map((c) => {
+    const shown = `${c.shownPrice?.amountMinor ?? 0n} ${c.shownPrice?.currencyCode ?? ""}`;
+    const now = `${c.currentPrice?.amountMinor ?? 0n} ${c.currentPrice?.currencyCode ?? ""}`;
+    return `  line ${c.lineIndex} ${c.sku}: shown ${shown}, now ${now}; place again without --price or with --price ${c.currentPrice?.amountMinor ?? 0n}`;
+  });
 }
 
 /** Polls GetOrder until the order reaches a final status or the timeout passes. */
@@ -299,6 +323,7 @@ async function main() {
       email: { type: "string" },
       customer: { type: "string" },
       currency: { type: "string", default: "EUR" },
+      price: { type: "string", multiple: true },
       reason: { type: "string" },
       set: { type: "string" },
       timeout: { type: "string", default: "60" },
@@ -340,6 +365,7 @@ async function main() {
   } catch (error) {
     const e = ConnectError.from(error);
     console.error(`error: [${Code[e.code]}] ${e.rawMessage}`);
+    for (const line of describePriceChanges(e)) console.error(line);
     // Setting stock is the one command only ops may run.
     const hint = hintFor(e, command === "stock" && values.set !== undefined, login.who);
     if (hint) console.error(hint);
@@ -355,6 +381,7 @@ async function run(
     email?: string;
     customer?: string;
     currency: string;
+    price?: string[];
     reason?: string;
     set?: string;
     timeout: string;
@@ -370,15 +397,22 @@ async function run(
     }
     case "place": {
       const items = values.item?.length ? values.item : ["BOOK-001:1"];
-      const lines = items.map((spec) => {
-        const [sku = "", qty = "1", price] = spec.split(":");
+      const shown = values.price ?? [];
+      if (shown.length > items.length) throw new Error("place: at most one --price per --item");
+      // No price unless the person says what they were shown: the catalog
+      // prices the order, and a shown price that differs is refused.
+      const lines = items.map((spec, i) => {
+        const [sku = "", qty = "1"] = spec.split(":");
+        const price = shown[i];
+        if (price !== undefined && !/^\d+$/.test(price)) {
+          throw new Error(`place: --price ${price} is not an amount in minor units`);
+        }
         return {
           sku,
           quantity: Number(qty),
-          unitPrice: {
-            currencyCode: values.currency,
-            amountMinor: price ? BigInt(price) : (PRICES[sku] ?? 1000n),
-          },
+          ...(price === undefined
+            ? {}
+            : { unitPrice: { currencyCode: values.currency, amountMinor: BigInt(price) } }),
         };
       });
       // A customer orders for themselves: the id is their token's subject (the
@@ -398,7 +432,10 @@ async function run(
           countryCode: "DE",
         },
       });
-      if (order) console.log(describeOrder(order));
+      if (order) {
+        console.log(describeOrder(order));
+        for (const line of describeLines(order)) console.log(line);
+      }
       return;
     }
     case "get":

@@ -1,19 +1,23 @@
 // Sends sample orders through the running platform and prints how each ends:
 // a normal order, one for an item out of stock, one the payment provider
 // declines (an order total of 666 minor units always declines), and one the
-// customer cancels at once. Each is watched until its saga finishes.
+// customer cancels at once. Each is watched until its saga finishes. Prices
+// come from the catalog: the orders carry none, and one that shows a price
+// the catalog does not have is refused with the current price.
 // Everyone is someone: olivia (ops) sets the stock, alice (customer) places
 // and reads her orders, bob (another customer) cannot see hers; tokens come
 // from the development realm (lib/auth/dev-identities.ts, dev-only logins).
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { CatalogService } from "#gen/accord/catalog/v1/catalog_pb.js";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import {
   OrderService,
   OrderStatus,
   type PlaceOrderRequest,
   PlaceOrderRequestSchema,
+  PriceChangedSchema,
 } from "#gen/accord/orders/v1/orders_pb.js";
 import { DEMO_USERS, type DemoUser, demoUserTokens } from "#lib/auth/dev-identities.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
@@ -21,12 +25,18 @@ import { describeOrder, watchOrder } from "./accord.ts";
 
 const ordersUrl = process.env.ORDERS_URL ?? `http://127.0.0.1:${process.env.ORDERS_PORT ?? 8081}`;
 const inventoryUrl = process.env.INVENTORY_URL ?? `http://127.0.0.1:${process.env.INVENTORY_PORT ?? 8082}`;
+const catalogUrl = process.env.CATALOG_URL ?? `http://127.0.0.1:${process.env.CATALOG_PORT ?? 8087}`;
 const as = (user: DemoUser, audience: string) => ({ tokens: demoUserTokens(user), audience });
 const overJson = rpcClient(OrderService, ordersUrl, "connect-json", as("alice", "orders"));
 const overGrpc = rpcClient(OrderService, ordersUrl, "grpc", as("alice", "orders"));
 const bobOrders = rpcClient(OrderService, ordersUrl, "connect-json", as("bob", "orders"));
 const opsInventory = rpcClient(InventoryService, inventoryUrl, "grpc", as("olivia", "inventory"));
 const aliceInventory = rpcClient(InventoryService, inventoryUrl, "connect-json", as("alice", "inventory"));
+const opsCatalog = rpcClient(CatalogService, catalogUrl, "connect-json", as("olivia", "catalog"));
+const aliceCatalog = rpcClient(CatalogService, catalogUrl, "connect-json", as("alice", "catalog"));
+
+/** The product whose price the payment provider always declines (666 minor units), which ops put in the catalog. */
+const DECLINED = { sku: "GIFT-666", name: "Gift card the test provider declines", amountMinor: 666n };
 
 /** The Connect code a call fails with, or "ok" when it does not fail. */
 async function outcome(call: () => Promise<unknown>): Promise<string> {
@@ -38,17 +48,20 @@ async function outcome(call: () => Promise<unknown>): Promise<string> {
   }
 }
 
-function order(lines: { sku: string; quantity: number; price: bigint }[]): PlaceOrderRequest {
+function order(lines: { sku: string; quantity: number; shownPrice?: bigint }[]): PlaceOrderRequest {
   return create(PlaceOrderRequestSchema, {
     idempotencyKey: `demo-${randomUUID()}`,
     // Alice orders for herself: her id is her token's subject (orders checks it).
     customerId: DEMO_USERS.alice.id,
     customerEmail: "alice@example.com",
     currencyCode: "EUR",
+    // No price: the catalog's is charged. A shown price is only compared with it.
     lines: lines.map((l) => ({
       sku: l.sku,
       quantity: l.quantity,
-      unitPrice: { currencyCode: "EUR", amountMinor: l.price },
+      ...(l.shownPrice === undefined
+        ? {}
+        : { unitPrice: { currencyCode: "EUR", amountMinor: l.shownPrice } }),
     })),
     shippingAddress: {
       recipientName: "Alice Example",
@@ -60,28 +73,78 @@ function order(lines: { sku: string; quantity: number; price: bigint }[]): Place
   });
 }
 
+// The product the provider declines, put in the catalog by ops (the demo
+// products come with the catalog's seed data).
+await opsCatalog.upsertProduct({
+  product: {
+    sku: DECLINED.sku,
+    name: DECLINED.name,
+    prices: [{ currencyCode: "EUR", amountMinor: DECLINED.amountMinor }],
+    active: true,
+  },
+});
+const { quotes } = await opsCatalog.lookupPrices({
+  skus: ["BOOK-001", "MUG-042", "LAMP-007", DECLINED.sku],
+  currencyCode: "EUR",
+});
+console.log(
+  `[demo] catalog prices (EUR minor units): ${quotes.map((q) => `${q.sku} ${q.unitPrice?.amountMinor ?? "-"}`).join(", ")}`,
+);
+const aliceWrites = await outcome(() =>
+  aliceCatalog.upsertProduct({
+    product: {
+      sku: "BOOK-001",
+      name: "Cheap",
+      prices: [{ currencyCode: "EUR", amountMinor: 1n }],
+      active: true,
+    },
+  }),
+);
+console.log(`[demo] alice (customer) changing a price in the catalog -> ${aliceWrites}`);
+
 // Demo stock, set by ops: plenty of books and mugs, no lamps.
 await opsInventory.setStock({ sku: "BOOK-001", available: 1000n });
 await opsInventory.setStock({ sku: "MUG-042", available: 1000n });
 await opsInventory.setStock({ sku: "LAMP-007", available: 0n });
-console.log("[demo] olivia (ops) set the stock: BOOK-001 1000, MUG-042 1000, LAMP-007 0");
+await opsInventory.setStock({ sku: DECLINED.sku, available: 1000n });
+console.log(
+  `[demo] olivia (ops) set the stock: BOOK-001 1000, MUG-042 1000, LAMP-007 0, ${DECLINED.sku} 1000`,
+);
 const aliceSetsStock = await outcome(() => aliceInventory.setStock({ sku: "BOOK-001", available: 1n }));
 console.log(`[demo] alice (customer) setting stock -> ${aliceSetsStock}`);
-let demoFailed = aliceSetsStock !== "PermissionDenied";
+let demoFailed = aliceSetsStock !== "PermissionDenied" || aliceWrites !== "PermissionDenied";
+
+// A shown price the catalog does not have (1 cent for a book) is refused,
+// with the current price in a PriceChanged detail, and nothing is stored.
+try {
+  await overJson.placeOrder(order([{ sku: "BOOK-001", quantity: 1, shownPrice: 1n }]));
+  console.log("[demo] alice's order at a shown price of 1 cent was ACCEPTED (it must not be)");
+  demoFailed = true;
+} catch (error) {
+  const refused = ConnectError.from(error);
+  const [change] = refused.findDetails(PriceChangedSchema);
+  console.log(
+    `[demo] alice's order at a shown price of 1 cent -> ${Code[refused.code]}: ${refused.rawMessage}` +
+      (change
+        ? ` (current price ${change.currentPrice?.amountMinor} ${change.currentPrice?.currencyCode})`
+        : ""),
+  );
+  if (refused.code !== Code.FailedPrecondition || !change) demoFailed = true;
+}
 
 const samples: { label: string; request: PlaceOrderRequest; cancel?: boolean }[] = [
   {
     label: "normal order",
     request: order([
-      { sku: "BOOK-001", quantity: 2, price: 1250n },
-      { sku: "MUG-042", quantity: 1, price: 899n },
+      { sku: "BOOK-001", quantity: 2 },
+      { sku: "MUG-042", quantity: 1 },
     ]),
   },
-  { label: "out of stock", request: order([{ sku: "LAMP-007", quantity: 1, price: 4599n }]) },
-  { label: "payment declined", request: order([{ sku: "MUG-042", quantity: 1, price: 666n }]) },
+  { label: "out of stock", request: order([{ sku: "LAMP-007", quantity: 1 }]) },
+  { label: "payment declined", request: order([{ sku: DECLINED.sku, quantity: 1 }]) },
   {
     label: "cancelled at once",
-    request: order([{ sku: "BOOK-001", quantity: 1, price: 1250n }]),
+    request: order([{ sku: "BOOK-001", quantity: 1 }]),
     cancel: true,
   },
 ];

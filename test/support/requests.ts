@@ -14,7 +14,16 @@ import {
  * idempotency key (and order id where the key is derived from it).
  */
 
-/** 3 x BOOK-1 at 10.00 EUR (total 30.00) for it@example.com, shipped to Berlin. */
+/**
+ * The product placeOrderRequest orders, as a test must put it in the catalog
+ * first (orders takes prices from there): BOOK-1 at 10.00 EUR.
+ */
+export const BOOK = { sku: "BOOK-1", currencyCode: "EUR", amountMinor: 1000n } as const;
+
+/**
+ * 3 x BOOK-1 (total 30.00 EUR at the catalog's price, see BOOK) for
+ * it@example.com, shipped to Berlin. No price: the catalog decides it.
+ */
 export function placeOrderRequest(
   overrides: Partial<Omit<PlaceOrderRequest, "$typeName">> = {},
 ): PlaceOrderRequest {
@@ -23,7 +32,7 @@ export function placeOrderRequest(
     customerId: "customer-it",
     customerEmail: "it@example.com",
     currencyCode: "EUR",
-    lines: [{ sku: "BOOK-1", quantity: 3, unitPrice: { currencyCode: "EUR", amountMinor: 1000n } }],
+    lines: [{ sku: BOOK.sku, quantity: 3 }],
     shippingAddress: { line1: "Main St 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
   });
   return Object.assign(request, overrides);
