@@ -93,7 +93,7 @@ console.log(
 const aliceWrites = await outcome(() =>
   aliceCatalog.upsertProduct({
     product: {
-      sku: "BOOK-001",
+      sku: "DEMO-FORBIDDEN",
       name: "Cheap",
       prices: [{ currencyCode: "EUR", amountMinor: 1n }],
       active: true,
