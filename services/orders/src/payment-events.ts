@@ -1,0 +1,184 @@
+import { create } from "@bufbuild/protobuf";
+import { OrderRefundedSchema } from "#gen/accord/orders/v1/events_pb.js";
+import { OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { PaymentRefundedSchema, RefundInitiator } from "#gen/accord/payments/v1/events_pb.js";
+import { inTransaction, type Pool } from "#lib/db.ts";
+import { dlqTopicFor, encodeEvent, isEventOf, PoisonEventError, sourceFor } from "#lib/messaging/events.ts";
+import { claimEvent } from "#lib/messaging/inbox.ts";
+import {
+  createIdempotentProducer,
+  type EventHandler,
+  type EventProducer,
+  ensureTopics,
+  type KafkaClient,
+  type RunningConsumer,
+  runEventConsumer,
+} from "#lib/messaging/kafka.ts";
+import { enqueueOutbox } from "#lib/messaging/outbox.ts";
+import type { Logger } from "#lib/observability/logger.ts";
+import { isUuid } from "#lib/validation.ts";
+import { getOrder, lockOrderStatus } from "./db/orders-repo.ts";
+import { markOrderRefunded } from "./db/refunds-repo.ts";
+import { planTransition, statusName } from "./domain/status.ts";
+
+/** The inbox claims of this consumer (lib/messaging/inbox.ts). */
+export const PAYMENT_EVENTS_CONSUMER = "orders-payment-events";
+
+const SOURCE = sourceFor("orders");
+/** An operator's reason is kept in the status history, cut to this. */
+const REASON_LIMIT = 200;
+
+export interface PaymentEventsHandlerDeps {
+  pool: Pool;
+  logger: Logger;
+  /** Where OrderRefunded goes: orders' own events topic, through its outbox. */
+  ordersTopic: string;
+}
+
+/**
+ * payments.events, as orders reads them: a PaymentRefunded that an operator
+ * asked for (initiator OPS) moves a CONFIRMED or DELIVERED order to REFUNDED
+ * and writes OrderRefunded to the outbox, with the inbox claim, in one
+ * transaction. Refunds by the saga (SAGA, or UNSPECIFIED from before the
+ * field) are the saga's to record, and every other payment event is too.
+ */
+export function createPaymentEventsHandler(deps: PaymentEventsHandlerDeps): EventHandler {
+  const { pool, logger, ordersTopic } = deps;
+  return async (event) => {
+    if (!isEventOf(event, PaymentRefundedSchema)) return;
+    const refund = event.message;
+    if (refund.initiator !== RefundInitiator.OPS) {
+      logger.debug({ eventId: event.id, orderId: refund.orderId }, "saga refund: the saga drives that order");
+      return;
+    }
+    // An id that is not an order's can never become one: the DLQ, not a retry loop on the uuid cast.
+    if (!isUuid(refund.orderId)) {
+      throw new PoisonEventError("rejected", `PaymentRefunded ${event.id}: order_id is not a UUID`);
+    }
+    const orderId = refund.orderId;
+    const outcome = await inTransaction(pool, async (client) => {
+      if (!(await claimEvent(client, event.id, PAYMENT_EVENTS_CONSUMER)))
+        return { kind: "duplicate" as const };
+      const current = await lockOrderStatus(client, orderId, { all: true });
+      if (current === undefined) {
+        // Orders commits an order before its OrderPlaced can lead to any charge; a refund of an
+        // order it never had is for a human to look at. The claim rolls back with the throw.
+        throw new PoisonEventError("rejected", `PaymentRefunded ${event.id} for unknown order ${orderId}`);
+      }
+      const plan = planTransition(current, OrderStatus.REFUNDED);
+      if (plan !== "apply") return { kind: plan, current };
+      const why = refund.reason.slice(0, REASON_LIMIT);
+      await markOrderRefunded(
+        client,
+        orderId,
+        `payment ${refund.paymentId} refunded by ops${why ? `: ${why}` : ""}`,
+      );
+      const order = await getOrder(client, orderId);
+      if (!order) throw new Error("order vanished inside its own transaction");
+      const refunded = create(OrderRefundedSchema, {
+        orderId,
+        customerId: order.customerId,
+        customerEmail: order.customerEmail,
+        // What was given back, as payments recorded it (one amount per order: the order's total).
+        amount: refund.amount,
+        paymentId: refund.paymentId,
+      });
+      await enqueueOutbox(
+        client,
+        ordersTopic,
+        encodeEvent(OrderRefundedSchema, refunded, { source: SOURCE, key: orderId }),
+      );
+      return { kind: "apply" as const, current };
+    });
+
+    switch (outcome.kind) {
+      case "apply":
+        logger.info(
+          { orderId, paymentId: refund.paymentId, from: statusName(outcome.current) },
+          "order refunded by ops",
+        );
+        return;
+      case "duplicate":
+        logger.info({ eventId: event.id, orderId }, "duplicate PaymentRefunded skipped");
+        return;
+      case "already":
+        logger.info({ orderId }, "order already REFUNDED");
+        return;
+      case "refuse":
+        // Pending, cancelling, failed or cancelled: the saga owns those orders' money and status.
+        logger.warn(
+          { orderId, paymentId: refund.paymentId, status: statusName(outcome.current) },
+          "ops refund of an order that is not confirmed or delivered; status left as it is",
+        );
+        return;
+    }
+  };
+}
+
+export interface PaymentEventsConsumerOptions extends PaymentEventsHandlerDeps {
+  kafka: KafkaClient;
+  /** payments.events (under the run's prefix). */
+  paymentsTopic: string;
+  groupId: string;
+}
+
+export interface PaymentEventsConsumer {
+  /** Whether the consumer has joined its group (false while Kafka is unreachable). */
+  running(): boolean;
+  /** Stops intake, lets the event in hand commit, leaves the group, closes the DLQ producer. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the consumer in the background and keeps trying while Kafka is
+ * unreachable: checkout never waits for Kafka, so orders starts, serves and
+ * stays ready without it, and the refunds wait on the topic meanwhile.
+ */
+export function startPaymentEventsConsumer(options: PaymentEventsConsumerOptions): PaymentEventsConsumer {
+  const { kafka, logger, paymentsTopic, groupId } = options;
+  let stopping = false;
+  let consumer: RunningConsumer | undefined;
+  let dlqProducer: EventProducer | undefined;
+
+  const connect = async () => {
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        await ensureTopics(kafka, [paymentsTopic, dlqTopicFor(paymentsTopic)]);
+        dlqProducer ??= await createIdempotentProducer(kafka);
+        if (stopping) return;
+        consumer = await runEventConsumer({
+          kafka,
+          groupId,
+          topics: [paymentsTopic],
+          handle: createPaymentEventsHandler(options),
+          logger,
+          dlqProducer,
+        });
+        logger.info({ topic: paymentsTopic, groupId }, "payment events consumer running");
+        return;
+      } catch (error) {
+        if (attempt === 1 || attempt % 10 === 0) {
+          logger.warn(
+            { err: error, attempt },
+            "kafka not reachable yet; ops refunds wait on payments.events",
+          );
+        }
+        await dlqProducer?.disconnect().catch(() => undefined);
+        dlqProducer = undefined;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * attempt)));
+      }
+    }
+  };
+
+  const setup = connect();
+  return {
+    running: () => consumer !== undefined,
+    async stop() {
+      stopping = true;
+      // A connect still in progress may take a while to give up; do not wait for it forever.
+      await Promise.race([setup, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      await consumer?.stop();
+      await dlqProducer?.disconnect().catch(() => undefined);
+    },
+  };
+}
