@@ -90,6 +90,9 @@ for u in alice:a11ce000-0000-4000-8000-000000000001:customer bob:b0b00000-0000-4
   check "$name: sub $id, roles [$role], aud has orders, email $name@example.com" \
     is "$t" "p.sub === '$id' && JSON.stringify(p.realm_access.roles) === '[\"$role\"]' && [].concat(p.aud).includes('orders') && !([].concat(p.aud).includes('pact-broker')) && p.azp === 'accord-cli' && p.email === '$name@example.com' && p.preferred_username === '$name'"
 done
+# The console's pages read the saga (orchestrator) and the console's own service.
+check "olivia's token also names the orchestrator and console audiences" \
+  is "$(token -d grant_type=password -d client_id=accord-cli -d username=olivia -d password=olivia)" "[].concat(p.aud).includes('orchestrator') && [].concat(p.aud).includes('console')"
 check "wrong password -> invalid_grant" \
   is "$(token -d grant_type=password -d client_id=accord-cli -d username=alice -d password=wrong)" "j.error === 'invalid_grant'"
 
