@@ -3,6 +3,7 @@ import {
   OrderCancelledSchema,
   OrderConfirmedSchema,
   OrderFailedSchema,
+  OrderRefundedSchema,
 } from "#gen/accord/orders/v1/events_pb.js";
 import { FailureCode } from "#gen/accord/orders/v1/orders_pb.js";
 import { type DecodedEvent, isEventOf } from "#lib/messaging/events.ts";
@@ -12,6 +13,7 @@ export const EMAIL_EVENT_TYPES: readonly string[] = [
   OrderConfirmedSchema.typeName,
   OrderFailedSchema.typeName,
   OrderCancelledSchema.typeName,
+  OrderRefundedSchema.typeName,
 ];
 
 export interface EmailContent {
@@ -73,6 +75,24 @@ export function emailFor(event: DecodedEvent): EmailContent | undefined {
         "",
         `your order ${m.orderId} has been cancelled.`,
         "Any charge has been refunded.",
+        "",
+        "The Accord team",
+      ),
+    };
+  }
+  if (isEventOf(event, OrderRefundedSchema)) {
+    // An operator's reason stays out, like every other free text.
+    const m = event.message;
+    const amount = m.amount ? formatMoney(m.amount) : undefined;
+    return {
+      to: m.customerEmail,
+      subject: `Your payment for order ${m.orderId} was refunded`,
+      text: lines(
+        "Hello,",
+        "",
+        `your payment for order ${m.orderId} was refunded.`,
+        amount ? `Amount refunded: ${amount}.` : undefined,
+        "It may take a few days to show on your statement.",
         "",
         "The Accord team",
       ),

@@ -11,6 +11,7 @@ import {
   OrderDeliveredSchema,
   OrderFailedSchema,
   OrderPlacedSchema,
+  OrderRefundedSchema,
 } from "#gen/accord/orders/v1/events_pb.js";
 import {
   PaymentCapturedSchema,
@@ -64,6 +65,7 @@ const ORDER_LINE: FieldSpec = { sku: true, quantity: true, unitPrice: true };
  * | orders.OrderFailed                    | yes     | orderId, failureCode                                        | customerId, customerEmail, reason         |
  * | orders.OrderCancelled                 | yes     | orderId                                                     | customerId, customerEmail, reason         |
  * | orders.OrderDelivered                 | yes     | orderId                                                     | customerId                                |
+ * | orders.OrderRefunded                  | yes     | orderId, amount                                             | customerId, customerEmail, paymentId      |
  * | orders.OrderCancellationRequested     | no: a saga signal; OrderCancelled is the outcome | orderId             | reason                                    |
  * | shipping.ShipmentCreated              | yes     | shipmentId, orderId, carrier, trackingNumber                | (none)                                    |
  * | shipping.ShipmentCancelled            | yes     | shipmentId, orderId                                         | reason                                    |
@@ -97,6 +99,7 @@ export const WEBHOOK_POLICY: Readonly<Record<string, WebhookPolicy>> = {
   [OrderFailedSchema.typeName]: { partner: true, fields: { orderId: true, failureCode: true } },
   [OrderCancelledSchema.typeName]: { partner: true, fields: { orderId: true } },
   [OrderDeliveredSchema.typeName]: { partner: true, fields: { orderId: true } },
+  [OrderRefundedSchema.typeName]: { partner: true, fields: { orderId: true, amount: true } },
   [OrderCancellationRequestedSchema.typeName]: { partner: false, fields: { orderId: true } },
   [ShipmentCreatedSchema.typeName]: {
     partner: true,

@@ -46,9 +46,11 @@ export function taskIdFor(eventId: string, channel: TaskChannel, subscriptionId 
 /**
  * Every event: one analytics task and one webhook task per matching
  * subscription (the targets' event types are already cut down to what their
- * owners are entitled to), its data minimized (domain/entitlement.ts). OrderConfirmed / OrderFailed / OrderCancelled also email the
- * customer. Throws PoisonEventError ("rejected") for an event that can never
- * be dispatched: no order id, or an email event without a recipient.
+ * owners are entitled to), its data minimized (domain/entitlement.ts).
+ * OrderConfirmed / OrderFailed / OrderCancelled / OrderRefunded also email
+ * the customer (domain/email.ts). Throws PoisonEventError ("rejected") for an
+ * event that can never be dispatched: no order id, or an email event without
+ * a recipient.
  */
 export function planTasks(event: DecodedEvent, subscriptions: readonly SubscriptionTarget[]): DispatchPlan {
   const orderId = orderIdOf(event);
