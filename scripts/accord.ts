@@ -5,6 +5,9 @@
 //     order, sends the price you were shown: a changed price is refused)
 //   npm run accord -- get <order-id> | watch <order-id> | cancel <order-id> [--reason text] | list
 //   npm run accord -- stock <sku> [--set <units>]        (--set needs ops: ACCORD_USER=olivia)
+//   npm run accord -- payment refund <order-id> [--reason text] [--key k]
+//     (ops only: refunds the order's captured payment; the order becomes REFUNDED
+//     and the customer is emailed; --key repeats an earlier attempt)
 //
 // Who it calls as, first match wins:
 //   1. ACCORD_USER (and ACCORD_PASSWORD, default the demo user's): the
@@ -28,6 +31,7 @@ import {
   OrderStatus,
   PriceChangedSchema,
 } from "#gen/accord/orders/v1/orders_pb.js";
+import { PaymentService, PaymentStatus } from "#gen/accord/payments/v1/payments_pb.js";
 import { passwordGrant, type TokenSource } from "#lib/auth/client-credentials.ts";
 import { DEFAULT_ISSUER, DEMO_USERS, type DemoUser } from "#lib/auth/dev-identities.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
@@ -40,12 +44,14 @@ const tokenEndpoint = `${issuer}/protocol/openid-connect/token`;
 const deviceEndpoint = `${issuer}/protocol/openid-connect/auth/device`;
 const ordersUrl = process.env.ORDERS_URL ?? `http://127.0.0.1:${process.env.ORDERS_PORT ?? 8081}`;
 const inventoryUrl = process.env.INVENTORY_URL ?? `http://127.0.0.1:${process.env.INVENTORY_PORT ?? 8082}`;
+const paymentsUrl = process.env.PAYMENTS_URL ?? `http://127.0.0.1:${process.env.PAYMENTS_PORT ?? 8083}`;
 
 const FINAL = new Set([
   OrderStatus.CONFIRMED,
   OrderStatus.FAILED,
   OrderStatus.CANCELLED,
   OrderStatus.DELIVERED,
+  OrderStatus.REFUNDED,
 ]);
 
 export function describeOrder(order: Order): string {
@@ -328,9 +334,10 @@ async function main() {
       set: { type: "string" },
       timeout: { type: "string", default: "60" },
       device: { type: "boolean", default: false },
+      key: { type: "string" },
     },
   });
-  const [command, arg] = positionals;
+  const [command, arg, target] = positionals;
 
   if (command === "login") {
     if (values.device) {
@@ -360,14 +367,22 @@ async function main() {
     tokens: login.tokens,
     audience: "inventory",
   });
+  const payments = rpcClient(PaymentService, paymentsUrl, "connect-json", {
+    tokens: login.tokens,
+    audience: "payments",
+  });
   try {
-    await run(command, arg, values, login, orders, inventory);
+    await run(command, arg, values, login, orders, inventory, payments, target);
   } catch (error) {
     const e = ConnectError.from(error);
     console.error(`error: [${Code[e.code]}] ${e.rawMessage}`);
     for (const line of describePriceChanges(e)) console.error(line);
-    // Setting stock is the one command only ops may run.
-    const hint = hintFor(e, command === "stock" && values.set !== undefined, login.who);
+    // Setting stock and refunding are the commands only ops may run.
+    const hint = hintFor(
+      e,
+      (command === "stock" && values.set !== undefined) || command === "payment",
+      login.who,
+    );
     if (hint) console.error(hint);
     process.exitCode = 1;
   }
@@ -385,10 +400,13 @@ async function run(
     reason?: string;
     set?: string;
     timeout: string;
+    key?: string;
   },
   login: Login,
   orders: Client<typeof OrderService>,
   inventory: Client<typeof InventoryService>,
+  payments: Client<typeof PaymentService>,
+  target: string | undefined,
 ) {
   switch (command) {
     case "whoami": {
@@ -469,9 +487,25 @@ async function run(
       console.log(`${stock?.sku}  available ${stock?.available}  reserved ${stock?.reserved}`);
       return;
     }
+    case "payment": {
+      if (arg !== "refund" || !target)
+        throw new Error("usage: payment refund <order-id> [--reason text] [--key k]");
+      // A fresh key per refund; --key sends an earlier one again, which answers its first outcome.
+      const idempotencyKey = values.key ?? `cli-refund-${randomUUID()}`;
+      const res = await payments.refund({ idempotencyKey, orderId: target, reason: values.reason ?? "" });
+      const p = res.payment;
+      const amount = p?.amount ? `${p.amount.amountMinor} ${p.amount.currencyCode} (minor units)` : "";
+      console.log(
+        res.refunded
+          ? `refunded ${amount} of payment ${p?.paymentId} (refund ${p?.refundId}); the order becomes REFUNDED`
+          : `nothing refunded now; payment ${p?.paymentId ?? "-"} is ${p ? PaymentStatus[p.status] : "-"}`,
+      );
+      console.log(`key ${idempotencyKey} (--key repeats this refund)`);
+      return;
+    }
     default:
       console.log(
-        "usage: accord login [--device]|logout|whoami|place|get|watch|cancel|list|stock ... (see scripts/accord.ts)",
+        "usage: accord login [--device]|logout|whoami|place|get|watch|cancel|list|stock|payment refund ... (see scripts/accord.ts)",
       );
       process.exitCode = 2;
   }
