@@ -1,7 +1,5 @@
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import type { Platform } from "#test/support/platform.ts";
+import { stockBenchSku } from "../lib/bench-sku.ts";
 import { createPoster } from "../lib/http.ts";
 import { benchCaller } from "../lib/identity.ts";
 import { openLoop } from "../lib/open-loop.ts";
@@ -59,16 +57,8 @@ export async function runCapacity(
   const idle = idleMeter.stop().groups;
 
   // Olivia (ops) sets the stock and places the orders for many customers.
-  const opsOnInventory = await benchCaller("olivia", "inventory");
   const ops = await benchCaller("olivia", "orders");
-  const inventory = createClient(
-    InventoryService,
-    createConnectTransport({
-      baseUrl: platform.urls.inventory,
-      httpVersion: "1.1",
-      interceptors: [opsOnInventory.interceptor],
-    }),
-  );
+
   const poster = createPoster(platform.urls.orders);
   const runs: CapacityRun[] = [];
   const plan = quick
@@ -80,7 +70,7 @@ export async function runCapacity(
   try {
     for (const { rate, seconds } of plan) {
       const sku = `BENCH-CAP-${runId}-${rate}`;
-      await inventory.setStock({ sku, available: 1_000_000_000n });
+      await stockBenchSku(platform, sku);
       log(`capacity: ${rate} orders/s for ${seconds} s, then until every order has ended`);
       const meter = startCpuMeter(groups);
       const started = Date.now();

@@ -6,7 +6,6 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { ConfirmChannel } from "amqplib";
 import type { EachMessagePayload } from "kafkajs";
-import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
 import { WebhookTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
 import { OrderConfirmedSchema } from "#gen/accord/orders/v1/events_pb.js";
@@ -21,6 +20,7 @@ import {
 import { createLogger } from "#lib/observability/logger.ts";
 import { assertTaskTopology, consumeTasks, taskTopologyNames } from "#services/notifications/src/topology.ts";
 import { type Platform, queryDb, type ServiceName } from "#test/support/platform.ts";
+import { stockBenchSku } from "../lib/bench-sku.ts";
 import { createPoster } from "../lib/http.ts";
 import { benchCaller } from "../lib/identity.ts";
 import { type OpenLoopResult, openLoop } from "../lib/open-loop.ts";
@@ -339,17 +339,9 @@ export async function runE2e(
   const { rate, seconds } = load;
   const sku = `BENCH-E2E-${runId}-${rate}`;
   // Olivia (ops) sets the stock and places the orders for many customers.
-  const opsOnInventory = await benchCaller("olivia", "inventory");
   const ops = await benchCaller("olivia", "orders");
-  const inventory = createClient(
-    InventoryService,
-    createConnectTransport({
-      baseUrl: platform.urls.inventory,
-      httpVersion: "1.1",
-      interceptors: [opsOnInventory.interceptor],
-    }),
-  );
-  await inventory.setStock({ sku, available: 1_000_000_000n });
+
+  await stockBenchSku(platform, sku);
 
   const kafka = createKafka({
     clientId: "bench",

@@ -1,10 +1,8 @@
 import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { type Platform, type ServiceName, startPlatform } from "#test/support/platform.ts";
+import { stockBenchSku } from "../lib/bench-sku.ts";
 import { createPoster } from "../lib/http.ts";
 import { benchCaller } from "../lib/identity.ts";
 import { openLoop } from "../lib/open-loop.ts";
@@ -135,17 +133,9 @@ async function runRound(
   const idle = idleMeter.stop().groups;
 
   const ops = await benchCaller("olivia", "orders");
-  const opsOnInventory = await benchCaller("olivia", "inventory");
-  const inventory = createClient(
-    InventoryService,
-    createConnectTransport({
-      baseUrl: platform.urls.inventory,
-      httpVersion: "1.1",
-      interceptors: [opsOnInventory.interceptor],
-    }),
-  );
+
   const sku = `BENCH-TRC-${tag}`;
-  await inventory.setStock({ sku, available: 1_000_000_000n });
+  await stockBenchSku(platform, sku);
   const poster = createPoster(platform.urls.orders);
   log(`tracing ${mode}: ${rate} orders/s for ${seconds} s, then until every order has ended`);
   const meter = startCpuMeter(groups);
