@@ -8,6 +8,9 @@
 // and reads her orders, bob (another customer) cannot see hers; tokens come
 // from the development realm (lib/auth/dev-identities.ts, dev-only logins).
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { CatalogService } from "#gen/accord/catalog/v1/catalog_pb.js";
@@ -21,8 +24,10 @@ import {
 } from "#gen/accord/orders/v1/orders_pb.js";
 import { DEMO_USERS, type DemoUser, demoUserTokens } from "#lib/auth/dev-identities.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
+import { parseDemoSeed } from "#services/catalog/src/domain/seed.ts";
 import { describeOrder, watchOrder } from "./accord.ts";
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const ordersUrl = process.env.ORDERS_URL ?? `http://127.0.0.1:${process.env.ORDERS_PORT ?? 8081}`;
 const inventoryUrl = process.env.INVENTORY_URL ?? `http://127.0.0.1:${process.env.INVENTORY_PORT ?? 8082}`;
 const catalogUrl = process.env.CATALOG_URL ?? `http://127.0.0.1:${process.env.CATALOG_PORT ?? 8087}`;
@@ -32,11 +37,12 @@ const overGrpc = rpcClient(OrderService, ordersUrl, "grpc", as("alice", "orders"
 const bobOrders = rpcClient(OrderService, ordersUrl, "connect-json", as("bob", "orders"));
 const opsInventory = rpcClient(InventoryService, inventoryUrl, "grpc", as("olivia", "inventory"));
 const aliceInventory = rpcClient(InventoryService, inventoryUrl, "connect-json", as("alice", "inventory"));
-const opsCatalog = rpcClient(CatalogService, catalogUrl, "connect-json", as("olivia", "catalog"));
 const aliceCatalog = rpcClient(CatalogService, catalogUrl, "connect-json", as("alice", "catalog"));
 
-/** The product whose price the payment provider always declines (666 minor units), which ops put in the catalog. */
-const DECLINED = { sku: "GIFT-666", name: "Gift card the test provider declines", amountMinor: 666n };
+/** The demo product priced at 666 minor units, the total the simulated payment provider always declines. */
+const DECLINED_SKU = "CARD-666";
+/** The demo product that is no longer sold (inactive): checkout refuses it. */
+const INACTIVE_SKU = "PEN-003";
 
 /** The Connect code a call fails with, or "ok" when it does not fail. */
 async function outcome(call: () => Promise<unknown>): Promise<string> {
@@ -73,22 +79,13 @@ function order(lines: { sku: string; quantity: number; shownPrice?: bigint }[]):
   });
 }
 
-// The product the provider declines, put in the catalog by ops (the demo
-// products come with the catalog's seed data).
-await opsCatalog.upsertProduct({
-  product: {
-    sku: DECLINED.sku,
-    name: DECLINED.name,
-    prices: [{ currencyCode: "EUR", amountMinor: DECLINED.amountMinor }],
-    active: true,
-  },
-});
-const { quotes } = await opsCatalog.lookupPrices({
-  skus: ["BOOK-001", "MUG-042", "LAMP-007", DECLINED.sku],
-  currencyCode: "EUR",
-});
+// The demo products and their stock come from one file (infra/demo/catalog.json):
+// the catalog creates the products at start, ops set the stock here.
+const seed = parseDemoSeed(readFileSync(path.join(ROOT, "infra/demo/catalog.json"), "utf8"));
+const { products } = await aliceCatalog.listProducts({ pageSize: 100, currencyCode: "EUR" });
+const eur = (p: (typeof products)[number]) => p.prices.find((m) => m.currencyCode === "EUR")?.amountMinor;
 console.log(
-  `[demo] catalog prices (EUR minor units): ${quotes.map((q) => `${q.sku} ${q.unitPrice?.amountMinor ?? "-"}`).join(", ")}`,
+  `[demo] alice sees the catalog (EUR minor units): ${products.map((p) => `${p.sku} ${eur(p)}`).join(", ")}`,
 );
 const aliceWrites = await outcome(() =>
   aliceCatalog.upsertProduct({
@@ -100,15 +97,11 @@ const aliceWrites = await outcome(() =>
     },
   }),
 );
-console.log(`[demo] alice (customer) changing a price in the catalog -> ${aliceWrites}`);
+console.log(`[demo] alice (customer) writing to the catalog -> ${aliceWrites}`);
 
-// Demo stock, set by ops: plenty of books and mugs, no lamps.
-await opsInventory.setStock({ sku: "BOOK-001", available: 1000n });
-await opsInventory.setStock({ sku: "MUG-042", available: 1000n });
-await opsInventory.setStock({ sku: "LAMP-007", available: 0n });
-await opsInventory.setStock({ sku: DECLINED.sku, available: 1000n });
+for (const [sku, available] of seed.stock) await opsInventory.setStock({ sku, available });
 console.log(
-  `[demo] olivia (ops) set the stock: BOOK-001 1000, MUG-042 1000, LAMP-007 0, ${DECLINED.sku} 1000`,
+  `[demo] olivia (ops) set the stock: ${[...seed.stock].map(([sku, n]) => `${sku} ${n}`).join(", ")}`,
 );
 const aliceSetsStock = await outcome(() => aliceInventory.setStock({ sku: "BOOK-001", available: 1n }));
 console.log(`[demo] alice (customer) setting stock -> ${aliceSetsStock}`);
@@ -132,6 +125,11 @@ try {
   if (refused.code !== Code.FailedPrecondition || !change) demoFailed = true;
 }
 
+// A product no longer sold is refused, naming the line.
+const inactive = await outcome(() => overJson.placeOrder(order([{ sku: INACTIVE_SKU, quantity: 1 }])));
+console.log(`[demo] alice's order for ${INACTIVE_SKU} (inactive in the catalog) -> ${inactive}`);
+if (inactive !== "InvalidArgument") demoFailed = true;
+
 const samples: { label: string; request: PlaceOrderRequest; cancel?: boolean }[] = [
   {
     label: "normal order",
@@ -141,7 +139,7 @@ const samples: { label: string; request: PlaceOrderRequest; cancel?: boolean }[]
     ]),
   },
   { label: "out of stock", request: order([{ sku: "LAMP-007", quantity: 1 }]) },
-  { label: "payment declined", request: order([{ sku: DECLINED.sku, quantity: 1 }]) },
+  { label: "payment declined", request: order([{ sku: DECLINED_SKU, quantity: 1 }]) },
   {
     label: "cancelled at once",
     request: order([{ sku: "BOOK-001", quantity: 1 }]),
