@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import type pg from "pg";
+import { CatalogService } from "#gen/accord/catalog/v1/catalog_pb.js";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
@@ -42,6 +43,8 @@ interface ServiceSpec {
 
 const SERVICES = {
   orders: { env: "ORDERS", rpc: OrderService, database: true, publishes: ["orders"], caller: "alice" },
+  // Its writes are ops' alone; checkout's lookups come from orders.
+  catalog: { env: "CATALOG", rpc: CatalogService, database: true, publishes: [], caller: "olivia" },
   inventory: {
     env: "INVENTORY",
     rpc: InventoryService,
