@@ -17,6 +17,7 @@ import { bearerFor, callerAs, type TestCaller } from "#test/support/identity.ts"
 import { tryForgedPublish } from "#test/support/kafka-forgery.ts";
 import type { Platform } from "#test/support/platform.ts";
 import { frontDoorAttacks } from "./attack-front-door.ts";
+import { runMoneyAttacks } from "./attack-money.ts";
 import { runWebhookAttacks } from "./attack-webhooks.ts";
 import { type Answer, call, describeAnswer, type Wire } from "./attack-wire.ts";
 import { startIsolatedPlatform } from "./chaos.ts";
@@ -1421,6 +1422,7 @@ export const GROUPS = [
   "broker",
   "frontdoor",
   "webhooks",
+  "money",
 ] as const;
 export type Group = (typeof GROUPS)[number];
 const PLATFORM_GROUPS: readonly Group[] = ["findings", "internal", "tokens", "reflection"];
@@ -1467,6 +1469,7 @@ export async function runAttack(
   if (only.includes("frontdoor"))
     await frontDoorAttacks(suite, volume).catch((e: unknown) => failedGroup(suite, "front door", e));
   if (only.includes("webhooks")) await runWebhookAttacks(suite.results, log, tag);
+  if (only.includes("money")) await runMoneyAttacks(suite.results, log, tag);
   const failed = suite.results.filter((c) => !c.pass).length;
   return { volume, cases: suite.results, failed, ok: failed === 0 };
 }
