@@ -11,11 +11,13 @@ LOGS="$ACCORD_HOME/logs"; RUN="$ACCORD_HOME/run"
 mkdir -p "$LOGS" "$RUN"
 
 # name, entry point, readiness URL. Simulated external parties first
-# (payment provider, carrier, SMTP sink), then the services, then the orchestrator.
+# (payment provider, carrier, SMTP sink), then the services (catalog before
+# orders, which looks prices up in it), then the orchestrator.
 ALL_SERVICES=(
   "payment-provider simulators/payment-provider/src/main.ts http://127.0.0.1:${PAYMENT_PROVIDER_PORT:-8091}/readyz"
   "carrier simulators/carrier/src/main.ts http://127.0.0.1:${CARRIER_PORT:-8092}/readyz"
   "smtp-sink simulators/smtp-sink/src/main.ts http://127.0.0.1:${SMTP_SINK_HTTP_PORT:-8093}/readyz"
+  "catalog services/catalog/src/main.ts http://127.0.0.1:${CATALOG_PORT:-8087}/readyz"
   "orders services/orders/src/main.ts http://127.0.0.1:${ORDERS_PORT:-8081}/readyz"
   "inventory services/inventory/src/main.ts http://127.0.0.1:${INVENTORY_PORT:-8082}/readyz"
   "payments services/payments/src/main.ts http://127.0.0.1:${PAYMENTS_PORT:-8083}/readyz"
@@ -49,7 +51,7 @@ alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; 
 # The realm client a process authenticates as (its client id), if it has one.
 client_of() {
   case "$1" in
-    orders | inventory | payments | shipping | notifications | orchestrator | carrier) echo "$1" ;;
+    catalog | orders | inventory | payments | shipping | notifications | orchestrator | carrier) echo "$1" ;;
   esac
 }
 
@@ -75,6 +77,8 @@ start() {
     # from export_client_addresses.
     (
       if [[ -n "$client" ]]; then export AUTH_CLIENT_SECRET; AUTH_CLIENT_SECRET="$(secret_of "$client")"; fi
+      # The catalog's demo products (infra/demo/catalog.json, also the demo's stock), created when missing.
+      if [[ "$name" == catalog ]]; then export CATALOG_SEED_FILE="${CATALOG_SEED_FILE:-infra/demo/catalog.json}"; fi
       # Development settings of notifications (a real deployment sets its own key and leaves loopback off):
       # the dev key sealing webhook secrets (services/notifications/src/dev-secret-key.ts), and plain http
       # to receivers on this machine.
