@@ -9,6 +9,7 @@ import { ALL_TOPICS } from "#lib/messaging/events.ts";
 import { createKafka, ensureTopics, toolKafkaAuth } from "#lib/messaging/kafka.ts";
 
 const SERVICE_DATABASES: Record<string, string> = {
+  catalog: "accord_catalog",
   orders: "accord_orders",
   inventory: "accord_inventory",
   payments: "accord_payments",

@@ -37,8 +37,8 @@ requested_broker="${PACT_BROKER_BASE_URL:-}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 scripts="$RELEASE_ROOT/scripts/release"
 
-RELEASE_PROVIDERS="${RELEASE_PROVIDERS:-orders inventory payments shipping notifications}"
-RELEASE_PACTICIPANTS="${RELEASE_PACTICIPANTS:-inventory payments shipping orders notifications orchestrator accord-cli partner-webhook}"
+RELEASE_PROVIDERS="${RELEASE_PROVIDERS:-catalog orders inventory payments shipping notifications}"
+RELEASE_PACTICIPANTS="${RELEASE_PACTICIPANTS:-catalog inventory payments shipping orders notifications orchestrator accord-cli partner-webhook}"
 released_tag="released/$PACT_ENVIRONMENT"
 
 require_broker() {
