@@ -96,7 +96,7 @@ export interface ServiceUnderTestOptions {
   /**
    * Who `client` calls as (a real token from the realm): a demo person or
    * one of Accord's clients; defaults to the service's usual caller
-   * (orders: alice; inventory, payments, shipping: orchestrator; notifications: acme).
+   * (orders: alice; inventory, payments, shipping: orchestrator; notifications: acme; catalog: olivia).
    */
   caller?: TestCaller;
   timeoutMs?: number;
