@@ -12,7 +12,7 @@ const url = (port: number) => z.string().url().default(`http://127.0.0.1:${port}
 const schema = (env: Env) =>
   z.object({
     ...infraEnv,
-    // Health, metrics and reflection only; the orchestrator serves no RPC of its own.
+    // SagaService (ops), health, metrics and reflection.
     ...listenEnv("ORCHESTRATOR", 8086),
     ORDERS_URL: url(8081),
     INVENTORY_URL: url(8082),

@@ -1,3 +1,4 @@
+import { SagaService } from "#gen/accord/orchestrator/v1/saga_pb.js";
 import { breakerOptionsFrom } from "#lib/breaker.ts";
 import { runService } from "#lib/host/service-host.ts";
 import { dlqTopicFor } from "#lib/messaging/events.ts";
@@ -5,8 +6,10 @@ import { createIdempotentProducer, ensureTopics } from "#lib/messaging/kafka.ts"
 import { watchConsumerLag } from "#lib/observability/kafka-lag.ts";
 import { connectTemporalClient } from "#lib/temporal.ts";
 import { createOrderActivities } from "./activities/order-activities.ts";
+import { sagaAuthorization } from "./authorization.ts";
 import { startBridge } from "./bridge.ts";
 import { loadOrchestratorConfig } from "./config.ts";
+import { createSagaService } from "./saga/saga-service.ts";
 import { startOrchestratorWorker } from "./worker.ts";
 import type { OrderWorkflowTuning } from "./workflows/order.ts";
 
@@ -14,8 +17,8 @@ import type { OrderWorkflowTuning } from "./workflows/order.ts";
 const ATTEMPT_MARGIN_MS = 5000;
 
 // The orchestrator: the Temporal worker running the order saga and its
-// activities, and the Kafka bridge that starts and signals sagas. It serves
-// no RPC of its own; the host still answers health, metrics and reflection.
+// activities, and the Kafka bridge that starts and signals sagas. Its one
+// RPC service, SagaService, shows operators a saga's status and history.
 await runService({
   name: "orchestrator",
   loadConfig: loadOrchestratorConfig,
@@ -90,6 +93,7 @@ await runService({
       "consumer lag gauge",
       watchConsumerLag({ kafka, groupId: config.ORCHESTRATOR_GROUP_ID, topics }).stop,
     );
+    host.serve(SagaService, createSagaService({ client, logger }), sagaAuthorization);
     logger.info(
       { topics, groupId: config.ORCHESTRATOR_GROUP_ID, taskQueue: config.ORDERS_TASK_QUEUE },
       "orchestrator running",
