@@ -1,9 +1,10 @@
+import path from "node:path";
 import { devClientSecret } from "#lib/auth/dev-identities.ts";
 import type { ServiceIdentity } from "#lib/auth/principal.ts";
 import { DEV_NOTIFICATIONS_SECRET_KEY } from "#services/notifications/src/dev-secret-key.ts";
 import { deletePrefixed } from "./kafka.ts";
 import { shortId, type TempDatabase, tempDatabase } from "./postgres.ts";
-import { entryPoint, freePort, type ServiceProcess, startServiceProcess } from "./service-process.ts";
+import { entryPoint, freePort, ROOT, type ServiceProcess, startServiceProcess } from "./service-process.ts";
 
 /**
  * The whole platform as separate real processes, for end-to-end tests: its
@@ -22,12 +23,13 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-type DatabaseOwner = "orders" | "inventory" | "payments" | "shipping" | "notifications";
+type DatabaseOwner = "catalog" | "orders" | "inventory" | "payments" | "shipping" | "notifications";
 
 export type ServiceName =
   | "payment-provider"
   | "carrier"
   | "smtp-sink"
+  | "catalog"
   | "orders"
   | "inventory"
   | "payments"
@@ -39,6 +41,7 @@ const ORDER: ServiceName[] = [
   "payment-provider",
   "carrier",
   "smtp-sink",
+  "catalog",
   "orders",
   "inventory",
   "payments",
@@ -46,6 +49,9 @@ const ORDER: ServiceName[] = [
   "notifications",
   "orchestrator",
 ];
+
+/** The demo seed shared by the catalog's products and the demo's stock. */
+export const DEMO_SEED_FILE = path.join(ROOT, "infra/demo/catalog.json");
 
 export async function startPlatform(
   overrides: Partial<Record<ServiceName, Record<string, string>>> = {},
@@ -57,12 +63,14 @@ export async function startPlatform(
   for (const name of ORDER) ports[name] = await freePort();
   const smtpPort = await freePort();
   const url = (name: ServiceName) => `http://127.0.0.1:${ports[name]}`;
-  const owned = (["orders", "inventory", "payments", "shipping", "notifications"] as const).map(
+  const owned = (["catalog", "orders", "inventory", "payments", "shipping", "notifications"] as const).map(
     (name): [DatabaseOwner, TempDatabase] => [name, tempDatabase(name, "e2e", id)],
   );
   const databases = Object.fromEntries(owned.map(([name, db]) => [name, db.name])) as Platform["databases"];
   const common: Record<string, string> = {
     ACCORD_TOPIC_PREFIX: topicPrefix,
+    // Where orders looks prices up (orders requires it).
+    CATALOG_URL: url("catalog"),
     ORDERS_URL: url("orders"),
     INVENTORY_URL: url("inventory"),
     PAYMENTS_URL: url("payments"),
@@ -75,6 +83,12 @@ export async function startPlatform(
     "payment-provider": { PAYMENT_PROVIDER_PORT: String(ports["payment-provider"]) },
     carrier: { CARRIER_PORT: String(ports.carrier) },
     "smtp-sink": { SMTP_SINK_PORT: String(smtpPort), SMTP_SINK_HTTP_PORT: String(ports["smtp-sink"]) },
+    // The demo products (infra/demo/catalog.json), so the demo SKUs have prices; tests add their own with ensureProducts.
+    catalog: {
+      CATALOG_PORT: String(ports.catalog),
+      CATALOG_DATABASE: databases.catalog,
+      CATALOG_SEED_FILE: DEMO_SEED_FILE,
+    },
     orders: { ORDERS_PORT: String(ports.orders), ORDERS_DATABASE: databases.orders },
     inventory: { INVENTORY_PORT: String(ports.inventory), INVENTORY_DATABASE: databases.inventory },
     payments: {
@@ -120,8 +134,10 @@ export async function startPlatform(
     processes.set(name, proc);
   };
   try {
-    // External parties first, then the services (in parallel), then the orchestrator.
-    await Promise.all((["payment-provider", "carrier", "smtp-sink"] as const).map((n) => start(n)));
+    // External parties and the catalog first (orders prices checkout with it), then the services (in parallel), then the orchestrator.
+    await Promise.all(
+      (["payment-provider", "carrier", "smtp-sink", "catalog"] as const).map((n) => start(n)),
+    );
     await Promise.all(
       (["orders", "inventory", "payments", "shipping", "notifications"] as const).map((n) => start(n)),
     );
@@ -153,6 +169,7 @@ export async function startPlatform(
 
 /** The processes that are clients of the realm (they call other services as themselves). */
 const REALM_CLIENTS: ReadonlySet<ServiceName> = new Set<ServiceIdentity & ServiceName>([
+  "catalog",
   "orders",
   "inventory",
   "payments",
