@@ -8,6 +8,7 @@ import { type Caller, type MethodRule, missingRules } from "#lib/auth/authorizat
 import { SERVICE_IDENTITIES, USER_ROLES } from "#lib/auth/principal.ts";
 import { healthAuthorization } from "#lib/rpc/grpc-health.ts";
 import { reflectionAuthorization } from "#lib/rpc/reflection.ts";
+import { catalogAuthorization } from "#services/catalog/src/authorization.ts";
 import { consoleAuthorization } from "#services/console/src/authorization.ts";
 import { inventoryAuthorization } from "#services/inventory/src/authorization.ts";
 import { notificationAuthorization } from "#services/notifications/src/authorization.ts";
@@ -25,6 +26,7 @@ const TABLES: ReadonlyMap<string, Readonly<Record<string, MethodRule>>> = new Ma
   string,
   Readonly<Record<string, MethodRule>>
 >([
+  ["accord.catalog.v1.CatalogService", catalogAuthorization],
   ["accord.orders.v1.OrderService", orderAuthorization],
   ["accord.inventory.v1.InventoryService", inventoryAuthorization],
   ["accord.payments.v1.PaymentService", paymentAuthorization],
@@ -95,6 +97,14 @@ describe("authorization tables", () => {
       for (const [method, rule] of Object.entries(table)) {
         expect({ method, allow: rule.allow }).toEqual({ method, allow: ["ops"] });
       }
+    }
+  });
+
+  it("keep the catalog's writes to ops and checkout's price lookup from customers and partners", () => {
+    expect(catalogAuthorization.upsertProduct.allow).toEqual(["ops"]);
+    expect([...catalogAuthorization.lookupPrices.allow].sort()).toEqual(["ops", "service:orders"]);
+    for (const read of [catalogAuthorization.listProducts, catalogAuthorization.getProduct]) {
+      expect([...read.allow].sort()).toEqual(["customer", "ops", "partner", "service:orders"]);
     }
   });
 
