@@ -1,9 +1,17 @@
 import { create } from "@bufbuild/protobuf";
+import type { Money } from "#gen/accord/common/v1/common_pb.js";
 import { OrderRefundedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import { OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import { PaymentRefundedSchema, RefundInitiator } from "#gen/accord/payments/v1/events_pb.js";
 import { inTransaction, type Pool } from "#lib/db.ts";
-import { dlqTopicFor, encodeEvent, isEventOf, PoisonEventError, sourceFor } from "#lib/messaging/events.ts";
+import {
+  type DecodedEvent,
+  dlqTopicFor,
+  encodeEvent,
+  isEventOf,
+  PoisonEventError,
+  sourceFor,
+} from "#lib/messaging/events.ts";
 import { claimEvent } from "#lib/messaging/inbox.ts";
 import {
   createIdempotentProducer,
@@ -28,6 +36,37 @@ const SOURCE = sourceFor("orders");
 /** An operator's reason is kept in the status history, cut to this. */
 const REASON_LIMIT = 200;
 
+/** An operator's refund, as the order takes it from PaymentRefunded. */
+export interface OpsRefund {
+  orderId: string;
+  paymentId: string;
+  amount: Money | undefined;
+  /** For the status history, cut to REASON_LIMIT. */
+  reason: string;
+}
+
+/**
+ * What a payments event means for orders: an ops refund to apply, or
+ * undefined for every other event (captures, declines, the saga's refunds,
+ * UNSPECIFIED ones from before the initiator existed). Pure. Throws
+ * PoisonEventError for an ops refund whose order id can never be an order's.
+ */
+export function opsRefundOf(event: DecodedEvent): OpsRefund | undefined {
+  if (!isEventOf(event, PaymentRefundedSchema)) return undefined;
+  const refund = event.message;
+  if (refund.initiator !== RefundInitiator.OPS) return undefined;
+  // The DLQ, not a retry loop on the uuid cast.
+  if (!isUuid(refund.orderId)) {
+    throw new PoisonEventError("rejected", `PaymentRefunded ${event.id}: order_id is not a UUID`);
+  }
+  return {
+    orderId: refund.orderId,
+    paymentId: refund.paymentId,
+    amount: refund.amount,
+    reason: refund.reason.slice(0, REASON_LIMIT),
+  };
+}
+
 export interface PaymentEventsHandlerDeps {
   pool: Pool;
   logger: Logger;
@@ -45,17 +84,15 @@ export interface PaymentEventsHandlerDeps {
 export function createPaymentEventsHandler(deps: PaymentEventsHandlerDeps): EventHandler {
   const { pool, logger, ordersTopic } = deps;
   return async (event) => {
-    if (!isEventOf(event, PaymentRefundedSchema)) return;
-    const refund = event.message;
-    if (refund.initiator !== RefundInitiator.OPS) {
-      logger.debug({ eventId: event.id, orderId: refund.orderId }, "saga refund: the saga drives that order");
+    const refund = opsRefundOf(event);
+    if (!refund) {
+      logger.debug(
+        { eventId: event.id, type: event.type },
+        "payment event not for orders (the saga drives those)",
+      );
       return;
     }
-    // An id that is not an order's can never become one: the DLQ, not a retry loop on the uuid cast.
-    if (!isUuid(refund.orderId)) {
-      throw new PoisonEventError("rejected", `PaymentRefunded ${event.id}: order_id is not a UUID`);
-    }
-    const orderId = refund.orderId;
+    const { orderId } = refund;
     const outcome = await inTransaction(pool, async (client) => {
       if (!(await claimEvent(client, event.id, PAYMENT_EVENTS_CONSUMER)))
         return { kind: "duplicate" as const };
@@ -67,7 +104,7 @@ export function createPaymentEventsHandler(deps: PaymentEventsHandlerDeps): Even
       }
       const plan = planTransition(current, OrderStatus.REFUNDED);
       if (plan !== "apply") return { kind: plan, current };
-      const why = refund.reason.slice(0, REASON_LIMIT);
+      const why = refund.reason;
       await markOrderRefunded(
         client,
         orderId,

@@ -127,6 +127,25 @@ describe("payments provider", () => {
           });
           return outbox(PaymentRefundedSchema.typeName, orderId);
         },
+        // orders' pact: who asked for the refund decides whether the order becomes REFUNDED.
+        "a PaymentRefunded event of an ops refund": async () => {
+          const orderId = randomUUID();
+          await charge(orderId, 2500n);
+          await service
+            .clientAs("olivia")
+            .refund({ idempotencyKey: `ops-${orderId}`, orderId, reason: "goodwill" });
+          return outbox(PaymentRefundedSchema.typeName, orderId);
+        },
+        "a PaymentRefunded event of a saga compensation": async () => {
+          const orderId = randomUUID();
+          await charge(orderId, 2500n);
+          await payments.refund({
+            idempotencyKey: `order-${orderId}/refund`,
+            orderId,
+            reason: "order failed",
+          });
+          return outbox(PaymentRefundedSchema.typeName, orderId);
+        },
       },
     });
   });
