@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { v7 as uuidv7 } from "uuid";
 import { type PlaceOrderRequest, PlaceOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
 import { type ChargeRequest, ChargeRequestSchema } from "#gen/accord/payments/v1/payments_pb.js";
@@ -25,17 +25,17 @@ export const BOOK = { sku: "BOOK-1", currencyCode: "EUR", amountMinor: 1000n } a
  * it@example.com, shipped to Berlin. No price: the catalog decides it.
  */
 export function placeOrderRequest(
-  overrides: Partial<Omit<PlaceOrderRequest, "$typeName">> = {},
+  overrides: Omit<MessageInitShape<typeof PlaceOrderRequestSchema>, "$typeName"> = {},
 ): PlaceOrderRequest {
-  const request = create(PlaceOrderRequestSchema, {
+  return create(PlaceOrderRequestSchema, {
     idempotencyKey: `it-${randomUUID()}`,
     customerId: "customer-it",
     customerEmail: "it@example.com",
     currencyCode: "EUR",
     lines: [{ sku: BOOK.sku, quantity: 3 }],
     shippingAddress: { line1: "Main St 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
+    ...overrides,
   });
-  return Object.assign(request, overrides);
 }
 
 export interface ChargeFields {
