@@ -1,9 +1,9 @@
-import { type FormEvent, type ReactNode, useEffect, useId, useRef, useState } from "react";
+import { type FormEvent, type ReactNode, useId, useState } from "react";
 import { describeError } from "../format.ts";
+import { Modal } from "./modal.tsx";
 
 /**
- * A modal confirmation (the native <dialog>: the page behind is inert, so
- * focus stays inside, and Escape closes it). With `reasonLabel` a reason is
+ * A modal confirmation (focus kept inside, Escape closes it). With `reasonLabel` a reason is
  * required before the action runs; the action's error is shown in the dialog.
  */
 export function ConfirmDialog({
@@ -21,18 +21,11 @@ export function ConfirmDialog({
   onConfirm: (reason: string) => Promise<void>;
   onClose: () => void;
 }) {
-  const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
   const reasonId = useId();
   const [reason, setReason] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
-
-  useEffect(() => {
-    const dialog = ref.current;
-    if (dialog && !dialog.open) dialog.showModal();
-    return () => dialog?.close();
-  }, []);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -49,14 +42,7 @@ export function ConfirmDialog({
   };
 
   return (
-    <dialog
-      ref={ref}
-      aria-labelledby={titleId}
-      onCancel={(event) => {
-        event.preventDefault();
-        if (!busy) onClose();
-      }}
-    >
+    <Modal labelledBy={titleId} canClose={!busy} onClose={onClose}>
       <form onSubmit={submit}>
         <h2 id={titleId}>{title}</h2>
         {children}
@@ -91,6 +77,6 @@ export function ConfirmDialog({
           </button>
         </div>
       </form>
-    </dialog>
+    </Modal>
   );
 }

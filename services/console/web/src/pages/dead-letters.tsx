@@ -5,6 +5,7 @@ import {
   DeadLetterQueueKind,
 } from "#gen/accord/notifications/v1/dead_letters_pb.js";
 import { ConfirmDialog } from "../components/confirm-dialog.tsx";
+import { Modal } from "../components/modal.tsx";
 import { Empty, QueryView } from "../components/states.tsx";
 import { formatTime } from "../format.ts";
 import { href } from "../router.ts";
@@ -228,16 +229,7 @@ function InspectDialog({
   onClose: () => void;
 }) {
   return (
-    <dialog
-      ref={(el) => {
-        if (el && !el.open) el.showModal();
-      }}
-      aria-label={title}
-      onCancel={(event) => {
-        event.preventDefault();
-        onClose();
-      }}
-    >
+    <Modal label={title} onClose={onClose}>
       <h2>{title}</h2>
       {children}
       <div className="actions">
@@ -245,6 +237,6 @@ function InspectDialog({
           Close
         </button>
       </div>
-    </dialog>
+    </Modal>
   );
 }
