@@ -53,10 +53,25 @@ export default defineConfig({
         },
       },
       {
+        // The operations console in Debian's chromium (playwright-core) against a
+        // whole platform; its console listens on 8099, the one port the realm's
+        // browser client may redirect to, so one file at a time.
+        test: {
+          name: "browser",
+          sequence: { groupOrder: 4 },
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/setup/infrastructure.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+          maxWorkers: 1,
+        },
+      },
+      {
         // Restarts shared infrastructure, so it runs alone, after every other group.
         test: {
           name: "chaos",
-          sequence: { groupOrder: 4 },
+          sequence: { groupOrder: 5 },
           include: ["test/chaos/**/*.test.ts"],
           environment: "node",
           globalSetup: ["test/setup/infrastructure.ts"],
