@@ -9,6 +9,9 @@ cd "$ROOT"
 bash infra/infra.sh up
 echo "[start] buf generate"
 buf generate
+# The operations console's browser app (services/console serves it).
+echo "[start] building the console web app (vite build services/console/web)"
+vite build services/console/web --logLevel warn
 tsx scripts/migrate.ts
 bash scripts/services.sh start
 tsx scripts/demo.ts
@@ -17,6 +20,7 @@ cat <<MSG
 Accord is running. Logs: $ACCORD_HOME/logs. Try (as the demo customer alice; every call needs a token, see the README's Identity section):
   npm run accord -- list
   npm run accord -- watch <order-id>
+Operations console:   http://${CONSOLE_HOST:-127.0.0.1}:${CONSOLE_PORT:-8099}/  (log in as olivia / olivia)
 Metrics (Prometheus): http://${PROMETHEUS_HOST:-127.0.0.1}:${PROMETHEUS_PORT:-9090}
 Traces (Zipkin):      http://${ZIPKIN_HOST:-127.0.0.1}:${ZIPKIN_PORT:-9411}/zipkin/
 Run the tests with: npm test        Stop everything with: npm run stop
