@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { temporal } from "@temporalio/proto";
+import proto from "@temporalio/proto";
 import {
   RunStatus,
   type SagaStatus,
@@ -45,6 +45,9 @@ export interface HistoryEventLike {
   activityTaskCanceledEventAttributes?: { scheduledEventId?: IntLike } | null;
 }
 
+// @temporalio/proto is CommonJS whose exports Node cannot name statically:
+// a named import fails under plain Node (the services run that way), so take its default.
+const { temporal } = proto;
 const EventType = temporal.api.enums.v1.EventType;
 
 function typeName(type: HistoryEventLike["eventType"]): string {
