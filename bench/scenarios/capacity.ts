@@ -69,7 +69,7 @@ export async function runCapacity(
       ];
   try {
     for (const { rate, seconds } of plan) {
-      const sku = `BENCH-CAP-${runId}-${rate}`;
+      const sku = `BENCH-CAP-${runId}-${rate}`.toUpperCase();
       await stockBenchSku(platform, sku);
       log(`capacity: ${rate} orders/s for ${seconds} s, then until every order has ended`);
       const meter = startCpuMeter(groups);

@@ -337,7 +337,7 @@ export async function runE2e(
   load: { rate: number; seconds: number } = { rate: 50, seconds: quick ? 30 : 600 },
 ): Promise<E2eResult> {
   const { rate, seconds } = load;
-  const sku = `BENCH-E2E-${runId}-${rate}`;
+  const sku = `BENCH-E2E-${runId}-${rate}`.toUpperCase();
   // Olivia (ops) sets the stock and places the orders for many customers.
   const ops = await benchCaller("olivia", "orders");
 

@@ -134,7 +134,7 @@ async function runRound(
 
   const ops = await benchCaller("olivia", "orders");
 
-  const sku = `BENCH-TRC-${tag}`;
+  const sku = `BENCH-TRC-${tag}`.toUpperCase();
   await stockBenchSku(platform, sku);
   const poster = createPoster(platform.urls.orders);
   log(`tracing ${mode}: ${rate} orders/s for ${seconds} s, then until every order has ended`);
