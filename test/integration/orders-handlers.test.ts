@@ -1,40 +1,58 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderService, OrderStatus, type PlaceOrderRequest } from "#gen/accord/orders/v1/orders_pb.js";
-import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
+import { OrderService, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
+import { DEMO_USERS, devClientTokens } from "#lib/auth/dev-identities.ts";
+import { createLogger } from "#lib/observability/logger.ts";
+import { type CatalogPrices, createCatalogPrices } from "#services/orders/src/catalog-prices.ts";
 import { createOrderService } from "#services/orders/src/order-service.ts";
+import { ensureProducts } from "#test/support/catalog.ts";
 import { type HandlersUnderTest, startHandlersUnderTest } from "#test/support/handlers-under-test.ts";
 import { personPrincipal, servicePrincipal } from "#test/support/identity.ts";
 import { prefixedTopic } from "#test/support/kafka.ts";
-import { placeOrderRequest } from "#test/support/requests.ts";
+import { BOOK, placeOrderRequest } from "#test/support/requests.ts";
+import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The orders handlers in this process, on a migrated database of their own,
 // called with the generated client through createRouterTransport: the RPC
 // path of orders-service.test.ts without a process, Kafka or a socket.
 // `client` calls as alice (a customer); the principal is placed where the
 // authorization interceptor puts it, so these cases test what the handlers
-// scope to (the tokens and the table: authorization.test.ts).
+// scope to (the tokens and the table: authorization.test.ts). Prices come
+// from a real catalog process, which the handlers call with orders' own
+// token through orders' catalog adapter, as the service does.
 let orders: HandlersUnderTest<typeof OrderService>;
+let catalog: ServiceUnderTest<"catalog">;
+let prices: CatalogPrices;
 
 const ALICE = DEMO_USERS.alice.id;
 const BOB = DEMO_USERS.bob.id;
 
 /** A valid PlaceOrder request of `customerId`'s own (the shared default names a customer no token has). */
-const orderOf = (customerId: string, overrides: Partial<Omit<PlaceOrderRequest, "$typeName">> = {}) =>
+const orderOf = (customerId: string, overrides: Parameters<typeof placeOrderRequest>[0] = {}) =>
   placeOrderRequest({ customerId, ...overrides });
 
 beforeAll(async () => {
+  catalog = await startServiceUnderTest("catalog", { tag: "inproc" });
+  await ensureProducts(catalog.url, [{ sku: BOOK.sku, prices: { [BOOK.currencyCode]: BOOK.amountMinor } }]);
+  prices = createCatalogPrices({
+    baseUrl: catalog.url,
+    tokens: devClientTokens("orders"),
+    breaker: { timeoutMs: 5_000 },
+    logger: createLogger("orders-handlers-catalog", process.env.TEST_LOG_LEVEL ?? "silent"),
+  });
   orders = await startHandlersUnderTest({
     name: "orders",
     service: OrderService,
     handlers: ({ pool, logger, topicPrefix }) =>
-      createOrderService({ pool, logger, topic: prefixedTopic(topicPrefix, "orders") }),
+      createOrderService({ pool, logger, topic: prefixedTopic(topicPrefix, "orders"), catalog: prices }),
     caller: personPrincipal("alice"),
   });
-});
+}, 120_000);
 
 afterAll(async () => {
+  prices?.shutdown();
   await orders?.stop();
+  await catalog?.stop();
 });
 
 const failure = (e: unknown) => ConnectError.from(e);

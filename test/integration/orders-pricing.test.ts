@@ -4,6 +4,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderStatus, PriceChangedSchema } from "#gen/accord/orders/v1/orders_pb.js";
 import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
+import { ensureProducts, testSku } from "#test/support/catalog.ts";
 import { bearerFor } from "#test/support/identity.ts";
 import { BOOK, placeOrderRequest } from "#test/support/requests.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
@@ -27,13 +28,9 @@ const BREAKER = {
   ORDERS_CATALOG_BREAKER_RESET_MS: "60000",
 };
 
-async function putProduct(
-  sku: string,
-  prices: { currencyCode: string; amountMinor: bigint }[],
-  active = true,
-) {
-  await catalog.client.upsertProduct({ product: { sku, name: `Product ${sku}`, prices, active } });
-}
+/** Puts one product in the catalog as ops (test/support/catalog.ts), prices per currency. */
+const putProduct = (sku: string, prices: Record<string, bigint>, active = true) =>
+  ensureProducts(catalog.url, [{ sku, prices, active }]);
 
 const alicesOrder = (overrides: Parameters<typeof placeOrderRequest>[0] = {}) =>
   placeOrderRequest({ customerId: ALICE, ...overrides });
@@ -56,10 +53,10 @@ async function storedUnder(key: string): Promise<number> {
 
 beforeAll(async () => {
   catalog = await startServiceUnderTest("catalog", { tag: "pricing" });
-  await putProduct(BOOK.sku, [{ currencyCode: BOOK.currencyCode, amountMinor: BOOK.amountMinor }]);
-  await putProduct(MUG.sku, [{ currencyCode: MUG.currencyCode, amountMinor: MUG.amountMinor }]);
-  await putProduct(RETIRED, [{ currencyCode: "EUR", amountMinor: 500n }], false);
-  await putProduct(DOLLARS_ONLY, [{ currencyCode: "USD", amountMinor: 700n }]);
+  await putProduct(BOOK.sku, { [BOOK.currencyCode]: BOOK.amountMinor });
+  await putProduct(MUG.sku, { [MUG.currencyCode]: MUG.amountMinor });
+  await putProduct(RETIRED, { EUR: 500n }, false);
+  await putProduct(DOLLARS_ONLY, { USD: 700n });
   orders = await startServiceUnderTest("orders", {
     tag: "pricing",
     env: { CATALOG_URL: catalog.url, ...BREAKER },
@@ -162,7 +159,7 @@ describe("checkout prices from the catalog", () => {
 
   it("names lines[i].sku for an unknown, an inactive and a not-in-currency SKU, storing nothing", async () => {
     const cases = [
-      { sku: `NOPE-${randomUUID().slice(0, 8).toUpperCase()}`, says: "not in the catalog" },
+      { sku: testSku("NOPE"), says: "not in the catalog" },
       { sku: RETIRED, says: "inactive" },
       { sku: DOLLARS_ONLY, says: "not sold in EUR" },
     ];
@@ -182,13 +179,13 @@ describe("checkout prices from the catalog", () => {
   });
 
   it("replays a placed order even after its price changed in the catalog", async () => {
-    const sku = `REPRICE-${randomUUID().slice(0, 8).toUpperCase()}`;
-    await putProduct(sku, [{ currencyCode: "EUR", amountMinor: 300n }]);
+    const sku = testSku("REPRICE");
+    await putProduct(sku, { EUR: 300n });
     const req = alicesOrder({
       lines: [{ sku, quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: 300n } }],
     });
     const first = await orders.client.placeOrder(req);
-    await putProduct(sku, [{ currencyCode: "EUR", amountMinor: 350n }]);
+    await putProduct(sku, { EUR: 350n });
     const again = await orders.client.placeOrder(req);
     expect(again.replayed).toBe(true);
     expect(again.order?.orderId).toBe(first.order?.orderId);

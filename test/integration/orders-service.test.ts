@@ -4,16 +4,19 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
-import { FailureCode, OrderStatus, type PlaceOrderRequest } from "#gen/accord/orders/v1/orders_pb.js";
+import { FailureCode, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
+import { ensureProducts } from "#test/support/catalog.ts";
 import { bearerFor } from "#test/support/identity.ts";
-import { placeOrderRequest } from "#test/support/requests.ts";
+import { BOOK, placeOrderRequest } from "#test/support/requests.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The real orders process on its own database, called over real sockets with
 // the generated clients: Connect JSON over HTTP/1.1 and gRPC over HTTP/2.
 // `service.client` calls as alice with her real token from the realm; the
 // saga's transitions are called as the orchestrator, whose alone they are.
+// Prices come from a real catalog process holding the products used here.
+let catalog: ServiceUnderTest<"catalog">;
 let service: ServiceUnderTest<"orders">;
 let db: pg.Pool;
 
@@ -21,16 +24,22 @@ const ALICE = DEMO_USERS.alice.id;
 const BOB = DEMO_USERS.bob.id;
 
 /** A valid order of alice's own (the shared default names a customer no token has). */
-const alicesOrder = (overrides: Partial<Omit<PlaceOrderRequest, "$typeName">> = {}) =>
+const alicesOrder = (overrides: Parameters<typeof placeOrderRequest>[0] = {}) =>
   placeOrderRequest({ customerId: ALICE, ...overrides });
 
 beforeAll(async () => {
-  service = await startServiceUnderTest("orders");
+  catalog = await startServiceUnderTest("catalog");
+  await ensureProducts(catalog.url, [
+    { sku: BOOK.sku, prices: { [BOOK.currencyCode]: BOOK.amountMinor } },
+    { sku: "PEN-9", prices: { USD: 250n } },
+  ]);
+  service = await startServiceUnderTest("orders", { env: { CATALOG_URL: catalog.url } });
   db = service.pool;
-});
+}, 120_000);
 
 afterAll(async () => {
   const code = await service?.stop();
+  await catalog?.stop();
   // Graceful shutdown on SIGTERM exits 0.
   expect(code).toBe(0);
 });
@@ -73,7 +82,7 @@ describe("orders service over Connect JSON (HTTP/1.1)", () => {
         idempotencyKey: req.idempotencyKey,
         customerEmail: "json@example.com",
         currencyCode: "USD",
-        lines: [{ sku: "PEN-9", quantity: 1, unitPrice: { currencyCode: "USD", amountMinor: "250" } }],
+        lines: [{ sku: "PEN-9", quantity: 1 }],
         shippingAddress: { line1: "1 Road", city: "Austin", postalCode: "73301", countryCode: "US" },
       }),
     });
