@@ -141,6 +141,11 @@ export async function startServiceUnderTest<N extends ServiceName>(
     AUTH_CLIENT_SECRET: devClientSecret(name),
     // The development key that seals webhook secrets (the service has no default of its own).
     ...(name === "notifications" ? { NOTIFICATIONS_SECRET_KEY: DEV_NOTIFICATIONS_SECRET_KEY } : {}),
+    // Orders requires a catalog. A test about something else gets a loopback
+    // port nothing listens on (port 9, discard): orders starts, and a
+    // PlaceOrder there answers unavailable. A test placing orders passes
+    // CATALOG_URL of a catalog it started (test/support/catalog.ts).
+    ...(name === "orders" ? { CATALOG_URL: "http://127.0.0.1:9" } : {}),
     [`${spec.env}_PORT`]: String(port),
     ...(database ? { [`${spec.env}_DATABASE`]: database.name } : {}),
     ...options.env,
