@@ -1,13 +1,13 @@
 import { parseArgs } from "node:util";
 import type { ConfirmChannel, GetMessage } from "amqplib";
 import {
-  attemptsFrom,
-  connectRabbit,
-  deathReason,
-  openConfirmChannel,
-  originalRoutingKey,
-  replayDeadLetter,
-} from "#lib/messaging/rabbit.ts";
+  DeadLetterQueueMissing,
+  type DeadLetterSession,
+  deadLetterSummary,
+  openDeadLetters,
+  workQueueName,
+} from "#lib/messaging/dead-letters.ts";
+import { connectRabbit, openConfirmChannel } from "#lib/messaging/rabbit.ts";
 import { createLogger } from "#lib/observability/logger.ts";
 import { taskTopologyNames } from "#services/notifications/src/topology.ts";
 
@@ -19,13 +19,9 @@ import { taskTopologyNames } from "#services/notifications/src/topology.ts";
  *   tsx scripts/dlq.ts replay  <queue> [--limit N] [--id <messageId>] [--prefix P]
  *
  * <queue> is the work queue (email, webhook, analytics) or its DLQ name.
- * Reading takes messages with basic.get and puts back those not replayed
- * (nack + requeue), so listing never loses a message; at most the queue's
- * depth at the start is read, so a replayed task failing again is not
- * picked up twice in one run. Replay republishes to accord.tasks with the
- * original routing key, x-attempt reset to 1 and the broker's dead-letter
- * headers removed, waits for the publisher confirm, and only then acks the
- * DLQ copy.
+ * Reading and replaying is lib/messaging/dead-letters.ts, the same code the
+ * console's DeadLetterService runs: listing puts every message back, and a
+ * replayed copy is confirmed by the broker before its DLQ copy is acked.
  *
  * An operator's tool: it calls no RPC, so it needs no token; what lets it
  * in is RabbitMQ's own login (AMQP_URL), which only operators hold.
@@ -57,8 +53,7 @@ function parse() {
   if (command === "inspect" && !values.id) fail("inspect needs --id <messageId>");
   const prefix = values.prefix ?? process.env.NOTIFICATIONS_RABBIT_PREFIX ?? "";
   // Accept "webhook", "webhook.dlq" and the prefixed forms alike.
-  let queue = queueArg.endsWith(".dlq") ? queueArg.slice(0, -4) : queueArg;
-  if (prefix && queue.startsWith(prefix)) queue = queue.slice(prefix.length);
+  const queue = workQueueName(queueArg, prefix);
   return { command, queue, limit, id: values.id, prefix, json: values.json ?? false };
 }
 
@@ -79,14 +74,8 @@ function printable(value: unknown): unknown {
 }
 
 function summary(message: GetMessage, workQueue: string) {
-  return {
-    messageId: message.properties.messageId as string | undefined,
-    reason: deathReason(message, workQueue),
-    attempts: attemptsFrom(message),
-    routingKey: originalRoutingKey(message, workQueue),
-    size: message.content.length,
-    firstBytes: preview(message.content),
-  };
+  const { firstDeathAt: _time, ...rest } = deadLetterSummary(message, workQueue);
+  return { ...rest, firstBytes: preview(message.content) };
 }
 
 async function main() {
@@ -94,33 +83,26 @@ async function main() {
   const logger = createLogger("dlq", process.env.LOG_LEVEL ?? "warn");
   const url = process.env.AMQP_URL ?? "amqp://accord:accord@127.0.0.1:5672";
   const names = taskTopologyNames(args.prefix);
-  const workQueue = names.queue(args.queue);
-  const dlq = names.dlq(args.queue);
   const connection = await connectRabbit(url, { logger, connectionName: "dlq-cli" });
   let channel: ConfirmChannel | undefined;
   try {
     channel = await openConfirmChannel(connection, logger);
-    let depth: number;
+    let session: DeadLetterSession;
     try {
-      depth = (await channel.checkQueue(dlq)).messageCount;
-    } catch {
-      fail(`queue ${dlq} does not exist (wrong name or --prefix?)`, 1);
+      // Searching by id may need the whole queue; otherwise --limit bounds the read.
+      session = await openDeadLetters(
+        channel,
+        names,
+        args.queue,
+        args.id === undefined ? args.limit : Number.MAX_SAFE_INTEGER,
+      );
+    } catch (error) {
+      if (error instanceof DeadLetterQueueMissing) fail(`${error.message} (wrong name or --prefix?)`, 1);
+      throw error;
     }
-    // Searching by id may need the whole queue; otherwise --limit bounds the read.
-    const toRead = Math.min(depth, args.id === undefined ? args.limit : depth);
-    const held: GetMessage[] = [];
-    for (let i = 0; i < toRead; i++) {
-      const message = await channel.get(dlq, { noAck: false });
-      if (!message) break;
-      held.push(message);
-    }
+    const { dlq, depth, held, workQueue } = session;
     const matches = (m: GetMessage) => args.id === undefined || m.properties.messageId === args.id;
     const out = (line: string) => process.stdout.write(`${line}\n`);
-    const settled = new Set<GetMessage>();
-    // Everything read but not replayed goes back to the DLQ.
-    const putBack = () => {
-      for (const m of held) if (!settled.has(m)) channel?.nack(m, false, true);
-    };
 
     if (args.command === "list") {
       if (args.json) out(JSON.stringify(held.map((m) => summary(m, workQueue))));
@@ -136,7 +118,7 @@ async function main() {
     } else if (args.command === "inspect") {
       const found = held.find(matches);
       if (!found) {
-        putBack();
+        session.putBack();
         await channel.close();
         fail(`no message with id ${args.id} in ${dlq}`, 1);
       }
@@ -156,27 +138,18 @@ async function main() {
       let replayed = 0;
       for (const m of held) {
         if (replayed >= args.limit || !matches(m)) continue;
-        const routingKey = await replayDeadLetter(
-          channel,
-          names,
-          workQueue,
-          m,
-          `replay-${Date.now()}-${replayed}`,
-        );
-        // Confirmed above; only now may the DLQ copy go.
-        channel.ack(m);
-        settled.add(m);
+        const routingKey = await session.replay(m, `replay-${Date.now()}-${replayed}`);
         replayed++;
         out(`replayed ${m.properties.messageId ?? "(no id)"} -> ${names.tasksExchange} / ${routingKey}`);
       }
       if (args.id !== undefined && replayed === 0) {
-        putBack();
+        session.putBack();
         await channel.close();
         fail(`no message with id ${args.id} in ${dlq}`, 1);
       }
       out(`replayed ${replayed} message(s) from ${dlq}`);
     }
-    putBack();
+    session.putBack();
     await channel.close();
   } finally {
     await connection.close().catch(() => {});

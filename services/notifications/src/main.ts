@@ -1,4 +1,5 @@
 import nodemailer from "nodemailer";
+import { DeadLetterService } from "#gen/accord/notifications/v1/dead_letters_pb.js";
 import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
 import { runService } from "#lib/host/service-host.ts";
 import { dlqTopicFor } from "#lib/messaging/events.ts";
@@ -9,6 +10,8 @@ import { watchDeadLetterDepth } from "#lib/observability/rabbit-dlq-depth.ts";
 import { notificationAuthorization } from "./authorization.ts";
 import { loadNotificationsConfig } from "./config.ts";
 import { sealPlaintextSecrets } from "./db/notifications-repo.ts";
+import { deadLetterAuthorization } from "./dead-letter-authorization.ts";
+import { createDeadLetterService } from "./dead-letter-service.ts";
 import { createDispatcher } from "./dispatcher.ts";
 import { createSecretBox, parseSecretKey } from "./domain/secret-box.ts";
 import { createEgressGuard, guardedDispatcher } from "./egress/guard.ts";
@@ -138,6 +141,19 @@ await runService({
         secretOverlapSeconds: config.NOTIFICATIONS_SECRET_OVERLAP_SECONDS,
       }),
       notificationAuthorization,
+    );
+    host.serve(
+      DeadLetterService,
+      createDeadLetterService({
+        rabbit,
+        names,
+        prefix,
+        queues: Object.keys(handlers),
+        kafka,
+        kafkaDlqTopics: topics.map((t) => dlqTopicFor(t)),
+        logger,
+      }),
+      deadLetterAuthorization,
     );
   },
 });
