@@ -2,8 +2,10 @@ import type { DescService } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import type pg from "pg";
 import { CatalogService } from "#gen/accord/catalog/v1/catalog_pb.js";
+import { ConsoleService } from "#gen/accord/console/v1/console_pb.js";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
+import { SagaService } from "#gen/accord/orchestrator/v1/saga_pb.js";
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import { PaymentService } from "#gen/accord/payments/v1/payments_pb.js";
 import { ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
@@ -73,8 +75,10 @@ const SERVICES = {
     publishes: [],
     caller: "acme",
   },
-  // Health, metrics and reflection only: no RPC and no database of its own.
-  orchestrator: { env: "ORCHESTRATOR", rpc: undefined, database: false, publishes: [], caller: undefined },
+  // SagaService (ops) besides the worker and the bridge; no database of its own.
+  orchestrator: { env: "ORCHESTRATOR", rpc: SagaService, database: false, publishes: [], caller: "olivia" },
+  // The operations console: ConsoleService, the web app and the forwarding; reads only.
+  console: { env: "CONSOLE", rpc: ConsoleService, database: false, publishes: [], caller: "olivia" },
 } as const satisfies Record<string, ServiceSpec>;
 
 export type ServiceName = keyof typeof SERVICES;
@@ -137,8 +141,9 @@ export async function startServiceUnderTest<N extends ServiceName>(
   const port = await freePort();
   const env: Record<string, string> = {
     ACCORD_TOPIC_PREFIX: sandbox.topicPrefix,
-    // Its own client's development secret, for the calls it makes as itself.
-    AUTH_CLIENT_SECRET: devClientSecret(name),
+    // Its own client's development secret, for the calls it makes as itself
+    // (the console makes none: it forwards its callers' tokens).
+    ...(name === "console" ? {} : { AUTH_CLIENT_SECRET: devClientSecret(name as Exclude<N, "console">) }),
     // The development key that seals webhook secrets (the service has no default of its own).
     ...(name === "notifications" ? { NOTIFICATIONS_SECRET_KEY: DEV_NOTIFICATIONS_SECRET_KEY } : {}),
     // Orders requires a catalog. A test about something else gets a loopback
