@@ -57,6 +57,12 @@ export ZIPKIN_VERSION="${ZIPKIN_VERSION:-3.6.1}"
 export PROMETHEUS_HOST="${PROMETHEUS_HOST:-127.0.0.1}"
 export PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
 
+# The operations console (services/console): the web app and its same-origin
+# front door for the browser. The realm's accord-console client allows
+# redirects to this port only (infra/keycloak/accord-realm.json).
+export CONSOLE_HOST="${CONSOLE_HOST:-127.0.0.1}"
+export CONSOLE_PORT="${CONSOLE_PORT:-8099}"
+
 # Client-side addresses derived from the ports above, for the services and
 # scripts (not for the tests, whose setup derives them itself: see
 # test/setup/infrastructure.ts). Call after sourcing this file.

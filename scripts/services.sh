@@ -25,6 +25,7 @@ ALL_SERVICES=(
   "notifications services/notifications/src/main.ts http://127.0.0.1:${NOTIFICATIONS_PORT:-8085}/readyz"
   "orchestrator services/orchestrator/src/main.ts http://127.0.0.1:${ORCHESTRATOR_PORT:-8086}/readyz"
   "pact-broker tools/pact-broker/src/main.ts http://127.0.0.1:${PACT_BROKER_PORT:-9292}/readyz"
+  "console services/console/src/main.ts http://127.0.0.1:${CONSOLE_PORT:-8099}/readyz"
 )
 SERVICES=()
 for entry in "${ALL_SERVICES[@]}"; do
