@@ -16,6 +16,7 @@ import { type BrokerProcess, startBroker } from "#test/support/broker.ts";
 import { bearerFor, callerAs, type TestCaller } from "#test/support/identity.ts";
 import { tryForgedPublish } from "#test/support/kafka-forgery.ts";
 import type { Platform } from "#test/support/platform.ts";
+import { runCheckoutAttacks } from "./attack-checkout.ts";
 import { frontDoorAttacks } from "./attack-front-door.ts";
 import { runMoneyAttacks } from "./attack-money.ts";
 import { runWebhookAttacks } from "./attack-webhooks.ts";
@@ -1423,6 +1424,7 @@ export const GROUPS = [
   "frontdoor",
   "webhooks",
   "money",
+  "checkout",
 ] as const;
 export type Group = (typeof GROUPS)[number];
 const PLATFORM_GROUPS: readonly Group[] = ["findings", "internal", "tokens", "reflection"];
@@ -1470,6 +1472,7 @@ export async function runAttack(
     await frontDoorAttacks(suite, volume).catch((e: unknown) => failedGroup(suite, "front door", e));
   if (only.includes("webhooks")) await runWebhookAttacks(suite.results, log, tag);
   if (only.includes("money")) await runMoneyAttacks(suite.results, log, tag);
+  if (only.includes("checkout")) await runCheckoutAttacks(suite.results, log, tag);
   const failed = suite.results.filter((c) => !c.pass).length;
   return { volume, cases: suite.results, failed, ok: failed === 0 };
 }
