@@ -6,22 +6,31 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
 import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
 import { type RpcProtocol, rpcClient } from "#lib/rpc/clients.ts";
+import { ensureProducts } from "#test/support/catalog.ts";
 import { bearerFor, callerAs } from "#test/support/identity.ts";
-import { placeOrderRequest } from "#test/support/requests.ts";
+import { BOOK, placeOrderRequest } from "#test/support/requests.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
 // The real orders process with its real interceptor chain, called with real
 // tokens from the realm (and with everything that is not one) over each
 // protocol it serves: who gets in is decided before any handler runs.
 let orders: ServiceUnderTest<"orders">;
+let catalog: ServiceUnderTest<"catalog">;
 
 beforeAll(async () => {
+  // The catalog prices the orders alice places here.
+  catalog = await startServiceUnderTest("catalog", { tag: "authz" });
+  await ensureProducts(catalog.url, [{ sku: BOOK.sku, prices: { [BOOK.currencyCode]: BOOK.amountMinor } }]);
   // Info: the refusals are logged there, and the log is checked for what was sent.
-  orders = await startServiceUnderTest("orders", { tag: "authz", env: { LOG_LEVEL: "info" } });
-});
+  orders = await startServiceUnderTest("orders", {
+    tag: "authz",
+    env: { LOG_LEVEL: "info", CATALOG_URL: catalog.url },
+  });
+}, 120_000);
 
 afterAll(async () => {
   expect(await orders?.stop()).toBe(0);
+  await catalog?.stop();
 });
 
 const PROTOCOLS: readonly RpcProtocol[] = ["connect-json", "connect-binary", "grpc"];

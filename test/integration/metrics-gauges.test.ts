@@ -21,9 +21,10 @@ import {
 import { connectRabbit, openConfirmChannel } from "#lib/messaging/rabbit.ts";
 import { DISPATCHER_CONSUMER } from "#services/notifications/src/dispatcher.ts";
 import { TASK_QUEUES, taskTopologyNames } from "#services/notifications/src/topology.ts";
+import { ensureProducts } from "#test/support/catalog.ts";
 import { newTopicPrefix, prefixedTopic, testKafka } from "#test/support/kafka.ts";
 import { shortId } from "#test/support/postgres.ts";
-import { placeOrderRequest, shipmentRequest } from "#test/support/requests.ts";
+import { BOOK, placeOrderRequest, shipmentRequest } from "#test/support/requests.ts";
 import { freePort, type ServiceProcess } from "#test/support/service-process.ts";
 import {
   type ServiceUnderTest,
@@ -199,16 +200,23 @@ describe("breaker gauges", () => {
 
 describe("outbox and saga gauges", () => {
   let orders: ServiceUnderTest<"orders">;
+  let catalog: ServiceUnderTest<"catalog">;
 
   beforeAll(async () => {
+    // The catalog prices the orders placed here.
+    catalog = await startServiceUnderTest("catalog");
+    await ensureProducts(catalog.url, [{ sku: BOOK.sku, prices: { [BOOK.currencyCode]: BOOK.amountMinor } }]);
     // Nothing listens on this loopback port: the relay can never publish, so rows wait.
     const closedPort = await freePort();
-    orders = await startServiceUnderTest("orders", { env: { KAFKA_BROKERS: `127.0.0.1:${closedPort}` } });
+    orders = await startServiceUnderTest("orders", {
+      env: { KAFKA_BROKERS: `127.0.0.1:${closedPort}`, CATALOG_URL: catalog.url },
+    });
     await scrape("orders", orders.port, "orders");
-  });
+  }, 120_000);
 
   afterAll(async () => {
     const code = await orders?.stop();
+    await catalog?.stop();
     expect(code).toBe(0);
   });
 
