@@ -20,6 +20,7 @@ import {
 } from "#lib/messaging/kafka.ts";
 import { createLogger } from "#lib/observability/logger.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
+import { ensureProducts } from "#test/support/catalog.ts";
 import { type Platform, queryDb, type ServiceName, startPlatform } from "#test/support/platform.ts";
 import { killService, servicePids } from "./processes.ts";
 
@@ -113,7 +114,10 @@ const TERMINAL = new Set(["CONFIRMED", "FAILED", "CANCELLED", "DELIVERED"]);
 const TERMINAL_LIST = [...TERMINAL];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Stock of the SKUs the load orders from; SCARCE runs out, EMPTY is out from the start. */
+/**
+ * Stock of the SKUs the load orders from; SCARCE runs out, EMPTY is out from
+ * the start, DECLINED costs what the payment provider always declines.
+ */
 function catalogue(tag: string): Map<string, bigint> {
   return new Map([
     [`CH-${tag}-A`, 100_000n],
@@ -121,8 +125,12 @@ function catalogue(tag: string): Map<string, bigint> {
     [`CH-${tag}-C`, 100_000n],
     [`CH-${tag}-SCARCE`, 40n],
     [`CH-${tag}-EMPTY`, 0n],
+    [`CH-${tag}-DECLINED`, 100_000n],
   ]);
 }
+
+/** The catalog's EUR price of a load SKU: 666 minor units (always declined) for DECLINED, else 10.00. */
+const priceOf = (sku: string) => (sku.endsWith("-DECLINED") ? 666n : 1000n);
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? ((line: string) => console.log(line));
@@ -221,6 +229,11 @@ async function exercise(
     audience: "inventory",
   });
   for (const [sku, available] of stock) await inventory.setStock({ sku, available });
+  // The prices are the catalog's, put there by ops too; the orders carry none.
+  await ensureProducts(
+    platform.urls.catalog,
+    [...stock.keys()].map((sku) => ({ sku, prices: { EUR: priceOf(sku) } })),
+  );
 
   const supervisor = supervise(platform, prefix, log);
   const load = startLoad(platform, stock, options.ratePerSecond, log);
@@ -506,21 +519,16 @@ function startLoad(
         ? (skus[3] as string)
         : kind === "empty"
           ? (skus[4] as string)
-          : (skus[index % 3] as string);
+          : kind === "declined"
+            ? (skus[5] as string)
+            : (skus[index % 3] as string);
     const quantity = kind === "scarce" ? 3 : 1 + (index % 3);
-    const unit = kind === "declined" ? 666n : 1000n + BigInt(index % 50);
     const request = create(PlaceOrderRequestSchema, {
       idempotencyKey: `chaos-${randomUUID()}`,
       customerId: DEMO_USERS[customer.user].id,
       customerEmail: `${customer.user}@example.com`,
       currencyCode: "EUR",
-      lines: [
-        {
-          sku,
-          quantity: kind === "declined" ? 1 : quantity,
-          unitPrice: { currencyCode: "EUR", amountMinor: unit },
-        },
-      ],
+      lines: [{ sku, quantity: kind === "declined" ? 1 : quantity }],
       shippingAddress: {
         recipientName: "Chaos Monkey",
         line1: "Teststrasse 1",
