@@ -13,6 +13,7 @@ import { DEFAULT_ISSUER, DEMO_USERS } from "#lib/auth/dev-identities.ts";
 import { kafkaPasswordFor } from "#lib/messaging/kafka.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
 import { type BrokerProcess, startBroker } from "#test/support/broker.ts";
+import { ensureProducts } from "#test/support/catalog.ts";
 import { bearerFor, callerAs, type TestCaller } from "#test/support/identity.ts";
 import { tryForgedPublish } from "#test/support/kafka-forgery.ts";
 import type { Platform } from "#test/support/platform.ts";
@@ -166,6 +167,8 @@ interface Targets {
   platform: Platform;
   tag: string;
   sku: string;
+  /** A product priced at 666 EUR cents, the total the payment provider always declines. */
+  declinedSku: string;
   /** alice's order the saga confirmed: payment captured, shipment created. */
   confirmed: { orderId: string; paymentId: string; shipmentId: string };
   /** A second confirmed order of alice's, the target of the wrong-audience token. */
@@ -188,13 +191,14 @@ function legit<S extends Parameters<typeof rpcClient>[0]>(
   return rpcClient(service, platform.urls[target], "connect-json", callerAs(who, target));
 }
 
-function placeRequest(tag: string, sku: string, customer: "alice" | "bob", unitMinor: bigint) {
+/** An order of one unit of `sku`, with no price: the catalog prices it. */
+function placeRequest(tag: string, sku: string, customer: "alice" | "bob") {
   return {
     idempotencyKey: `attack-${tag}-${randomUUID()}`,
     customerId: DEMO_USERS[customer].id,
     customerEmail: `${customer}@example.com`,
     currencyCode: "EUR",
-    lines: [{ sku, quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: unitMinor } }],
+    lines: [{ sku, quantity: 1 }],
     shippingAddress: {
       recipientName: customer,
       line1: "Teststrasse 1",
@@ -222,14 +226,23 @@ async function waitForFinal(platform: Platform, orderId: string, timeoutMs = 90_
 
 async function prepare(platform: Platform, tag: string, log: (l: string) => void): Promise<Targets> {
   const sku = `ATTACK-${tag}`.toUpperCase();
+  const declinedSku = `ATTACK-${tag}-DECLINED`.toUpperCase();
+  await ensureProducts(platform.urls.catalog, [
+    { sku, prices: { EUR: 1500n } },
+    { sku: declinedSku, prices: { EUR: 666n } },
+  ]);
   await legit(InventoryService, platform, "inventory", "olivia").setStock({ sku, available: 100n });
+  await legit(InventoryService, platform, "inventory", "olivia").setStock({
+    sku: declinedSku,
+    available: 100n,
+  });
   const alice = legit(OrderService, platform, "orders", "alice");
   const bob = legit(OrderService, platform, "orders", "bob");
   log("[attack] setup: alice's two orders and bob's, through the saga");
   const [a1, a2, b1] = await Promise.all([
-    alice.placeOrder(placeRequest(tag, sku, "alice", 1500n)),
-    alice.placeOrder(placeRequest(tag, sku, "alice", 1600n)),
-    bob.placeOrder(placeRequest(tag, sku, "bob", 1700n)),
+    alice.placeOrder(placeRequest(tag, sku, "alice")),
+    alice.placeOrder(placeRequest(tag, sku, "alice")),
+    bob.placeOrder(placeRequest(tag, sku, "bob")),
   ]);
   const ids = [a1, a2, b1].map((r) => r.order?.orderId ?? "");
   const finals = await Promise.all(ids.map((id) => waitForFinal(platform, id)));
@@ -247,6 +260,7 @@ async function prepare(platform: Platform, tag: string, log: (l: string) => void
     platform,
     tag,
     sku,
+    declinedSku,
     confirmed: { orderId: first.orderId, paymentId: first.paymentId, shipmentId: first.shipmentId },
     spare: { orderId: second.orderId },
     bobOrderId: ids[2] ?? "",
@@ -415,7 +429,7 @@ async function findings(s: Suite, t: Targets): Promise<void> {
 
   // 3. ConfirmOrder right after PlaceOrder for an order the provider declines.
   const alice = legit(OrderService, t.platform, "orders", "alice");
-  const declined = await alice.placeOrder(placeRequest(t.tag, t.sku, "alice", 666n));
+  const declined = await alice.placeOrder(placeRequest(t.tag, t.declinedSku, "alice"));
   const declinedId = declined.order?.orderId ?? "";
   for (const who of ["anonymous", "alice"] as const) {
     await s.probe({
@@ -499,7 +513,7 @@ async function findings(s: Suite, t: Targets): Promise<void> {
       call(
         urls.orders,
         OrderService.method.placeOrder,
-        { ...placeRequest(t.tag, t.sku, "alice", 1800n), idempotencyKey: key },
+        { ...placeRequest(t.tag, t.sku, "alice"), idempotencyKey: key },
         await bearerFor("bob", "orders"),
       ),
     after: async (answer) => {
