@@ -85,6 +85,15 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`no chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   }
+  const taken = await fetch(`${CONSOLE}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
+    () => true,
+    () => false,
+  );
+  if (taken) {
+    throw new Error(
+      `${CONSOLE} already answers (npm start's console?): the realm lets accord-console redirect only to port ${CONSOLE_PORT}, so this test needs it; stop that console first (bash scripts/services.sh stop)`,
+    );
+  }
   // The web app as `npm start` serves it.
   await run(
     path.join(ROOT, "node_modules/.bin/vite"),
