@@ -9,7 +9,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { OrderSchema, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import { createLogger } from "#lib/observability/logger.ts";
 import { connectTemporalClient } from "#lib/temporal.ts";
-import type { OrderActivities } from "#services/orchestrator/src/activities/order-activities.ts";
+import {
+  AMOUNT_CONFLICT,
+  type OrderActivities,
+} from "#services/orchestrator/src/activities/order-activities.ts";
 import { type OrchestratorWorker, startOrchestratorWorker } from "#services/orchestrator/src/worker.ts";
 import {
   cancelOrderSignal,
@@ -272,6 +275,28 @@ describe("OrderWorkflow saga", () => {
       "payments.Charge: card declined",
     ]);
     expect(result).toMatchObject({ outcome: "failed", compensated: ["release"] });
+  });
+
+  it("charge refused because the order already holds another amount: refunds what is held, releases, then OTHER", async () => {
+    const { orderId, scenario, handle } = await startSaga({
+      chargePayment: async () => {
+        throw business(
+          "payments.Charge: amount: the order already has a payment of 1 EUR (minor units)",
+          AMOUNT_CONFLICT,
+        );
+      },
+    });
+    const result = await handle.result();
+    expect(names(scenario)).toEqual([
+      "reserveInventory",
+      "chargePayment",
+      "refundPayment",
+      "releaseInventory",
+      "failOrder",
+    ]);
+    expect(scenario.calls.find((c) => c.name === "refundPayment")?.args[0]).toBe(orderId);
+    expect(scenario.calls.at(-1)?.args[1]).toBe("OTHER");
+    expect(result).toMatchObject({ outcome: "failed", compensated: ["refund", "release"] });
   });
 
   it("shipping fails: refunds, then releases, then SHIPPING_FAILED", async () => {

@@ -3,6 +3,7 @@ import { ActivityFailure, ApplicationFailure, TimeoutFailure } from "@temporalio
 import { describe, expect, it } from "vitest";
 import { BreakerOpenError, BreakerTimeoutError } from "#lib/breaker.ts";
 import {
+  AMOUNT_CONFLICT,
   idempotencyKey,
   isBusinessError,
   toActivityError,
@@ -51,6 +52,26 @@ describe("toActivityError", () => {
     const error = toActivityError(new ConnectError("down", code), "inventory.Reserve");
     expect(error).toMatchObject({ nonRetryable: false, type: Code[code] });
     expect(isBusinessError(new ConnectError("down", code))).toBe(false);
+  });
+
+  it("types a charge refused for another amount already held apart from a decline, so the refund step stays", () => {
+    const conflict = new ConnectError(
+      "amount: order o-1 already has a payment of 1 EUR (minor units); a charge of 1250 EUR is refused",
+      Code.FailedPrecondition,
+    );
+    const error = toActivityError(conflict, "payments.Charge");
+    expect(error).toMatchObject({ nonRetryable: true, type: AMOUNT_CONFLICT });
+    expect(classifyFailure(fromActivity(error as ApplicationFailure), "charge")).toMatchObject({
+      category: "OTHER",
+      definitiveRefusal: false,
+    });
+    // The same code for a decline stays a definitive refusal, and another call's "amount:" is not a conflict.
+    expect(
+      toActivityError(new ConnectError("card declined", Code.FailedPrecondition), "payments.Charge"),
+    ).toMatchObject({
+      type: "FailedPrecondition",
+    });
+    expect(toActivityError(conflict, "payments.Refund")).toMatchObject({ type: "FailedPrecondition" });
   });
 
   it("makes an open breaker and a breaker timeout retryable", () => {

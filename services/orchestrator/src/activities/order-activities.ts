@@ -50,6 +50,14 @@ export function isBusinessError(error: unknown): boolean {
   return error instanceof ConnectError && BUSINESS_CODES.has(error.code);
 }
 
+/** The failure type of a charge refused because the order already has a payment of another amount. */
+export const AMOUNT_CONFLICT = "AmountConflict";
+
+/** Payments names the field it refuses first ("amount: ..."), as every field-level refusal does. */
+function isAmountConflict(error: ConnectError): boolean {
+  return error.rawMessage.startsWith("amount:");
+}
+
 /**
  * Maps a failed call to what Temporal should do with it: business refusals
  * become non-retryable ApplicationFailures typed by the Connect code name (the
@@ -60,6 +68,12 @@ export function toActivityError(error: unknown, call: string): Error {
   if (error instanceof ConnectError) {
     const codeName = Code[error.code];
     const message = `${call}: ${error.rawMessage}`;
+    if (call === "payments.Charge" && error.code === Code.FailedPrecondition && isAmountConflict(error)) {
+      // Not a decline: the order already holds a payment of another amount
+      // (made under another key). Typed apart so the workflow keeps the refund
+      // step, and a failed order gives that money back instead of keeping it.
+      return ApplicationFailure.nonRetryable(message, AMOUNT_CONFLICT);
+    }
     if (BUSINESS_CODES.has(error.code)) return ApplicationFailure.nonRetryable(message, codeName);
     return ApplicationFailure.retryable(message, codeName);
   }
