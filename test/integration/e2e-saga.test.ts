@@ -16,6 +16,7 @@ import {
 import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
 import { verifySignature } from "#services/notifications/src/domain/signature.ts";
+import { ensureProducts, testSku } from "#test/support/catalog.ts";
 import { callerAs } from "#test/support/identity.ts";
 import { type Platform, queryDb, startPlatform } from "#test/support/platform.ts";
 import { setSimulatorBehaviour } from "#test/support/service-under-test.ts";
@@ -76,14 +77,15 @@ afterAll(async () => {
   await platform?.stop();
 }, 60_000);
 
-function request(sku: string, quantity: number, price: bigint, country = "DE"): PlaceOrderRequest {
+/** An order of alice's for `quantity` x `sku`, with no price: the catalog prices it (see freshSku). */
+function request(sku: string, quantity: number, country = "DE"): PlaceOrderRequest {
   return create(PlaceOrderRequestSchema, {
     idempotencyKey: `e2e-${randomUUID()}`,
     // The customer is the caller: her own id (the token's subject).
     customerId: DEMO_USERS.alice.id,
     customerEmail: `e2e-${randomUUID().slice(0, 8)}@example.com`,
     currencyCode: "EUR",
-    lines: [{ sku, quantity, unitPrice: { currencyCode: "EUR", amountMinor: price } }],
+    lines: [{ sku, quantity }],
     shippingAddress: {
       recipientName: "E2E",
       line1: "Teststrasse 1",
@@ -94,8 +96,10 @@ function request(sku: string, quantity: number, price: bigint, country = "DE"): 
   });
 }
 
-async function freshSku(available: number): Promise<string> {
-  const sku = `SKU-${randomUUID().slice(0, 8)}`;
+/** A SKU of the test's own: `available` units in stock, priced at `priceMinor` EUR in the catalog (as ops). */
+async function freshSku(available: number, priceMinor: bigint): Promise<string> {
+  const sku = testSku("SKU");
+  await ensureProducts(platform.urls.catalog, [{ sku, prices: { EUR: priceMinor } }]);
   await inventory.setStock({ sku, available: BigInt(available) });
   return sku;
 }
@@ -137,8 +141,8 @@ function behave(party: "payment-provider" | "carrier", change: Parameters<typeof
 
 describe("order saga end to end", () => {
   it("happy path: CONFIRMED, stock taken once, one charge, one shipment, email and signed webhook", async () => {
-    const sku = await freshSku(10);
-    const placeRequest = request(sku, 3, 500n);
+    const sku = await freshSku(10, 500n);
+    const placeRequest = request(sku, 3);
     const { order } = await orders.placeOrder(placeRequest);
     expect(order?.status).toBe(OrderStatus.PENDING);
     const final = await waitFinal(order?.orderId ?? "");
@@ -174,8 +178,8 @@ describe("order saga end to end", () => {
   });
 
   it("out of stock: FAILED with the reason, nothing charged or shipped", async () => {
-    const sku = await freshSku(1);
-    const { order } = await orders.placeOrder(request(sku, 2, 500n));
+    const sku = await freshSku(1, 500n);
+    const { order } = await orders.placeOrder(request(sku, 2));
     const final = await waitFinal(order?.orderId ?? "");
     expect(OrderStatus[final.status]).toBe("FAILED");
     expect(final.failureCode).toBe(FailureCode.OUT_OF_STOCK);
@@ -186,8 +190,8 @@ describe("order saga end to end", () => {
   });
 
   it("payment declined: FAILED, the reservation released, nothing shipped", async () => {
-    const sku = await freshSku(5);
-    const { order } = await orders.placeOrder(request(sku, 1, 666n));
+    const sku = await freshSku(5, 666n);
+    const { order } = await orders.placeOrder(request(sku, 1));
     const final = await waitFinal(order?.orderId ?? "");
     expect(OrderStatus[final.status]).toBe("FAILED");
     expect(final.failureCode).toBe(FailureCode.PAYMENT_DECLINED);
@@ -197,9 +201,9 @@ describe("order saga end to end", () => {
   });
 
   it("carrier refuses: FAILED, refunded and released", async () => {
-    const sku = await freshSku(5);
+    const sku = await freshSku(5, 700n);
     // The simulated carrier does not serve Antarctica: a business refusal.
-    const { order } = await orders.placeOrder(request(sku, 2, 700n, "AQ"));
+    const { order } = await orders.placeOrder(request(sku, 2, "AQ"));
     const final = await waitFinal(order?.orderId ?? "");
     expect(OrderStatus[final.status]).toBe("FAILED");
     expect(final.failureCode).toBe(FailureCode.SHIPPING_FAILED);
@@ -209,11 +213,11 @@ describe("order saga end to end", () => {
   });
 
   it("cancel before shipping: CANCELLED, refunded and released", async () => {
-    const sku = await freshSku(4);
+    const sku = await freshSku(4, 900n);
     // A slow provider keeps the saga in its charge step while the cancel arrives.
     await behave("payment-provider", { latencyMs: 800 });
     try {
-      const { order } = await orders.placeOrder(request(sku, 1, 900n));
+      const { order } = await orders.placeOrder(request(sku, 1));
       const orderId = order?.orderId ?? "";
       // The provider records a charge when it arrives and answers 800 ms later: cancel in between.
       await expect
@@ -233,8 +237,8 @@ describe("order saga end to end", () => {
   });
 
   it("the same OrderPlaced event delivered twice starts one saga and charges once", async () => {
-    const sku = await freshSku(10);
-    const { order } = await orders.placeOrder(request(sku, 1, 400n));
+    const sku = await freshSku(10, 400n);
+    const { order } = await orders.placeOrder(request(sku, 1));
     const orderId = order?.orderId ?? "";
     await waitFinal(orderId);
     // Publish the very same outbox row again, as a relay retry after a lost ack would.
@@ -263,11 +267,11 @@ describe("order saga end to end", () => {
   });
 
   it("payments down for a while: the order waits, then completes with one charge", async () => {
-    const sku = await freshSku(3);
+    const sku = await freshSku(3, 300n);
     await behave("payment-provider", { outage: true });
     let orderId = "";
     try {
-      const { order } = await orders.placeOrder(request(sku, 1, 300n));
+      const { order } = await orders.placeOrder(request(sku, 1));
       orderId = order?.orderId ?? "";
       await new Promise((r) => setTimeout(r, 3_000));
       expect(OrderStatus[(await orders.getOrder({ orderId })).order?.status ?? 0]).toBe("PENDING");
@@ -280,11 +284,11 @@ describe("order saga end to end", () => {
   });
 
   it("carrier slow: the breaker opens, shipping answers fast, the saga completes after recovery", async () => {
-    const sku = await freshSku(3);
+    const sku = await freshSku(3, 300n);
     await behave("carrier", { latencyMs: 1_500 });
     let orderId = "";
     try {
-      const { order } = await orders.placeOrder(request(sku, 1, 300n));
+      const { order } = await orders.placeOrder(request(sku, 1));
       orderId = order?.orderId ?? "";
       await new Promise((r) => setTimeout(r, 5_000));
       expect(OrderStatus[(await orders.getOrder({ orderId })).order?.status ?? 0]).toBe("PENDING");

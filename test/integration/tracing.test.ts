@@ -8,6 +8,7 @@ import { NotificationService } from "#gen/accord/notifications/v1/notifications_
 import { OrderService, OrderStatus, PlaceOrderRequestSchema } from "#gen/accord/orders/v1/orders_pb.js";
 import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
+import { ensureProducts, testSku } from "#test/support/catalog.ts";
 import { callerAs } from "#test/support/identity.ts";
 import { type Platform, startPlatform } from "#test/support/platform.ts";
 
@@ -88,7 +89,8 @@ describe("tracing", () => {
       callerAs("olivia", "inventory"),
     );
     const orders = rpcClient(OrderService, platform.urls.orders, "connect-json", callerAs("alice", "orders"));
-    const sku = `SKU-${randomUUID().slice(0, 8)}`;
+    const sku = testSku("SKU");
+    await ensureProducts(platform.urls.catalog, [{ sku, prices: { EUR: 700n } }]);
     await inventory.setStock({ sku, available: 5n });
     const { order } = await orders.placeOrder(
       create(PlaceOrderRequestSchema, {
@@ -96,7 +98,7 @@ describe("tracing", () => {
         customerId: DEMO_USERS.alice.id,
         customerEmail: `trace-${randomUUID().slice(0, 8)}@example.com`,
         currencyCode: "EUR",
-        lines: [{ sku, quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: 700n } }],
+        lines: [{ sku, quantity: 1 }],
         shippingAddress: {
           recipientName: "Trace",
           line1: "Teststrasse 1",
