@@ -262,6 +262,8 @@ function Payment({ clients, paymentId }: { clients: Clients; paymentId: string }
     async (signal) =>
       paymentId ? (await clients.payments.getPayment({ paymentId }, { signal })).payment : undefined,
     [paymentId],
+    // A refund (by ops or the saga) changes it while the page is open.
+    5_000,
   );
   return (
     <section aria-labelledby="payment-title">
@@ -309,6 +311,8 @@ function Shipment({ clients, shipmentId }: { clients: Clients; shipmentId: strin
     async (signal) =>
       shipmentId ? (await clients.shipping.getShipment({ shipmentId }, { signal })).shipment : undefined,
     [shipmentId],
+    // Delivery or a cancellation changes it while the page is open.
+    5_000,
   );
   return (
     <section aria-labelledby="shipment-title">
