@@ -282,6 +282,23 @@ describe("operations console in chromium", () => {
     await shoot(page, "refund-dialog", false);
     await page.keyboard.press("Escape");
     await dialog.waitFor({ state: "detached" });
+    expect(await page.getByTestId("order-status").textContent()).toBe("CONFIRMED");
+  });
+
+  it("a confirmed refund refunds the payment and the order becomes REFUNDED", async () => {
+    await page.getByRole("button", { name: "Refund payment…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Refund this order's payment?" });
+    await dialog.getByLabel(/Reason/).fill("parcel lost by the carrier");
+    await dialog.getByRole("button", { name: "Refund in full" }).click();
+    await page.getByText("Payment refunded in full.").waitFor({ timeout: 20_000 });
+    await expect
+      .poll(() => page.locator("section[aria-labelledby='payment-title']").textContent(), { timeout: 15_000 })
+      .toContain("refunded");
+    // payments.events carries the ops refund to orders, which moves the order.
+    await expect
+      .poll(() => page.getByTestId("order-status").textContent(), { timeout: 30_000, interval: 500 })
+      .toBe("REFUNDED");
+    expect(await page.getByRole("button", { name: "Refund payment…" }).isDisabled()).toBe(true);
   });
 
   it("the health page shows the processes' readiness", async () => {
