@@ -37,9 +37,14 @@ export async function getJson(
 }
 
 export function describeFetchError(error: unknown, timeoutMs: number): string {
-  const err = error as { name?: string; cause?: { code?: string } };
+  const err = error as {
+    name?: string;
+    cause?: { code?: string; message?: string; errors?: { code?: string }[] };
+  };
   if (err?.name === "TimeoutError" || err?.name === "AbortError") return `no answer within ${timeoutMs} ms`;
-  const code = err?.cause?.code;
+  // undici wraps the socket's error; a host with several addresses gives an AggregateError.
+  const code = err?.cause?.code ?? err?.cause?.errors?.[0]?.code;
+  if (err?.cause?.message === "bad port") return "a port fetch refuses (bad port)";
   if (code === "ECONNREFUSED") return "connection refused";
   if (code === "ECONNRESET") return "connection reset";
   if (typeof code === "string") return code.toLowerCase();
