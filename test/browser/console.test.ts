@@ -23,13 +23,14 @@ import { ROOT, type ServiceProcess, startServiceProcess } from "#test/support/se
 // placed from the CLI to CONFIRMED and opens its saga, replays a webhook
 // that a failing partner dead-lettered; alice (a customer) is refused.
 //
-// The realm lets the accord-console client redirect only to port 8099, so
-// the console of this test listens there (stop `npm start`'s console first).
+// The console of this test listens on 8199, the port the realm's
+// accord-console client allows besides 8099, so it runs beside the console
+// `npm start` serves on 8099.
 // Screenshots go to .accord/reports/console (git-ignored); with
 // CONSOLE_SCREENSHOTS=docs they go to docs/console, the committed ones.
 
 const run = promisify(execFile);
-const CONSOLE_PORT = 8099;
+const CONSOLE_PORT = 8199;
 const CONSOLE = `http://127.0.0.1:${CONSOLE_PORT}`;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SHOTS =
