@@ -2,9 +2,10 @@ import { execFile } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { MatchersV3 } from "@pact-foundation/pact";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderService } from "#gen/accord/orders/v1/orders_pb.js";
+import { OrderService, PriceChangedSchema } from "#gen/accord/orders/v1/orders_pb.js";
 import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
 import {
   CONNECT_HTTP_STATUS,
@@ -96,7 +97,8 @@ const placeRequest = (email: string) => ({
   idempotencyKey: regex("^cli-[0-9a-f-]{36}$", "cli-0190f1a7-5555-4555-8555-555555555555"),
   customerId: like(DEMO_USERS.alice.id),
   customerEmail: like(email),
-  lines: eachLike({ sku: like(SKU), quantity: like(2), unitPrice: money("EUR", "1250") }),
+  // No price: the catalog prices the order (a shown price is --price's, below).
+  lines: eachLike({ sku: like(SKU), quantity: like(2) }),
   shippingAddress: {
     recipientName: like("CLI Customer"),
     line1: like("Hauptstrasse 1"),
@@ -107,21 +109,87 @@ const placeRequest = (email: string) => ({
   currencyCode: regex("^[A-Z]{3}$", "EUR"),
 });
 
+/** The catalog's price of SKU, which the provider state puts there. */
+const CATALOG_PRICE = { sku: SKU, currencyCode: "EUR", amountMinor: "1250" };
+
+/** The PriceChanged detail of a 1-cent shown price, as Connect JSON carries it (binary, base64). */
+const PRICE_CHANGED_DETAIL = Buffer.from(
+  toBinary(
+    PriceChangedSchema,
+    create(PriceChangedSchema, {
+      lineIndex: 0,
+      sku: SKU,
+      shownPrice: { currencyCode: "EUR", amountMinor: 1n },
+      currentPrice: { currencyCode: "EUR", amountMinor: 1250n },
+    }),
+  ),
+)
+  .toString("base64")
+  .replace(/=+$/, "");
+
 describe("accord-cli -> orders", () => {
-  it("place: PlaceOrder answers the new pending order", async () => {
+  it("place: PlaceOrder answers the new pending order at the catalog's prices", async () => {
     await c.pact
       .addInteraction()
+      .given("the catalog prices a SKU", CATALOG_PRICE)
       .uponReceiving("PlaceOrder for a valid order")
       .withRequest("POST", connectPath(OrderService, "PlaceOrder"), (b) =>
         b.headers(CONNECT_REQUEST_HEADERS).jsonBody(placeRequest(CUSTOMER_EMAIL)),
       )
       .willRespondWith(200, (b) =>
-        b.headers(JSON_RESPONSE_HEADERS).jsonBody({ order: order("ORDER_STATUS_PENDING") }),
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({
+          order: {
+            ...order("ORDER_STATUS_PENDING"),
+            // The CLI prints each line at the price the order was accepted at.
+            lines: eachLike({ sku: like(SKU), quantity: like(2), unitPrice: exactMoney("EUR", "1250") }),
+          },
+        }),
       )
       .executeTest(async (mock) => {
         const out = await accord(mock.url, "place", "--item", `${SKU}:2`, "--email", CUSTOMER_EMAIL);
         expect(out.stderr).toBe("");
         expect(out.stdout).toContain(`${ORDER_ID}  PENDING  2500 EUR`);
+        expect(out.stdout).toContain(`${SKU} x2 at 1250 EUR each`);
+      });
+  });
+
+  it("place --price: a shown price the catalog no longer has is failed_precondition with the current price", async () => {
+    await c.pact
+      .addInteraction()
+      .given("the catalog prices a SKU", CATALOG_PRICE)
+      .uponReceiving("PlaceOrder with a shown price that is not the catalog's")
+      .withRequest("POST", connectPath(OrderService, "PlaceOrder"), (b) =>
+        b.headers(CONNECT_REQUEST_HEADERS).jsonBody({
+          ...placeRequest(CUSTOMER_EMAIL),
+          // Its own example key: the verifier replays examples, and one key with two bodies is already_exists.
+          idempotencyKey: regex("^cli-[0-9a-f-]{36}$", "cli-0190f1a7-6666-4666-8666-666666666666"),
+          lines: eachLike({ sku: like(SKU), quantity: like(2), unitPrice: exactMoney("EUR", "1") }),
+        }),
+      )
+      .willRespondWith(CONNECT_HTTP_STATUS.failed_precondition, (b) =>
+        b.headers(JSON_RESPONSE_HEADERS).jsonBody({
+          code: "failed_precondition",
+          message: regex(
+            "^lines\\[0\\]\\.unit_price: price changed .+",
+            "lines[0].unit_price: price changed from 1 EUR to 1250 EUR (minor units)",
+          ),
+          details: [{ type: exactly("accord.orders.v1.PriceChanged"), value: like(PRICE_CHANGED_DETAIL) }],
+        }),
+      )
+      .executeTest(async (mock) => {
+        const out = await accord(
+          mock.url,
+          "place",
+          "--item",
+          `${SKU}:2`,
+          "--price",
+          "1",
+          "--email",
+          CUSTOMER_EMAIL,
+        );
+        expect(out.code).toBe(1);
+        expect(out.stderr).toMatch(/^error: \[FailedPrecondition\] lines\[0\]\.unit_price: price changed/);
+        expect(out.stderr).toContain(`line 0 ${SKU}: shown 1 EUR, now 1250 EUR`);
       });
   });
 

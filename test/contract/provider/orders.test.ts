@@ -9,6 +9,7 @@ import {
 } from "#gen/accord/orders/v1/events_pb.js";
 import { FailureCode } from "#gen/accord/orders/v1/orders_pb.js";
 import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
+import { ensureProducts } from "#test/support/catalog.ts";
 import { outboxMessage } from "#test/support/pact-provider.ts";
 import { pactSourceFromEnv, verifyProvider } from "#test/support/pact-verify.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
@@ -17,18 +18,26 @@ import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/serv
 // consumer (orchestrator, accord-cli, notifications): RPCs over HTTP, and the
 // events its outbox holds after the real RPCs ran. Every call carries a real
 // token: orders are alice's (the CLI's customer), the transitions the saga's.
+let catalog: ServiceUnderTest<"catalog">;
 let service: ServiceUnderTest<"orders">;
 let orders: ServiceUnderTest<"orders">["client"];
 let saga: ServiceUnderTest<"orders">["client"];
 
+/** The product the states' orders are for, at its catalog price (2 x 1250 = the pacts' 2500). */
+const BOOK = { sku: "BOOK-001", prices: { EUR: 1250n } };
+
 beforeAll(async () => {
-  service = await startServiceUnderTest("orders", { tag: "pact" });
+  // Orders takes its prices from a real catalog: the states put products there as ops.
+  catalog = await startServiceUnderTest("catalog", { tag: "pact" });
+  await ensureProducts(catalog.url, [BOOK]);
+  service = await startServiceUnderTest("orders", { tag: "pact", env: { CATALOG_URL: catalog.url } });
   orders = service.client;
   saga = service.clientAs("orchestrator");
 });
 
 afterAll(async () => {
   await service?.stop();
+  await catalog?.stop();
 });
 
 /** A new order through PlaceOrder, as alice places it (the customer the CLI's pact calls as). */
@@ -38,7 +47,7 @@ async function placeOrder(): Promise<string> {
     customerId: DEMO_USERS.alice.id,
     customerEmail: "ada@example.com",
     currencyCode: "EUR",
-    lines: [{ sku: "BOOK-001", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: 1250n } }],
+    lines: [{ sku: BOOK.sku, quantity: 2 }],
     shippingAddress: {
       recipientName: "Ada Lovelace",
       line1: "Hauptstrasse 1",
@@ -100,6 +109,13 @@ describe("orders provider", () => {
         },
         // A fresh database holds no order: nothing to set up.
         "no order exists": async () => undefined,
+        "the catalog prices a SKU": async (params) => {
+          const { sku, currencyCode, amountMinor } = (params ?? {}) as Record<string, string>;
+          if (!sku || !currencyCode || !amountMinor)
+            throw new Error("provider state: sku, currencyCode, amountMinor");
+          await ensureProducts(catalog.url, [{ sku, prices: { [currencyCode]: BigInt(amountMinor) } }]);
+          return undefined;
+        },
       },
       messageProviders: {
         "an OrderPlaced event": async () => outbox(OrderPlacedSchema.typeName, await placeOrder()),
