@@ -4,7 +4,8 @@
 # First it prepares, idempotently, what the tests need, saying what it does:
 #   1. Node 24 and the npm packages (scripts/bootstrap.sh);
 #   2. the Connect conformance runner and, when scripts/grpcurl.sh exists,
-#      grpcurl: built once with `go install` into .accord/cache;
+#      grpcurl: built once with `go install` into .accord/cache; Debian's
+#      chromium for the console's browser tests (apt-get) when missing;
 #   3. the infrastructure, when the tests would use the natively started one
 #      (test/setup/infrastructure.ts: no KAFKA_BROKERS/AMQP_URL/TEMPORAL_ADDRESS
 #      given, no Docker engine answering) and a part of it does not answer
@@ -45,6 +46,14 @@ docker_answers() {
 
 prepare_tools() {
   bash scripts/conformance.sh --install-only || give_up "could not build the Connect conformance runner (see above)"
+  # The console's browser tests drive Debian's chromium (playwright-core with
+  # its executablePath): installed here when missing, never downloaded.
+  if [[ -z "${CHROMIUM_PATH:-}" ]] && ! command -v chromium >/dev/null; then
+    [[ $EUID -eq 0 ]] || give_up "chromium is missing: sudo apt-get install chromium (or set CHROMIUM_PATH)"
+    say "chromium: apt-get install chromium (Debian's, for the console's browser tests)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 ||
+      give_up "apt-get install chromium failed"
+  fi
   if [[ -f scripts/grpcurl.sh ]]; then
     bash scripts/grpcurl.sh --install-only || give_up "could not build grpcurl (see above)"
   fi
