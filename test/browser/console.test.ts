@@ -92,7 +92,7 @@ beforeAll(async () => {
   );
   if (taken) {
     throw new Error(
-      `${CONSOLE} already answers (npm start's console?): the realm lets accord-console redirect only to port ${CONSOLE_PORT}, so this test needs it; stop that console first (bash scripts/services.sh stop)`,
+      `${CONSOLE} already answers: the realm lets accord-console redirect to port ${CONSOLE_PORT} for this test's own console; stop whatever listens there first`,
     );
   }
   // The web app as `npm start` serves it.
