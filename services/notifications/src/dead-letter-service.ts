@@ -45,6 +45,8 @@ export interface DeadLetterServiceDeps {
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 500;
 const MAX_IDS = 500;
+/** The most messages one replay takes from a DLQ (they are held in memory until settled). */
+export const MAX_REPLAY_READ = 10_000;
 
 /** What each queue's task says about itself, without its personal data (no address, subject or body). */
 function taskFacts(
@@ -245,8 +247,8 @@ export function createDeadLetterService(deps: DeadLetterServiceDeps): ServiceImp
         throw invalidArgument([{ field: `message_ids[${bad}]`, message: "must be 1 to 200 characters" }]);
       }
       const wanted = new Set(ids);
-      // Finding ids may need the whole queue (its depth at the start bounds the read).
-      return withSession(queue, Number.MAX_SAFE_INTEGER, async (session) => {
+      // Finding ids may need the whole queue: its depth at the start bounds the read, and so does MAX_REPLAY_READ.
+      return withSession(queue, MAX_REPLAY_READ, async (session) => {
         const replayed: string[] = [];
         const matches = (m: GetMessage) =>
           req.all || wanted.has((m.properties.messageId as string | undefined) ?? "");

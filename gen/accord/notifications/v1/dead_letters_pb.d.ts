@@ -264,7 +264,8 @@ export declare type ReplayDeadLettersRequest = Message<"accord.notifications.v1.
   messageIds: string[];
 
   /**
-   * Replay every message the queue held when the call began.
+   * Replay every message the queue held when the call began (at most the
+   * first 10,000 in one call; call again for more).
    *
    * @generated from field: bool all = 3;
    */
