@@ -88,6 +88,18 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
           `Profile of orders at 500/s, by area: ${topAreas(o?.profiles["orders-checkout-500"])}; top frames: ${topFrames(o?.profiles["orders-checkout-500"])}`,
     });
   } else out.push(notMeasured("checkout p99 at 500/s", "<= 15 ms"));
+  if (co500) {
+    // Issue 11: with the catalog lookup in checkout, PlaceOrder stays within 2x the bare transaction.
+    const ratio = co500.service.latency.p99 / co500.floor.latency.p99;
+    const lookup = co500.catalogLookup;
+    out.push({
+      name: "checkout p99 vs the bare-transaction floor at 500/s (catalog lookup included)",
+      target: "<= 2x the floor's p99",
+      measured: `${round(ratio, 2)}x (${ms(co500.service.latency.p99)} vs ${ms(co500.floor.latency.p99)}); LookupPrices alone p99 ${lookup ? ms(lookup.latency.p99) : "not measured"}`,
+      status: ratio <= 2 && co500.service.errors === 0 ? "met" : "missed",
+      margin: `${round(2 - ratio, 2)}x`,
+    });
+  }
 
   if (o) {
     const ratio = o.lookup.ratios.connectJsonVsPlain;
@@ -348,14 +360,15 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
       "## Checkout: PlaceOrder, open loop",
       "",
       `Each rate for ${c.secondsPerRate} s. Requests are due at fixed intervals and latency is measured from the scheduled send time (no coordinated omission). ` +
-        "The floor is the bare transaction of the same two rows (order + outbox) on a pool of the same size, driven the same way.",
+        "The floor is the bare transaction of the same two rows (order + outbox) on a pool of the same size, driven the same way. " +
+        "PlaceOrder includes its catalog price lookup; LookupPrices alone is that lookup sent straight to the catalog process at the same rate with orders' token.",
       "",
-      "| rate /s | PlaceOrder p50 / p99 / max ms | ok / sent | orders CPU % | postgres CPU % | bench CPU % | machine busy % | generator send lag p99 ms | orders event-loop delay p99 / max ms | orders GC ms (collections, over 10 ms) | floor p50 / p99 / max ms |",
-      "|---|---|---|---|---|---|---|---|---|---|---|",
+      "| rate /s | PlaceOrder p50 / p99 / max ms | ok / sent | orders CPU % | postgres CPU % | bench CPU % | machine busy % | generator send lag p99 ms | orders event-loop delay p99 / max ms | orders GC ms (collections, over 10 ms) | floor p50 / p99 / max ms | LookupPrices alone p50 / p99 / max ms |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|",
     );
     for (const row of c.rows)
       add(
-        `| ${row.rate} | ${lat(row.service.latency)} / ${round(row.service.latency.max, 1)} | ${row.service.ok} / ${row.service.sent} | ${row.service.serviceCpu} | ${row.service.postgresCpu} | ${row.service.benchCpu} | ${row.service.machineBusy} | ${round(row.service.sendLag.p99, 2)} | ${row.service.pauses ? `${row.service.pauses.eventLoopDelayP99Ms} / ${row.service.pauses.eventLoopDelayMaxMs}` : "-"} | ${row.service.pauses ? `${row.service.pauses.gcMs} (${row.service.pauses.gcCount}, ${row.service.pauses.gcOver10Ms})` : "-"} | ${lat(row.floor.latency)} / ${round(row.floor.latency.max, 1)} |`,
+        `| ${row.rate} | ${lat(row.service.latency)} / ${round(row.service.latency.max, 1)} | ${row.service.ok} / ${row.service.sent} | ${row.service.serviceCpu} | ${row.service.postgresCpu} | ${row.service.benchCpu} | ${row.service.machineBusy} | ${round(row.service.sendLag.p99, 2)} | ${row.service.pauses ? `${row.service.pauses.eventLoopDelayP99Ms} / ${row.service.pauses.eventLoopDelayMaxMs}` : "-"} | ${row.service.pauses ? `${row.service.pauses.gcMs} (${row.service.pauses.gcCount}, ${row.service.pauses.gcOver10Ms})` : "-"} | ${lat(row.floor.latency)} / ${round(row.floor.latency.max, 1)} | ${row.catalogLookup ? `${lat(row.catalogLookup.latency)} / ${round(row.catalogLookup.latency.max, 1)}` : "-"} |`,
       );
     add(
       "",

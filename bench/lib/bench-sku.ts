@@ -5,7 +5,7 @@ import { ensureProducts } from "#test/support/catalog.ts";
 import type { Platform } from "#test/support/platform.ts";
 import { benchCaller } from "./identity.ts";
 
-/** The price of a bench SKU in the catalog; the bench's order bodies show it (bench/lib/place-order.ts). */
+/** The price of a bench SKU in the catalog, what each of its orders is charged (the bodies carry no price). */
 export const BENCH_UNIT_PRICE_EUR = 1250n;
 
 /**

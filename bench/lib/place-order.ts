@@ -6,7 +6,8 @@ export const PLACE_ORDER_PATH = `/${OrderService.typeName}/${OrderService.method
 /**
  * A PlaceOrder request (Connect JSON) for order number i of a run: one line
  * of the given SKU, customers spread over 100 ids (so it is placed by ops,
- * who may name any customer).
+ * who may name any customer). No price: the catalog prices it (the SKU must
+ * be a catalog product, see bench/lib/bench-sku.ts).
  */
 export function platformOrderJson(idempotencyKey: string, sku: string, i: number): string {
   return JSON.stringify({
@@ -14,7 +15,7 @@ export function platformOrderJson(idempotencyKey: string, sku: string, i: number
     customerId: `customer-${i % 100}`,
     customerEmail: `customer-${i % 100}@example.com`,
     currencyCode: "EUR",
-    lines: [{ sku, quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: "1250" } }],
+    lines: [{ sku, quantity: 1 }],
     shippingAddress: { line1: "Hauptstrasse 1", city: "Berlin", postalCode: "10115", countryCode: "DE" },
   });
 }

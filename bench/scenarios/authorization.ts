@@ -5,9 +5,11 @@ import { clientCredentials, passwordGrant } from "#lib/auth/client-credentials.t
 import { DEMO_USERS, devClientSecret } from "#lib/auth/dev-identities.ts";
 import { createTokenVerifier } from "#lib/auth/verifier.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
+import { ensureProducts } from "#test/support/catalog.ts";
+import { freePort, startServiceProcess } from "#test/support/service-process.ts";
 import { databaseUrlFor } from "../lib/env.ts";
 import { createPoster } from "../lib/http.ts";
-import { benchCaller, benchIssuer } from "../lib/identity.ts";
+import { benchCaller, benchIssuer, serviceIdentityEnv } from "../lib/identity.ts";
 import { openLoop } from "../lib/open-loop.ts";
 import { startCpuMeter, startTarget } from "../lib/procs.ts";
 import { requireServed } from "../lib/served.ts";
@@ -69,9 +71,10 @@ function placeOrderBody(key: string): string {
     customerId: DEMO_USERS.alice.id,
     customerEmail: "alice@example.com",
     currencyCode: "EUR",
+    // No price: both servers price the order at the catalog.
     lines: [
-      { sku: "BENCH-BOOK", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: "1250" } },
-      { sku: "BENCH-MUG", quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: "899" } },
+      { sku: "BENCH-BOOK", quantity: 2 },
+      { sku: "BENCH-MUG", quantity: 1 },
     ],
     shippingAddress: {
       recipientName: "Bench",
@@ -102,17 +105,37 @@ export async function runAuthorizationBench(
   // burst of foreign load on the shared machine lands on both alike.
   const rounds = quick ? 2 : 10;
   const secondsPerRun = quick ? 3 : 3;
-  const target = await startTarget("orders-authorization.ts", {
-    BENCH_DATABASE_URL: databaseUrlFor(database),
-    BENCH_TOPIC: `bench-${runId}.orders.events`,
-    BENCH_POOL_SIZE: "20",
-    OIDC_ISSUER: issuer,
-  });
+  // The catalog both chains price at (the same for both, so it cancels out of the difference).
+  const catalogDatabase = `accord_catalog_bench_auth_${runId}`;
+  const catalogPort = await freePort();
+  const catalog = await startServiceProcess(
+    "services/catalog/src/main.ts",
+    {
+      CATALOG_PORT: String(catalogPort),
+      CATALOG_DATABASE: catalogDatabase,
+      ...serviceIdentityEnv("catalog"),
+    },
+    catalogPort,
+    60_000,
+  );
+  let target: Awaited<ReturnType<typeof startTarget>> | undefined;
   try {
-    const withPort = Number(/WITH_AUTHORIZATION (\d+)/.exec(target.output())?.[1]);
-    if (!(withPort > 0)) throw new Error(`the target named no second port:\n${target.output()}`);
+    await ensureProducts(catalog.url, [
+      { sku: "BENCH-BOOK", prices: { EUR: 1250n } },
+      { sku: "BENCH-MUG", prices: { EUR: 899n } },
+    ]);
+    const started = await startTarget("orders-authorization.ts", {
+      BENCH_DATABASE_URL: databaseUrlFor(database),
+      BENCH_TOPIC: `bench-${runId}.orders.events`,
+      BENCH_POOL_SIZE: "20",
+      OIDC_ISSUER: issuer,
+      CATALOG_URL: catalog.url,
+    });
+    target = started;
+    const withPort = Number(/WITH_AUTHORIZATION (\d+)/.exec(started.output())?.[1]);
+    if (!(withPort > 0)) throw new Error(`the target named no second port:\n${started.output()}`);
     const urls: Record<Chain, string> = {
-      without: `http://127.0.0.1:${target.port}`,
+      without: `http://127.0.0.1:${started.port}`,
       with: `http://127.0.0.1:${withPort}`,
     };
     const posters = { without: createPoster(urls.without), with: createPoster(urls.with) };
@@ -134,7 +157,7 @@ export async function runAuthorizationBench(
     const window = async (method: AuthorizedMethod, chain: Chain, durationMs: number) => {
       const headers = alice.headers;
       const poster = posters[chain];
-      const cpu = startCpuMeter({ server: () => (target.pid ? [target.pid] : []) });
+      const cpu = startCpuMeter({ server: () => (started.pid ? [started.pid] : []) });
       const result = await openLoop({
         rate: RATE,
         durationMs,
@@ -254,10 +277,12 @@ export async function runAuthorizationBench(
     const tokenFetches = await countTokenFetches(issuer, urls.with, ids[0] ?? "", quick ? 500 : 2000, 50);
     return { rate: RATE, rounds, secondsPerRun, rows, added, verify, tokenFetches };
   } finally {
-    await target.stop();
+    await target?.stop();
+    await catalog.stop();
     const admin = new pg.Client({ connectionString: databaseUrlFor("postgres") });
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.query(`DROP DATABASE IF EXISTS ${catalogDatabase} WITH (FORCE)`);
     await admin.end();
   }
 }

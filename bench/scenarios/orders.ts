@@ -6,17 +6,19 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import autocannon from "autocannon";
 import pg from "pg";
+import { CatalogService } from "#gen/accord/catalog/v1/catalog_pb.js";
 import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import { GetOrderRequestSchema, OrderService, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
-import { DEMO_USERS } from "#lib/auth/dev-identities.ts";
+import { DEMO_USERS, devClientTokens } from "#lib/auth/dev-identities.ts";
 import { createPool, inTransaction } from "#lib/db.ts";
 import { encodeEvent, sourceFor, topicFor } from "#lib/messaging/events.ts";
 import { enqueueOutbox } from "#lib/messaging/outbox.ts";
+import { ensureProducts } from "#test/support/catalog.ts";
 import { freePort, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 import { closedLoop } from "../lib/closed-loop.ts";
 import { databaseUrlFor } from "../lib/env.ts";
 import { createPoster } from "../lib/http.ts";
-import { type BenchCaller, benchCaller, serviceIdentityEnv } from "../lib/identity.ts";
+import { type BenchCaller, benchCaller, benchIssuer, serviceIdentityEnv } from "../lib/identity.ts";
 import { type OpenLoopResult, openLoop } from "../lib/open-loop.ts";
 import { INFRA_GROUPS, pidOnPort, startCpuMeter, startTarget, type Target } from "../lib/procs.ts";
 import { type ProfileSummary, profileOf, summarizeProfile } from "../lib/profile.ts";
@@ -59,6 +61,12 @@ export interface CheckoutRow {
     pauses?: ProcessPauses;
   };
   floor: OpenLoopResult;
+  /**
+   * LookupPrices alone at the same rate, straight to the catalog process
+   * with orders' own token and the same two SKUs: the part of PlaceOrder
+   * that is the catalog's answer.
+   */
+  catalogLookup?: OpenLoopResult;
 }
 
 export interface CheckoutResult {
@@ -75,6 +83,13 @@ export interface OrdersBenchResult {
 }
 
 const GET_ORDER = `/${OrderService.typeName}/${OrderService.method.getOrder.name}`;
+const LOOKUP_PRICES = `/${CatalogService.typeName}/${CatalogService.method.lookupPrices.name}`;
+/** The products the bench orders, as the catalog must price them (2 x 12.50 + 8.99 EUR). */
+const BENCH_PRODUCTS = [
+  { sku: "BENCH-BOOK", prices: { EUR: 1250n } },
+  { sku: "BENCH-MUG", prices: { EUR: 899n } },
+];
+const LOOKUP_BODY = JSON.stringify({ skus: BENCH_PRODUCTS.map((p) => p.sku), currencyCode: "EUR" });
 const PLACE_ORDER = `/${OrderService.typeName}/${OrderService.method.placeOrder.name}`;
 const CONCURRENCY = 16;
 const POOL_SIZE = 20;
@@ -87,9 +102,10 @@ function placeOrderBody(key: string): string {
     customerId: CUSTOMER_ID,
     customerEmail: "alice@example.com",
     currencyCode: "EUR",
+    // No price: the catalog prices the order, as for every client.
     lines: [
-      { sku: "BENCH-BOOK", quantity: 2, unitPrice: { currencyCode: "EUR", amountMinor: "1250" } },
-      { sku: "BENCH-MUG", quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: "899" } },
+      { sku: "BENCH-BOOK", quantity: 2 },
+      { sku: "BENCH-MUG", quantity: 1 },
     ],
     shippingAddress: {
       recipientName: "Bench",
@@ -103,8 +119,9 @@ function placeOrderBody(key: string): string {
 
 /**
  * Lookup and checkout against one orders service process of its own (own
- * database, own topic prefix so no saga picks its orders up): the RPC path
- * alone, without the rest of the platform competing for the two cores.
+ * database, own topic prefix so no saga picks its orders up) and the catalog
+ * process it prices at (own database, the bench's two products): the RPC
+ * path alone, without the rest of the platform competing for the two cores.
  */
 export async function runOrdersBench(
   quick: boolean,
@@ -116,15 +133,31 @@ export async function runOrdersBench(
   const databaseUrl = databaseUrlFor(database);
   const topicPrefix = `bench-${runId}.`;
   const port = await freePort();
+  const catalogDatabase = `accord_catalog_bench_${runId}`;
+  const catalogPort = await freePort();
+  const catalogUrl = `http://127.0.0.1:${catalogPort}`;
   const env = {
     ORDERS_PORT: String(port),
     ORDERS_DATABASE: database,
     ACCORD_TOPIC_PREFIX: topicPrefix,
+    CATALOG_URL: catalogUrl,
     ...serviceIdentityEnv("orders"),
   };
   let orders: ServiceProcess | undefined;
+  let catalog: ServiceProcess | undefined;
   const targets: Target[] = [];
   try {
+    catalog = await startServiceProcess(
+      "services/catalog/src/main.ts",
+      {
+        CATALOG_PORT: String(catalogPort),
+        CATALOG_DATABASE: catalogDatabase,
+        ...serviceIdentityEnv("catalog"),
+      },
+      catalogPort,
+      60_000,
+    );
+    await ensureProducts(catalogUrl, BENCH_PRODUCTS);
     orders = await startServiceProcess("services/orders/src/main.ts", env, port, 60_000);
     const poster = createPoster(orders.url);
     const alice = await benchCaller("alice", "orders");
@@ -165,7 +198,7 @@ export async function runOrdersBench(
       grpcJsPid: grpcJs.pid,
     });
 
-    log("checkout: PlaceOrder open loop vs the bare transaction");
+    log("checkout: PlaceOrder open loop vs the bare transaction and the catalog lookup alone");
     const checkout = await runCheckout(
       quick,
       runId,
@@ -174,6 +207,7 @@ export async function runOrdersBench(
       pidOnPort(port),
       databaseUrl,
       topicPrefix,
+      catalogUrl,
     );
     poster.close();
 
@@ -248,10 +282,12 @@ export async function runOrdersBench(
     return { lookup, checkout, profiles };
   } finally {
     await orders?.stop();
+    await catalog?.stop();
     for (const t of targets) await t.stop();
     const admin = new pg.Client({ connectionString: databaseUrlFor("postgres") });
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.query(`DROP DATABASE IF EXISTS ${catalogDatabase} WITH (FORCE)`);
     await admin.end();
   }
 }
@@ -462,10 +498,19 @@ async function runCheckout(
   ordersPid: number | undefined,
   databaseUrl: string,
   topicPrefix: string,
+  catalogUrl: string,
 ): Promise<CheckoutResult> {
   const rates = [100, 250, 500];
   const seconds = quick ? 5 : 20;
   const poster = createPoster(ordersUrl);
+  const catalogPoster = createPoster(catalogUrl);
+  // Orders' own token for the catalog, fetched once, as the orders process caches it.
+  const ordersOnCatalog = {
+    authorization: `Bearer ${await devClientTokens("orders", benchIssuer()).token("catalog")}`,
+  };
+  const lookup = async () => {
+    await catalogPoster.post(LOOKUP_PRICES, LOOKUP_BODY, "application/json", ordersOnCatalog);
+  };
   const pool = createPool(databaseUrl, POOL_SIZE);
   let n = 0;
   const place = async () => {
@@ -518,6 +563,7 @@ async function runCheckout(
       await openLoop({ rate: 100, durationMs: quick ? 1000 : 3000, send: place }),
     );
     await openLoop({ rate: 100, durationMs: quick ? 1000 : 3000, send: bare });
+    await openLoop({ rate: 100, durationMs: quick ? 1000 : 3000, send: lookup });
     const rows: CheckoutRow[] = [];
     for (const rate of rates) {
       const meter = startCpuMeter({
@@ -533,6 +579,9 @@ async function runCheckout(
       const metricsAfter = await scrapeMetrics(ordersUrl).catch(() => undefined);
       await sleep(500);
       const floor = await openLoop({ rate, durationMs: seconds * 1000, send: bare });
+      await sleep(500);
+      const catalogLookup = await openLoop({ rate, durationMs: seconds * 1000, send: lookup });
+      requireServed(`catalog lookup at ${rate}/s`, catalogLookup);
       rows.push({
         rate,
         service: {
@@ -544,6 +593,7 @@ async function runCheckout(
           ...(metricsBefore && metricsAfter ? { pauses: pausesBetween(metricsBefore, metricsAfter) } : {}),
         },
         floor,
+        catalogLookup,
       });
       await sleep(500);
     }
@@ -555,6 +605,7 @@ async function runCheckout(
     };
   } finally {
     poster.close();
+    catalogPoster.close();
     await pool.end();
   }
 }
