@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import net from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -227,5 +228,31 @@ describe("checkout when the catalog cannot answer", () => {
     expect((await orders.client.getOrder({ orderId: placedBefore.order?.orderId ?? "" })).order?.status).toBe(
       OrderStatus.PENDING,
     );
+  });
+});
+
+describe("checkout when the catalog is slow", () => {
+  it("answers unavailable once the breaker's timeout passes, never waiting on the catalog, and stores nothing", async () => {
+    // A catalog that takes the connection and never answers.
+    const held = new Set<net.Socket>();
+    const silent = net.createServer((socket) => held.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      await orders.restart({ CATALOG_URL: `http://127.0.0.1:${port}`, ...BREAKER });
+      const req = alicesOrder();
+      const t0 = performance.now();
+      const error = await refusal(orders.client.placeOrder(req));
+      const took = performance.now() - t0;
+      expect(error.code).toBe(Code.Unavailable);
+      expect(error.rawMessage).toContain("did not answer within 800 ms");
+      expect(took).toBeGreaterThanOrEqual(700);
+      expect(took).toBeLessThan(3_000);
+      expect(await storedUnder(req.idempotencyKey)).toBe(0);
+      expect(held.size).toBeGreaterThan(0);
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
   });
 });
