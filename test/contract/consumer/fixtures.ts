@@ -41,7 +41,11 @@ export const ADDRESS = {
   countryCode: "DE",
 };
 
-/** The order as the workflow carries it: the protobuf JSON of OrderPlaced.order. */
+/**
+ * The order as the workflow carries it: the protobuf JSON of OrderPlaced.order,
+ * as orders stored it: the unit prices are the catalog's and the total the
+ * server's (no client sets either).
+ */
 export const ORDER_JSON: JsonObject = {
   orderId: ORDER_ID,
   customerId: CUSTOMER_ID,
