@@ -3,6 +3,7 @@
 //   npm run accord -- place --item BOOK-001:2 --item MUG-042:1 [--price 1250 --price 899] [--email a@b.c] [--currency EUR]
 //     (prices come from the catalog and are printed; --price, once per item in
 //     order, sends the price you were shown: a changed price is refused)
+//   npm run accord -- products [--currency EUR]             (the catalog: SKU, price, name)
 //   npm run accord -- get <order-id> | watch <order-id> | cancel <order-id> [--reason text] | list
 //   npm run accord -- stock <sku> [--set <units>]        (--set needs ops: ACCORD_USER=olivia)
 //   npm run accord -- payment refund <order-id> [--reason text] [--key k]
@@ -23,6 +24,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import { CatalogService } from "#gen/accord/catalog/v1/catalog_pb.js";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
 import {
   FailureCode,
@@ -44,6 +46,7 @@ const tokenEndpoint = `${issuer}/protocol/openid-connect/token`;
 const deviceEndpoint = `${issuer}/protocol/openid-connect/auth/device`;
 const ordersUrl = process.env.ORDERS_URL ?? `http://127.0.0.1:${process.env.ORDERS_PORT ?? 8081}`;
 const inventoryUrl = process.env.INVENTORY_URL ?? `http://127.0.0.1:${process.env.INVENTORY_PORT ?? 8082}`;
+const catalogUrl = process.env.CATALOG_URL ?? `http://127.0.0.1:${process.env.CATALOG_PORT ?? 8087}`;
 const paymentsUrl = process.env.PAYMENTS_URL ?? `http://127.0.0.1:${process.env.PAYMENTS_PORT ?? 8083}`;
 
 const FINAL = new Set([
@@ -456,6 +459,23 @@ async function run(
       }
       return;
     }
+    case "products": {
+      // What checkout will charge: the catalog's price in the currency asked for.
+      const catalog = rpcClient(CatalogService, catalogUrl, "connect-json", {
+        tokens: login.tokens,
+        audience: "catalog",
+      });
+      let pageToken = "";
+      do {
+        const page = await catalog.listProducts({ pageSize: 100, pageToken, currencyCode: values.currency });
+        for (const p of page.products) {
+          const price = p.prices.find((m) => m.currencyCode === values.currency);
+          console.log(`${p.sku}  ${price?.amountMinor ?? "-"} ${values.currency} (minor units)  ${p.name}`);
+        }
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      return;
+    }
     case "get":
     case "watch": {
       if (!arg) throw new Error(`usage: ${command} <order-id>`);
@@ -505,7 +525,7 @@ async function run(
     }
     default:
       console.log(
-        "usage: accord login [--device]|logout|whoami|place|get|watch|cancel|list|stock|payment refund ... (see scripts/accord.ts)",
+        "usage: accord login [--device]|logout|whoami|products|place|get|watch|cancel|list|stock|payment refund ... (see scripts/accord.ts)",
       );
       process.exitCode = 2;
   }
