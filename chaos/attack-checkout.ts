@@ -149,24 +149,3 @@ export async function attackCheckout(log: (line: string) => void, tag: string): 
   }
   return results;
 }
-
-/** The group as attack.ts runs it: its cases, or one failed case when it could not run. */
-export async function runCheckoutAttacks(
-  results: CaseResult[],
-  log: (line: string) => void,
-  tag: string,
-): Promise<void> {
-  log("[attack] checkout");
-  try {
-    results.push(...(await attackCheckout(log, tag)));
-  } catch (error) {
-    results.push({
-      group: GROUP,
-      name: "(group could not run)",
-      sent: "",
-      expected: "every case of the group",
-      actual: String(error instanceof Error ? error.message : error).split("\n")[0] ?? "",
-      pass: false,
-    });
-  }
-}

@@ -172,24 +172,3 @@ export async function attackMoney(log: (line: string) => void, tag: string): Pro
   }
   return results;
 }
-
-/** The group as attack.ts runs it: its cases, or one failed case when it could not run. */
-export async function runMoneyAttacks(
-  results: CaseResult[],
-  log: (line: string) => void,
-  tag: string,
-): Promise<void> {
-  log("[attack] money");
-  try {
-    results.push(...(await attackMoney(log, tag)));
-  } catch (error) {
-    results.push({
-      group: GROUP,
-      name: "(group could not run)",
-      sent: "",
-      expected: "every case of the group",
-      actual: String(error instanceof Error ? error.message : error).split("\n")[0] ?? "",
-      pass: false,
-    });
-  }
-}

@@ -17,10 +17,10 @@ import { ensureProducts } from "#test/support/catalog.ts";
 import { bearerFor, callerAs, type TestCaller } from "#test/support/identity.ts";
 import { tryForgedPublish } from "#test/support/kafka-forgery.ts";
 import type { Platform } from "#test/support/platform.ts";
-import { runCheckoutAttacks } from "./attack-checkout.ts";
+import { attackCheckout } from "./attack-checkout.ts";
 import { frontDoorAttacks } from "./attack-front-door.ts";
-import { runMoneyAttacks } from "./attack-money.ts";
-import { runWebhookAttacks } from "./attack-webhooks.ts";
+import { attackMoney } from "./attack-money.ts";
+import { attackWebhooks } from "./attack-webhooks.ts";
 import { type Answer, call, describeAnswer, type Wire } from "./attack-wire.ts";
 import { startIsolatedPlatform } from "./chaos.ts";
 
@@ -1484,9 +1484,22 @@ export async function runAttack(
   }
   if (only.includes("frontdoor"))
     await frontDoorAttacks(suite, volume).catch((e: unknown) => failedGroup(suite, "front door", e));
-  if (only.includes("webhooks")) await runWebhookAttacks(suite.results, log, tag);
-  if (only.includes("money")) await runMoneyAttacks(suite.results, log, tag);
-  if (only.includes("checkout")) await runCheckoutAttacks(suite.results, log, tag);
+  // Groups that run their own processes and hand back their cases.
+  const ownGroups = [
+    ["webhooks", attackWebhooks],
+    ["money", attackMoney],
+    ["checkout", attackCheckout],
+  ] as const;
+  for (const [group, attack] of ownGroups) {
+    if (!only.includes(group)) continue;
+    log(`[attack] ${group}`);
+    await attack(log, tag).then(
+      (cases) => {
+        suite.results.push(...cases);
+      },
+      (error: unknown) => failedGroup(suite, group, error),
+    );
+  }
   const failed = suite.results.filter((c) => !c.pass).length;
   return { volume, cases: suite.results, failed, ok: failed === 0 };
 }
