@@ -10,7 +10,10 @@ describe("service configuration", () => {
     const config = loadOrchestratorConfig({ ACCORD_TOPIC_PREFIX: "e2e-7." });
     expect(config.ORCHESTRATOR_GROUP_ID).toBe("e2e-7.orchestrator");
     expect(config.ORCHESTRATOR_ORDERS_TOPIC).toBe("e2e-7.orders.events");
-    expect(loadOrdersConfig({}).ORDERS_EVENTS_TOPIC).toBe("orders.events");
+    // CATALOG_URL has no default (checkout must know where its prices come from).
+    const orders = loadOrdersConfig({ CATALOG_URL: "http://127.0.0.1:8087" });
+    expect(orders.ORDERS_EVENTS_TOPIC).toBe("orders.events");
+    expect(orders.ORDERS_PAYMENTS_TOPIC).toBe("payments.events");
   });
 
   it("builds every breaker from the same <P>_BREAKER_* fragment", () => {
