@@ -355,7 +355,15 @@ describe("release.yml and contracts-pr.yml call pipeline.sh", () => {
     const order = [...deployJob.matchAll(/scripts\/release\/pipeline\.sh deploy (\S+)/g)].map(
       (m) => m[1] ?? "",
     );
-    expect(order).toEqual(["inventory", "payments", "shipping", "orders", "notifications", "orchestrator"]);
+    expect(order).toEqual([
+      "catalog",
+      "inventory",
+      "payments",
+      "shipping",
+      "orders",
+      "notifications",
+      "orchestrator",
+    ]);
     // Each consumer after its providers (contracts/<consumer>-<provider>.json).
     for (const file of await readdir(path.join(ROOT, "contracts"))) {
       if (!file.endsWith(".json")) continue;
