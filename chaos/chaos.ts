@@ -159,7 +159,8 @@ export async function checkIdentities(log: (line: string) => void): Promise<void
   log(`[chaos] identities: olivia (ops) sets stock; ${CHAOS_CUSTOMERS.join(", ")} place orders`);
 }
 
-const ALL_NAMES: ServiceName[] = ["payment-provider", "carrier", "smtp-sink", ...SERVICES];
+// Every process of a chaos platform (the catalog too, though no fault kills it), so each gets its prefix.
+const ALL_NAMES: ServiceName[] = ["payment-provider", "carrier", "smtp-sink", "catalog", ...SERVICES];
 
 /**
  * startPlatform with a topic prefix chosen here, whose topics exist before any
