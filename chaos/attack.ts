@@ -1,8 +1,11 @@
 import { createPublicKey, generateKeyPairSync, randomUUID } from "node:crypto";
 import { create, type DescMethod } from "@bufbuild/protobuf";
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, SignJWT } from "jose";
+import { CatalogService } from "#gen/accord/catalog/v1/catalog_pb.js";
 import { InventoryService } from "#gen/accord/inventory/v1/inventory_pb.js";
+import { DeadLetterService } from "#gen/accord/notifications/v1/dead_letters_pb.js";
 import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
+import { SagaService } from "#gen/accord/orchestrator/v1/saga_pb.js";
 import { OrderSchema, OrderService, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import { PaymentService, PaymentStatus } from "#gen/accord/payments/v1/payments_pb.js";
 import { ShipmentStatus, ShippingService } from "#gen/accord/shipping/v1/shipping_pb.js";
@@ -179,7 +182,14 @@ interface Targets {
   acmeSubscriptionId: string;
 }
 
-type RpcTarget = "orders" | "inventory" | "payments" | "shipping" | "notifications";
+type RpcTarget =
+  | "orders"
+  | "inventory"
+  | "payments"
+  | "shipping"
+  | "notifications"
+  | "catalog"
+  | "orchestrator";
 
 /** A legitimate caller's generated client, for setting up and for looking at state afterwards. */
 function legit<S extends Parameters<typeof rpcClient>[0]>(
@@ -802,7 +812,64 @@ const INTERNAL: InternalRpc[] = [
     what: "alice's shipment (address)",
     after: () => async () => ({ ok: true, text: "read only" }),
   },
+  {
+    target: "catalog",
+    method: CatalogService.method.upsertProduct,
+    input: (t) => ({
+      product: {
+        sku: t.sku,
+        name: "Mallory's price",
+        prices: [{ currencyCode: "EUR", amountMinor: 1n }],
+        active: true,
+      },
+    }),
+    what: "the run's product at 1 cent",
+    after: (t) => () => priceStill(t),
+  },
+  {
+    target: "catalog",
+    method: CatalogService.method.lookupPrices,
+    input: (t) => ({ skus: [t.sku], currencyCode: "EUR" }),
+    what: "checkout's price lookup of the run's product",
+    after: () => async () => ({ ok: true, text: "read only" }),
+  },
+  {
+    target: "orchestrator",
+    method: SagaService.method.getSaga,
+    input: (t) => ({ orderId: t.confirmed.orderId }),
+    what: "alice's saga (steps, failures)",
+    after: () => async () => ({ ok: true, text: "read only" }),
+  },
+  {
+    target: "notifications",
+    method: DeadLetterService.method.listDeadLetterQueues,
+    input: () => ({}),
+    what: "the dead-letter queues",
+    after: () => async () => ({ ok: true, text: "read only" }),
+  },
+  {
+    target: "notifications",
+    method: DeadLetterService.method.listDeadLetters,
+    input: () => ({ queue: "webhook.dlq", limit: 10 }),
+    what: "the dead-lettered webhooks",
+    after: () => async () => ({ ok: true, text: "read only" }),
+  },
+  {
+    target: "notifications",
+    method: DeadLetterService.method.replayDeadLetters,
+    input: () => ({ queue: "webhook.dlq", all: true }),
+    what: "every dead-lettered webhook",
+    // Refused by the authorization interceptor before the handler runs; no queue is read.
+    after: () => async () => ({ ok: true, text: "nothing checked beyond the refusal" }),
+  },
 ];
+
+/** The run's product still has the price prepare() gave it. */
+async function priceStill(t: Targets): Promise<Check> {
+  const { product } = await legit(CatalogService, t.platform, "catalog", "olivia").getProduct({ sku: t.sku });
+  const eur = product?.prices.find((p) => p.currencyCode === "EUR")?.amountMinor;
+  return { ok: eur === 1500n, text: `the run's product at ${eur ?? "no"} EUR cents` };
+}
 
 /** Each internal RPC as someone who is not Accord's process that owns the step. */
 async function internalRpcs(s: Suite, t: Targets, volume: Volume): Promise<void> {
@@ -967,7 +1034,9 @@ async function tokens(s: Suite, t: Targets, volume: Volume): Promise<void> {
   });
 
   const targets: RpcTarget[] =
-    volume === "full" ? ["orders", "inventory", "payments", "shipping", "notifications"] : ["orders"];
+    volume === "full"
+      ? ["orders", "inventory", "payments", "shipping", "notifications", "catalog", "orchestrator"]
+      : ["orders"];
   const wires: Wire[] = volume === "full" ? ["connect", "grpc", "grpc-web"] : ["connect", "grpc"];
   const forged = await forgedTokens(issuer);
   const opsMethod: Record<RpcTarget, { method: DescMethod; input: Record<string, unknown> }> = {
@@ -976,6 +1045,13 @@ async function tokens(s: Suite, t: Targets, volume: Volume): Promise<void> {
     payments: { method: PaymentService.method.getPayment, input: { paymentId: t.confirmed.paymentId } },
     shipping: { method: ShippingService.method.getShipment, input: { shipmentId: t.confirmed.shipmentId } },
     notifications: { method: NotificationService.method.listWebhookSubscriptions, input: {} },
+    catalog: {
+      method: CatalogService.method.upsertProduct,
+      input: {
+        product: { sku: t.sku, name: "Mallory's price", prices: [{ currencyCode: "EUR", amountMinor: 1n }] },
+      },
+    },
+    orchestrator: { method: SagaService.method.getSaga, input: { orderId: t.confirmed.orderId } },
   };
   const cases = [
     { name: "no token", header: undefined as string | undefined, sent: "no Authorization header" },
@@ -1065,7 +1141,9 @@ async function tokens(s: Suite, t: Targets, volume: Volume): Promise<void> {
 async function reflectionAndHealth(s: Suite, t: Targets, volume: Volume): Promise<void> {
   const group = "reflection and health";
   const targets: RpcTarget[] =
-    volume === "full" ? ["orders", "inventory", "payments", "shipping", "notifications"] : ["orders"];
+    volume === "full"
+      ? ["orders", "inventory", "payments", "shipping", "notifications", "catalog", "orchestrator"]
+      : ["orders"];
   for (const target of targets) {
     const url = t.platform.urls[target];
     for (const [version, service] of [
