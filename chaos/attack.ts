@@ -18,7 +18,7 @@ import { rpcClient } from "#lib/rpc/clients.ts";
 import { type BrokerProcess, startBroker } from "#test/support/broker.ts";
 import { ensureProducts } from "#test/support/catalog.ts";
 import { bearerFor, callerAs, type TestCaller } from "#test/support/identity.ts";
-import { tryForgedPublish } from "#test/support/kafka-forgery.ts";
+import { ensureProductionTopics, tryForgedPublish } from "#test/support/kafka-forgery.ts";
 import type { Platform } from "#test/support/platform.ts";
 import { attackCheckout } from "./attack-checkout.ts";
 import { frontDoorAttacks } from "./attack-front-door.ts";
@@ -1208,6 +1208,8 @@ async function kafka(s: Suite): Promise<void> {
   // event is an order no one placed of a SKU no one stocks: were it
   // accepted, the saga it started would stop at the reservation.
   const topic = "orders.events";
+  // Readers of the topic may describe it: on a fresh broker the answer would be "no such topic", not the ACL's.
+  await ensureProductionTopics();
   const forged = (user: string | undefined, password: string | undefined) => async (): Promise<Answer> => {
     const outcome = await tryForgedPublish({
       topic,

@@ -278,10 +278,11 @@ describe("catalog service", () => {
       [orders.lookupPrices({ skus: [], currencyCode: "EUR" }), "skus:"],
       [orders.lookupPrices({ skus: ["ZZ-LAMP-1"], currencyCode: "" }), "currency_code: is required"],
     ];
-    for (const [call, message] of cases) {
-      const answer = await failure(call);
-      expect(answer).toEqual({ code: "InvalidArgument", message: expect.stringContaining(message) });
-    }
+    // All in flight at once: each gets its handler now, not when its turn to be awaited comes.
+    const answers = await Promise.all(cases.map(([call]) => failure(call)));
+    cases.forEach(([, message], i) => {
+      expect(answers[i]).toEqual({ code: "InvalidArgument", message: expect.stringContaining(message) });
+    });
     // A page token from one filter refused on another.
     const first = await alice.listProducts({ query: "zz-", pageSize: 1 });
     expect(
@@ -303,6 +304,8 @@ describe("catalog service", () => {
         product: { sku: "ZZ-Y", name: "y", prices: [{ currencyCode: "EUR", amountMinor: 1n }], active: true },
       }),
     ];
-    for (const call of calls) expect((await failure(call)).code).toBe("Unauthenticated");
+    // Every call is in flight at once: each gets its handler now, not when its turn to be awaited comes.
+    const failures = await Promise.all(calls.map(failure));
+    expect(failures.map((f) => f.code)).toEqual(calls.map(() => "Unauthenticated"));
   });
 });

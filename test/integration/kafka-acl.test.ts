@@ -4,16 +4,10 @@ import { create } from "@bufbuild/protobuf";
 import { pino } from "pino";
 import { beforeAll, describe, expect, it } from "vitest";
 import { InventoryReleasedSchema } from "#gen/accord/inventory/v1/events_pb.js";
-import { dlqTopicFor, EVENT_DOMAINS, encodeEvent, sourceFor, topicFor } from "#lib/messaging/events.ts";
-import {
-  createKafka,
-  ensureTopics,
-  kafkaErrorCode,
-  kafkaPasswordFor,
-  parseBrokers,
-} from "#lib/messaging/kafka.ts";
+import { encodeEvent, sourceFor } from "#lib/messaging/events.ts";
+import { createKafka, kafkaErrorCode, kafkaPasswordFor, parseBrokers } from "#lib/messaging/kafka.ts";
 import { createLogger } from "#lib/observability/logger.ts";
-import { tryForgedPublish } from "#test/support/kafka-forgery.ts";
+import { ensureProductionTopics, tryForgedPublish } from "#test/support/kafka-forgery.ts";
 
 // The real broker's SASL/SCRAM and ACLs (infra/kafka/acl-table.ts) against
 // the production topic names: only a topic's owner may write it. A denied
@@ -73,11 +67,9 @@ async function settled(attempt: () => Promise<string>): Promise<string> {
   }
 }
 
-// The production topics, as `npm run migrate` creates them (as the migrate
-// principal), so a refusal below is the ACLs' and not a missing topic's.
-const PRODUCTION_TOPICS = EVENT_DOMAINS.flatMap((d) => [topicFor(d, {}), dlqTopicFor(topicFor(d, {}))]);
+// So that a refusal below is the ACLs' and not a missing topic's.
 beforeAll(async () => {
-  await ensureTopics(as("migrate"), PRODUCTION_TOPICS);
+  await ensureProductionTopics();
 });
 
 describe("Kafka authentication and ACLs (real broker)", () => {

@@ -19,7 +19,7 @@ import {
   kafkaPasswordFor,
 } from "#lib/messaging/kafka.ts";
 import { prefixedTopic, testKafka } from "#test/support/kafka.ts";
-import { tryForgedPublish } from "#test/support/kafka-forgery.ts";
+import { ensureProductionTopics, tryForgedPublish } from "#test/support/kafka-forgery.ts";
 import { shortId } from "#test/support/postgres.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
@@ -260,6 +260,9 @@ describe("orders consumes PaymentRefunded", () => {
   });
 
   it("cannot be fed a forged PaymentRefunded: only payments may write payments.events", async () => {
+    // Readers of payments.events may describe it: were it missing, the broker
+    // would say so (UNKNOWN_TOPIC_OR_PARTITION) instead of refusing the write.
+    await ensureProductionTopics();
     const forged = refunded(randomUUID(), RefundInitiator.OPS);
     for (const user of ["orders", "notifications", "orchestrator"]) {
       expect(

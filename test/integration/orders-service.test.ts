@@ -353,7 +353,9 @@ describe("customers act on their own orders only, with real tokens", () => {
       alice.markOrderCancelled({ orderId }),
       alice.markOrderDelivered({ orderId }),
     ];
-    for (const call of calls) expect((await refusal(call)).code).toBe(Code.PermissionDenied);
+    // Every call is in flight at once: each gets its handler now, not when its turn to be awaited comes.
+    const refusals = await Promise.all(calls.map(refusal));
+    expect(refusals.map((r) => r.code)).toEqual(calls.map(() => Code.PermissionDenied));
     const rows = await db.query("SELECT status FROM orders WHERE order_id = $1", [orderId]);
     expect(rows.rows).toEqual([{ status: "PENDING" }]);
   });

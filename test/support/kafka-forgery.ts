@@ -2,8 +2,21 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import { OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
-import { type EncodedEvent, encodeEvent, sourceFor } from "#lib/messaging/events.ts";
-import { createKafka, kafkaErrorCode, parseBrokers } from "#lib/messaging/kafka.ts";
+import {
+  dlqTopicFor,
+  type EncodedEvent,
+  EVENT_DOMAINS,
+  encodeEvent,
+  sourceFor,
+  topicFor,
+} from "#lib/messaging/events.ts";
+import {
+  createKafka,
+  ensureTopics,
+  kafkaErrorCode,
+  kafkaPasswordFor,
+  parseBrokers,
+} from "#lib/messaging/kafka.ts";
 import { createLogger } from "#lib/observability/logger.ts";
 
 /** What the broker answered a forged publish: ACCEPTED, or the denial code (see kafkaErrorCode). */
@@ -80,4 +93,24 @@ export async function tryForgedPublish(options: {
   } finally {
     await producer.disconnect().catch(() => undefined);
   }
+}
+
+/**
+ * Creates the production topics (and their DLQs) as `npm run migrate` does,
+ * as the migrate principal. A forged publish to a topic the principal may
+ * describe but that does not exist yet is answered UNKNOWN_TOPIC_OR_PARTITION
+ * (a fresh broker, before any `npm start`), which would hide the ACL's answer.
+ */
+export async function ensureProductionTopics(brokers?: string): Promise<void> {
+  const migrate = createKafka({
+    clientId: "forgery-topics-migrate",
+    brokers: parseBrokers(brokers ?? process.env.KAFKA_BROKERS ?? "127.0.0.1:9092"),
+    auth: { mechanism: "scram-sha-256", username: "migrate", password: kafkaPasswordFor("migrate") },
+    logger: createLogger("forgery-topics", "silent"),
+    logLevel: "error",
+    // A fresh broker creates __consumer_offsets on first use: worth a retry.
+    retries: 3,
+  });
+  const topics = EVENT_DOMAINS.flatMap((domain) => [topicFor(domain, {}), dlqTopicFor(topicFor(domain, {}))]);
+  await ensureTopics(migrate, topics);
 }
