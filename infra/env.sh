@@ -18,6 +18,28 @@ export RABBITMQ_DIST_PORT="${RABBITMQ_DIST_PORT:-25672}"
 export RABBITMQ_USER="${RABBITMQ_USER:-accord}"
 export RABBITMQ_PASSWORD="${RABBITMQ_PASSWORD:-accord}"
 
+# The topology: "development" (the default: one Kafka broker, the Temporal dev
+# server on SQLite, one process per service) or "production" (three KRaft
+# brokers with replication factor 3, the Temporal server on PostgreSQL, two
+# replicas of the services behind HAProxy; see docs/adr/0021). The production
+# infrastructure has ports of its own, so both stacks can run side by side.
+export ACCORD_TOPOLOGY="${ACCORD_TOPOLOGY:-development}"
+case "$ACCORD_TOPOLOGY" in
+  development) ;;
+  production)
+    export KAFKA_PORT="${KAFKA_PORT:-19092}"
+    export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
+    # Broker n (1..3) listens on KAFKA_PORT + 2(n-1), its controller on the port after.
+    export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096}"
+    export TEMPORAL_PORT="${TEMPORAL_PORT:-7333}"
+    export TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8333}"
+    ;;
+  *)
+    echo "ACCORD_TOPOLOGY must be development or production, not '$ACCORD_TOPOLOGY'" >&2
+    return 1 2>/dev/null || exit 1
+    ;;
+esac
+
 export KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
 export KAFKA_PORT="${KAFKA_PORT:-9092}"
 export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"

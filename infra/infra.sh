@@ -550,6 +550,19 @@ prometheus_up() {
 prometheus_down() { stop_pidfile prometheus "$RUN/prometheus.pid"; }
 prometheus_status() { prometheus_ready && echo "prometheus up   $PROMETHEUS_HOST:$PROMETHEUS_PORT" || echo "prometheus down $PROMETHEUS_HOST:$PROMETHEUS_PORT"; }
 
+# ---------------------------------------------------------------- topology
+# ACCORD_TOPOLOGY=production (infra/env.sh) swaps the single-node Kafka and the
+# Temporal dev server for a three-broker KRaft cluster and the Temporal server
+# on PostgreSQL, each on ports of its own so the development stack can run
+# beside it. The files below redefine kafka_* and temporal_* for that.
+if [[ "$ACCORD_TOPOLOGY" == production ]]; then
+  for part in kafka-cluster temporal-server; do
+    [[ -f "$ROOT/infra/production/$part.sh" ]] || die "production topology: infra/production/$part.sh is missing"
+    # shellcheck source=/dev/null
+    source "$ROOT/infra/production/$part.sh"
+  done
+fi
+
 # ---------------------------------------------------------------- main
 ALL=(postgres rabbitmq kafka temporal keycloak zipkin prometheus)
 cmd="${1:-status}"; shift || true
