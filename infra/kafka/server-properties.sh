@@ -12,10 +12,21 @@
 # Variables: KAFKA_LISTEN_HOST (default KAFKA_HOST), KAFKA_ADVERTISED_HOST
 # (default KAFKA_HOST), KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_LOG_DIR,
 # KAFKA_ADMIN_PASSWORD, KAFKA_CONTROLLER_PASSWORD (no quotes in them).
+# A node of a cluster (infra/production/kafka-cluster.sh) also sets
+# KAFKA_NODE_ID (default 1), KAFKA_CONTROLLER_QUORUM_VOTERS (id@host:port,...:
+# a static quorum; unset, the node is a quorum of its own, formatted
+# --standalone), KAFKA_REPLICATION_FACTOR and KAFKA_MIN_INSYNC_REPLICAS
+# (default 1 each: every topic, the internal ones included).
 set -euo pipefail
 
 : "${KAFKA_HOST:=127.0.0.1}" "${KAFKA_PORT:=9092}" "${KAFKA_CONTROLLER_PORT:=9093}"
 : "${KAFKA_LOG_DIR:?}" "${KAFKA_ADMIN_PASSWORD:?}" "${KAFKA_CONTROLLER_PASSWORD:?}"
+: "${KAFKA_NODE_ID:=1}" "${KAFKA_REPLICATION_FACTOR:=1}" "${KAFKA_MIN_INSYNC_REPLICAS:=1}"
+if [[ -n "${KAFKA_CONTROLLER_QUORUM_VOTERS:-}" ]]; then
+  quorum="controller.quorum.voters=$KAFKA_CONTROLLER_QUORUM_VOTERS"
+else
+  quorum="controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT"
+fi
 listen_host="${KAFKA_LISTEN_HOST:-$KAFKA_HOST}"
 advertised_host="${KAFKA_ADVERTISED_HOST:-$KAFKA_HOST}"
 for p in "$KAFKA_ADMIN_PASSWORD" "$KAFKA_CONTROLLER_PASSWORD"; do
@@ -24,8 +35,8 @@ done
 
 cat <<CONF
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+node.id=$KAFKA_NODE_ID
+$quorum
 listeners=CLIENT://$listen_host:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
 advertised.listeners=CLIENT://$advertised_host:$KAFKA_PORT
 controller.listener.names=CONTROLLER
@@ -48,12 +59,17 @@ super.users=User:admin;User:controller
 
 log.dirs=$KAFKA_LOG_DIR
 num.partitions=3
-offsets.topic.replication.factor=1
+# Replication: an acks=all write is refused while fewer than min.insync.replicas
+# replicas are in sync, and a replica that fell behind never becomes leader.
+default.replication.factor=$KAFKA_REPLICATION_FACTOR
+min.insync.replicas=$KAFKA_MIN_INSYNC_REPLICAS
+unclean.leader.election.enable=false
+offsets.topic.replication.factor=$KAFKA_REPLICATION_FACTOR
 offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=$KAFKA_REPLICATION_FACTOR
+transaction.state.log.min.isr=$KAFKA_MIN_INSYNC_REPLICAS
+share.coordinator.state.topic.replication.factor=$KAFKA_REPLICATION_FACTOR
+share.coordinator.state.topic.min.isr=$KAFKA_MIN_INSYNC_REPLICAS
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 CONF
