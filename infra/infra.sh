@@ -203,6 +203,9 @@ kafka_java() {
     -cp "$(kafka_libs)/*" "$@"
 }
 
+# The brokers that provisioning talks to; the production cluster redefines it (all three).
+kafka_bootstrap() { echo "$KAFKA_HOST:$KAFKA_PORT"; }
+
 # Node 24 with the npm packages, for infra/kafka/acls.ts (users and ACLs as code).
 kafka_node() {
   local node
@@ -212,7 +215,7 @@ kafka_node() {
   fi
   [[ -x "$node" ]] || die "kafka: Node 24 is needed to provision Kafka's users and ACLs; run scripts/bootstrap.sh (npm start does)"
   [[ -d "$ROOT/node_modules/kafkajs" ]] || die "kafka: the npm packages are missing; run npm ci (npm start does)"
-  KAFKA_BROKERS="$KAFKA_HOST:$KAFKA_PORT" "$node" "$ROOT/infra/kafka/acls.ts" "$@"
+  KAFKA_BROKERS="$(kafka_bootstrap)" "$node" "$ROOT/infra/kafka/acls.ts" "$@"
 }
 
 # The broker's users and ACLs, on every `up` (also of a reused broker): the ACL
@@ -237,7 +240,7 @@ PROPS
   )
   for user in $missing; do
     say "kafka: setting the SCRAM credential of $user"
-    kafka_java kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" --command-config "$props" \
+    kafka_java kafka.admin.ConfigCommand --bootstrap-server "$(kafka_bootstrap)" --command-config "$props" \
       --alter --entity-type users --entity-name "$user" \
       --add-config "SCRAM-SHA-256=[password=$(kafka_password "$user")]" >>"$log" 2>&1 ||
       { rm -f "$props"; die "kafka: could not set the credential of $user; see $log"; }
