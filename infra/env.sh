@@ -62,6 +62,9 @@ export TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
 export TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 export TEMPORAL_NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
 export TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
+# The Temporal server of the production topology (infra/production/temporal-server.sh):
+# the newest release whose go.mod asks for no newer Go than this machine's 1.26.8.
+export TEMPORAL_SERVER_VERSION="${TEMPORAL_SERVER_VERSION:-v1.32.1}"
 
 # Keycloak, the identity provider (OIDC issuer of every token the services
 # accept). Realm as code: infra/keycloak/accord-realm.json.
