@@ -49,7 +49,9 @@ export async function underReplicated(env?: Record<string, string | undefined>):
     for (const topic of topics) {
       for (const p of topic.partitions) {
         if (p.isr.length < p.replicas.length) {
-          lines.push(`${topic.name}/${p.partitionId} replicas=${p.replicas.join(",")} isr=${p.isr.join(",")}`);
+          lines.push(
+            `${topic.name}/${p.partitionId} replicas=${p.replicas.join(",")} isr=${p.isr.join(",")}`,
+          );
         }
       }
     }
