@@ -32,7 +32,10 @@ export interface TemporalTarget {
  * Temporal headers, so the workflow's spans continue the caller's trace.
  */
 export async function connectTemporalClient({ address, namespace }: TemporalTarget): Promise<Client> {
-  const connection = await Connection.connect({ address });
+  return tracedClient(await Connection.connect({ address }), namespace);
+}
+
+function tracedClient(connection: Connection | NativeConnection, namespace: string): Client {
   return new Client({
     connection,
     namespace,
@@ -57,6 +60,12 @@ export interface TemporalWorkerOptions extends TemporalTarget {
 
 export interface TemporalWorker {
   worker: Worker;
+  /**
+   * A client on the worker's own native connection: the only kind that may
+   * request an eager start, whose first workflow task the server hands to
+   * this worker in the start's answer. Closed with the worker.
+   */
+  client: Client;
   /** Polls until the worker is shut down, then closes the worker's connection. */
   run(): Promise<void>;
 }
@@ -84,6 +93,7 @@ export async function createTemporalWorker(options: TemporalWorkerOptions): Prom
   }
   return {
     worker,
+    client: tracedClient(connection, options.namespace),
     run: async () => {
       try {
         await worker.run();

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { Writable } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Connection, Client as TemporalClient } from "@temporalio/client";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { OrderCancellationRequestedSchema, OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import { OrderSchema, OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
@@ -43,6 +45,18 @@ const groupId = `test-orchestrator-${suffix}`;
 const taskQueue = `test-bridge-${suffix}`;
 const processTaskQueue = `test-bridge-proc-${suffix}`;
 const WAIT = { timeout: 20_000, interval: 100 };
+
+// The bridge's log lines, to see what the server answered a start (eagerlyStarted).
+const bridgeLines: { msg?: string; workflowId?: string; eagerlyStarted?: boolean }[] = [];
+const bridgeLogger = pino(
+  { level: "info" },
+  new Writable({
+    write(chunk, _encoding, done) {
+      bridgeLines.push(JSON.parse(String(chunk)) as (typeof bridgeLines)[number]);
+      done();
+    },
+  }),
+);
 
 let kafka: KafkaClient;
 let producer: EventProducer;
@@ -91,9 +105,11 @@ beforeAll(async () => {
     dlqProducer: producer,
     groupId,
     topics: [ordersTopic, shippingTopic],
-    client,
+    // As the orchestrator runs it: on the worker's own connection, starts requested eagerly.
+    client: worker.client,
+    eagerStart: true,
     taskQueue,
-    logger,
+    logger: bridgeLogger,
     tuning: { retryInitialIntervalMs: 50, retryMaximumIntervalMs: 200, deliveryTimeoutMs: 60_000 },
   });
 });
@@ -162,7 +178,7 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
     workflowIds.push(workflowId);
     const placed = orderPlaced(orderId);
 
-    // The same event twice (a redelivery): one run, which saw the second as a no-op signal.
+    // The same event twice (a redelivery): one run; the second start is refused as already started.
     await publishEvents(producer, ordersTopic, [placed, placed]);
     await vi.waitFor(async () => expect(await committed(groupId, ordersTopic)).toBe("2"), WAIT);
     const handle = client.workflow.getHandle(workflowId);
@@ -171,6 +187,10 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
       WAIT,
     );
     const firstRun = (await handle.describe()).runId;
+    // Started eagerly: the server handed the first workflow task to this worker in its answer.
+    expect(bridgeLines.filter((l) => l.workflowId === workflowId && l.msg === "order saga started")).toEqual([
+      expect.objectContaining({ eagerlyStarted: true }),
+    ]);
     expect(activityCalls.filter((c) => c.orderId === orderId).map((c) => c.name)).toEqual([
       "reserveInventory",
       "chargePayment",
@@ -199,7 +219,7 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
     const signals = (history.events ?? [])
       .map((e) => e.workflowExecutionSignaledEventAttributes?.signalName)
       .filter(Boolean);
-    expect(signals).toEqual(["placed", "placed", "delivered"]);
+    expect(signals).toEqual(["delivered"]);
     expect(
       activityCalls.filter((c) => c.orderId === orderId && c.name === "markOrderDelivered"),
     ).toHaveLength(1);

@@ -247,7 +247,7 @@ describe("tracing", () => {
     expect(placed?.trace_id).toBe(traceId);
     expect(placed?.span_id).toBe(placeOrder.id);
     const bridgeLog = logLines(platform.processes.get("orchestrator")?.output() ?? "").find(
-      (l) => l.msg === "order saga started or signalled" && l.trace_id === traceId,
+      (l) => l.msg === "order saga started" && l.trace_id === traceId,
     );
     expect(bridgeLog?.span_id).toBe(bridge?.id);
   }, 150_000);

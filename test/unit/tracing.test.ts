@@ -1,10 +1,16 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { context, SpanKind, trace } from "@opentelemetry/api";
-import type { ReadableSpan } from "@opentelemetry/sdk-trace";
+import { AlwaysOnSampler, type ReadableSpan, SamplingDecision } from "@opentelemetry/sdk-trace";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLogger } from "#lib/observability/logger.ts";
-import { fromSdk1Span, startTracing, traceparentOfSpan, tracer } from "#lib/observability/tracing.ts";
+import {
+  fromSdk1Span,
+  skippingTransactionControl,
+  startTracing,
+  traceparentOfSpan,
+  tracer,
+} from "#lib/observability/tracing.ts";
 
 // A port nobody listens on: Zipkin down.
 const closed = http.createServer();
@@ -38,6 +44,36 @@ describe("tracing", () => {
     }
     const exportErrors = lines.filter((l) => String(l.msg).startsWith("span export failed"));
     expect(exportErrors).toHaveLength(1);
+  });
+
+  it("records no span for statements that only frame a transaction; the rest is the inner sampler's call", () => {
+    const sampler = skippingTransactionControl(new AlwaysOnSampler());
+    const decide = (name: string) =>
+      sampler.shouldSample(
+        context.active(),
+        "0af7651916cd43dd8448eb211c80319c",
+        name,
+        SpanKind.CLIENT,
+        {},
+        [],
+      ).decision;
+    for (const name of [
+      "pg.query:BEGIN accord_orders",
+      "pg.query:COMMIT accord_orders",
+      "pg.query:ROLLBACK",
+      "pg.query:SAVEPOINT accord_inventory",
+      "pg.query:RELEASE accord_inventory",
+    ])
+      expect(decide(name), name).toBe(SamplingDecision.NOT_RECORD);
+    for (const name of [
+      "pg.query:SELECT accord_orders",
+      "pg.query:outbox-insert accord_orders",
+      // A named query that merely starts like a statement keeps its span.
+      "pg.query:commit-log accord_orders",
+      "pg.query:BEGINNING accord_orders",
+      "accord.orders.v1.OrderService/PlaceOrder",
+    ])
+      expect(decide(name), name).toBe(SamplingDecision.RECORD_AND_SAMPLED);
   });
 
   it("a second start returns the first setup", () => {

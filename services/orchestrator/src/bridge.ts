@@ -22,7 +22,6 @@ import {
   type OrderWorkflowInput,
   type OrderWorkflowTuning,
   orderDeliveredSignal,
-  orderPlacedSignal,
   orderWorkflow,
 } from "./workflows/order.ts";
 
@@ -37,6 +36,13 @@ export interface BridgeHandlerOptions {
   logger: Logger;
   /** Timings passed to every saga started (short in tests). */
   tuning?: OrderWorkflowTuning;
+  /**
+   * Ask the server to hand the saga's first workflow task straight back in
+   * the start's answer (eager workflow start), sparing Temporal a dispatch
+   * through its matching service. Needs a client on the worker's own native
+   * connection (TemporalWorker.client): the SDK refuses it otherwise.
+   */
+  eagerStart?: boolean;
 }
 
 /**
@@ -45,7 +51,7 @@ export interface BridgeHandlerOptions {
  * Temporal error is thrown, so the event is delivered again.
  */
 export function createBridgeHandler(options: BridgeHandlerOptions): EventHandler {
-  const { client, taskQueue, logger, tuning } = options;
+  const { client, taskQueue, logger, tuning, eagerStart = false } = options;
 
   return async (event, record) => {
     if (isEventOf(event, OrderPlacedSchema)) {
@@ -59,24 +65,30 @@ export function createBridgeHandler(options: BridgeHandlerOptions): EventHandler
         ...(tuning ? { tuning } : {}),
       };
       try {
-        const handle = await client.workflow.signalWithStart(orderWorkflow, {
+        // A plain start, not signal-with-start: only a start can be eager, and
+        // a redelivery finds the saga running or done either way.
+        const handle = await client.workflow.start(orderWorkflow, {
           workflowId,
           taskQueue,
           args: [input],
-          signal: orderPlacedSignal,
-          signalArgs: [],
           // A redelivery after the saga finished must not run it again.
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          requestEagerStart: eagerStart,
         });
         logger.info(
-          { workflowId, runId: handle.signaledRunId, eventId: event.id },
-          "order saga started or signalled",
+          {
+            workflowId,
+            runId: handle.firstExecutionRunId,
+            eagerlyStarted: handle.eagerlyStarted,
+            eventId: event.id,
+          },
+          "order saga started",
         );
       } catch (error) {
         if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
         logger.info(
           { workflowId, eventId: event.id },
-          "order saga already ran; redelivered OrderPlaced ignored",
+          "order saga already started; redelivered OrderPlaced ignored",
         );
       }
       return;

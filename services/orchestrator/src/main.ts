@@ -83,7 +83,9 @@ await runService({
       dlqProducer,
       groupId: config.ORCHESTRATOR_GROUP_ID,
       topics,
-      client,
+      // The worker's own connection: sagas start eagerly on this process's worker.
+      client: worker.client,
+      eagerStart: true,
       taskQueue: config.ORDERS_TASK_QUEUE,
       logger,
       tuning,

@@ -1,4 +1,5 @@
 import { fileURLToPath } from "node:url";
+import type { Client } from "@temporalio/client";
 import type { Worker } from "@temporalio/worker";
 import type { Logger } from "#lib/observability/logger.ts";
 import { createTemporalWorker } from "#lib/temporal.ts";
@@ -19,6 +20,8 @@ export interface OrchestratorWorkerOptions {
 
 export interface OrchestratorWorker {
   worker: Worker;
+  /** A client on the worker's connection, for eager starts (lib/temporal.ts). */
+  client: Client;
   /** Settles when the worker has stopped; rejects if it died. */
   run: Promise<void>;
   /** Stops polling, lets in-flight tasks finish and waits for `run`. Safe to call twice. */
@@ -30,7 +33,11 @@ export async function startOrchestratorWorker(
 ): Promise<OrchestratorWorker> {
   const { logger, taskQueue } = options;
   const bundleStart = performance.now();
-  const { worker, run: runWorker } = await createTemporalWorker({
+  const {
+    worker,
+    client,
+    run: runWorker,
+  } = await createTemporalWorker({
     address: options.address,
     namespace: options.namespace,
     taskQueue,
@@ -53,6 +60,7 @@ export async function startOrchestratorWorker(
 
   return {
     worker,
+    client,
     run,
     async shutdown() {
       // A shutdown signal may already have stopped it; shutdown() throws unless RUNNING.

@@ -7,7 +7,7 @@ import { EVENT_ID, EVENT_TIME, silentLogger } from "./fixtures.ts";
 
 /** One call the bridge made on Temporal. */
 export type TemporalCall =
-  | { kind: "signalWithStart"; workflowId: string; taskQueue: string; args: unknown[]; signal: string }
+  | { kind: "start"; workflowId: string; taskQueue: string; args: unknown[] }
   | { kind: "signal"; workflowId: string; signal: string; args: unknown[] };
 
 /**
@@ -19,18 +19,14 @@ export function bridgeWithRecorder(): { handle: EventHandler; calls: TemporalCal
   const calls: TemporalCall[] = [];
   const fake = {
     workflow: {
-      async signalWithStart(
-        _workflow: unknown,
-        options: { workflowId: string; taskQueue: string; args: unknown[]; signal: { name: string } },
-      ) {
+      async start(_workflow: unknown, options: { workflowId: string; taskQueue: string; args: unknown[] }) {
         calls.push({
-          kind: "signalWithStart",
+          kind: "start",
           workflowId: options.workflowId,
           taskQueue: options.taskQueue,
           args: options.args,
-          signal: options.signal.name,
         });
-        return { workflowId: options.workflowId, signaledRunId: "run-1" };
+        return { workflowId: options.workflowId, firstExecutionRunId: "run-1", eagerlyStarted: false };
       },
       getHandle(workflowId: string) {
         return {

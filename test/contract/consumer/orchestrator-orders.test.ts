@@ -219,12 +219,8 @@ describe("orchestrator <- orders.events", () => {
         await handle(decodedEvent(OrderPlacedSchema, message), consumedRecord("orders.events", ORDER_ID));
         expect(calls).toHaveLength(1);
         const call = calls[0];
-        expect(call).toMatchObject({
-          kind: "signalWithStart",
-          workflowId: `order-${ORDER_ID}`,
-          signal: "placed",
-        });
-        if (call?.kind !== "signalWithStart") throw new Error("expected signalWithStart");
+        expect(call).toMatchObject({ kind: "start", workflowId: `order-${ORDER_ID}` });
+        if (call?.kind !== "start") throw new Error("expected a workflow start");
         const input = call.args[0] as { orderId: string; order: JsonObject };
         expect(input.orderId).toBe(ORDER_ID);
         // The workflow input is what the activities get: it must carry what they send downstream.

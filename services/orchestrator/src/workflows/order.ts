@@ -82,7 +82,10 @@ export interface CancelSignalArgs {
   reason?: string;
 }
 
-/** Sent with signal-with-start; the start is what matters, the signal itself does nothing. */
+/**
+ * Sent with signal-with-start by bridges before eager start (ADR 0022); kept
+ * so sagas started that way, and their recorded histories, still find it.
+ */
 export const orderPlacedSignal = defineSignal<[]>("placed");
 export const cancelOrderSignal = defineSignal<[CancelSignalArgs?]>("cancel");
 export const orderDeliveredSignal = defineSignal<[]>("delivered");
