@@ -49,12 +49,12 @@ haproxy_up() {
   if haproxy_alive; then echo "[haproxy] already running (pid $(cat "$HAPROXY_PIDFILE"))"; return 0; fi
   haproxy_install
   haproxy_render "$@"
-  # The check's warnings, if any, open the log; -q below keeps HAProxy from
-  # printing on stderr each event its log lines already carry.
+  # The check's warnings, if any, open the log. (No -q when running: it
+  # silences the log lines on stderr too, not only the startup messages.)
   haproxy -c -f "$HAPROXY_CONFIG" >"$HAPROXY_LOG" 2>&1 ||
     { cat "$HAPROXY_LOG" >&2; haproxy_die "$HAPROXY_CONFIG does not check (haproxy -c)"; }
   echo "[services] starting haproxy (config $HAPROXY_CONFIG, stats http://127.0.0.1:$HAPROXY_STATS_PORT/stats, log $HAPROXY_LOG)"
-  setsid nohup haproxy -db -q -f "$HAPROXY_CONFIG" >>"$HAPROXY_LOG" 2>&1 </dev/null &
+  setsid nohup haproxy -db -f "$HAPROXY_CONFIG" >>"$HAPROXY_LOG" 2>&1 </dev/null &
   echo $! >"$HAPROXY_PIDFILE"
   local deadline=$((SECONDS + 10))
   until haproxy_ready; do
