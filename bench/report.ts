@@ -4,6 +4,7 @@ import { round } from "./lib/stats.ts";
 import type { AuthorizationResult } from "./scenarios/authorization.ts";
 import type { CapacityResult } from "./scenarios/capacity.ts";
 import type { EventsResult } from "./scenarios/events.ts";
+import { type KafkaClientResult, kafkaClientMarkdown } from "./scenarios/kafka-client.ts";
 import type { OrdersBenchResult } from "./scenarios/orders.ts";
 import type { E2eResult, NotificationsResult } from "./scenarios/platform.ts";
 import type { TracingResult } from "./scenarios/tracing.ts";
@@ -23,6 +24,8 @@ export interface BenchReport {
   capacity?: CapacityResult;
   /** Checkout with tracing on and off, same run (ADR 0017). */
   tracing?: TracingResult;
+  /** kafkajs against @platformatic/kafka doing the same per-event work, same run (issue 15). */
+  kafkaClient?: KafkaClientResult;
   /** The same end-to-end run at a rate the machine keeps up with. */
   e2eWithinCapacity?: E2eResult;
   e2e?: E2eResult;
@@ -397,6 +400,8 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
       `Floor at full speed (closed loop, ${c.floorMax.concurrency} at a time): ${c.floorMax.throughput} transactions/s, p50 / p99 ${lat(c.floorMax.latency)} ms.`,
     );
   }
+
+  if (r.kafkaClient) add(...kafkaClientMarkdown(r.kafkaClient));
 
   const tr = r.tracing;
   if (tr) {

@@ -11,12 +11,13 @@ import { type BenchReport, markdown, verdicts } from "./report.ts";
 import { runAuthorizationBench } from "./scenarios/authorization.ts";
 import { runCapacity } from "./scenarios/capacity.ts";
 import { runEvents } from "./scenarios/events.ts";
+import { runKafkaClientBench } from "./scenarios/kafka-client.ts";
 import { runOrdersBench } from "./scenarios/orders.ts";
 import { runE2e, runNotifications } from "./scenarios/platform.ts";
 import { runTracingBench } from "./scenarios/tracing.ts";
 
 /**
- * npm run bench [-- --quick] [--only=events,orders,authorization,tracing,notifications,capacity,e2e] [--out=dir]
+ * npm run bench [-- --quick] [--only=events,orders,authorization,tracing,kafka-client,notifications,capacity,e2e] [--out=dir]
  * Runs the scenarios one after the other in one process, against the running
  * infrastructure, and writes reports/bench/report.{json,md} and chart.png.
  */
@@ -82,6 +83,10 @@ async function main() {
   await attempt("tracing", async () => {
     log("tracing: checkout with tracing off and on, a platform per round");
     report.tracing = await runTracingBench(quick, runId, log);
+  });
+  await attempt("kafka-client", async () => {
+    log("kafka-client: kafkajs and @platformatic/kafka, the same per-event work, a child process per round");
+    report.kafkaClient = await runKafkaClientBench(quick, runId, log);
   });
   if (wants("notifications") || wants("capacity") || wants("e2e")) {
     log("starting the platform (every service as its own process)");
