@@ -189,7 +189,8 @@ async function checkService(
     attempt("the Kafka credentials", () => loadConfig(z.object(kafkaAuthEnv), record));
   for (const key of Object.keys(kafkaAuthEnv)) known.add(key);
 
-  for (const key of env.keys()) {
+  // A refusing loader returns no keys, so the names are only checked once every loader accepted.
+  for (const key of problems.length === 0 ? env.keys() : []) {
     if (!known.has(key))
       problems.push(`${key} is given but read by nothing (misspelt, or not this service's)`);
   }
