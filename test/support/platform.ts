@@ -19,8 +19,32 @@ export interface Platform {
   rabbitPrefix: string;
   databases: Record<DatabaseOwner, string>;
   processes: Map<ServiceName, ServiceProcess>;
+  /** Replica 2 of each service named in PlatformOptions.replicas (none by default). */
+  replicas: Map<ReplicatedService, ServiceProcess>;
+  /** Replica 2's own address; callers are given replica 1's (urls), nothing balances between them. */
+  replicaUrls: Partial<Record<ReplicatedService, string>>;
   restart(name: ServiceName, extraEnv?: Record<string, string>): Promise<void>;
+  /** Stops (if it still runs) and starts replica 2 of a replicated service. */
+  restartReplica(name: ReplicatedService, extraEnv?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Services that may run twice; the simulators keep state in memory, so they may not. */
+export type ReplicatedService = Exclude<ServiceName, "payment-provider" | "carrier" | "smtp-sink">;
+
+export interface PlatformOptions {
+  /**
+   * Services that get a second process ("replica 2"), started once the rest
+   * is ready: the same environment (databases, topic prefix, task queue,
+   * consumer groups) but a port of its own, so consumers, Temporal workers
+   * and outbox relays share the work as replicas behind a load balancer do.
+   */
+  replicas?: readonly ReplicatedService[];
+}
+
+/** The variable that carries a service's port (ORDERS_PORT, ...): the only difference between two replicas. */
+export function portVariable(name: ServiceName): string {
+  return `${name.toUpperCase().replace(/-/g, "_")}_PORT`;
 }
 
 type DatabaseOwner = "catalog" | "orders" | "inventory" | "payments" | "shipping" | "notifications";
@@ -55,6 +79,7 @@ export const DEMO_SEED_FILE = path.join(ROOT, "infra/demo/catalog.json");
 
 export async function startPlatform(
   overrides: Partial<Record<ServiceName, Record<string, string>>> = {},
+  options: PlatformOptions = {},
 ): Promise<Platform> {
   const id = shortId();
   const topicPrefix = `e2e-${id}.`;
@@ -130,14 +155,25 @@ export async function startPlatform(
     },
   };
   const processes = new Map<ServiceName, ServiceProcess>();
+  const replicas = new Map<ReplicatedService, ServiceProcess>();
+  const replicaPorts = new Map<ReplicatedService, number>();
+  for (const name of options.replicas ?? []) replicaPorts.set(name, await freePort());
+  const environment = (name: ServiceName, extra: Record<string, string>) => ({
+    ...common,
+    ...clientSecretOf(name),
+    ...env[name],
+    ...overrides[name],
+    ...extra,
+  });
   const start = async (name: ServiceName, extra: Record<string, string> = {}) => {
-    const proc = await startServiceProcess(
-      entryPoint(name),
-      { ...common, ...clientSecretOf(name), ...env[name], ...overrides[name], ...extra },
-      ports[name],
-      60_000,
-    );
+    const proc = await startServiceProcess(entryPoint(name), environment(name, extra), ports[name], 60_000);
     processes.set(name, proc);
+  };
+  const startReplica = async (name: ReplicatedService, extra: Record<string, string> = {}) => {
+    const port = replicaPorts.get(name);
+    if (port === undefined) throw new Error(`${name} has no replica on this platform`);
+    const own = { ...environment(name, extra), [portVariable(name)]: String(port) };
+    replicas.set(name, await startServiceProcess(entryPoint(name), own, port, 60_000));
   };
   try {
     // External parties and the catalog first (orders prices checkout with it), then the services (in parallel), then the orchestrator.
@@ -148,8 +184,9 @@ export async function startPlatform(
       (["orders", "inventory", "payments", "shipping", "notifications"] as const).map((n) => start(n)),
     );
     await start("orchestrator");
+    await Promise.all([...replicaPorts.keys()].map((n) => startReplica(n)));
   } catch (error) {
-    await Promise.all([...processes.values()].map((p) => p.stop("SIGKILL")));
+    await Promise.all([...processes.values(), ...replicas.values()].map((p) => p.stop("SIGKILL")));
     throw error;
   }
 
@@ -160,12 +197,23 @@ export async function startPlatform(
     rabbitPrefix,
     databases,
     processes,
+    replicas,
+    replicaUrls: Object.fromEntries(
+      [...replicaPorts].map(([n, port]) => [n, `http://127.0.0.1:${port}`]),
+    ) as Platform["replicaUrls"],
     async restart(name, extraEnv) {
       await processes.get(name)?.stop();
       await start(name, extraEnv);
     },
+    async restartReplica(name, extraEnv) {
+      await replicas.get(name)?.stop();
+      await startReplica(name, extraEnv);
+    },
     async stop() {
-      for (const name of [...ORDER].reverse()) await processes.get(name)?.stop();
+      for (const name of [...ORDER].reverse()) {
+        await replicas.get(name as ReplicatedService)?.stop();
+        await processes.get(name)?.stop();
+      }
       for (const [, db] of owned) await db.drop();
       // Its topics and consumer groups too; best effort, a platform stopped after a fault still stops.
       await deletePrefixed(topicPrefix).catch(() => undefined);
