@@ -21,7 +21,13 @@ import {
 import { createLogger } from "#lib/observability/logger.ts";
 import { rpcClient } from "#lib/rpc/clients.ts";
 import { ensureProducts } from "#test/support/catalog.ts";
-import { type Platform, queryDb, type ServiceName, startPlatform } from "#test/support/platform.ts";
+import {
+  type Platform,
+  type PlatformOptions,
+  queryDb,
+  type ServiceName,
+  startPlatform,
+} from "#test/support/platform.ts";
 import { killService, servicePids } from "./processes.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -118,7 +124,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Stock of the SKUs the load orders from; SCARCE runs out, EMPTY is out from
  * the start, DECLINED costs what the payment provider always declines.
  */
-function catalogue(tag: string): Map<string, bigint> {
+export function catalogue(tag: string): Map<string, bigint> {
   return new Map([
     [`CH-${tag}-A`, 100_000n],
     [`CH-${tag}-B`, 100_000n],
@@ -172,6 +178,7 @@ const ALL_NAMES: ServiceName[] = ["payment-provider", "carrier", "smtp-sink", "c
 export async function startIsolatedPlatform(
   prefix: string,
   overrides: Partial<Record<ServiceName, Record<string, string>>> = {},
+  options: PlatformOptions = {},
 ): Promise<{ platform: Platform; prefix: string; cleanup: () => Promise<void> }> {
   const topics = EVENT_DOMAINS.map((d) => `${prefix}${d}.events`);
   const allTopics = [...topics, ...topics.map((t) => `${t}.dlq`)];
@@ -192,7 +199,7 @@ export async function startIsolatedPlatform(
   let platform: Platform | undefined;
   for (let attempt = 1; platform === undefined; attempt++) {
     try {
-      platform = await startPlatform(withPrefix);
+      platform = await startPlatform(withPrefix, options);
     } catch (error) {
       // startPlatform kills what it had started, not a service still starting
       // in parallel when another failed: that one would live on.
@@ -224,17 +231,7 @@ async function exercise(
   log: (line: string) => void,
 ): Promise<ChaosReport> {
   const stock = catalogue(tag);
-  // Stock is set by ops (olivia), as on the running platform.
-  const inventory = rpcClient(InventoryService, platform.urls.inventory, "connect-json", {
-    tokens: demoUserTokens("olivia"),
-    audience: "inventory",
-  });
-  for (const [sku, available] of stock) await inventory.setStock({ sku, available });
-  // The prices are the catalog's, put there by ops too; the orders carry none.
-  await ensureProducts(
-    platform.urls.catalog,
-    [...stock.keys()].map((sku) => ({ sku, prices: { EUR: priceOf(sku) } })),
-  );
+  await stockCatalogue(platform, stock);
 
   const supervisor = supervise(platform, prefix, log);
   const load = startLoad(platform, stock, options.ratePerSecond, log);
@@ -261,6 +258,21 @@ async function exercise(
     ok: invariants.every((i) => i.ok) && faults.every((f) => f.outcome !== "not recovered"),
   };
   return report;
+}
+
+/** Puts the run's SKUs in stock and in the catalog. */
+export async function stockCatalogue(platform: Platform, stock: Map<string, bigint>): Promise<void> {
+  // Stock is set by ops (olivia), as on the running platform.
+  const inventory = rpcClient(InventoryService, platform.urls.inventory, "connect-json", {
+    tokens: demoUserTokens("olivia"),
+    audience: "inventory",
+  });
+  for (const [sku, available] of stock) await inventory.setStock({ sku, available });
+  // The prices are the catalog's, put there by ops too; the orders carry none.
+  await ensureProducts(
+    platform.urls.catalog,
+    [...stock.keys()].map((sku) => ({ sku, prices: { EUR: priceOf(sku) } })),
+  );
 }
 
 // ---------------------------------------------------------------- supervision
@@ -329,18 +341,20 @@ function supervise(platform: Platform, prefix: string, log: (line: string) => vo
   };
 }
 
-function firstLine(error: unknown): string {
+export function firstLine(error: unknown): string {
   return String(error instanceof Error ? error.message : error)
     .split("\n")[0]
     ?.slice(0, 200) as string;
 }
 
-async function allReady(platform: Platform, timeoutMs: number): Promise<boolean> {
+/** True once every service (and every replica the platform runs) answers /readyz with 200. */
+export async function allReady(platform: Platform, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
+  const urls = [...SERVICES.map((name) => platform.urls[name]), ...Object.values(platform.replicaUrls)];
   for (;;) {
     const states = await Promise.all(
-      SERVICES.map((name) =>
-        fetch(`${platform.urls[name]}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
+      urls.map((url) =>
+        fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
           (r) => r.status === 200,
           () => false,
         ),
@@ -387,12 +401,23 @@ async function inject(
       supervisor.busy.delete(name);
     }
   }
-  const what = `restart ${fault.infra}`;
+  return restartInfra(platform, fault.infra, log);
+}
+
+/** infra.sh down, 3 s, infra.sh up of one part of the infrastructure, then every service ready again. */
+export async function restartInfra(
+  platform: Platform,
+  infra: InfraName,
+  log: (line: string) => void,
+): Promise<FaultResult> {
+  const started = Date.now();
+  const elapsed = () => Math.round((Date.now() - started) / 100) / 10;
+  const what = `restart ${infra}`;
   log(`[chaos] ${what}`);
   try {
     const env = infraScriptEnv();
-    await run("bash", [path.join(ROOT, "infra/infra.sh"), "down", fault.infra], { cwd: ROOT, env });
-    if (await infraAnswers(fault.infra)) {
+    await run("bash", [path.join(ROOT, "infra/infra.sh"), "down", infra], { cwd: ROOT, env });
+    if (await infraAnswers(infra)) {
       // infra.sh only stops what it started (a reused server or a container stays up).
       return {
         fault: what,
@@ -403,7 +428,7 @@ async function inject(
     }
     // Down for a moment, so clients really see the outage.
     await sleep(3000);
-    await run("bash", [path.join(ROOT, "infra/infra.sh"), "up", fault.infra], {
+    await run("bash", [path.join(ROOT, "infra/infra.sh"), "up", infra], {
       cwd: ROOT,
       env,
       timeout: 180_000,
@@ -473,7 +498,7 @@ function hostPort(value: string): [string, number] {
 
 // ---------------------------------------------------------------- load
 
-interface Load {
+export interface Load {
   stats: { placed: number; unanswered: number; retried: number; cancelled: number };
   /** Idempotency key -> order id, for every PlaceOrder that was answered. */
   accepted: Map<string, string>;
@@ -488,7 +513,7 @@ function pickKind(n: number): Kind {
   return n % 10 < 5 ? "normal" : (kinds[n % 10 === 9 ? 4 : (n % 10) - 5] as Kind);
 }
 
-function startLoad(
+export function startLoad(
   platform: Platform,
   stock: Map<string, bigint>,
   rate: number,
@@ -597,7 +622,7 @@ function startLoad(
 
 // ---------------------------------------------------------------- quiescence and invariants
 
-async function quiescence(
+export async function quiescence(
   platform: Platform,
   timeoutS: number,
   log: (l: string) => void,
@@ -638,7 +663,7 @@ async function quiescence(
   }
 }
 
-async function checkInvariants(
+export async function checkInvariants(
   platform: Platform,
   stock: Map<string, bigint>,
   load: Load,

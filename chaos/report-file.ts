@@ -12,6 +12,8 @@ export interface RunReport {
   /** The command as a user would type it. */
   command: string;
   short: boolean;
+  /** File name without extension; default report (short-report for short runs). */
+  base?: string;
   startedAt: Date;
   ok: boolean;
   /** The table the run printed. */
@@ -21,13 +23,13 @@ export interface RunReport {
 }
 
 /**
- * Writes reports/<folder>/report.{md,json} (short-report.* for --short runs),
+ * Writes reports/<folder>/report.{md,json} (short-report.* for --short runs, or run.base),
  * so a run's tables can be committed and read without running it again.
  */
 export function writeRunReport(run: RunReport): string {
   const dir = path.join(ROOT, "reports", run.folder);
   mkdirSync(dir, { recursive: true });
-  const base = run.short ? "short-report" : "report";
+  const base = run.base ?? (run.short ? "short-report" : "report");
   const finished = new Date();
   const seconds = Math.round((finished.getTime() - run.startedAt.getTime()) / 1000);
   const cpus = os.cpus();
