@@ -6,7 +6,7 @@ import { z } from "zod";
 import { createPool, ensureDatabase, migrate } from "#lib/db.ts";
 import { databaseUrl, infraEnv, loadConfig } from "#lib/host/config.ts";
 import { ALL_TOPICS } from "#lib/messaging/events.ts";
-import { createKafka, ensureTopics, toolKafkaAuth } from "#lib/messaging/kafka.ts";
+import { createKafka, ensureTopics, parseBrokers, toolKafkaAuth } from "#lib/messaging/kafka.ts";
 
 const SERVICE_DATABASES: Record<string, string> = {
   catalog: "accord_catalog",
@@ -36,7 +36,7 @@ for (const [service, database] of Object.entries(SERVICE_DATABASES)) {
 // As the `migrate` principal (KAFKA_USERNAME/KAFKA_PASSWORD when set): Create and Describe on these topics only.
 const kafka = createKafka({
   clientId: "accord-migrate",
-  brokers: config.KAFKA_BROKERS.split(","),
+  brokers: parseBrokers(config.KAFKA_BROKERS),
   auth: toolKafkaAuth("migrate"),
 });
 await ensureTopics(kafka, ALL_TOPICS);
