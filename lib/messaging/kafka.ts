@@ -190,6 +190,8 @@ export async function ensureTopics(
         const missing = topics.filter((t) => !existing.has(t));
         if (missing.length > 0) {
           const made = await admin.createTopics({
+            // No replicationFactor: the brokers' default.replication.factor, 3 on
+            // the production cluster, 1 on the single development broker.
             topics: missing.map((topic) => ({ topic, numPartitions: partitions })),
             waitForLeaders: false,
           });
