@@ -1,0 +1,511 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import {
+  brokerAddress,
+  brokerPids,
+  CLUSTER_NODES,
+  type ClusterNode,
+  killBroker,
+  startBroker,
+} from "#test/support/kafka-cluster.ts";
+import { type Platform, portVariable, queryDb, type ReplicatedService } from "#test/support/platform.ts";
+import {
+  allReady,
+  type ChaosReport,
+  catalogue,
+  checkIdentities,
+  checkInvariants,
+  type FaultResult,
+  firstLine,
+  formatReport,
+  type InvariantResult,
+  quiescence,
+  restartInfra,
+  startIsolatedPlatform,
+  startLoad,
+  stockCatalogue,
+} from "./chaos.ts";
+import { type FaultWindow, gapsOver, longestPause, overlaps, type Pause } from "./confirmation-pauses.ts";
+import { servicePids } from "./processes.ts";
+
+/**
+ * The chaos run on the production topology (issue 15): three Kafka brokers,
+ * the Temporal server on PostgreSQL, and two processes of every service
+ * (replica 2 has its own port; callers use replica 1's, nothing balances).
+ * Under load: kill -9 of one broker left down for a while, kill -9 of one
+ * replica of several services (the other keeps working, the killed one is
+ * restarted as a supervisor would), a Temporal server restart; then the usual
+ * invariants, plus: no pause between confirmations longer than the limit while
+ * the broker is down.
+ */
+
+export type ProductionFault =
+  /** kill -9 of one node, down for downS under load, then `infra.sh up kafka`. */
+  | { kind: "broker"; node: ClusterNode; downS: number }
+  /** kill -9 of one replica; restarted downS later, the other replica alone meanwhile. */
+  | { kind: "replica"; service: ReplicatedService; replica: 1 | 2; downS: number }
+  /** infra.sh down temporal, 3 s, infra.sh up temporal. */
+  | { kind: "temporal" };
+
+export interface ProductionOptions {
+  ratePerSecond: number;
+  warmupS: number;
+  gapS: number;
+  cooldownS: number;
+  faults: ProductionFault[];
+  quiescenceTimeoutS: number;
+  /** The longest pause between two confirmations allowed while a broker is down. */
+  maxConfirmationPauseS: number;
+  log?: (line: string) => void;
+}
+
+/** Every service runs twice on the production platform. */
+export const REPLICATED: ReplicatedService[] = [
+  "orders",
+  "inventory",
+  "payments",
+  "shipping",
+  "notifications",
+  "orchestrator",
+];
+
+/*
+ * Which replica a kill hits: of orders and payments replica 2, since callers
+ * reach replica 1 only (no balancer here; in production one would route
+ * around the dead one); of orchestrator and notifications, whose work comes
+ * from Kafka, RabbitMQ and Temporal rather than from callers, replica 1.
+ */
+const REPLICA_FAULTS: ProductionFault[] = [
+  { kind: "replica", service: "orchestrator", replica: 1, downS: 5 },
+  { kind: "replica", service: "notifications", replica: 1, downS: 5 },
+  { kind: "replica", service: "orders", replica: 2, downS: 5 },
+  { kind: "replica", service: "payments", replica: 2, downS: 5 },
+];
+
+export const PRODUCTION: Omit<ProductionOptions, "log"> = {
+  ratePerSecond: 3,
+  warmupS: 20,
+  gapS: 10,
+  cooldownS: 15,
+  faults: [{ kind: "broker", node: 2, downS: 20 }, ...REPLICA_FAULTS, { kind: "temporal" }],
+  quiescenceTimeoutS: 600,
+  maxConfirmationPauseS: 5,
+};
+
+/** The broker and one replica kill: a few minutes, to try the setup or measure a rate. */
+export const PRODUCTION_SHORT: Omit<ProductionOptions, "log"> = {
+  ...PRODUCTION,
+  warmupS: 10,
+  gapS: 5,
+  cooldownS: 5,
+  faults: [{ kind: "broker", node: 2, downS: 20 }, REPLICA_FAULTS[0] as ProductionFault],
+  quiescenceTimeoutS: 300,
+};
+
+export interface ProductionFaultResult extends FaultResult {
+  window: FaultWindow;
+  /** CONFIRMED transitions inside the window. */
+  confirmations: number;
+  /** The longest pause between confirmations that overlaps the window. */
+  longestPause: Pause;
+}
+
+export interface ProductionReport extends ChaosReport {
+  faults: ProductionFaultResult[];
+  /** Every pause between confirmations longer than the limit while the load ran, with the faults it overlaps. */
+  pauses: (Pause & { during: string[] })[];
+  confirmations: {
+    count: number;
+    perSecondUnderLoad: number;
+    /** Placed -> CONFIRMED, seconds: median, 95th percentile, maximum. */
+    latencyS: { p50: number; p95: number; max: number };
+  };
+  /** os.loadavg() (1, 5, 15 minutes) when the run started, after the faults, at the end. */
+  loadAverage: { start: number[]; afterFaults: number[]; end: number[] };
+  infrastructure: { kafkaBrokers: string; temporalAddress: string };
+  rate: number;
+  quiescenceSeconds: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round1 = (n: number) => Math.round(n * 10) / 10;
+
+// ---------------------------------------------------------------- replicas and their supervisor
+
+export interface Instance {
+  name: ReplicatedService;
+  replica: 1 | 2;
+}
+
+const label = (i: Instance) => `${i.name} replica ${i.replica}`;
+
+function instanceUrl(platform: Platform, i: Instance): string {
+  const url = i.replica === 1 ? platform.urls[i.name] : platform.replicaUrls[i.name];
+  if (!url) throw new Error(`${label(i)} is not part of this platform`);
+  return url;
+}
+
+/**
+ * The OS processes of one replica: the service's processes of this platform
+ * (servicePids) whose environment carries this replica's port, the one
+ * variable two replicas differ in.
+ */
+export function instancePids(platform: Platform, prefix: string, i: Instance): number[] {
+  const marker = `${portVariable(i.name)}=${new URL(instanceUrl(platform, i)).port}`;
+  return servicePids(i.name, prefix).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, "latin1").split("\0").includes(marker);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** kill -9 of one replica; resolves with its pids once none is left. */
+async function killInstance(platform: Platform, prefix: string, i: Instance, timeoutMs = 10_000) {
+  const pids = instancePids(platform, prefix, i);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (instancePids(platform, prefix, i).length > 0) {
+    if (Date.now() > deadline)
+      throw new Error(`${label(i)} still running after kill -9 of ${pids.join(",")}`);
+    await sleep(50);
+  }
+  return pids;
+}
+
+interface ReplicaSupervisor {
+  busy: Set<string>;
+  selfExits: string[];
+  restart(i: Instance): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * chaos.ts's supervisor, per replica: a replica that ends by itself is
+ * restarted (and reported) while the other one runs on. Its kill of leftovers
+ * before a restart touches that replica only.
+ */
+function superviseReplicas(platform: Platform, prefix: string, log: (l: string) => void): ReplicaSupervisor {
+  const busy = new Set<string>();
+  const selfExits: string[] = [];
+  let stopped = false;
+  const instances = REPLICATED.flatMap((name): Instance[] => [
+    { name, replica: 1 },
+    { name, replica: 2 },
+  ]);
+  const restart = async (i: Instance) => {
+    busy.add(label(i));
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await killInstance(platform, prefix, i);
+          if (i.replica === 1) await platform.restart(i.name);
+          else await platform.restartReplica(i.name);
+          return;
+        } catch (error) {
+          if (stopped || attempt >= 20) throw error;
+          log(`[chaos] ${label(i)} did not come back (attempt ${attempt}): ${firstLine(error)}`);
+          await sleep(2000);
+        }
+      }
+    } finally {
+      busy.delete(label(i));
+    }
+  };
+  const timer = setInterval(() => {
+    for (const i of instances) {
+      if (stopped || busy.has(label(i)) || instancePids(platform, prefix, i).length > 0) continue;
+      const proc = i.replica === 1 ? platform.processes.get(i.name) : platform.replicas.get(i.name);
+      const lines = proc?.output().trim().split("\n") ?? [];
+      const why = lines.findLast((l) => /error|exception|fatal/i.test(l)) ?? lines.at(-1) ?? "";
+      selfExits.push(`${label(i)}: ${why.trim().slice(0, 300)}`);
+      const dir = process.env.CHAOS_CRASH_LOG_DIR;
+      if (dir) writeFileSync(path.join(dir, `${i.name}-${i.replica}-${Date.now()}.log`), lines.join("\n"));
+      log(`[chaos] ${label(i)} exited by itself; restarting it`);
+      void restart(i).catch((error: unknown) =>
+        log(`[chaos] ${label(i)} restart failed: ${firstLine(error)}`),
+      );
+    }
+  }, 1000);
+  return {
+    busy,
+    selfExits,
+    restart,
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}
+
+// ---------------------------------------------------------------- the infrastructure
+
+function portOpen(address: string): Promise<boolean> {
+  const at = address.lastIndexOf(":");
+  return new Promise((resolve) => {
+    const socket = net.connect({
+      host: address.slice(0, at),
+      port: Number(address.slice(at + 1)),
+      timeout: 1000,
+    });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/**
+ * Fails at once, naming what is missing, unless all three brokers run (from
+ * their pid files) and answer, and the Temporal server answers.
+ */
+export async function checkProductionInfra(log: (line: string) => void): Promise<void> {
+  const up = "start it with: ACCORD_TOPOLOGY=production bash infra/infra.sh up";
+  const pids = brokerPids();
+  for (const n of CLUSTER_NODES) {
+    if (pids[n] === undefined || !(await portOpen(brokerAddress(n))))
+      throw new Error(`kafka node ${n} (${brokerAddress(n)}) is not running; ${up} kafka`);
+  }
+  const temporal = process.env.TEMPORAL_ADDRESS ?? "";
+  if (!(await portOpen(temporal)))
+    throw new Error(`the Temporal server ${temporal} does not answer; ${up} temporal`);
+  log(`[chaos] production infrastructure: kafka ${process.env.KAFKA_BROKERS}, temporal ${temporal}`);
+}
+
+// ---------------------------------------------------------------- the run
+
+export async function runProductionChaos(options: ProductionOptions): Promise<ProductionReport> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const loadStart = os.loadavg();
+  await checkProductionInfra(log);
+  await checkIdentities(log);
+  const tag = randomUUID().slice(0, 6).toUpperCase();
+  const taskQueue = `orders-chaos-prod-${tag.toLowerCase()}`;
+  log(`[chaos] starting the platform, two replicas of ${REPLICATED.join(", ")} (task queue ${taskQueue})`);
+  const { platform, prefix, cleanup } = await startIsolatedPlatform(
+    `chaos-prod-${tag.toLowerCase()}.`,
+    { orchestrator: { ORDERS_TASK_QUEUE: taskQueue } },
+    { replicas: REPLICATED },
+  );
+  try {
+    const stock = catalogue(tag);
+    await stockCatalogue(platform, stock);
+    const supervisor = superviseReplicas(platform, prefix, log);
+    const load = startLoad(platform, stock, options.ratePerSecond, log);
+    const loadFrom = Date.now();
+    const faults: { fault: ProductionFault; result: FaultResult; window: FaultWindow }[] = [];
+    try {
+      await sleep(options.warmupS * 1000);
+      for (const fault of options.faults) {
+        faults.push({ fault, ...(await inject(platform, prefix, fault, supervisor, log)) });
+        await sleep(options.gapS * 1000);
+      }
+      await sleep(options.cooldownS * 1000);
+    } finally {
+      await load.stop();
+    }
+    const loadTo = Date.now();
+    const afterFaults = os.loadavg();
+    log(`[chaos] load stopped: ${load.stats.placed} orders placed; waiting for quiescence`);
+    const quiet = await quiescence(platform, options.quiescenceTimeoutS, log);
+    const quiescenceSeconds = Math.round((Date.now() - loadTo) / 1000);
+    supervisor.stop();
+    const invariants = [quiet, ...(await checkInvariants(platform, stock, load, taskQueue))];
+
+    const times = await confirmationTimes(platform);
+    const results: ProductionFaultResult[] = faults.map(({ result, window }) => ({
+      ...result,
+      window,
+      confirmations: times.filter((t) => t >= window.from && t <= window.to).length,
+      longestPause: longestPause(times, window),
+    }));
+    const limit = options.maxConfirmationPauseS;
+    invariants.push(brokerPauseInvariant(faults, results, limit));
+    const pauses = gapsOver(times, { from: loadFrom, to: loadTo })
+      .filter((p) => p.seconds > limit)
+      .map((p) => ({
+        ...p,
+        during: results.filter((r) => overlaps(p, r.window)).map((r) => r.fault),
+      }));
+    return {
+      faults: results,
+      invariants,
+      selfExits: supervisor.selfExits,
+      load: { ...load.stats },
+      ok: invariants.every((i) => i.ok) && results.every((f) => f.outcome !== "not recovered"),
+      pauses,
+      confirmations: {
+        count: times.length,
+        perSecondUnderLoad:
+          Math.round((times.filter((t) => t <= loadTo).length / ((loadTo - loadFrom) / 1000)) * 100) / 100,
+        latencyS: await confirmationLatency(platform),
+      },
+      loadAverage: { start: loadStart, afterFaults, end: os.loadavg() },
+      infrastructure: {
+        kafkaBrokers: process.env.KAFKA_BROKERS ?? "",
+        temporalAddress: process.env.TEMPORAL_ADDRESS ?? "",
+      },
+      rate: options.ratePerSecond,
+      quiescenceSeconds,
+    };
+  } finally {
+    log("[chaos] stopping the platform");
+    await cleanup().catch((error: unknown) => log(`[chaos] stop failed: ${String(error)}`));
+  }
+}
+
+/** Every broker fault's window must hold no pause between confirmations over the limit. */
+function brokerPauseInvariant(
+  faults: { fault: ProductionFault }[],
+  results: ProductionFaultResult[],
+  limitS: number,
+): InvariantResult {
+  const invariant = `no pause between confirmations over ${limitS} s while a broker is down`;
+  const windows = results.filter((_, k) => faults[k]?.fault.kind === "broker");
+  if (windows.length === 0) return { invariant, ok: false, detail: "no broker was taken down" };
+  const problems: string[] = [];
+  const lines = windows.map((r) => {
+    const p = r.longestPause;
+    const line = `${r.fault}: longest pause ${round1(p.seconds)} s (${clock(p.from)} -> ${clock(p.to)}), ${r.confirmations} confirmations in ${clock(r.window.from)} -> ${clock(r.window.to)}`;
+    if (p.seconds > limitS || r.outcome === "not recovered") problems.push(line);
+    return line;
+  });
+  return {
+    invariant,
+    ok: problems.length === 0,
+    detail: (problems.length > 0 ? problems : lines).join("; "),
+  };
+}
+
+const clock = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+
+async function inject(
+  platform: Platform,
+  prefix: string,
+  fault: ProductionFault,
+  supervisor: ReplicaSupervisor,
+  log: (line: string) => void,
+): Promise<{ result: FaultResult; window: FaultWindow }> {
+  const from = Date.now();
+  const elapsed = () => round1((Date.now() - from) / 1000);
+  const done = (result: Omit<FaultResult, "recoverySeconds">, to = Date.now()) => ({
+    result: { ...result, recoverySeconds: elapsed() },
+    window: { from, to },
+  });
+  if (fault.kind === "broker") {
+    const what = `kill -9 kafka broker ${fault.node} (${fault.downS} s down)`;
+    try {
+      const pid = await killBroker(fault.node);
+      log(`[chaos] kill -9 kafka node ${fault.node} (pid ${pid}); down for ${fault.downS} s under load`);
+      await sleep(fault.downS * 1000);
+      const restartFrom = Date.now();
+      log(`[chaos] infra.sh up kafka (node ${fault.node})`);
+      const newPid = await startBroker(fault.node);
+      const back = Date.now();
+      const ready = await allReady(platform, 90_000);
+      return done(
+        {
+          fault: what,
+          outcome: ready ? "recovered" : "not recovered",
+          detail: `pid ${pid} killed; infra.sh up kafka brought node ${fault.node} back (pid ${newPid}) and all three live in ${round1((back - restartFrom) / 1000)} s${ready ? "" : "; some service never ready again"}`,
+        },
+        back,
+      );
+    } catch (error) {
+      return done({ fault: what, outcome: "not recovered", detail: firstLine(error) });
+    }
+  }
+  if (fault.kind === "replica") {
+    const i: Instance = { name: fault.service, replica: fault.replica };
+    const what = `kill -9 ${label(i)}`;
+    supervisor.busy.add(label(i));
+    try {
+      const pids = await killInstance(platform, prefix, i);
+      log(`[chaos] ${what} (pids ${pids.join(",")}); the other replica alone for ${fault.downS} s`);
+      await sleep(fault.downS * 1000);
+      await supervisor.restart(i);
+      const back = Date.now();
+      supervisor.busy.add(label(i));
+      const ready = await allReady(platform, 90_000);
+      return done(
+        {
+          fault: what,
+          outcome: ready ? "recovered" : "not recovered",
+          detail: `killed pids ${pids.join(",")}; restarted after ${fault.downS} s${ready ? "" : "; some service never ready again"}`,
+        },
+        back,
+      );
+    } catch (error) {
+      return done({ fault: what, outcome: "not recovered", detail: firstLine(error) });
+    } finally {
+      supervisor.busy.delete(label(i));
+    }
+  }
+  const result = await restartInfra(platform, "temporal", log);
+  return { result: { ...result, fault: "restart temporal server" }, window: { from, to: Date.now() } };
+}
+
+/** When each of the run's orders became CONFIRMED (the orders database's clock), ascending epoch ms. */
+async function confirmationTimes(platform: Platform): Promise<number[]> {
+  const rows = await queryDb<{ t: number }>(
+    platform.databases.orders,
+    "SELECT (extract(epoch FROM changed_at) * 1000)::float8 AS t FROM order_status_history WHERE status = 'CONFIRMED' ORDER BY 1",
+  );
+  return rows.map((r) => Number(r.t));
+}
+
+async function confirmationLatency(platform: Platform): Promise<{ p50: number; p95: number; max: number }> {
+  const rows = await queryDb<{ p: number[] | null }>(
+    platform.databases.orders,
+    `SELECT percentile_cont(ARRAY[0.5, 0.95, 1]) WITHIN GROUP (ORDER BY extract(epoch FROM h.changed_at - o.created_at)) AS p
+     FROM order_status_history h JOIN orders o USING (order_id) WHERE h.status = 'CONFIRMED'`,
+  );
+  const [p50 = 0, p95 = 0, max = 0] = (rows[0]?.p ?? []).map((v) => round1(Number(v)));
+  return { p50, p95, max };
+}
+
+// ---------------------------------------------------------------- the report
+
+export function formatProductionReport(report: ProductionReport): string {
+  const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(" / ");
+  const c = report.confirmations;
+  const windows = report.faults.map(
+    (f) =>
+      `  ${f.fault}: ${clock(f.window.from)} -> ${clock(f.window.to)} UTC, ${f.confirmations} confirmations, longest pause ${round1(f.longestPause.seconds)} s`,
+  );
+  const pauses =
+    report.pauses.length === 0
+      ? ["  none"]
+      : report.pauses.map(
+          (p) =>
+            `  ${round1(p.seconds)} s: ${clock(p.from)} -> ${clock(p.to)} UTC${p.during.length > 0 ? `, during ${p.during.join(", ")}` : ", outside every fault window"}`,
+        );
+  return [
+    `topology: production (kafka ${report.infrastructure.kafkaBrokers}, temporal ${report.infrastructure.temporalAddress}); two replicas of ${REPLICATED.join(", ")}; callers use replica 1's port`,
+    `load ${report.rate} orders/s; load average (1/5/15 min): start ${load(report.loadAverage.start)}, after the faults ${load(report.loadAverage.afterFaults)}, end ${load(report.loadAverage.end)}`,
+    `confirmations: ${c.count} (${c.perSecondUnderLoad}/s under load); placed -> CONFIRMED p50 ${c.latencyS.p50} s, p95 ${c.latencyS.p95} s, max ${c.latencyS.max} s; quiescence ${report.quiescenceSeconds} s after the load stopped`,
+    "",
+    "fault windows (confirmations inside; the longest pause between confirmations overlapping the window):",
+    ...windows,
+    "",
+    "pauses between confirmations over the limit while the load ran:",
+    ...pauses,
+    "",
+    formatReport(report),
+  ].join("\n");
+}
