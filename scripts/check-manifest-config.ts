@@ -73,11 +73,12 @@ async function main(): Promise<number> {
 
   for (const deployment of byKind("Deployment").values()) {
     for (const container of deployment.spec?.template?.spec?.containers ?? []) {
-      const service = serviceOf(container);
+      const service = serviceOfImage(container.image);
       if (service === undefined) continue;
       const where = `Deployment ${deployment.metadata?.name} container ${container.name}`;
       const env = environmentOf(container, configMaps, secrets, (p) => problems.push(`${where}: ${p}`));
-      const found = await checkService(service, env, container);
+      const ports = (container.ports ?? []).map((p) => Number(p.containerPort));
+      const found = await checkServiceEnv(service, env, ports);
       for (const p of found) problems.push(`${where}: ${p}`);
       checked++;
     }
@@ -90,9 +91,9 @@ async function main(): Promise<number> {
   return problems.length === 0 ? 0 : 1;
 }
 
-/** The service a container runs: its image accord/<name>, when services/<name> exists. */
-function serviceOf(container: Container): string | undefined {
-  const match = /^accord\/([a-z-]+)(?::[\w.-]+)?$/.exec(container.image ?? "");
+/** The service an image accord/<name> runs, when services/<name> exists. */
+export function serviceOfImage(image: string | undefined): string | undefined {
+  const match = /^accord\/([a-z-]+)(?::[\w.-]+)?$/.exec(image ?? "");
   if (!match) return undefined;
   try {
     readFileSync(`${ROOT}services/${match[1]}/src/config.ts`);
@@ -158,11 +159,15 @@ function environmentOf(
   return env;
 }
 
-/** Runs the service's loaders on the environment; returns what is wrong. */
-async function checkService(
+/**
+ * Runs the service's loaders on the environment; returns what is wrong.
+ * `declaredPorts` (the container's ports), when given, must hold the port the
+ * service listens on.
+ */
+export async function checkServiceEnv(
   service: string,
   env: Map<string, string>,
-  container: Container,
+  declaredPorts?: number[],
 ): Promise<string[]> {
   const record = Object.fromEntries(env);
   const problems: string[] = [];
@@ -196,17 +201,17 @@ async function checkService(
   }
   const prefix = service.toUpperCase().replace(/-/g, "_");
   const port = Number(record[`${prefix}_PORT`]);
-  const declared = (container.ports ?? []).map((p) => p.containerPort);
-  if (!declared.includes(port))
+  if (declaredPorts && !declaredPorts.includes(port))
     problems.push(
-      `listens on ${prefix}_PORT=${record[`${prefix}_PORT`]}, but the container declares ports ${declared.join(", ") || "none"}`,
+      `listens on ${prefix}_PORT=${record[`${prefix}_PORT`]}, but the container declares ports ${declaredPorts.join(", ") || "none"}`,
     );
   const host = record[`${prefix}_HOST`];
   if (host !== "0.0.0.0" && host !== "::")
     problems.push(
-      `${prefix}_HOST is ${host ?? "unset (127.0.0.1)"}: other pods and the kubelet's probes could not reach it`,
+      `${prefix}_HOST is ${host ?? "unset (127.0.0.1)"}: nothing outside its own network namespace could reach it`,
     );
   return problems;
 }
 
-process.exitCode = await main();
+// Run as a script, not when imported (scripts/check-compose.ts uses the checks above).
+if (process.argv[1] === fileURLToPath(import.meta.url)) process.exitCode = await main();

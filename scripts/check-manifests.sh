@@ -7,10 +7,14 @@
 #      fields; a kind without a schema counts as an error, not a skip);
 #   3. scripts/check-manifest-config.ts: each service's environment, as the
 #      overlay gives it, against that service's own config schema.
-# Exits non-zero when any overlay fails; the last line is a one-line summary.
+# Then docker-compose.yml (no Docker here: scripts/check-compose.ts parses it
+# and checks the production profile, the service environments included) and
+# the HAProxy configurations (haproxy -c, when HAProxy is installed).
+# Exits non-zero when anything fails; the last line is a one-line summary.
 #
-#   bash scripts/check-manifests.sh                 the repository's overlays
-#   bash scripts/check-manifests.sh <dir>           the overlays of another deploy/k8s copy
+#   bash scripts/check-manifests.sh                 the repository's files
+#   bash scripts/check-manifests.sh <dir> [compose] the overlays of another deploy/k8s copy
+#                                                   (and another compose file)
 #
 # kustomize and kubeconform are built once with `go install` at the versions
 # below into .accord/cache/<tool>-<version>. kubeconform embeds no schemas and
@@ -36,6 +40,7 @@ KUSTOMIZE="$CACHE/kustomize-$KUSTOMIZE_VERSION/kustomize"
 KUBECONFORM="$CACHE/kubeconform-$KUBECONFORM_VERSION/kubeconform"
 SCHEMAS="$CACHE/kubernetes-json-schema-$SCHEMA_PACKAGE_VERSION"
 K8S_DIR="${1:-$ROOT/deploy/k8s}"
+COMPOSE_FILE="${2:-$ROOT/docker-compose.yml}"
 
 say() { echo "[check-manifests] $*"; }
 die() {
@@ -127,7 +132,26 @@ for overlay in "$K8S_DIR"/overlays/*/; do
   containers=$((containers + ${n:-0}))
 done
 
-line="$overlays overlays, $resources resources ($valid valid, kubeconform $KUBECONFORM_VERSION -strict, Kubernetes $KUBERNETES_VERSION), $containers service containers against their config schemas"
+say "docker-compose.yml"
+node scripts/check-compose.ts "$COMPOSE_FILE" || failed+=("compose")
+haproxy_checked=0
+if command -v haproxy >/dev/null; then
+  for cfg in "$K8S_DIR/base/console/haproxy.cfg" "$(dirname "$COMPOSE_FILE")/deploy/compose/haproxy.cfg"; do
+    [[ -f "$cfg" ]] || continue
+    # Warnings are expected here: the upstream names resolve only in their cluster or compose network.
+    if haproxy -c -f "$cfg" >"$out/haproxy.log" 2>&1; then
+      haproxy_checked=$((haproxy_checked + 1))
+    else
+      cat "$out/haproxy.log" >&2
+      failed+=("haproxy -c $cfg")
+    fi
+  done
+  haproxy_note="$haproxy_checked HAProxy configs checked"
+else
+  haproxy_note="HAProxy configs NOT checked (haproxy not installed)"
+fi
+
+line="$overlays overlays, $resources resources ($valid valid, kubeconform $KUBECONFORM_VERSION -strict, Kubernetes $KUBERNETES_VERSION), $containers service containers against their config schemas, compose production profile parsed and checked, $haproxy_note"
 if ((${#failed[@]})); then
   say "FAILED: ${failed[*]} | $line"
   exit 1
