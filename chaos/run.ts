@@ -51,7 +51,14 @@ const { FULL, SHORT, checkIdentities, formatReport, runChaos } = await import(".
 if (args.includes("--check")) {
   const log = (line: string) => console.log(line);
   await checkIdentities(log);
-  if (production) await (await import("./production.ts")).checkProductionInfra(log);
+  if (production) {
+    try {
+      await (await import("./production.ts")).checkProductionInfra(log);
+    } catch (error) {
+      console.error(`[chaos] ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    }
+  }
   process.exit(0);
 }
 const short = args.includes("--short");
