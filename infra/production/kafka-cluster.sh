@@ -27,6 +27,16 @@ kafka_controller_port() { echo $((KAFKA_CONTROLLER_PORT + 2 * ($1 - 1))); }
 kafka_broker_pidfile() { echo "$RUN/kafka-broker-$1.pid"; }
 kafka_broker_log() { echo "$LOGS/kafka-broker-$1.log"; }
 
+# True while node n's process runs. Not pidfile_alive alone: a kill -9'd JVM
+# stays a zombie (kill -0 succeeds) until it is reaped, which can take a while.
+kafka_broker_running() {
+  local pidfile state
+  pidfile="$(kafka_broker_pidfile "$1")"
+  pidfile_alive "$pidfile" || return 1
+  state="$(sed -E 's/.*\) (.).*/\1/' "/proc/$(cat "$pidfile")/stat" 2>/dev/null)" || return 1
+  [[ -n "$state" && "$state" != Z ]]
+}
+
 # host:port of every node's client listener, comma-separated (what KAFKA_BROKERS lists).
 kafka_bootstrap() {
   local n list=()
@@ -112,7 +122,7 @@ kafka_up() {
   for n in "${KAFKA_CLUSTER_NODES[@]}"; do
     if port_open "$KAFKA_HOST" "$(kafka_broker_port "$n")"; then
       say "kafka: reusing node $n on $KAFKA_HOST:$(kafka_broker_port "$n")"
-    elif pidfile_alive "$(kafka_broker_pidfile "$n")"; then
+    elif kafka_broker_running "$n"; then
       say "kafka: node $n (pid $(cat "$(kafka_broker_pidfile "$n")")) is still starting; waiting for it"
       starting+=("$n")
     else
@@ -144,7 +154,7 @@ kafka_up() {
 kafka_down() {
   local n pid pids=()
   for n in "${KAFKA_CLUSTER_NODES[@]}"; do
-    if pidfile_alive "$(kafka_broker_pidfile "$n")"; then
+    if kafka_broker_running "$n"; then
       pid="$(cat "$(kafka_broker_pidfile "$n")")"
       say "stopping kafka node $n (pid $pid)"
       kill "$pid" 2>/dev/null || true

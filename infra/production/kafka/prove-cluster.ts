@@ -230,12 +230,13 @@ try {
   );
 
   // 4. A second node down (and with it the controller quorum: 1 of 3 voters).
+  // The producer connects (and gets its producer id) while two nodes answer.
+  const lonely = await createIdempotentProducer(client("test", 1));
   const second = ([1, 2, 3] as const).find(
     (n) => n !== first && brokerPids()[n] !== undefined,
   ) as ClusterNode;
   const secondPid = await killBroker(second);
   say(`kill -9 node ${second} (pid ${secondPid}): one node of three left`);
-  const lonely = await createIdempotentProducer(client("test", 1));
   const attempts: string[] = [];
   for (const event of events(3)) {
     started = Date.now();
