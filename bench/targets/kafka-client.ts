@@ -5,6 +5,7 @@ import { performance } from "node:perf_hooks";
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@platformatic/kafka";
+import type { EachBatchPayload, EachMessagePayload } from "kafkajs";
 import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
 import { OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import {
@@ -34,7 +35,9 @@ import type { LatencySummary } from "../lib/stats.ts";
  * BATCH (the outbox relay's batch), one send at a time, as the relay does;
  * (2) consume them in a fresh group, decode and validate each (decodeEvent:
  * the envelope check and protobuf decode every consumer does), commit the
- * next offset of each partition after each batch; (3) send single events
+ * next offset of each partition after each batch; (2b) read the first
+ * EACH_EVENTS again in a second group, committing after every message as
+ * lib/messaging's runEventConsumer does; (3) send single events
  * open loop at RATE/s for LATENCY_SECONDS, ack latency from the scheduled
  * send. Prints one JSON line (KafkaClientRoundOutput).
  */
@@ -71,6 +74,16 @@ export interface KafkaClientRoundOutput {
     sendLag: LatencySummary;
     cpuMs: number;
   };
+  /** A second group over the first events, an offset commit after every message (lib/messaging's runEventConsumer). */
+  consumeEachMessage: {
+    joinMs: number;
+    wallMs: number;
+    /** From creating the consumer to the last commit (the join included). */
+    cpuMs: number;
+    handled: number;
+    commits: number;
+    perSec: number;
+  };
   /** CPU of decodeEvent alone over the same events, no client: the part of consume that is not the client. */
   decodeOnlyCpuMs: number;
   rssMb: { baseline: number; peak: number; end: number };
@@ -84,14 +97,16 @@ interface ClientUnderTest {
   send(events: readonly EncodedEvent[]): Promise<void>;
   stopProducer(): Promise<void>;
   /**
-   * Joins the group, hands every message to handle, commits after each batch;
+   * Joins the group, hands every message to handle, commits after each batch
+   * (or after each message, as lib/messaging's runEventConsumer does);
    * resolves once `total` messages were handled and their offsets committed.
-   * Returns the number of batches committed and when the first message came.
+   * Returns the number of commits and when the first message came.
    */
   consumeAll(
     groupId: string,
     total: number,
     handle: (value: Buffer | null, headers: RawHeaders) => void,
+    commitAfter: "batch" | "message",
   ): Promise<{ batches: number; firstAt: number }>;
 }
 
@@ -103,6 +118,7 @@ const eventCount = Number(env.KAFKA_CLIENT_EVENTS ?? 20_000);
 const batchSize = Number(env.KAFKA_CLIENT_BATCH ?? 200);
 const rate = Number(env.KAFKA_CLIENT_RATE ?? 200);
 const latencySeconds = Number(env.KAFKA_CLIENT_LATENCY_SECONDS ?? 20);
+const eachMessageCount = Number(env.KAFKA_CLIENT_EACH_EVENTS ?? 1_500);
 const brokers = (env.KAFKA_BROKERS ?? "127.0.0.1:9092")
   .split(",")
   .map((b) => b.trim())
@@ -195,7 +211,7 @@ async function kafkajsClient(): Promise<ClientUnderTest> {
     },
     send,
     stopProducer: () => producer.disconnect(),
-    async consumeAll(group, total, handle) {
+    async consumeAll(group, total, handle, commitAfter) {
       const consumer = kafka.consumer({
         groupId: group,
         allowAutoTopicCreation: false,
@@ -213,26 +229,38 @@ async function kafkajsClient(): Promise<ClientUnderTest> {
       consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
       await consumer.connect();
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      const commitEach = async ({ topic: t, partition, message }: EachMessagePayload) => {
+        firstAt ||= performance.now();
+        handle(message.value, message.headers as RawHeaders);
+        await consumer.commitOffsets([
+          { topic: t, partition, offset: (BigInt(message.offset) + 1n).toString() },
+        ]);
+        batches += 1;
+        handled += 1;
+        if (handled >= total) finish();
+      };
+      const commitBatch = async ({ batch, resolveOffset }: EachBatchPayload) => {
+        if (batch.messages.length === 0) return;
+        firstAt ||= performance.now();
+        for (const message of batch.messages) {
+          handle(message.value, message.headers as RawHeaders);
+          resolveOffset(message.offset);
+        }
+        const last = batch.messages.at(-1)?.offset ?? batch.lastOffset();
+        await consumer.commitOffsets([
+          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
+        ]);
+        batches += 1;
+        handled += batch.messages.length;
+        if (handled >= total) finish();
+      };
       await consumer.run({
         autoCommit: false,
-        eachBatchAutoResolve: false,
         // lib/messaging's consumers take all of a topic's partitions at once.
         partitionsConsumedConcurrently: 12,
-        eachBatch: async ({ batch, resolveOffset }) => {
-          if (batch.messages.length === 0) return;
-          firstAt ||= performance.now();
-          for (const message of batch.messages) {
-            handle(message.value, message.headers as RawHeaders);
-            resolveOffset(message.offset);
-          }
-          const last = batch.messages.at(-1)?.offset ?? batch.lastOffset();
-          await consumer.commitOffsets([
-            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
-          ]);
-          batches += 1;
-          handled += batch.messages.length;
-          if (handled >= total) finish();
-        },
+        ...(commitAfter === "message"
+          ? { eachMessage: commitEach }
+          : { eachBatchAutoResolve: false, eachBatch: commitBatch }),
       });
       try {
         await done;
@@ -275,7 +303,7 @@ async function platformaticClient(): Promise<ClientUnderTest> {
     },
     send,
     stopProducer: () => producer.close(),
-    async consumeAll(group, total, handle) {
+    async consumeAll(group, total, handle, commitAfter) {
       const consumer = new Consumer<string, Buffer, string, string>({
         ...common,
         groupId: group,
@@ -314,7 +342,8 @@ async function platformaticClient(): Promise<ClientUnderTest> {
           handle(message.value, Object.fromEntries(message.headers));
           pending = message;
           handled += 1;
-          if (stream.readableLength === 0 || handled >= total) await commitPending();
+          if (commitAfter === "message" || stream.readableLength === 0 || handled >= total)
+            await commitPending();
           if (handled >= total) break;
         }
         await stream.close();
@@ -356,15 +385,36 @@ async function main(): Promise<KafkaClientRoundOutput> {
   let received = 0;
   cpu = process.cpuUsage();
   t0 = performance.now();
-  const { batches, firstAt } = await kafka.consumeAll(groupId, total, (value, headers) => {
-    const event = decodeEvent(eventRegistry, { value, headers });
-    if (event.type !== OrderPlacedSchema.typeName) throw new Error(`unexpected event ${event.type}`);
-    ids.add(event.id);
-    received += 1;
-  });
+  const { batches, firstAt } = await kafka.consumeAll(
+    groupId,
+    total,
+    (value, headers) => {
+      const event = decodeEvent(eventRegistry, { value, headers });
+      if (event.type !== OrderPlacedSchema.typeName) throw new Error(`unexpected event ${event.type}`);
+      ids.add(event.id);
+      received += 1;
+    },
+    "batch",
+  );
   const consumeEnd = performance.now();
   const consumeCpu = cpuMsSince(cpu);
   if (received < total) throw new Error(`consumed ${received} of ${total} events`);
+
+  // (2b) the first events again in a second group, committing after every message as the platform's consumers do.
+  let eachHandled = 0;
+  cpu = process.cpuUsage();
+  const eachStart = performance.now();
+  const each = await kafka.consumeAll(
+    `${groupId}-each`,
+    eachMessageCount,
+    (value, headers) => {
+      decodeEvent(eventRegistry, { value, headers });
+      eachHandled += 1;
+    },
+    "message",
+  );
+  const eachEnd = performance.now();
+  const eachCpu = cpuMsSince(cpu);
 
   // (3) single events at a fixed offered rate: the produce-ack latency a trickle of orders sees.
   cpu = process.cpuUsage();
@@ -413,6 +463,14 @@ async function main(): Promise<KafkaClientRoundOutput> {
       ackLatency: loop.latency,
       sendLag: loop.sendLag,
       cpuMs: loopCpu,
+    },
+    consumeEachMessage: {
+      joinMs: each.firstAt - eachStart,
+      wallMs: eachEnd - each.firstAt,
+      cpuMs: eachCpu,
+      handled: eachHandled,
+      commits: each.batches,
+      perSec: (eachHandled / (eachEnd - each.firstAt)) * 1000,
     },
     decodeOnlyCpuMs,
     rssMb: { baseline, peak: Math.max(peak, end), end },
