@@ -16,12 +16,16 @@
 # KAFKA_NODE_ID (default 1), KAFKA_CONTROLLER_QUORUM_VOTERS (id@host:port,...:
 # a static quorum; unset, the node is a quorum of its own, formatted
 # --standalone), KAFKA_REPLICATION_FACTOR and KAFKA_MIN_INSYNC_REPLICAS
-# (default 1 each: every topic, the internal ones included).
+# (default 1 each: every topic, the internal ones included), and
+# KAFKA_BROKER_SESSION_TIMEOUT_MS / KAFKA_BROKER_HEARTBEAT_INTERVAL_MS: how soon
+# the controllers fence a broker that stopped heartbeating, so its partitions
+# get new leaders (Kafka's defaults, 9000 / 2000 ms, unless set).
 set -euo pipefail
 
 : "${KAFKA_HOST:=127.0.0.1}" "${KAFKA_PORT:=9092}" "${KAFKA_CONTROLLER_PORT:=9093}"
 : "${KAFKA_LOG_DIR:?}" "${KAFKA_ADMIN_PASSWORD:?}" "${KAFKA_CONTROLLER_PASSWORD:?}"
 : "${KAFKA_NODE_ID:=1}" "${KAFKA_REPLICATION_FACTOR:=1}" "${KAFKA_MIN_INSYNC_REPLICAS:=1}"
+: "${KAFKA_BROKER_SESSION_TIMEOUT_MS:=9000}" "${KAFKA_BROKER_HEARTBEAT_INTERVAL_MS:=2000}"
 if [[ -n "${KAFKA_CONTROLLER_QUORUM_VOTERS:-}" ]]; then
   quorum="controller.quorum.voters=$KAFKA_CONTROLLER_QUORUM_VOTERS"
 else
@@ -64,6 +68,8 @@ num.partitions=3
 default.replication.factor=$KAFKA_REPLICATION_FACTOR
 min.insync.replicas=$KAFKA_MIN_INSYNC_REPLICAS
 unclean.leader.election.enable=false
+broker.session.timeout.ms=$KAFKA_BROKER_SESSION_TIMEOUT_MS
+broker.heartbeat.interval.ms=$KAFKA_BROKER_HEARTBEAT_INTERVAL_MS
 offsets.topic.replication.factor=$KAFKA_REPLICATION_FACTOR
 offsets.topic.num.partitions=10
 transaction.state.log.replication.factor=$KAFKA_REPLICATION_FACTOR

@@ -78,6 +78,8 @@ kafka_cluster_id() {
 }
 
 # Writes node n's server.properties and formats its storage on first use.
+# A lost broker is fenced after 3 s without heartbeats (Kafka's default: 9 s),
+# so its partitions' leaders move within the 5 s the confirmations may pause.
 kafka_broker_prepare() {
   local n="$1" dir="$KAFKA_CLUSTER_DIR/broker-$1"
   local conf="$dir/server.properties"
@@ -87,6 +89,7 @@ kafka_broker_prepare() {
   mkdir -p "$dir/logs"
   (umask 077 && KAFKA_NODE_ID="$n" KAFKA_PORT="$port" KAFKA_CONTROLLER_PORT="$controller_port" \
     KAFKA_CONTROLLER_QUORUM_VOTERS="$voters" KAFKA_REPLICATION_FACTOR=3 KAFKA_MIN_INSYNC_REPLICAS=2 \
+    KAFKA_BROKER_SESSION_TIMEOUT_MS=3000 KAFKA_BROKER_HEARTBEAT_INTERVAL_MS=750 \
     KAFKA_LOG_DIR="$dir/logs" KAFKA_ADMIN_PASSWORD="$(kafka_password admin)" \
     KAFKA_CONTROLLER_PASSWORD="$(kafka_password controller)" \
     bash "$ROOT/infra/kafka/server-properties.sh" >"$conf") || die "kafka: could not write $conf"
