@@ -32,6 +32,8 @@ export const infraEnv = {
   PGUSER: z.string().default("accord"),
   PGPASSWORD: z.string().default("accord"),
   KAFKA_BROKERS: z.string().default("127.0.0.1:9092"),
+  /** Event consumers commit handled offsets together at most this often; 0: each at once (lib/messaging/kafka.ts). */
+  KAFKA_COMMIT_INTERVAL_MS: z.coerce.number().int().min(0).max(10_000).default(0),
   AMQP_URL: z.string().url().default("amqp://accord:accord@127.0.0.1:5672"),
   TEMPORAL_ADDRESS: z.string().default("127.0.0.1:7233"),
   TEMPORAL_NAMESPACE: z.string().default("default"),

@@ -72,6 +72,7 @@ async function freshTopic(partitions = 3): Promise<string> {
 async function consume(
   topic: string,
   handle: EventHandler,
+  commitIntervalMs?: number,
 ): Promise<{ groupId: string; consumer: RunningConsumer }> {
   const groupId = `test-group-${uuidv7()}`;
   groupIds.push(groupId);
@@ -82,6 +83,7 @@ async function consume(
     handle,
     logger,
     dlqProducer: producer,
+    ...(commitIntervalMs === undefined ? {} : { commitIntervalMs }),
   });
   running.push(consumer);
   return { groupId, consumer };
@@ -169,6 +171,26 @@ describe("Kafka events (real broker)", () => {
 
     await consumer.stop();
     expect(await committedOffsets(groupId, topic)).toMatchObject({ [record.partition]: "1" });
+  });
+
+  it("with a commit interval, commits handled offsets together: not per event, and all of them at stop", async () => {
+    const topic = await freshTopic(1);
+    const events = Array.from({ length: 5 }, () => orderPlacedEvent());
+    await publishEvents(producer, topic, events);
+    const handled: string[] = [];
+    // Longer than the test: nothing is committed before stop() but by the flush at stop.
+    const { groupId, consumer } = await consume(
+      topic,
+      async (_event, record) => {
+        handled.push(record.offset);
+      },
+      10_000,
+    );
+    await vi.waitFor(() => expect(handled).toEqual(["0", "1", "2", "3", "4"]), WAIT);
+    // Handled, not yet committed: the group has no offset for the partition.
+    expect(await committedOffsets(groupId, topic)).toEqual({ 0: "-1" });
+    await consumer.stop();
+    expect(await committedOffsets(groupId, topic)).toEqual({ 0: "5" });
   });
 
   it("routes undecodable bytes to <topic>.dlq with the reason and goes on with the next event", async () => {

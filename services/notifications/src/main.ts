@@ -122,6 +122,7 @@ await runService({
       handle: createDispatcher({ pool, channel: publishChannel, names, logger }),
       logger,
       dlqProducer,
+      commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
     });
     host.onShutdown("kafka consumer", () => eventConsumer.stop());
     host.onShutdown(

@@ -135,6 +135,8 @@ export interface BridgeOptions extends BridgeHandlerOptions {
   dlqProducer: EventProducer;
   groupId: string;
   topics: readonly string[];
+  /** KAFKA_COMMIT_INTERVAL_MS (lib/messaging/kafka.ts). */
+  commitIntervalMs?: number;
 }
 
 /** Consumes the topics in one group and feeds the handler; stop() the result to leave the group. */
@@ -146,5 +148,6 @@ export function startBridge(options: BridgeOptions): Promise<RunningConsumer> {
     handle: createBridgeHandler(options),
     logger: options.logger,
     dlqProducer: options.dlqProducer,
+    commitIntervalMs: options.commitIntervalMs,
   });
 }

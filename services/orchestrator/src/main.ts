@@ -83,6 +83,7 @@ await runService({
       dlqProducer,
       groupId: config.ORCHESTRATOR_GROUP_ID,
       topics,
+      commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
       // The worker's own connection: sagas start eagerly on this process's worker.
       client: worker.client,
       eagerStart: true,

@@ -34,6 +34,7 @@ await runService({
       ordersTopic: config.ORDERS_EVENTS_TOPIC,
       paymentsTopic: config.ORDERS_PAYMENTS_TOPIC,
       groupId: config.ORDERS_CONSUMER_GROUP,
+      commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
     });
     host.onShutdown("payment events consumer", () => paymentEvents.stop());
     const lag = {

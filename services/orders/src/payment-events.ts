@@ -157,6 +157,8 @@ export interface PaymentEventsConsumerOptions extends PaymentEventsHandlerDeps {
   /** payments.events (under the run's prefix). */
   paymentsTopic: string;
   groupId: string;
+  /** KAFKA_COMMIT_INTERVAL_MS (lib/messaging/kafka.ts). */
+  commitIntervalMs?: number;
 }
 
 export interface PaymentEventsConsumer {
@@ -190,6 +192,7 @@ export function startPaymentEventsConsumer(options: PaymentEventsConsumerOptions
           handle: createPaymentEventsHandler(options),
           logger,
           dlqProducer,
+          commitIntervalMs: options.commitIntervalMs,
         });
         logger.info({ topic: paymentsTopic, groupId }, "payment events consumer running");
         return;
