@@ -188,9 +188,20 @@ temporal_ui_up() {
   wait_for "temporal web UI" 60 "$log" "$pidfile" temporal_ui_ready
 }
 
+# True when the server on the port is this topology's: the "accord" cluster
+# on PostgreSQL, not the dev server on SQLite. A shell that sourced
+# infra/env.sh in the development topology exports TEMPORAL_PORT=7233, which
+# the production defaults then keep.
+temporal_server_ours() {
+  "$(temporal_bin)" operator cluster describe --address "$(temporal_address)" -o json 2>/dev/null |
+    grep -q '"persistenceStore": "postgres12"'
+}
+
 temporal_up() {
   local pidfile="$RUN/temporal-server.pid"
   if port_open "$TEMPORAL_HOST" "$TEMPORAL_PORT"; then
+    temporal_server_ours ||
+      die "temporal: the server on $(temporal_address) is not the production one (no PostgreSQL persistence): the development dev server? TEMPORAL_PORT=$TEMPORAL_PORT and TEMPORAL_UI_PORT=$TEMPORAL_UI_PORT may come from a shell that sourced infra/env.sh without ACCORD_TOPOLOGY=production; unset them (production uses 7333 and 8333)"
     say "temporal: reusing the server on $(temporal_address)"
   elif pidfile_alive "$pidfile"; then
     say "temporal: pid $(cat "$pidfile") is still starting; waiting for it"
@@ -211,8 +222,10 @@ temporal_down() {
 }
 
 temporal_status() {
-  if temporal_ready; then
+  if temporal_server_ours; then
     echo "temporal  up    $(temporal_address) (server $TEMPORAL_SERVER_VERSION on PostgreSQL)"
+  elif temporal_ready; then
+    echo "temporal  other $(temporal_address) (a Temporal server without PostgreSQL: not the production one)"
   else
     echo "temporal  down  $(temporal_address)"
   fi
