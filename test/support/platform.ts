@@ -40,6 +40,8 @@ export interface PlatformOptions {
    * and outbox relays share the work as replicas behind a load balancer do.
    */
   replicas?: readonly ReplicatedService[];
+  /** How long a (re)started process may take to answer /readyz; 60 s unless given. */
+  startTimeoutMs?: number;
 }
 
 /** The variable that carries a service's port (ORDERS_PORT, ...): the only difference between two replicas. */
@@ -165,15 +167,21 @@ export async function startPlatform(
     ...overrides[name],
     ...extra,
   });
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const start = async (name: ServiceName, extra: Record<string, string> = {}) => {
-    const proc = await startServiceProcess(entryPoint(name), environment(name, extra), ports[name], 60_000);
+    const proc = await startServiceProcess(
+      entryPoint(name),
+      environment(name, extra),
+      ports[name],
+      startTimeoutMs,
+    );
     processes.set(name, proc);
   };
   const startReplica = async (name: ReplicatedService, extra: Record<string, string> = {}) => {
     const port = replicaPorts.get(name);
     if (port === undefined) throw new Error(`${name} has no replica on this platform`);
     const own = { ...environment(name, extra), [portVariable(name)]: String(port) };
-    replicas.set(name, await startServiceProcess(entryPoint(name), own, port, 60_000));
+    replicas.set(name, await startServiceProcess(entryPoint(name), own, port, startTimeoutMs));
   };
   try {
     // External parties and the catalog first (orders prices checkout with it), then the services (in parallel), then the orchestrator.
