@@ -214,7 +214,7 @@ function superviseReplicas(platform: Platform, prefix: string, log: (l: string) 
           return;
         } catch (error) {
           if (stopped || attempt >= 20) throw error;
-          log(`[chaos] ${label(i)} did not come back (attempt ${attempt}): ${firstLine(error)}`);
+          log(`[chaos] ${label(i)} did not come back (attempt ${attempt}): ${lastLines(error)}`);
           await sleep(2000);
         }
       }
@@ -246,6 +246,15 @@ function superviseReplicas(platform: Platform, prefix: string, log: (l: string) 
       clearInterval(timer);
     },
   };
+}
+
+/** The first line of an error and the last lines of the output it carries (a failed start's). */
+function lastLines(error: unknown, count = 6): string {
+  const lines = String(error instanceof Error ? error.message : error)
+    .trim()
+    .split("\n");
+  const tail = lines.length > 1 ? lines.slice(Math.max(1, lines.length - count)) : [];
+  return [lines[0], ...tail.map((l) => `    ${l.slice(0, 300)}`)].join("\n");
 }
 
 // ---------------------------------------------------------------- the infrastructure
@@ -300,7 +309,8 @@ export async function runProductionChaos(options: ProductionOptions): Promise<Pr
   const { platform, prefix, cleanup } = await startIsolatedPlatform(
     `chaos-prod-${tag.toLowerCase()}.`,
     { orchestrator: { ORDERS_TASK_QUEUE: taskQueue } },
-    { replicas: REPLICATED },
+    // A restarted orchestrator bundles its workflows first: over 60 s on the loaded two-core machine.
+    { replicas: REPLICATED, startTimeoutMs: 180_000 },
   );
   try {
     const stock = catalogue(tag);
@@ -415,14 +425,27 @@ async function inject(
       await sleep(fault.downS * 1000);
       const restartFrom = Date.now();
       log(`[chaos] infra.sh up kafka (node ${fault.node})`);
-      const newPid = await startBroker(fault.node);
-      const back = Date.now();
+      // The broker is back when its listener answers; infra.sh goes on (provisioning, all three live).
+      let listening: number | undefined;
+      const watch = (async () => {
+        while (listening === undefined) {
+          if (await portOpen(brokerAddress(fault.node))) listening = Date.now();
+          else await sleep(200);
+        }
+      })();
+      const newPid = await startBroker(fault.node).finally(() => {
+        listening ??= Date.now();
+      });
+      await watch;
+      const back = listening ?? Date.now();
+      const complete = Date.now();
       const ready = await allReady(platform, 90_000);
+      const s = (ms: number) => round1((ms - restartFrom) / 1000);
       return done(
         {
           fault: what,
           outcome: ready ? "recovered" : "not recovered",
-          detail: `pid ${pid} killed; infra.sh up kafka brought node ${fault.node} back (pid ${newPid}) and all three live in ${round1((back - restartFrom) / 1000)} s${ready ? "" : "; some service never ready again"}`,
+          detail: `pid ${pid} killed; infra.sh up kafka: node ${fault.node} (pid ${newPid}) listening after ${s(back)} s, all three live after ${s(complete)} s${ready ? "" : "; some service never ready again"}`,
         },
         back,
       );
