@@ -24,6 +24,12 @@ export RABBITMQ_PASSWORD="${RABBITMQ_PASSWORD:-accord}"
 # replicas of the services behind HAProxy; see docs/adr/0021). The production
 # infrastructure has ports of its own, so both stacks can run side by side.
 export ACCORD_TOPOLOGY="${ACCORD_TOPOLOGY:-development}"
+# A shell (or a parent process) that sourced this file for the other topology
+# exported that topology's Kafka and Temporal addresses; they must not carry over.
+if [[ -n "${ACCORD_ENV_TOPOLOGY:-}" && "$ACCORD_ENV_TOPOLOGY" != "$ACCORD_TOPOLOGY" ]]; then
+  unset KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_BROKERS TEMPORAL_PORT TEMPORAL_UI_PORT TEMPORAL_ADDRESS
+fi
+export ACCORD_ENV_TOPOLOGY="$ACCORD_TOPOLOGY"
 case "$ACCORD_TOPOLOGY" in
   development) ;;
   production)
