@@ -28,6 +28,7 @@ import {
   type ServiceName,
   startPlatform,
 } from "#test/support/platform.ts";
+import { tcpAnswers } from "#test/support/tcp.ts";
 import { killService, servicePids } from "./processes.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -476,19 +477,7 @@ async function infraAnswers(infra: InfraName): Promise<boolean> {
     temporal: hostPort(env.TEMPORAL_ADDRESS ?? "127.0.0.1:7233"),
   };
   const [host, port] = target[infra];
-  const net = await import("node:net");
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port, timeout: 1000 });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
+  return tcpAnswers(`${host}:${port}`);
 }
 
 function hostPort(value: string): [string, number] {

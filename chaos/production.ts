@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -12,6 +11,7 @@ import {
   startBroker,
 } from "#test/support/kafka-cluster.ts";
 import { type Platform, portVariable, queryDb, type ReplicatedService } from "#test/support/platform.ts";
+import { tcpAnswers } from "#test/support/tcp.ts";
 import {
   allReady,
   type ChaosReport,
@@ -262,26 +262,6 @@ function lastLines(error: unknown, count = 6): string {
 
 // ---------------------------------------------------------------- the infrastructure
 
-function portOpen(address: string): Promise<boolean> {
-  const at = address.lastIndexOf(":");
-  return new Promise((resolve) => {
-    const socket = net.connect({
-      host: address.slice(0, at),
-      port: Number(address.slice(at + 1)),
-      timeout: 1000,
-    });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
 /**
  * Fails at once, naming what is missing, unless all three brokers run (from
  * their pid files) and answer, and the Temporal server answers.
@@ -290,11 +270,11 @@ export async function checkProductionInfra(log: (line: string) => void): Promise
   const up = "start it with: ACCORD_TOPOLOGY=production bash infra/infra.sh up";
   const pids = brokerPids();
   for (const n of CLUSTER_NODES) {
-    if (pids[n] === undefined || !(await portOpen(brokerAddress(n))))
+    if (pids[n] === undefined || !(await tcpAnswers(brokerAddress(n))))
       throw new Error(`kafka node ${n} (${brokerAddress(n)}) is not running; ${up} kafka`);
   }
   const temporal = process.env.TEMPORAL_ADDRESS ?? "";
-  if (!(await portOpen(temporal)))
+  if (!(await tcpAnswers(temporal)))
     throw new Error(`the Temporal server ${temporal} does not answer; ${up} temporal`);
   log(`[chaos] production infrastructure: kafka ${process.env.KAFKA_BROKERS}, temporal ${temporal}`);
 }
@@ -432,7 +412,7 @@ async function inject(
       let listening: number | undefined;
       const watch = (async () => {
         while (listening === undefined) {
-          if (await portOpen(brokerAddress(fault.node))) listening = Date.now();
+          if (await tcpAnswers(brokerAddress(fault.node))) listening = Date.now();
           else await sleep(200);
         }
       })();
@@ -453,7 +433,7 @@ async function inject(
       const complete = Date.now();
       const ready = await allReady(platform, 90_000);
       const s = (ms: number) => round1((ms - restartFrom) / 1000);
-      const alive = brokerPids()[fault.node] !== undefined && (await portOpen(brokerAddress(fault.node)));
+      const alive = brokerPids()[fault.node] !== undefined && (await tcpAnswers(brokerAddress(fault.node)));
       const script =
         scriptError === undefined
           ? `infra.sh up kafka: node ${fault.node} (pid ${newPid}) listening after ${s(back)} s, all three live after ${s(complete)} s`

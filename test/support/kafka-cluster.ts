@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { ROOT } from "./service-process.ts";
+import { tcpAnswers } from "./tcp.ts";
 
 /**
  * The production topology's three Kafka nodes (infra/production/kafka-cluster.sh),
@@ -56,27 +56,6 @@ export function brokerPids(): Partial<Record<ClusterNode, number>> {
   return pids;
 }
 
-/** True when something accepts TCP connections on host:port. */
-function answers(address: string): Promise<boolean> {
-  const at = address.lastIndexOf(":");
-  return new Promise((resolve) => {
-    const socket = net.connect({
-      host: address.slice(0, at),
-      port: Number(address.slice(at + 1)),
-      timeout: 1000,
-    });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
 /**
  * kill -9 of node n (by its pid file); resolves with the pid once the process
  * is gone and its client port refuses connections. The port is waited for too:
@@ -89,7 +68,7 @@ export async function killBroker(n: ClusterNode, timeoutMs = 10_000): Promise<nu
     throw new Error(`kafka node ${n} is not running (no live pid in ${brokerPidFile(n)})`);
   process.kill(pid, "SIGKILL");
   const deadline = Date.now() + timeoutMs;
-  while (running(pid) || (await answers(brokerAddress(n)))) {
+  while (running(pid) || (await tcpAnswers(brokerAddress(n)))) {
     if (Date.now() > deadline) throw new Error(`kafka node ${n} (pid ${pid}) still running after kill -9`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -1,0 +1,26 @@
+import net from "node:net";
+
+/**
+ * True when something accepts a TCP connection at "host:port" within a
+ * second. For the runners that wait for infrastructure to go down or come
+ * back; loopback addresses only, like every test here.
+ */
+export function tcpAnswers(address: string): Promise<boolean> {
+  const at = address.lastIndexOf(":");
+  return new Promise((resolve) => {
+    const socket = net.connect({
+      host: address.slice(0, at),
+      port: Number(address.slice(at + 1)),
+      timeout: 1000,
+    });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
