@@ -71,6 +71,23 @@ if (rate !== undefined && !(rate > 0)) {
 const started = new Date();
 const command = `npm run chaos${args.length ? ` -- ${args.join(" ")}` : ""}`;
 const seconds = () => Math.round((Date.now() - started.getTime()) / 1000);
+/** Prints the run's table, writes its report file and exits with its verdict. */
+function finish(run: { title: string; base?: string; ok: boolean; text: string; data: unknown }): never {
+  console.log(`\n${run.text}\n(${seconds()} s)`);
+  const written = writeRunReport({
+    folder: "chaos",
+    title: run.title,
+    command,
+    short,
+    ...(run.base === undefined ? {} : { base: run.base }),
+    startedAt: started,
+    ok: run.ok,
+    text: run.text,
+    data: run.data,
+  });
+  console.log(`report: ${written}`);
+  process.exit(run.ok ? 0 : 1);
+}
 if (production) {
   const { PRODUCTION, PRODUCTION_SHORT, formatProductionReport, runProductionChaos } = await import(
     "./production.ts"
@@ -78,36 +95,20 @@ if (production) {
   const options = { ...(short ? PRODUCTION_SHORT : PRODUCTION) };
   if (rate !== undefined) options.ratePerSecond = rate;
   const report = await runProductionChaos(options);
-  const text = formatProductionReport(report);
-  console.log(`\n${text}\n(${seconds()} s)`);
-  const written = writeRunReport({
-    folder: "chaos",
+  finish({
     title: "Chaos run, production topology",
-    command,
-    short,
     base: short ? "production-short-report" : "production-report",
-    startedAt: started,
     ok: report.ok,
-    text,
+    text: formatProductionReport(report),
     data: { options: { ...options, log: undefined }, report },
   });
-  console.log(`report: ${written}`);
-  process.exit(report.ok ? 0 : 1);
 }
 const options = { ...(short ? SHORT : FULL) };
 if (rate !== undefined) options.ratePerSecond = rate;
 const report = await runChaos(options);
-const text = formatReport(report);
-console.log(`\n${text}\n(${seconds()} s)`);
-const written = writeRunReport({
-  folder: "chaos",
+finish({
   title: "Chaos run",
-  command,
-  short,
-  startedAt: started,
   ok: report.ok,
-  text,
+  text: formatReport(report),
   data: { options: { ...options, log: undefined }, report },
 });
-console.log(`report: ${written}`);
-process.exit(report.ok ? 0 : 1);
