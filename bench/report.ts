@@ -154,7 +154,7 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
         e.lagMs.p99 <= 50
           ? undefined
           : `the orchestrator group committed ${e.bridge.eventsPerSec} events/s over ${e.bridge.partitions} partitions while ${round(e.placement.throughput, 1)} orders/s were placed ` +
-            `(partitions are handled at once, each event committed after its signal-with-start to Temporal returns: ${e.bridge.impliedMsPerEvent} ms per event per partition at that pace), ` +
+            `(partitions are handled at once, each event committed after its workflow start at Temporal returns: ${e.bridge.impliedMsPerEvent} ms per event per partition at that pace), ` +
             `with the orchestrator process at ${e.cpu.groups.orchestrator} % of one core, temporal ${e.cpu.groups.temporal} %, machine ${e.cpu.machineBusy} % busy: ` +
             `Temporal answers slowly because the sagas already started compete with it for the same two cores; ${capacityBound(r.capacity && { ...r.capacity, within: r.e2eWithinCapacity }, e.targetRate)}`,
     });

@@ -132,7 +132,7 @@ describe("tracing", () => {
       ["orders", "accord.orders.v1.orderservice/placeorder"],
       ["orders", `publish ${topics.orders}`],
       ["orchestrator", `process ${topics.orders}`],
-      ["orchestrator", "signalwithstartworkflow:orderworkflow"],
+      ["orchestrator", "startworkflow:orderworkflow"],
       ["orchestrator", "runworkflow:orderworkflow"],
       ["orchestrator", "runactivity:reserveinventory"],
       ["orchestrator", "accord.inventory.v1.inventoryservice/reserve"],
