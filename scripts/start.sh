@@ -25,3 +25,9 @@ Metrics (Prometheus): http://${PROMETHEUS_HOST:-127.0.0.1}:${PROMETHEUS_PORT:-90
 Traces (Zipkin):      http://${ZIPKIN_HOST:-127.0.0.1}:${ZIPKIN_PORT:-9411}/zipkin/
 Run the tests with: npm test        Stop everything with: npm run stop
 MSG
+if [[ "$ACCORD_TOPOLOGY" == production ]]; then
+  cat <<MSG
+Production topology: Kafka ${KAFKA_BROKERS}, Temporal ${TEMPORAL_ADDRESS} (UI http://${TEMPORAL_HOST}:${TEMPORAL_UI_PORT}),
+two replicas of each service behind HAProxy (stats http://127.0.0.1:8404/stats). Stop with: ACCORD_TOPOLOGY=production npm run stop
+MSG
+fi
