@@ -25,6 +25,7 @@ import {
   type Platform,
   type PlatformOptions,
   queryDb,
+  type ReplicatedService,
   type ServiceName,
   startPlatform,
 } from "#test/support/platform.ts";
@@ -52,7 +53,7 @@ export interface ChaosOptions {
   log?: (line: string) => void;
 }
 
-export const SERVICES: ServiceName[] = [
+export const SERVICES: ReplicatedService[] = [
   "orders",
   "inventory",
   "payments",

@@ -24,6 +24,7 @@ import {
   type InvariantResult,
   quiescence,
   restartInfra,
+  SERVICES,
   startIsolatedPlatform,
   startLoad,
   stockCatalogue,
@@ -62,15 +63,8 @@ export interface ProductionOptions {
   log?: (line: string) => void;
 }
 
-/** Every service runs twice on the production platform. */
-export const REPLICATED: ReplicatedService[] = [
-  "orders",
-  "inventory",
-  "payments",
-  "shipping",
-  "notifications",
-  "orchestrator",
-];
+/** Every service the chaos runs kill (SERVICES) runs twice on the production platform. */
+export const REPLICATED: ReplicatedService[] = SERVICES;
 
 /*
  * Which replica a kill hits: of orders and payments replica 2, since callers

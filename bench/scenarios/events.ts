@@ -8,12 +8,11 @@ import {
   toBinary,
   toJsonString,
 } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { OrderConfirmedSchema, OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
-import { OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import { PaymentCapturedSchema } from "#gen/accord/payments/v1/events_pb.js";
 import { ShipmentCreatedSchema } from "#gen/accord/shipping/v1/events_pb.js";
 import { decodeEvent, encodeEvent, eventRegistry, sourceFor } from "#lib/messaging/events.ts";
+import { sampleOrderPlaced } from "../lib/sample-order.ts";
 import { round } from "../lib/stats.ts";
 
 export interface EncodingRow {
@@ -92,28 +91,10 @@ function row<D extends DescMessage>(
 export function runEvents(quick: boolean): EventsResult {
   const ms = quick ? 250 : 1000;
   const money = (amountMinor: bigint) => ({ currencyCode: "EUR", amountMinor });
-  const placed = create(OrderPlacedSchema, {
-    order: {
-      orderId: ORDER_ID,
-      customerId: "customer-4711",
-      customerEmail: "jane.doe@example.com",
-      lines: [
-        { sku: "BOOK-001", quantity: 2, unitPrice: money(1250n) },
-        { sku: "MUG-042", quantity: 1, unitPrice: money(899n) },
-        { sku: "PEN-007", quantity: 10, unitPrice: money(149n) },
-      ],
-      total: money(4889n),
-      shippingAddress: {
-        recipientName: "Jane Doe",
-        line1: "Hauptstrasse 1",
-        city: "Berlin",
-        postalCode: "10115",
-        countryCode: "DE",
-      },
-      status: OrderStatus.PENDING,
-      createdAt: timestampNow(),
-      updatedAt: timestampNow(),
-    },
+  const placed = sampleOrderPlaced({
+    orderId: ORDER_ID,
+    customerId: "customer-4711",
+    customerEmail: "jane.doe@example.com",
   });
   const rows = [
     row("OrderPlaced (3 lines)", OrderPlacedSchema, placed, ms),

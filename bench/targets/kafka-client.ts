@@ -2,12 +2,9 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { create } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@platformatic/kafka";
 import type { EachBatchPayload, EachMessagePayload } from "kafkajs";
 import { OrderPlacedSchema } from "#gen/accord/orders/v1/events_pb.js";
-import { OrderStatus } from "#gen/accord/orders/v1/orders_pb.js";
 import {
   decodeEvent,
   type EncodedEvent,
@@ -18,6 +15,7 @@ import {
 } from "#lib/messaging/events.ts";
 import { openLoop } from "../lib/open-loop.ts";
 import { ROOT } from "../lib/procs.ts";
+import { sampleOrderPlaced } from "../lib/sample-order.ts";
 import type { LatencySummary } from "../lib/stats.ts";
 
 /**
@@ -153,29 +151,10 @@ const cpuMsSince = (start: NodeJS.CpuUsage) => {
 /** A realistic OrderPlaced (three lines, address, timestamps) with its CloudEvents headers and a traceparent. */
 function orderPlaced(i: number): EncodedEvent {
   const orderId = randomUUID();
-  const money = (amountMinor: bigint) => ({ currencyCode: "EUR", amountMinor });
-  const message = create(OrderPlacedSchema, {
-    order: {
-      orderId,
-      customerId: `customer-${i % 997}`,
-      customerEmail: `customer-${i % 997}@example.com`,
-      lines: [
-        { sku: "BOOK-001", quantity: 2, unitPrice: money(1250n) },
-        { sku: "MUG-042", quantity: 1, unitPrice: money(899n) },
-        { sku: "PEN-007", quantity: 10, unitPrice: money(149n) },
-      ],
-      total: money(4889n),
-      shippingAddress: {
-        recipientName: "Jane Doe",
-        line1: "Hauptstrasse 1",
-        city: "Berlin",
-        postalCode: "10115",
-        countryCode: "DE",
-      },
-      status: OrderStatus.PENDING,
-      createdAt: timestampNow(),
-      updatedAt: timestampNow(),
-    },
+  const message = sampleOrderPlaced({
+    orderId,
+    customerId: `customer-${i % 997}`,
+    customerEmail: `customer-${i % 997}@example.com`,
   });
   const traceparent = `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`;
   return encodeEvent(OrderPlacedSchema, message, { source: sourceFor("orders"), key: orderId, traceparent });
