@@ -164,10 +164,28 @@ describe("breaker gauges", () => {
       expect(await value(ours("shipping", "breaker_opens_total", 'breaker="carrier"'))).toBe(0);
 
       await setSimulatorBehaviour(carrier, { latencyMs: 1_000 });
-      for (let i = 0; i < VOLUME; i++) {
+      const failedCall = async () => {
         const error = await shipping.client.createShipment(shipmentRequest()).catch((e: unknown) => e);
         expect(ConnectError.from(error).code).toBe(Code.Unavailable);
-      }
+      };
+      // rate() cannot see a series' first value as an increase: if every failure landed before the
+      // first scrape of the new code="unavailable" series, the error ratio would read 0/0. So the
+      // first failure is scraped on its own before the rest, as a later failure would be in service.
+      await failedCall();
+      await expect
+        .poll(
+          () =>
+            value(
+              ours(
+                "shipping",
+                "rpc_server_duration_seconds_count",
+                'method="/accord.shipping.v1.ShippingService/CreateShipment", code="unavailable"',
+              ),
+            ),
+          SEEN,
+        )
+        .toBe(1);
+      for (let i = 1; i < VOLUME; i++) await failedCall();
       await expect.poll(() => value(state), SEEN).toBe(2);
       await expect
         .poll(() => value(ours("shipping", "breaker_opens_total", 'breaker="carrier"')), SEEN)
