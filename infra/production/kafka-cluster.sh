@@ -143,8 +143,11 @@ kafka_up() {
     for n in "${dead[@]}"; do kafka_broker_start "$n"; done
     starting+=("${dead[@]}")
   fi
+  # A node that rejoins loads every partition's log before it listens: under
+  # load, with a few hundred partitions, that took 135 s. The wait ends at
+  # once if the process dies, so a long limit only lets a slow node finish.
   for n in "${starting[@]}"; do
-    wait_for "kafka node $n" 120 "$(kafka_broker_log "$n")" "$(kafka_broker_pidfile "$n")" \
+    wait_for "kafka node $n" "${KAFKA_NODE_START_TIMEOUT_S:-300}" "$(kafka_broker_log "$n")" "$(kafka_broker_pidfile "$n")" \
       port_open "$KAFKA_HOST" "$(kafka_broker_port "$n")"
   done
   kafka_provision

@@ -7,6 +7,9 @@ import kafkajs, {
   type LogEntry,
   Partitioners,
   type Producer,
+  type ProducerBatch,
+  type ProducerRecord,
+  type RecordMetadata,
   type SASLOptions,
 } from "kafkajs";
 import { z } from "zod";
@@ -381,19 +384,91 @@ export async function syncAcls(
   }
 }
 
+/** Where the partitioner put a message: the (topic, partition) its send must get an answer for. */
+export interface MessagePlacement {
+  topic: string;
+  partition: number;
+}
+
+/** The placements that have no answer among a send's per-partition answers (each placement once). */
+export function unansweredPlacements(
+  placements: Iterable<MessagePlacement>,
+  answers: readonly Pick<RecordMetadata, "topicName" | "partition">[],
+): MessagePlacement[] {
+  const key = (topic: string, partition: number) => `${partition}:${topic}`;
+  const answered = new Set(answers.map((a) => key(a.topicName, a.partition)));
+  const missing = new Map<string, MessagePlacement>();
+  for (const p of placements) {
+    if (!answered.has(key(p.topic, p.partition))) missing.set(key(p.topic, p.partition), p);
+  }
+  return [...missing.values()];
+}
+
+/** A send that resolved without an answer for some of its partitions: nothing says those messages were written. */
+export class KafkaSendIncompleteError extends Error {
+  readonly retriable = true;
+  readonly unanswered: MessagePlacement[];
+  constructor(unanswered: MessagePlacement[]) {
+    super(
+      `kafka send resolved without an answer for ${unanswered
+        .map((p) => `${p.topic}[${p.partition}]`)
+        .join(", ")}: its messages there may not be written`,
+    );
+    this.name = "KafkaSendIncompleteError";
+    this.unanswered = unanswered;
+  }
+}
+
 /**
  * A connected producer with exactly-once writes per partition: a retried send
  * is not written twice, and one request in flight keeps a key's events in
  * order even when a send is retried.
+ *
+ * kafkajs 2.2.4 can resolve a send whose messages were not all written: a send
+ * spanning several leaders that fails at one of them is retried only toward
+ * the leaders that have not answered yet, so when the lost leader's partitions
+ * move to a leader that already answered (a broker killed mid-send), their
+ * messages are never sent again and the send still resolves. Seen in the
+ * production-topology chaos run as an OrderPlaced marked published but absent
+ * from Kafka. So this producer records the partition each message was placed
+ * on and fails a send that lacks an answer for one of them; callers retry the
+ * whole send, and the consumers' inboxes absorb the copies that did land.
  */
 export async function createIdempotentProducer(kafka: KafkaClient): Promise<EventProducer> {
+  const placed = new WeakMap<object, number>();
   const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
-    // Java's murmur2 partitioner, so the JVM tools and other clients agree on key placement.
-    createPartitioner: Partitioners.DefaultPartitioner,
+    // Java's murmur2 partitioner, so the JVM tools and other clients agree on key placement;
+    // wrapped to remember each message's partition (kafkajs passes the caller's message objects).
+    createPartitioner: () => {
+      const place = Partitioners.DefaultPartitioner();
+      return (args) => {
+        const partition = place(args);
+        placed.set(args.message, partition);
+        return partition;
+      };
+    },
     allowAutoTopicCreation: false,
   });
+  const sendBatch = producer.sendBatch;
+  producer.sendBatch = async (batch: ProducerBatch) => {
+    const answers = await sendBatch(batch);
+    if (batch.acks === 0) return answers;
+    const placements: MessagePlacement[] = [];
+    for (const { topic, messages } of batch.topicMessages ?? []) {
+      for (const message of messages) {
+        const partition = placed.get(message);
+        // Unplaced means kafkajs never grouped it, so nothing can vouch for it.
+        placements.push({ topic, partition: partition ?? -1 });
+      }
+    }
+    const unanswered = unansweredPlacements(placements, answers);
+    if (unanswered.length > 0) throw new KafkaSendIncompleteError(unanswered);
+    return answers;
+  };
+  producer.send = ({ topic, messages, ...options }: ProducerRecord) =>
+    producer.sendBatch({ ...options, topicMessages: [{ topic, messages }] });
   await producer.connect();
   return producer;
 }

@@ -81,7 +81,7 @@ export async function killBroker(n: ClusterNode, timeoutMs = 10_000): Promise<nu
  * output) once all three are live brokers. The port variables of the
  * development broker are left out, so infra/env.sh's production ports apply.
  */
-export function restartCluster(timeoutMs = 240_000): Promise<string> {
+export function restartCluster(timeoutMs = 420_000): Promise<string> {
   const env: NodeJS.ProcessEnv = { ...process.env, ACCORD_TOPOLOGY: "production" };
   for (const name of ["KAFKA_HOST", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "KAFKA_BROKERS"]) delete env[name];
   return new Promise((resolve, reject) => {

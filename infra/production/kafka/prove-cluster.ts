@@ -4,7 +4,10 @@
  *  1. a topic made by lib's ensureTopics has replication factor 3, ISR 3,
  *     min.insync.replicas 2 (the brokers' defaults), and so have the internal topics;
  *  2. with one node kill -9'd, lib's idempotent acks=all publishes still succeed
- *     and lib's consumer goes on receiving;
+ *     and lib's consumer goes on receiving; a send spanning every partition,
+ *     made while the killed node still leads some, either fails or is written
+ *     whole (kafkajs alone can resolve it without the killed leader's share,
+ *     which is shown beside it);
  *  3. a partition with fewer in-sync replicas than min.insync.replicas refuses
  *     an acks=all write with NOT_ENOUGH_REPLICAS;
  *  4. with two nodes down, an acks=all publish is not acknowledged;
@@ -19,6 +22,7 @@
  * deletes its topics at the end.
  */
 import { create } from "@bufbuild/protobuf";
+import { Partitioners } from "kafkajs";
 import { InventoryReleasedSchema } from "#gen/accord/inventory/v1/events_pb.js";
 import { type EncodedEvent, encodeEvent, sourceFor } from "#lib/messaging/events.ts";
 import {
@@ -27,6 +31,7 @@ import {
   deleteTopics,
   ensureTopics,
   type KafkaClient,
+  KafkaSendIncompleteError,
   kafkaErrorCode,
   kafkaPasswordFor,
   parseBrokers,
@@ -121,9 +126,11 @@ async function publish(
   }
 }
 
-async function waitReceived(count: number, timeoutMs: number): Promise<boolean> {
+/** Waits until every acknowledged event has been consumed. */
+async function waitReceived(timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (new Set(received).size < count) {
+  const seen = () => new Set(received);
+  while (![...acknowledged].every((k) => seen().has(k))) {
     if (Date.now() > deadline) return false;
     await sleep(200);
   }
@@ -173,6 +180,14 @@ try {
     },
   });
   const producer = await createIdempotentProducer(kafka);
+  // kafkajs's own idempotent producer, configured as lib's but without its answer check.
+  const bareProducer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+  });
+  await bareProducer.connect();
   for (const name of ["__consumer_offsets"]) {
     const internal = await partitions(name);
     say(
@@ -184,7 +199,7 @@ try {
     );
   }
   await publish(producer, events(24));
-  check(await waitReceived(24, 30_000), "before any fault: 24 events acknowledged and consumed");
+  check(await waitReceived(30_000), "before any fault: 24 events acknowledged and consumed");
 
   // The node leading most of the topic's partitions, so most of them fail over.
   const leads = new Map<number, number>();
@@ -192,14 +207,53 @@ try {
   const first = [...leads].sort((a, b) => b[1] - a[1])[0]?.[0] as ClusterNode;
   const firstPid = await killBroker(first);
   say(`kill -9 node ${first} (pid ${firstPid}), leader of ${leads.get(first)} partitions`);
+
+  // 2b. At once, while node `first` is still listed as a leader (it is fenced after 3 s):
+  // one send of 48 events over every partition from each producer, side by side.
+  const libBatch = events(48);
+  const bareBatch = events(48);
   let started = Date.now();
+  const [libFirst, bareOutcome] = await Promise.all([
+    publishEvents(producer, topic, libBatch).then(
+      () => "resolved",
+      (error) =>
+        error instanceof KafkaSendIncompleteError ? error.message : (kafkaErrorCode(error) ?? String(error)),
+    ),
+    bareProducer
+      .send({
+        topic,
+        acks: -1,
+        messages: bareBatch.map((e) => ({ key: e.key, value: e.value, headers: e.headers })),
+      })
+      .then(
+        () => "resolved",
+        (error) => kafkaErrorCode(error) ?? String(error),
+      ),
+  ]);
+  say(`one send over every partition, lib's producer: ${libFirst} (${Date.now() - started} ms)`);
+  // What lib's callers do (the outbox relay): send again until it resolves.
+  let libOutcome = libFirst;
+  for (let attempt = 2; libOutcome !== "resolved" && attempt <= 5; attempt++) {
+    libOutcome = await publishEvents(producer, topic, libBatch).then(
+      () => "resolved",
+      (error) => kafkaErrorCode(error) ?? String(error),
+    );
+    say(`  sent again (attempt ${attempt}): ${libOutcome}`);
+  }
+  check(libOutcome === "resolved", "lib's send over every partition resolves once it is sent again");
+  if (libOutcome === "resolved") for (const e of libBatch) acknowledged.add(e.key);
+  started = Date.now();
   await publish(producer, events(24)).then(
     () => check(true, `one node down: 24 acks=all publishes acknowledged (${Date.now() - started} ms)`),
     (error) => check(false, `one node down: publish failed: ${kafkaErrorCode(error) ?? error}`),
   );
   check(
-    await waitReceived(48, 60_000),
-    `one node down: the consumer goes on (${new Set(received).size} of 48 received)`,
+    await waitReceived(60_000),
+    `one node down: the consumer goes on (every acknowledged event received, lib's 48-event send included)`,
+  );
+  const bareLost = bareBatch.filter((e) => !new Set(received).has(e.key)).length;
+  say(
+    `kafkajs's bare producer, same send: ${bareOutcome}; ${bareOutcome === "resolved" ? `${bareLost} of its 48 events never arrived` : "not acknowledged"}`,
   );
   ps = await waitForIsr(topic, 2, 30_000);
   say(`${topic}: ${describe(ps)}`);
@@ -279,10 +333,11 @@ try {
   );
   await publish(producer, events(24));
   const total = acknowledged.size;
-  check(await waitReceived(total, 60_000), `after rejoining: every acknowledged event consumed (${total})`);
+  check(await waitReceived(60_000), `after rejoining: every acknowledged event consumed (${total})`);
   await sleep(3000);
   const distinct = new Set(received);
-  const unacknowledgedSeen = [...distinct].filter((k) => !acknowledged.has(k));
+  const bareKeys = new Set(bareBatch.map((e) => e.key));
+  const unacknowledgedSeen = [...distinct].filter((k) => !acknowledged.has(k) && !bareKeys.has(k));
   say(
     `consumed ${received.length} deliveries of ${distinct.size} events; ${unacknowledgedSeen.length} of the unacknowledged ones appeared later (${unacknowledgedSeen.join(",") || "none"})`,
   );
@@ -294,6 +349,7 @@ try {
   say(`redeliveries: ${received.length - distinct.size}`);
 
   await producer.disconnect();
+  await bareProducer.disconnect();
   await consumer.stop();
   await dlqProducer.disconnect();
 } finally {
