@@ -1,5 +1,4 @@
 import http from "node:http";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
@@ -10,6 +9,7 @@ import {
   kafkaPasswordFor,
   parseBrokers,
 } from "#lib/messaging/kafka.ts";
+import { tcpAnswers } from "#test/support/tcp.ts";
 import { applyAclTable, scramArgs } from "../../infra/kafka/acls.ts";
 
 /**
@@ -114,7 +114,7 @@ async function requireReachable(e: Endpoints, what: string) {
   const down: string[] = [];
   await Promise.all([
     ...targets.map(async ([name, host, port]) => {
-      if (!(await tcpAnswers(host, port))) down.push(`${name} at ${host}:${port}`);
+      if (!(await tcpAnswers(`${host}:${port}`, 1500))) down.push(`${name} at ${host}:${port}`);
     }),
     (async () => {
       const problem = await issuerProblem(e.OIDC_ISSUER);
@@ -182,19 +182,6 @@ async function requireKafkaLogin(brokers: string) {
 function hostPort(address: string): [string, number] {
   const at = address.lastIndexOf(":");
   return [address.slice(0, at), Number(address.slice(at + 1))];
-}
-
-function tcpAnswers(host: string, port: number, timeoutMs = 1500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
-  });
 }
 
 /** True when a Docker engine answers /_ping on its socket (DOCKER_HOST or the default). */
