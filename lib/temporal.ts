@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { Client, Connection } from "@temporalio/client";
 import {
   makeWorkflowExporter,
@@ -49,6 +50,11 @@ const workflowTracingModule = createRequire(import.meta.url).resolve(
   "@temporalio/interceptors-opentelemetry/lib/workflow-interceptors",
 );
 
+// Run once in the sandbox before its globals are frozen: no frames for the SDK's per-promise stack traces.
+const noPromiseStackTracesModule = fileURLToPath(
+  new URL("./temporal-sandbox/no-promise-stack-traces.ts", import.meta.url),
+);
+
 export interface TemporalWorkerOptions extends TemporalTarget {
   taskQueue: string;
   /** Module whose exported functions are the workflows; bundled with webpack by the SDK. */
@@ -56,6 +62,12 @@ export interface TemporalWorkerOptions extends TemporalTarget {
   activities: object;
   /** Receives the SDK's own warnings and errors (once per process, see installQuietRuntime). */
   logger?: Logger;
+  /**
+   * Keep the SDK's stack trace for every workflow promise (the `__stack_trace`
+   * query, frames in errors made by workflow code). Off by default: it was
+   * the largest cost of the workflow thread (ADR 0023).
+   */
+  workflowStackTraces?: boolean;
 }
 
 export interface TemporalWorker {
@@ -85,6 +97,9 @@ export async function createTemporalWorker(options: TemporalWorkerOptions): Prom
       taskQueue: options.taskQueue,
       workflowsPath: options.workflowsPath,
       activities: options.activities,
+      ...(options.workflowStackTraces
+        ? {}
+        : { bundlerOptions: { preloadModules: [noPromiseStackTracesModule] } }),
       ...tracingWorkerOptions(),
     });
   } catch (err) {

@@ -476,3 +476,50 @@ describe("OrderWorkflow saga", () => {
     });
   });
 });
+
+describe("the SDK's per-promise workflow stack traces (ADR 0023)", () => {
+  // A second worker, on its own task queue, with the stack traces kept: the
+  // same saga, blocked at the same point, is asked for its stack on both.
+  const tracedQueue = `${taskQueue}-stack-traces`;
+  let tracedWorker: OrchestratorWorker | undefined;
+
+  beforeAll(async () => {
+    tracedWorker = await startOrchestratorWorker({
+      address: process.env.TEMPORAL_ADDRESS ?? "127.0.0.1:7233",
+      namespace: process.env.TEMPORAL_NAMESPACE ?? "default",
+      taskQueue: tracedQueue,
+      logger: createLogger("orchestrator-workflow-test", process.env.TEST_LOG_LEVEL ?? "error"),
+      activities: doubles(),
+      workflowStackTraces: true,
+    });
+  });
+  afterAll(async () => {
+    await tracedWorker?.shutdown();
+  });
+
+  async function stackWhileAwaitingDelivery(queue: string): Promise<string> {
+    const orderId = randomUUID();
+    scenarios.set(orderId, { calls: [], behaviour: {} });
+    const handle = await client.workflow.start(orderWorkflow, {
+      taskQueue: queue,
+      workflowId: `order-${orderId}`,
+      workflowExecutionTimeout: "2 minutes",
+      args: [{ orderId, order: orderJson(orderId), tuning: FAST }],
+    });
+    started.add(handle.workflowId);
+    await statusOf(handle).toMatchObject({ step: "awaiting-delivery" });
+    return handle.query<string>("__stack_trace");
+  }
+
+  it("are off by default: the stack query names no frame, the status query still says where the saga waits", async () => {
+    const stack = await stackWhileAwaitingDelivery(taskQueue);
+    // (What is left of each trace is the bare "Error" the SDK's hook made.)
+    expect(stack).not.toMatch(/^\s+at /m);
+    expect(stack).not.toMatch(/order\.ts/);
+  });
+
+  it("are kept with workflowStackTraces: the stack query points into the saga's source", async () => {
+    const stack = await stackWhileAwaitingDelivery(tracedQueue);
+    expect(stack).toMatch(/orderWorkflow.*order\.ts:\d+/s);
+  });
+});

@@ -59,6 +59,7 @@ await runService({
       taskQueue: config.ORDERS_TASK_QUEUE,
       logger,
       activities: activities.activities,
+      workflowStackTraces: config.ORCHESTRATOR_WORKFLOW_STACK_TRACES,
     });
     host.onShutdown("temporal worker", () => worker.shutdown());
     host.ready("temporal worker", () => {

@@ -16,6 +16,8 @@ export interface OrchestratorWorkerOptions {
   logger: Logger;
   /** The saga's activities (real ones in main.ts, test doubles in workflow tests). */
   activities?: Partial<OrderActivities>;
+  /** See TemporalWorkerOptions.workflowStackTraces (off by default). */
+  workflowStackTraces?: boolean;
 }
 
 export interface OrchestratorWorker {
@@ -44,6 +46,7 @@ export async function startOrchestratorWorker(
     workflowsPath,
     activities: { ...options.activities },
     logger,
+    workflowStackTraces: options.workflowStackTraces ?? false,
   });
   logger.info(
     { taskQueue, createMs: Math.round(performance.now() - bundleStart) },
