@@ -1,8 +1,6 @@
-import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Client, Connection } from "@temporalio/client";
 import {
-  makeWorkflowExporter,
   OpenTelemetryActivityInboundInterceptor,
   OpenTelemetryActivityOutboundInterceptor,
   OpenTelemetryWorkflowClientInterceptor,
@@ -16,7 +14,7 @@ import {
   Worker,
 } from "@temporalio/worker";
 import type { Logger } from "./observability/logger.ts";
-import { workflowSpanProcessor } from "./observability/tracing.ts";
+import { tracingExports } from "./observability/tracing.ts";
 
 /** Task queue the orchestrator worker polls and the order saga is started on. */
 export const ORDERS_TASK_QUEUE = "orders";
@@ -44,10 +42,10 @@ function tracedClient(connection: Connection | NativeConnection, namespace: stri
   });
 }
 
-// Bundled into the workflow sandbox by the SDK: it reads the context from the
-// Temporal headers and records workflow spans (exported through a sink).
-const workflowTracingModule = createRequire(import.meta.url).resolve(
-  "@temporalio/interceptors-opentelemetry/lib/workflow-interceptors",
+// Bundled into the workflow sandbox while tracing is on: hands the trace context
+// the workflow was started with on to its activities, recording no span (ADR 0023).
+const workflowTraceContextModule = fileURLToPath(
+  new URL("./temporal-sandbox/trace-context.ts", import.meta.url),
 );
 
 // Run once in the sandbox before its globals are frozen: no frames for the SDK's per-promise stack traces.
@@ -120,17 +118,16 @@ export async function createTemporalWorker(options: TemporalWorkerOptions): Prom
 }
 
 /**
- * Tracing for the worker: workflow spans (recorded in the sandbox, sent out
- * through the "exporter" sink to this process's span processor) and
- * activity spans, children of the workflow's, active while an activity
- * runs so its RPC calls are their children. Nothing while tracing is off.
+ * Tracing for the worker: activity spans, children of the span that started
+ * the workflow (its context passes through the workflow's headers), active
+ * while an activity runs so its RPC calls are their children. No spans are
+ * recorded inside the workflow sandbox (ADR 0023). Nothing while tracing is off.
  */
 function tracingWorkerOptions() {
-  const target = workflowSpanProcessor();
-  if (!target) return {};
+  if (!tracingExports()) return {};
   return {
     interceptors: {
-      workflowModules: [workflowTracingModule],
+      workflowModules: [workflowTraceContextModule],
       activity: [
         (ctx: ConstructorParameters<typeof OpenTelemetryActivityInboundInterceptor>[0]) => ({
           inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
@@ -138,8 +135,6 @@ function tracingWorkerOptions() {
         }),
       ],
     },
-    // The SDK 1.x types of the package; the adapter behind it speaks the SDK this process runs (ADR 0017).
-    sinks: { exporter: makeWorkflowExporter(target.processor as never, target.resource as never) },
   };
 }
 

@@ -19,15 +19,13 @@ import { type Instrumentation, registerInstrumentations } from "@opentelemetry/i
 import { AmqplibInstrumentation } from "@opentelemetry/instrumentation-amqplib";
 import { PgInstrumentation } from "@opentelemetry/instrumentation-pg";
 import { UndiciInstrumentation } from "@opentelemetry/instrumentation-undici";
-import { type Resource, resourceFromAttributes } from "@opentelemetry/resources";
+import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
   BatchSpanProcessor,
   ParentBasedSampler,
-  type ReadableSpan,
   type Sampler,
   SamplingDecision,
   type SamplingResult,
-  type SpanProcessor,
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from "@opentelemetry/sdk-trace";
@@ -65,8 +63,6 @@ export interface Tracing {
 
 let installed: (Tracing & { serviceName: string }) | undefined;
 let provider: TracerProvider | undefined;
-let workflowProcessor: SpanProcessor | undefined;
-let resource: Resource | undefined;
 
 const disabled: Tracing = { enabled: false, flush: async () => {}, shutdown: async () => {} };
 
@@ -108,7 +104,7 @@ export function startTracing(
   };
   setGlobalErrorHandler(reportExportError);
 
-  resource = resourceFromAttributes({ "service.name": serviceName });
+  const resource = resourceFromAttributes({ "service.name": serviceName });
   const processor = new BatchSpanProcessor({
     exporter: new ZipkinExporter({ url: config.OTEL_EXPORTER_ZIPKIN_ENDPOINT, serviceName }),
     maxQueueSize: 4096,
@@ -116,7 +112,6 @@ export function startTracing(
     scheduledDelayMillis: 1000,
     exportTimeoutMillis: 5000,
   });
-  workflowProcessor = processor;
   provider = new TracerProvider({
     resource,
     sampler: skippingTransactionControl(
@@ -214,54 +209,9 @@ export function tracer(): Tracer {
   return trace.getTracer(TRACER_NAME);
 }
 
-/**
- * The span processor Temporal's workflow spans go to, through an adapter:
- * @temporalio/interceptors-opentelemetry 1.24 records them inside the
- * workflow sandbox with OpenTelemetry SDK 1.x, whose spans name their
- * parent `parentSpanId` and their scope `instrumentationLibrary`; SDK 2.x
- * and later (and so the Zipkin exporter) read `parentSpanContext` and
- * `instrumentationScope`, so without the adapter every workflow span
- * arrives in Zipkin as a root of its own.
- */
-export function workflowSpanProcessor(): { processor: SpanProcessor; resource: Resource } | undefined {
-  const target = workflowProcessor;
-  if (!target || !resource) return undefined;
-  const processor: SpanProcessor = {
-    onStart: () => {},
-    onEnd: (span) => target.onEnd(fromSdk1Span(span)),
-    forceFlush: () => target.forceFlush(),
-    shutdown: async () => {},
-  };
-  return { processor, resource };
-}
-
-interface Sdk1SpanShape {
-  parentSpanId?: string;
-  instrumentationLibrary?: { name: string; version?: string };
-}
-
-export function fromSdk1Span(span: ReadableSpan): ReadableSpan {
-  const old = span as ReadableSpan & Sdk1SpanShape;
-  const own = span.spanContext();
-  const attributes: Attributes = { ...span.attributes };
-  const workflowId = attributes.workflowId;
-  if (typeof workflowId === "string" && workflowId.startsWith("order-") && !attributes[ORDER_ID_ATTRIBUTE]) {
-    attributes[ORDER_ID_ATTRIBUTE] = workflowId.slice("order-".length);
-  }
-  return {
-    ...span,
-    spanContext: () => own,
-    attributes,
-    events: span.events ?? [],
-    links: span.links ?? [],
-    parentSpanContext:
-      span.parentSpanContext ??
-      (old.parentSpanId
-        ? { traceId: own.traceId, spanId: old.parentSpanId, traceFlags: own.traceFlags, isRemote: false }
-        : undefined),
-    instrumentationScope: span.instrumentationScope ??
-      old.instrumentationLibrary ?? { name: "@temporalio/interceptors-opentelemetry" },
-  };
+/** Whether this process exports spans (startTracing ran with the SDK enabled). */
+export function tracingExports(): boolean {
+  return installed?.enabled ?? false;
 }
 
 // ---------------------------------------------------------------- helpers

@@ -1,16 +1,20 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { context, SpanKind, trace } from "@opentelemetry/api";
-import { AlwaysOnSampler, type ReadableSpan, SamplingDecision } from "@opentelemetry/sdk-trace";
+import { AlwaysOnSampler, SamplingDecision } from "@opentelemetry/sdk-trace";
+import { TRACE_HEADER } from "@temporalio/interceptors-opentelemetry/lib/instrumentation.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLogger } from "#lib/observability/logger.ts";
 import {
-  fromSdk1Span,
   skippingTransactionControl,
   startTracing,
   traceparentOfSpan,
   tracer,
 } from "#lib/observability/tracing.ts";
+import {
+  TRACE_CONTEXT_HEADER,
+  interceptors as workflowTraceContext,
+} from "#lib/temporal-sandbox/trace-context.ts";
 
 // A port nobody listens on: Zipkin down.
 const closed = http.createServer();
@@ -89,22 +93,44 @@ describe("tracing", () => {
     expect(traceparentOfSpan(undefined)).toBeUndefined();
   });
 
-  it("an SDK 1.x workflow span gets its parent, scope and order id in the shape the exporter reads", () => {
-    const own = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", traceFlags: 1 };
-    const sdk1 = {
-      name: "RunWorkflow:orderWorkflow",
-      kind: SpanKind.INTERNAL,
-      spanContext: () => own,
-      parentSpanId: "00f067aa0ba902b7",
-      instrumentationLibrary: { name: "@temporalio/interceptors-opentelemetry" },
-      attributes: { workflowId: "order-42" },
-      events: [],
-      links: [],
-    } as unknown as ReadableSpan;
-    const span = fromSdk1Span(sdk1);
-    expect(span.parentSpanContext).toMatchObject({ traceId: own.traceId, spanId: "00f067aa0ba902b7" });
-    expect(span.instrumentationScope.name).toBe("@temporalio/interceptors-opentelemetry");
-    expect(span.attributes["order.id"]).toBe("42");
-    expect(span.spanContext()).toBe(own);
+  it("the workflow sandbox hands on the context it was started with to each activity, unchanged", async () => {
+    const startedWith = {
+      metadata: { encoding: new TextEncoder().encode("json/plain") },
+      data: new Uint8Array([1]),
+    };
+    const ownOfActivity = {
+      metadata: { encoding: new TextEncoder().encode("json/plain") },
+      data: new Uint8Array([2]),
+    };
+    const { inbound, outbound } = workflowTraceContext();
+    const execute = inbound?.[0]?.execute;
+    const schedule = outbound?.[0]?.scheduleActivity;
+    if (!execute || !schedule) throw new Error("the sandbox module lost its interceptors");
+    await execute({ headers: { [TRACE_CONTEXT_HEADER]: startedWith }, args: [] }, async () => undefined);
+    const sent: unknown[] = [];
+    const next = async (input: unknown) => sent.push(input);
+    const input = (headers: Record<string, typeof startedWith>) =>
+      ({ activityType: "reserveInventory", args: [], headers, options: {}, seq: 1 }) as unknown as Parameters<
+        typeof schedule
+      >[0];
+    await schedule(input({}), next);
+    await schedule(input({ [TRACE_CONTEXT_HEADER]: ownOfActivity }), next);
+    expect(sent).toMatchObject([
+      { headers: { [TRACE_CONTEXT_HEADER]: startedWith } },
+      { headers: { [TRACE_CONTEXT_HEADER]: ownOfActivity } },
+    ]);
+    // The name is Temporal's OpenTelemetry header, which the activity interceptor reads.
+    expect(TRACE_CONTEXT_HEADER).toBe(TRACE_HEADER);
+  });
+
+  it("a workflow started without a trace context schedules its activities as they are", async () => {
+    const { inbound, outbound } = workflowTraceContext();
+    await inbound?.[0]?.execute?.({ headers: {}, args: [] }, async () => undefined);
+    const sent: unknown[] = [];
+    await outbound?.[0]?.scheduleActivity?.(
+      { activityType: "x", args: [], headers: {}, options: {}, seq: 1 } as never,
+      async (input: unknown) => sent.push(input),
+    );
+    expect(sent).toEqual([{ activityType: "x", args: [], headers: {}, options: {}, seq: 1 }]);
   });
 });
