@@ -61,6 +61,15 @@ function topFrames(p: ProfileSummary | undefined, n = 5): string {
     .join("; ");
 }
 
+function projectPaths(p: ProfileSummary | undefined, n = 8): string {
+  const rows = p?.projectInclusive ?? [];
+  if (rows.length === 0) return "no profile";
+  return rows
+    .slice(0, n)
+    .map((f) => `${f.frame} ${f.inclusivePercent} %`)
+    .join("; ");
+}
+
 function topAreas(p: ProfileSummary | undefined, n = 5): string {
   if (!p) return "no profile";
   return p.byArea
@@ -88,7 +97,8 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
           `(so ${round(Math.max(0, co500.service.machineBusy * r.machine.cpus - co500.service.serviceCpu - co500.service.postgresCpu - co500.service.benchCpu), 0)} % of a core went to processes outside the bench; generator send lag p99 ${ms(co500.service.sendLag.p99)}); ` +
           `the bare two-INSERT transaction at the same rate has p99 ${ms(co500.floor.latency.p99)} (floor max ${o?.checkout.floorMax.throughput}/s). ` +
           pausesText(co500.service.pauses) +
-          `Profile of orders at 500/s, by area: ${topAreas(o?.profiles["orders-checkout-500"])}; top frames: ${topFrames(o?.profiles["orders-checkout-500"])}`,
+          `Profile of orders at 500/s (${o?.profiles["orders-checkout-500"]?.idlePercent ?? "n/a"} % idle: its one thread is the bound), by area: ${topAreas(o?.profiles["orders-checkout-500"])}; top frames: ${topFrames(o?.profiles["orders-checkout-500"])}; ` +
+          `our code by inclusive time: ${projectPaths(o?.profiles["orders-checkout-500"])}`,
     });
   } else out.push(notMeasured("checkout p99 at 500/s", "<= 15 ms"));
   if (co500) {
@@ -555,7 +565,7 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
       "",
       "## CPU profiles",
       "",
-      "`node --cpu-prof` of the server process under the same loads (self time, idle excluded). orchestrator-platform covers the orchestrator (bridge and Temporal worker) through every platform phase.",
+      "`node --cpu-prof` of the server process under the same loads (self time, idle excluded). orchestrator-platform covers the orchestrator's main thread (bridge, activities, the SDK's core bridge) through every platform phase, orchestrator-workflow-thread its workflow thread (the sandbox every workflow task runs in).",
     );
     for (const [name, p] of Object.entries(profiles)) {
       add(
@@ -568,6 +578,17 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
         "|---|---|",
         ...p.topFrames.slice(0, 12).map((f) => `| ${f.selfPercent} | \`${f.frame}\` |`),
       );
+      const ours = p.projectInclusive ?? [];
+      if (ours.length > 0) {
+        add(
+          "",
+          "Our code (lib/, services/) by inclusive time, overlapping (a caller includes its callees):",
+          "",
+          "| inclusive % | function |",
+          "|---|---|",
+          ...ours.slice(0, 12).map((f) => `| ${f.inclusivePercent} | \`${f.frame}\` |`),
+        );
+      }
     }
   }
   if (r.errors.length) add("", "## Errors", "", ...r.errors.map((e) => `- ${e}`));

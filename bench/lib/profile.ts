@@ -5,6 +5,7 @@ interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -24,6 +25,12 @@ export interface ProfileSummary {
   topFrames: { frame: string; selfPercent: number }[];
   /** Self time grouped by where the code lives (package, node internals, project folder). */
   byArea: { area: string; selfPercent: number }[];
+  /**
+   * The project's own functions (lib/, services/) by inclusive time: what
+   * they and everything they call took, percent of busy time. Overlapping
+   * (a caller includes its callees); says which of our code paths hold the time.
+   */
+  projectInclusive: { frame: string; inclusivePercent: number }[];
 }
 
 /** Where a frame's code lives: an npm package, node's internals, a project folder, or a V8 pseudo-frame. */
@@ -71,6 +78,7 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
   }
   const busy = total - idle;
   const pct = (us: number) => Math.round((us / busy) * 1000) / 10;
+  const inclusive = projectInclusiveUs(profile, byId);
   return {
     file: path.basename(file),
     busyMs: Math.round(busy / 1000),
@@ -83,8 +91,37 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
       .sort((a, b) => b[1] - a[1])
       .slice(0, 12)
       .map(([area, us]) => ({ area, selfPercent: pct(us) })),
+    projectInclusive: [...inclusive]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([frame, us]) => ({ frame, inclusivePercent: pct(us) })),
   };
 }
+
+const PROJECT_CODE = /\/work\/[^/]+\/(lib|services)\//;
+
+/** Each sample's time, credited once to every project function on its stack. */
+function projectInclusiveUs(profile: CpuProfile, byId: Map<number, ProfileNode>): Map<string, number> {
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const out = new Map<string, number>();
+  profile.samples.forEach((leaf, i) => {
+    if (byId.get(leaf)?.callFrame.functionName === "(idle)") return;
+    const us = profile.timeDeltas[i] ?? 0;
+    const seen = new Set<string>();
+    for (let id: number | undefined = leaf; id !== undefined; id = parentOf.get(id)) {
+      const frame = byId.get(id)?.callFrame;
+      if (!frame || node_modules(frame.url) || !PROJECT_CODE.test(frame.url)) continue;
+      const label = `${frame.functionName || "(anonymous)"} ${short(frame.url)}:${frame.lineNumber + 1}`;
+      if (seen.has(label)) continue;
+      seen.add(label);
+      out.set(label, (out.get(label) ?? 0) + us);
+    }
+  });
+  return out;
+}
+
+const node_modules = (url: string) => url.includes("/node_modules/");
 
 /**
  * The profile node wrote for one process (CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile)
