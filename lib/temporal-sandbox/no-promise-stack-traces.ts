@@ -8,8 +8,9 @@
  * `__stack_trace` query). The profile of the orchestrator's workflow thread
  * put 44.6 % of its time there (ADR 0023). The hook captures frames through
  * the sandbox's own Error, so a limit of 0 leaves it nothing to map. What is
- * given up: the `__stack_trace` query answers empty, and errors created in
- * workflow code carry their message without frames. Activity errors (thrown
+ * given up: the `__stack_trace` query answers with no frames (a bare "Error"
+ * per pending promise), and errors created in workflow code carry their
+ * message without frames. Activity errors (thrown
  * outside the sandbox) keep theirs.
  */
 Error.stackTraceLimit = 0;
