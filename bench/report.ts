@@ -515,7 +515,8 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
       `Idle use, percent of one core: ${Object.entries(c.idle)
         .sort((a, b) => b[1] - a[1])
         .map(([k, v]) => `${k} ${v}`)
-        .join(", ")}.`,
+        .join(", ")}` +
+        (c.idleWindows ? ` (the last of ${c.idleWindows} windows of 10 s, once it had settled).` : "."),
     );
   }
 

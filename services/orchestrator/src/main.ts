@@ -4,7 +4,6 @@ import { runService } from "#lib/host/service-host.ts";
 import { dlqTopicFor } from "#lib/messaging/events.ts";
 import { createIdempotentProducer, ensureTopics } from "#lib/messaging/kafka.ts";
 import { watchConsumerLag } from "#lib/observability/kafka-lag.ts";
-import { connectTemporalClient } from "#lib/temporal.ts";
 import { createOrderActivities } from "./activities/order-activities.ts";
 import { sagaAuthorization } from "./authorization.ts";
 import { startBridge } from "./bridge.ts";
@@ -30,11 +29,6 @@ await runService({
     const topics = [config.ORCHESTRATOR_ORDERS_TOPIC, config.ORCHESTRATOR_SHIPPING_TOPIC];
     await ensureTopics(kafka, [...topics, ...topics.map((t) => dlqTopicFor(t))]);
 
-    const client = await connectTemporalClient(target);
-    host.onShutdown("temporal client", () => client.connection.close());
-    host.ready("temporal", () =>
-      client.connection.withDeadline(Date.now() + 2000, () => client.workflowService.getSystemInfo({})),
-    );
     const tokens = host.tokens();
     // The callees' tokens before the first saga step, so that step's breaker
     // does not time a token fetch (later renewals happen in the background).
@@ -62,6 +56,12 @@ await runService({
       workflowStackTraces: config.ORCHESTRATOR_WORKFLOW_STACK_TRACES,
     });
     host.onShutdown("temporal worker", () => worker.shutdown());
+    // One connection to Temporal: the worker's. The bridge starts and signals
+    // sagas through it, SagaService reads them through it, readiness asks it.
+    const { client } = worker;
+    host.ready("temporal", () =>
+      client.connection.withDeadline(Date.now() + 2000, () => client.workflowService.getSystemInfo({})),
+    );
     host.ready("temporal worker", () => {
       const state = worker.worker.getState();
       if (state !== "RUNNING") throw new Error(state);
@@ -86,7 +86,7 @@ await runService({
       topics,
       commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
       // The worker's own connection: sagas start eagerly on this process's worker.
-      client: worker.client,
+      client,
       eagerStart: true,
       taskQueue: config.ORDERS_TASK_QUEUE,
       logger,
