@@ -108,7 +108,7 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
           `(so ${round(Math.max(0, co500.service.machineBusy * r.machine.cpus - co500.service.serviceCpu - co500.service.postgresCpu - co500.service.benchCpu), 0)} % of a core went to processes outside the bench; generator send lag p99 ${ms(co500.service.sendLag.p99)}); ` +
           `the bare two-INSERT transaction at the same rate has p99 ${ms(co500.floor.latency.p99)} (floor max ${o?.checkout.floorMax.throughput}/s). ` +
           pausesText(co500.service.pauses) +
-          `Profile of orders at 500/s (${o?.profiles["orders-checkout-500"]?.idlePercent ?? "n/a"} % idle: its one thread is the bound), by area: ${topAreas(o?.profiles["orders-checkout-500"])}; top frames: ${topFrames(o?.profiles["orders-checkout-500"])}; ` +
+          `Profile of orders at 500/s (its one thread ${o?.profiles["orders-checkout-500"]?.idlePercent ?? "n/a"} % idle), by area: ${topAreas(o?.profiles["orders-checkout-500"])}; top frames: ${topFrames(o?.profiles["orders-checkout-500"])}; ` +
           `our code by inclusive time: ${projectPaths(o?.profiles["orders-checkout-500"])}`,
     });
   } else out.push(notMeasured("checkout p99 at 500/s", "<= 15 ms"));
