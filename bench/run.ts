@@ -131,7 +131,9 @@ async function main() {
     else report.errors.push(`orchestrator: no CPU profile written to ${orchestratorProfileDir}`);
     // node writes a profile per thread (CPU.<date>.<time>.<pid>.<thread>.<seq>): thread 1 is
     // the SDK's workflow thread, the sandbox every workflow task runs in (ADR 0022, 0023).
-    const workflowThread = profile ? workflowThreadProfile(profile) : undefined;
+    const workflowThread = profile
+      ? profileOf(orchestratorProfileDir, path.basename(profile).split(".")[3], 1)
+      : undefined;
     if (workflowThread)
       report.profiles = {
         ...report.profiles,
@@ -191,14 +193,3 @@ main().then(
     process.exit(1);
   },
 );
-
-/** The same process's profile of its thread 1, beside the main thread's (thread 0) file. */
-function workflowThreadProfile(mainThreadFile: string): string | undefined {
-  const [, , , pid] = path.basename(mainThreadFile).split(".");
-  const dir = path.dirname(mainThreadFile);
-  const found = readdirSync(dir).find((f) => {
-    const parts = f.split(".");
-    return parts[3] === pid && parts[4] === "1" && f.endsWith(".cpuprofile");
-  });
-  return found ? path.join(dir, found) : undefined;
-}

@@ -111,7 +111,7 @@ function projectInclusiveUs(profile: CpuProfile, byId: Map<number, ProfileNode>)
     const seen = new Set<string>();
     for (let id: number | undefined = leaf; id !== undefined; id = parentOf.get(id)) {
       const frame = byId.get(id)?.callFrame;
-      if (!frame || node_modules(frame.url) || !PROJECT_CODE.test(frame.url)) continue;
+      if (!frame || !PROJECT_CODE.test(frame.url)) continue;
       const label = `${frame.functionName || "(anonymous)"} ${short(frame.url)}:${frame.lineNumber + 1}`;
       if (seen.has(label)) continue;
       seen.add(label);
@@ -121,16 +121,18 @@ function projectInclusiveUs(profile: CpuProfile, byId: Map<number, ProfileNode>)
   return out;
 }
 
-const node_modules = (url: string) => url.includes("/node_modules/");
-
 /**
  * The profile node wrote for one process (CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile)
- * in a folder that processes of several runs may share. Without a pid, the largest file.
+ * in a folder that processes of several runs may share; thread 0 is the main thread, 1 a
+ * process's first worker thread. Without a pid, the largest file.
  */
-export function profileOf(dir: string, pid: number | undefined): string | undefined {
+export function profileOf(dir: string, pid: number | string | undefined, thread = 0): string | undefined {
   const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
   if (pid !== undefined) {
-    const mine = files.find((f) => f.split(".")[3] === String(pid));
+    const mine = files.find((f) => {
+      const parts = f.split(".");
+      return parts[3] === String(pid) && parts[4] === String(thread);
+    });
     return mine ? path.join(dir, mine) : undefined;
   }
   return files.map((f) => path.join(dir, f)).sort((a, b) => statSync(b).size - statSync(a).size)[0];

@@ -128,7 +128,9 @@ export async function runCapacity(
  * (15,000 webhooks) leaves notifications, PostgreSQL and RabbitMQ busy for a
  * while, and an idle reading taken then is subtracted from every process's
  * use under load, which clamps their cost per order to 0. Windows of 10 s
- * until one uses no less than 90 % of the one before, at most 9.
+ * until one uses no less than 90 % of the one before, at most 9. This only
+ * helps when that work dies down; work going on at a steady rate (retried
+ * deliveries) passes as idle, and the report flags what it clamped.
  */
 async function settledIdle(
   groups: Record<string, () => number[]>,
