@@ -4,7 +4,8 @@ import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { startPlatform } from "#test/support/platform.ts";
+import { type ReplicatedService, startPlatform } from "#test/support/platform.ts";
+import { productionInfra } from "#test/support/production-infra.ts";
 import { ROOT } from "./lib/procs.ts";
 import { profileOf, summarizeProfile } from "./lib/profile.ts";
 import { type BenchReport, markdown, verdicts } from "./report.ts";
@@ -20,23 +21,64 @@ import { runTracingBench } from "./scenarios/tracing.ts";
  * npm run bench [-- --quick] [--only=events,orders,authorization,tracing,kafka-client,notifications,capacity,e2e] [--out=dir]
  * Runs the scenarios one after the other in one process, against the running
  * infrastructure, and writes reports/bench/report.{json,md} and chart.png.
+ *
+ * npm run bench -- --topology=production [--quick] [--out=dir]
+ * The capacity probe alone on the production topology (ADR 0021: three Kafka
+ * brokers, the Temporal server on PostgreSQL, two replicas of every product
+ * service; start it with ACCORD_TOPOLOGY=production npm run infra:up), written
+ * to reports/bench/production/.
  */
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-const only = args
-  .find((a) => a.startsWith("--only="))
-  ?.slice("--only=".length)
-  .split(",");
+const topologyArg =
+  args.find((a) => a.startsWith("--topology="))?.slice("--topology=".length) ?? "development";
+if (topologyArg !== "development" && topologyArg !== "production") {
+  console.error(
+    "usage: npm run bench -- [--quick] [--only=...] [--out=dir] [--topology=development|production]",
+  );
+  process.exit(2);
+}
+const topology: "development" | "production" = topologyArg;
+const production = topology === "production";
+// Before any scenario reads the addresses: the production Kafka cluster and Temporal server.
+if (production) productionInfra();
+const only = production
+  ? ["capacity"]
+  : args
+      .find((a) => a.startsWith("--only="))
+      ?.slice("--only=".length)
+      .split(",");
 const wants = (name: string) => !only || only.includes(name);
 // --out keeps exploratory runs away from the committed report.
 const outDir = path.resolve(
   ROOT,
-  args.find((a) => a.startsWith("--out="))?.slice("--out=".length) ?? "reports/bench",
+  args.find((a) => a.startsWith("--out="))?.slice("--out=".length) ??
+    (production ? "reports/bench/production" : "reports/bench"),
 );
 const runId = randomUUID().replaceAll("-", "").slice(0, 8);
 const t0 = Date.now();
 const log = (line: string) =>
   process.stdout.write(`[bench +${Math.round((Date.now() - t0) / 1000)}s] ${line}\n`);
+
+/** Every product service runs twice in the production topology (scripts/services.sh). */
+const PRODUCTION_REPLICAS: readonly ReplicatedService[] = [
+  "catalog",
+  "orders",
+  "inventory",
+  "payments",
+  "shipping",
+  "notifications",
+  "orchestrator",
+];
+
+/** Rates the production topology keeps up with on this machine (measured, see its report). */
+const PRODUCTION_RATES = (quick: boolean) =>
+  quick
+    ? [{ rate: 2, seconds: 20 }]
+    : [
+        { rate: 2, seconds: 60 },
+        { rate: 5, seconds: 60 },
+      ];
 
 async function main() {
   mkdirSync(outDir, { recursive: true });
@@ -45,6 +87,7 @@ async function main() {
     startedAt: new Date().toISOString(),
     finishedAt: "",
     mode: quick ? "quick" : "full",
+    topology,
     machine: {
       cpus: cpus.length,
       cpuModel: cpus[0]?.model.trim() ?? "unknown",
@@ -97,19 +140,29 @@ async function main() {
     const profileRoot = path.join(os.tmpdir(), "accord-bench-profiles");
     const orchestratorProfileDir = path.join(profileRoot, `orchestrator-${runId}`);
     const notificationsProfileDir = path.join(profileRoot, `notifications-${runId}`);
-    const platform = await startPlatform({
-      orchestrator: {
-        ORCHESTRATOR_GROUP_ID: orchestratorGroup,
-        NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${orchestratorProfileDir}`,
+    const platform = await startPlatform(
+      {
+        orchestrator: {
+          ORCHESTRATOR_GROUP_ID: orchestratorGroup,
+          NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${orchestratorProfileDir}`,
+        },
+        notifications: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${notificationsProfileDir}` },
       },
-      notifications: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${notificationsProfileDir}` },
-    });
+      production ? { replicas: PRODUCTION_REPLICAS, startTimeoutMs: 180_000 } : {},
+    );
     try {
       await attempt("notifications", async () => {
         report.notifications = await runNotifications(quick, runId, platform, log);
       });
       await attempt("capacity", async () => {
-        report.capacity = await runCapacity(quick, runId, platform, cpus.length, log);
+        report.capacity = await runCapacity(
+          quick,
+          runId,
+          platform,
+          cpus.length,
+          log,
+          production ? PRODUCTION_RATES(quick) : undefined,
+        );
       });
       await attempt("e2e", async () => {
         // First at a rate within the capacity the probe measured: what the

@@ -20,7 +20,8 @@
  * (chaos/production.ts); writes reports/chaos/production-report.md
  * (production-short-report.md with --short).
  */
-import { infraDefaults, productionInfra } from "./env.ts";
+import { productionInfra } from "#test/support/production-infra.ts";
+import { infraDefaults } from "./env.ts";
 import { writeRunReport } from "./report-file.ts";
 
 const USAGE =

@@ -69,8 +69,12 @@ export const INFRA_GROUPS: Record<string, () => number[]> = {
       ...pidsMatching((_c, comm) => comm.startsWith("postgres")).filter((p) => parentOf(p) === master),
     ];
   },
+  // Every broker of the list: one in development, three in the production topology.
   kafka: () =>
-    [pidOnPort(portOf(process.env.KAFKA_BROKERS, 9092))].filter((p): p is number => p !== undefined),
+    (process.env.KAFKA_BROKERS ?? "127.0.0.1:9092")
+      .split(",")
+      .map((broker) => pidOnPort(portOf(broker, 9092)))
+      .filter((p): p is number => p !== undefined),
   rabbitmq: () =>
     [pidOnPort(Number(new URL(process.env.AMQP_URL ?? "amqp://x:5672").port || 5672))].filter(
       (p): p is number => p !== undefined,

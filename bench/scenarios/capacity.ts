@@ -50,6 +50,8 @@ export async function runCapacity(
   platform: Platform,
   cores: number,
   log: (line: string) => void,
+  /** The rates and their seconds; by default issue 15's 10/s (and, in full runs, the gentler 5/s first). */
+  rates?: readonly { rate: number; seconds: number }[],
 ): Promise<CapacityResult> {
   const groups = platformCpuGroups(platform);
 
@@ -62,12 +64,14 @@ export async function runCapacity(
   const poster = createPoster(platform.urls.orders);
   const runs: CapacityRun[] = [];
   // Quick runs measure issue 15's rate only (10/s); full runs also the gentler 5/s.
-  const plan = quick
-    ? [{ rate: 10, seconds: 20 }]
-    : [
-        { rate: 5, seconds: 60 },
-        { rate: 10, seconds: 60 },
-      ];
+  const plan =
+    rates ??
+    (quick
+      ? [{ rate: 10, seconds: 20 }]
+      : [
+          { rate: 5, seconds: 60 },
+          { rate: 10, seconds: 60 },
+        ]);
   try {
     for (const { rate, seconds } of plan) {
       const sku = `BENCH-CAP-${runId}-${rate}`.toUpperCase();

@@ -4,7 +4,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import type { ConfirmChannel } from "amqplib";
+import type { ChannelModel, ConfirmChannel } from "amqplib";
 import type { EachMessagePayload } from "kafkajs";
 import { NotificationService } from "#gen/accord/notifications/v1/notifications_pb.js";
 import { WebhookTaskSchema } from "#gen/accord/notifications/v1/tasks_pb.js";
@@ -18,7 +18,12 @@ import {
   type TaskTopologyNames,
 } from "#lib/messaging/rabbit.ts";
 import { createLogger } from "#lib/observability/logger.ts";
-import { assertTaskTopology, consumeTasks, taskTopologyNames } from "#services/notifications/src/topology.ts";
+import {
+  assertTaskTopology,
+  consumeTasks,
+  DEFAULT_RETRY_DELAYS_MS,
+  taskTopologyNames,
+} from "#services/notifications/src/topology.ts";
 import { type Platform, queryDb, type ServiceName } from "#test/support/platform.ts";
 import { stockBenchSku } from "../lib/bench-sku.ts";
 import { createPoster } from "../lib/http.ts";
@@ -106,11 +111,11 @@ export interface NotificationsResult {
   rows: WebhookRow[];
 }
 
-/** Publishes n WebhookTasks with confirms, at most `window` unconfirmed at a time. */
+/** Publishes n WebhookTasks with confirms, round-robin over the subscriptions, at most `window` unconfirmed at a time. */
 async function publishTasks(
   channel: ConfirmChannel,
   names: TaskTopologyNames,
-  subscriptionId: string,
+  subscriptionIds: readonly string[],
   n: number,
   window = 256,
 ): Promise<number> {
@@ -118,6 +123,7 @@ async function publishTasks(
   let next = 0;
   const worker = async () => {
     while (next < n) {
+      const subscriptionId = subscriptionIds[next % subscriptionIds.length] ?? "";
       next += 1;
       const taskId = randomUUID();
       const task = create(WebhookTaskSchema, {
@@ -145,6 +151,34 @@ async function publishTasks(
   };
   await Promise.all(Array.from({ length: window }, worker));
   return n / ((performance.now() - t0) / 1000);
+}
+
+/** The webhook phase's subscriptions: the per-subscription in-flight cap times these covers a prefetch of 100. */
+const WEBHOOK_SUBSCRIPTIONS = 25;
+
+/**
+ * Ends what the webhook phase left in flight: its subscriptions deleted (a
+ * copy that comes back is refused as gone, not deferred again) and the
+ * webhook queue and its delay queues purged, so no task cycles on afterwards.
+ */
+async function clearWebhookTasks(
+  rabbit: ChannelModel,
+  names: TaskTopologyNames,
+  notifications: { deleteWebhookSubscription(req: { subscriptionId: string }): Promise<unknown> },
+  subscriptionIds: readonly string[],
+): Promise<void> {
+  for (const subscriptionId of subscriptionIds)
+    await notifications.deleteWebhookSubscription({ subscriptionId }).catch(() => {});
+  const channel = await rabbit.createChannel();
+  try {
+    for (const queue of [
+      names.queue("webhook"),
+      ...DEFAULT_RETRY_DELAYS_MS.map((ms) => names.delayQueue("webhook", ms)),
+    ])
+      await channel.purgeQueue(queue);
+  } finally {
+    await channel.close().catch(() => {});
+  }
 }
 
 async function waitFor(done: () => boolean, timeoutMs: number) {
@@ -179,12 +213,20 @@ export async function runNotifications(
       interceptors: [ops.interceptor],
     }),
   );
-  const { subscription } = await notifications.createWebhookSubscription({
-    url: receiver.url,
-    // An event type the end-to-end run never produces, so the dispatcher leaves this subscription alone.
-    eventTypes: ["accord.payments.v1.PaymentRefunded"],
-  });
-  const subscriptionId = subscription?.subscriptionId ?? "";
+  // Tasks spread over several partners' subscriptions: each may have only
+  // NOTIFICATIONS_WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION (4) deliveries posting
+  // at once and defers the rest by 5 s, so with one subscription the cap, not
+  // the worker, would be measured (4 / one delivery's ~20 ms = ~200/s), and the
+  // deferred tasks would cycle through the delay queue long after this phase.
+  const subscriptionIds: string[] = [];
+  for (let i = 0; i < WEBHOOK_SUBSCRIPTIONS; i++) {
+    const { subscription } = await notifications.createWebhookSubscription({
+      url: receiver.url,
+      // An event type the end-to-end run never produces, so the dispatcher leaves these subscriptions alone.
+      eventTypes: ["accord.payments.v1.PaymentRefunded"],
+    });
+    subscriptionIds.push(subscription?.subscriptionId ?? "");
+  }
   try {
     const names = taskTopologyNames(platform.rabbitPrefix);
     // n tasks through the running notifications service's worker, metered with PostgreSQL.
@@ -202,7 +244,7 @@ export async function runNotifications(
         postgres: INFRA_GROUPS.postgres as () => number[],
       });
       const t0 = performance.now();
-      const confirmed = await publishTasks(channel, names, subscriptionId, n);
+      const confirmed = await publishTasks(channel, names, subscriptionIds, n);
       await waitFor(() => receiver.received() >= n, quick ? 60_000 : 120_000);
       const cpu = meter.stop();
       const last = receiver.arrivals.at(-1) ?? performance.now();
@@ -233,8 +275,12 @@ export async function runNotifications(
     receiver.reset();
     await platform.restart("notifications", { NOTIFICATIONS_PREFETCH: "100" });
     rows.push(await throughWorker("the same worker with NOTIFICATIONS_PREFETCH=100"));
-    // Back to the platform's own setting for the end-to-end run.
+    // Back to the platform's own setting for the later phases, with nothing of this one left:
+    // the capacity probe subtracts every process's idle use, and tasks still cycling would pass for idle.
+    await clearWebhookTasks(rabbit, names, notifications, subscriptionIds);
     await platform.restart("notifications");
+    // What the stopped process held unacknowledged went back to the queue.
+    await clearWebhookTasks(rabbit, names, notifications, []);
 
     // 2. Bare lib/rabbit: consumeTasks -> POST, no database.
     log(`notifications: ${n} webhooks through a bare consumeTasks -> POST loop`);
@@ -257,7 +303,7 @@ export async function runNotifications(
       },
     });
     const t1 = performance.now();
-    const confirmedBare = await publishTasks(pub, topology.names, subscriptionId, n);
+    const confirmedBare = await publishTasks(pub, topology.names, subscriptionIds, n);
     await waitFor(() => receiver.received() >= n, 60_000);
     const lastBare = receiver.arrivals.at(-1) ?? performance.now();
     rows.push({
@@ -276,7 +322,9 @@ export async function runNotifications(
     await consumerChannel.close().catch(() => {});
     return { rows };
   } finally {
-    await notifications.deleteWebhookSubscription({ subscriptionId }).catch(() => {});
+    // Deleted already unless a step above failed; the bare loop below only names them in its payloads.
+    for (const subscriptionId of subscriptionIds)
+      await notifications.deleteWebhookSubscription({ subscriptionId }).catch(() => {});
     receiver.close();
     await rabbit.close().catch(() => {});
   }
@@ -314,9 +362,14 @@ export interface E2eResult {
 /** CPU meter groups for every service process of the platform (found by port) and the infrastructure. */
 export function platformCpuGroups(platform: Platform): Record<string, () => number[]> {
   const groups: Record<string, () => number[]> = { ...INFRA_GROUPS };
+  const replicaUrls: Partial<Record<ServiceName, string>> = platform.replicaUrls;
   for (const [name, url] of Object.entries(platform.urls) as [ServiceName, string][]) {
-    const pid = pidOnPort(Number(new URL(url).port));
-    groups[name] = () => (pid ? [pid] : []);
+    // A service's replicas count as the service: the cost of an order is what all of them spend.
+    const pids = [url, replicaUrls[name]]
+      .filter((u): u is string => u !== undefined)
+      .map((u) => pidOnPort(Number(new URL(u).port)))
+      .filter((p): p is number => p !== undefined);
+    groups[name] = () => pids;
   }
   return groups;
 }

@@ -5,6 +5,7 @@ import { DEV_NOTIFICATIONS_SECRET_KEY } from "#services/notifications/src/dev-se
 import { deletePrefixed } from "./kafka.ts";
 import { shortId, type TempDatabase, tempDatabase } from "./postgres.ts";
 import { entryPoint, freePort, ROOT, type ServiceProcess, startServiceProcess } from "./service-process.ts";
+import { terminateRunningWorkflows } from "./temporal.ts";
 
 /**
  * The whole platform as separate real processes, for end-to-end tests: its
@@ -225,6 +226,13 @@ export async function startPlatform(
       for (const [, db] of owned) await db.drop();
       // Its topics and consumer groups too; best effort, a platform stopped after a fault still stops.
       await deletePrefixed(topicPrefix).catch(() => undefined);
+      // And its sagas still running, which no worker polls any more.
+      const orchestratorEnv = environment("orchestrator", {});
+      if (orchestratorEnv.ORDERS_TASK_QUEUE)
+        await terminateRunningWorkflows(orchestratorEnv.ORDERS_TASK_QUEUE, "its platform stopped", {
+          address: orchestratorEnv.TEMPORAL_ADDRESS,
+          namespace: orchestratorEnv.TEMPORAL_NAMESPACE,
+        }).catch(() => undefined);
     },
   };
 }
