@@ -262,7 +262,7 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
 
   const w = r.notifications?.rows[0];
   if (w) {
-    const wider = r.notifications?.rows.find((x) => x.path.includes("PREFETCH=100"));
+    const wider = r.notifications?.rows.find((x) => x.path.includes("NOTIFICATIONS_PREFETCH="));
     const bare = r.notifications?.rows.find((x) => x.path.startsWith("bare"));
     const met = w.deliveriesPerSec >= 1000 && w.delivered === w.tasks;
     out.push({
@@ -275,7 +275,7 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
         ? undefined
         : `machine ${w.machineBusy ?? "n/a"} % busy: per delivery the worker used ${perDelivery(w.workerCpu, w.deliveriesPerSec)} ms of CPU and PostgreSQL ${perDelivery(w.postgresCpu, w.deliveriesPerSec)} ms ` +
           "(one transaction per task: inbox claim, subscription lookup, delivery row), while the publisher, the receiver and RabbitMQ took the rest of the same two cores; " +
-          `NOTIFICATIONS_PREFETCH=100 delivered ${wider?.deliveriesPerSec ?? "n/a"}/s, so tasks in flight are not the limit; the same consumer without the database delivered ${bare?.deliveriesPerSec ?? "n/a"}/s. ` +
+          `${wider?.path.split(" ").at(-1) ?? "a wider prefetch"} delivered ${wider?.deliveriesPerSec ?? "n/a"}/s, so tasks in flight are not the limit; the same consumer without the database delivered ${bare?.deliveriesPerSec ?? "n/a"}/s. ` +
           `Worker profile by area: ${topAreas(r.profiles?.["notifications-webhooks"])}`,
     });
   } else out.push(notMeasured("webhook deliveries per second", ">= 1000 /s"));

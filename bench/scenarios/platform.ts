@@ -153,8 +153,10 @@ async function publishTasks(
   return n / ((performance.now() - t0) / 1000);
 }
 
-/** The webhook phase's subscriptions: the per-subscription in-flight cap times these covers a prefetch of 100. */
-const WEBHOOK_SUBSCRIPTIONS = 25;
+/** The webhook phase's subscriptions: as many as one owner may have (NOTIFICATIONS_MAX_SUBSCRIPTIONS_PER_OWNER). */
+const WEBHOOK_SUBSCRIPTIONS = 20;
+/** Their in-flight caps together (4 each): the widest prefetch none of whose tasks is deferred. */
+const WIDE_PREFETCH = WEBHOOK_SUBSCRIPTIONS * 4;
 
 /**
  * Ends what the webhook phase left in flight: its subscriptions deleted (a
@@ -213,21 +215,21 @@ export async function runNotifications(
       interceptors: [ops.interceptor],
     }),
   );
-  // Tasks spread over several partners' subscriptions: each may have only
-  // NOTIFICATIONS_WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION (4) deliveries posting
-  // at once and defers the rest by 5 s, so with one subscription the cap, not
-  // the worker, would be measured (4 / one delivery's ~20 ms = ~200/s), and the
-  // deferred tasks would cycle through the delay queue long after this phase.
   const subscriptionIds: string[] = [];
-  for (let i = 0; i < WEBHOOK_SUBSCRIPTIONS; i++) {
-    const { subscription } = await notifications.createWebhookSubscription({
-      url: receiver.url,
-      // An event type the end-to-end run never produces, so the dispatcher leaves these subscriptions alone.
-      eventTypes: ["accord.payments.v1.PaymentRefunded"],
-    });
-    subscriptionIds.push(subscription?.subscriptionId ?? "");
-  }
   try {
+    // Tasks spread over several subscriptions: each may have only
+    // NOTIFICATIONS_WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION (4) deliveries posting
+    // at once and defers the rest by 5 s, so with one subscription the cap, not
+    // the worker, would be measured (4 / one delivery's ~20 ms = ~200/s), and the
+    // deferred tasks would cycle through the delay queue long after this phase.
+    for (let i = 0; i < WEBHOOK_SUBSCRIPTIONS; i++) {
+      const { subscription } = await notifications.createWebhookSubscription({
+        url: receiver.url,
+        // An event type the end-to-end run never produces, so the dispatcher leaves these subscriptions alone.
+        eventTypes: ["accord.payments.v1.PaymentRefunded"],
+      });
+      subscriptionIds.push(subscription?.subscriptionId ?? "");
+    }
     const names = taskTopologyNames(platform.rabbitPrefix);
     // n tasks through the running notifications service's worker, metered with PostgreSQL.
     const throughWorker = async (path: string): Promise<WebhookRow> => {
@@ -271,10 +273,10 @@ export async function runNotifications(
     );
 
     // 1b. The same worker with a larger prefetch: is the in-flight limit what bounds it?
-    log(`notifications: ${n} webhooks through the worker with NOTIFICATIONS_PREFETCH=100`);
+    log(`notifications: ${n} webhooks through the worker with NOTIFICATIONS_PREFETCH=${WIDE_PREFETCH}`);
     receiver.reset();
-    await platform.restart("notifications", { NOTIFICATIONS_PREFETCH: "100" });
-    rows.push(await throughWorker("the same worker with NOTIFICATIONS_PREFETCH=100"));
+    await platform.restart("notifications", { NOTIFICATIONS_PREFETCH: String(WIDE_PREFETCH) });
+    rows.push(await throughWorker(`the same worker with NOTIFICATIONS_PREFETCH=${WIDE_PREFETCH}`));
     // Back to the platform's own setting for the later phases, with nothing of this one left:
     // the capacity probe subtracts every process's idle use, and tasks still cycling would pass for idle.
     await clearWebhookTasks(rabbit, names, notifications, subscriptionIds);
