@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -351,8 +351,28 @@ export async function runProductionChaos(options: ProductionOptions): Promise<Pr
       quiescenceSeconds,
     };
   } finally {
+    keepServiceLogs(platform, tag, log);
     log("[chaos] stopping the platform");
     await cleanup().catch((error: unknown) => log(`[chaos] stop failed: ${String(error)}`));
+  }
+}
+
+/**
+ * What every running process printed (warnings and errors; the ones killed
+ * and restarted only since their restart), kept outside the repository so a
+ * failed invariant can be read against the services' own account of it.
+ */
+function keepServiceLogs(platform: Platform, tag: string, log: (line: string) => void): void {
+  const dir = path.join(os.tmpdir(), "accord-chaos-logs", `production-${tag.toLowerCase()}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    for (const [name, proc] of platform.processes)
+      writeFileSync(path.join(dir, `${name}.log`), proc.output());
+    for (const [name, proc] of platform.replicas)
+      writeFileSync(path.join(dir, `${name}-replica-2.log`), proc.output());
+    log(`[chaos] service logs: ${dir}`);
+  } catch (error) {
+    log(`[chaos] service logs not kept: ${String(error)}`);
   }
 }
 

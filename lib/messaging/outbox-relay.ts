@@ -55,7 +55,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { pool, producer, logger } = options;
   const batchSize = options.batchSize ?? 200;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
-  const maxBackoffMs = options.maxBackoffMs ?? 5_000;
+  // At most 1 s between attempts while Kafka fails: a retry costs one send, and a
+  // longer pause would outlast the failover it waits for (ADR 0021).
+  const maxBackoffMs = options.maxBackoffMs ?? 1_000;
   let stopped = false;
   let failures = 0;
   let wake: (() => void) | undefined;
