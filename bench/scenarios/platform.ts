@@ -18,13 +18,13 @@ import {
   type TaskTopologyNames,
 } from "#lib/messaging/rabbit.ts";
 import { createLogger } from "#lib/observability/logger.ts";
+import { assertTaskTopology, consumeTasks, taskTopologyNames } from "#services/notifications/src/topology.ts";
 import {
-  assertTaskTopology,
-  consumeTasks,
-  DEFAULT_RETRY_DELAYS_MS,
-  taskTopologyNames,
-} from "#services/notifications/src/topology.ts";
-import { type Platform, queryDb, type ServiceName } from "#test/support/platform.ts";
+  PLATFORM_RETRY_DELAYS_MS,
+  type Platform,
+  queryDb,
+  type ServiceName,
+} from "#test/support/platform.ts";
 import { stockBenchSku } from "../lib/bench-sku.ts";
 import { createPoster } from "../lib/http.ts";
 import { benchCaller } from "../lib/identity.ts";
@@ -175,7 +175,7 @@ async function clearWebhookTasks(
   try {
     for (const queue of [
       names.queue("webhook"),
-      ...DEFAULT_RETRY_DELAYS_MS.map((ms) => names.delayQueue("webhook", ms)),
+      ...PLATFORM_RETRY_DELAYS_MS.map((ms) => names.delayQueue("webhook", ms)),
     ])
       await channel.purgeQueue(queue);
   } finally {
@@ -219,7 +219,7 @@ export async function runNotifications(
   try {
     // Tasks spread over several subscriptions: each may have only
     // NOTIFICATIONS_WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION (4) deliveries posting
-    // at once and defers the rest by 5 s, so with one subscription the cap, not
+    // at once and defers the rest to its first delay queue, so with one subscription the cap, not
     // the worker, would be measured (4 / one delivery's ~20 ms = ~200/s), and the
     // deferred tasks would cycle through the delay queue long after this phase.
     for (let i = 0; i < WEBHOOK_SUBSCRIPTIONS; i++) {

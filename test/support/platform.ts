@@ -77,6 +77,9 @@ const ORDER: ServiceName[] = [
   "orchestrator",
 ];
 
+/** The notifications retry delays of a test platform: short, so a test sees a retry within a second. */
+export const PLATFORM_RETRY_DELAYS_MS: readonly number[] = [300, 600];
+
 /** The demo seed shared by the catalog's products and the demo's stock. */
 export const DEMO_SEED_FILE = path.join(ROOT, "infra/demo/catalog.json");
 
@@ -141,7 +144,7 @@ export async function startPlatform(
       NOTIFICATIONS_PORT: String(ports.notifications),
       NOTIFICATIONS_DATABASE: databases.notifications,
       NOTIFICATIONS_RABBIT_PREFIX: rabbitPrefix,
-      NOTIFICATIONS_RETRY_DELAYS_MS: "300,600",
+      NOTIFICATIONS_RETRY_DELAYS_MS: PLATFORM_RETRY_DELAYS_MS.join(","),
       // Receivers in tests listen on loopback; the attack suite turns this off for its own cases.
       NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP: "true",
       NOTIFICATIONS_SECRET_KEY: DEV_NOTIFICATIONS_SECRET_KEY,
