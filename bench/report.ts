@@ -363,13 +363,14 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
     "",
     ...(production
       ? [
-          "The capacity probe alone, on the production topology (ADR 0021): three Kafka brokers (replication factor 3, min.insync.replicas 2, acks=all), the Temporal server on PostgreSQL, two replicas of every product service, each replica a process of its own and counted with its service. The bench calls replica 1 of orders directly (no HAProxy in between). No goals are judged here: issue 15 asks for this cost beside the development topology's ([../report.md](../report.md)). Regenerate: `npm run bench -- --topology=production`.",
+          "The capacity probe alone, on the production topology (ADR 0021): three Kafka brokers (replication factor 3, min.insync.replicas 2, acks=all), the Temporal server on PostgreSQL, two replicas of every product service, each replica a process of its own and counted with its service. The bench calls replica 1 of orders directly (no HAProxy in between). No goals are judged here: issue 15 asks for this cost beside the development topology's ([../report.md](../report.md)); profiles of Kafka and the Temporal server under it are in ADR 0024. Regenerate: `npm run bench -- --topology=production`.",
           "",
         ]
       : []),
     `Run ${r.startedAt} -> ${r.finishedAt} on ${r.machine.cpus} cores (${r.machine.cpuModel}), ${r.machine.memoryGb} GB, Node ${r.machine.node}. ` +
       "Everything below ran side by side in this one run, load generator on the same machine: compare rows of the same table, not absolute numbers across machines. " +
-      `How it is measured: [ADR 0010](${adrLink}). Raw numbers: [report.json](report.json). Regenerate: \`npm run bench\` (or \`npm run bench:quick\`).`,
+      `How it is measured: [ADR 0010](${adrLink}). Raw numbers: [report.json](report.json).` +
+        (production ? "" : " Regenerate: `npm run bench` (or `npm run bench:quick`)."),
     "",
     ...(r.orders || r.notifications || r.e2e ? ["![benchmark chart](chart.png)", ""] : []),
     `Load average (1 min) at the start of each phase: ${Object.entries(r.loadAverage)
