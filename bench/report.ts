@@ -370,7 +370,7 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
     `Run ${r.startedAt} -> ${r.finishedAt} on ${r.machine.cpus} cores (${r.machine.cpuModel}), ${r.machine.memoryGb} GB, Node ${r.machine.node}. ` +
       "Everything below ran side by side in this one run, load generator on the same machine: compare rows of the same table, not absolute numbers across machines. " +
       `How it is measured: [ADR 0010](${adrLink}). Raw numbers: [report.json](report.json).` +
-        (production ? "" : " Regenerate: `npm run bench` (or `npm run bench:quick`)."),
+      (production ? "" : " Regenerate: `npm run bench` (or `npm run bench:quick`)."),
     "",
     ...(r.orders || r.notifications || r.e2e ? ["![benchmark chart](chart.png)", ""] : []),
     `Load average (1 min) at the start of each phase: ${Object.entries(r.loadAverage)
