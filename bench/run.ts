@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { type ReplicatedService, startPlatform } from "#test/support/platform.ts";
+import { PRODUCT_SERVICES, startPlatform } from "#test/support/platform.ts";
 import { productionInfra } from "#test/support/production-infra.ts";
 import { ROOT } from "./lib/procs.ts";
 import { profileOf, summarizeProfile } from "./lib/profile.ts";
@@ -59,17 +59,6 @@ const runId = randomUUID().replaceAll("-", "").slice(0, 8);
 const t0 = Date.now();
 const log = (line: string) =>
   process.stdout.write(`[bench +${Math.round((Date.now() - t0) / 1000)}s] ${line}\n`);
-
-/** Every product service runs twice in the production topology (scripts/services.sh). */
-const PRODUCTION_REPLICAS: readonly ReplicatedService[] = [
-  "catalog",
-  "orders",
-  "inventory",
-  "payments",
-  "shipping",
-  "notifications",
-  "orchestrator",
-];
 
 /**
  * The production topology on this machine: its idle processes alone use about
@@ -152,7 +141,7 @@ async function main() {
         },
         notifications: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${notificationsProfileDir}` },
       },
-      production ? { replicas: PRODUCTION_REPLICAS, startTimeoutMs: 180_000 } : {},
+      production ? { replicas: PRODUCT_SERVICES, startTimeoutMs: 180_000 } : {},
     );
     try {
       await attempt("notifications", async () => {

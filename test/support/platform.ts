@@ -77,6 +77,13 @@ const ORDER: ServiceName[] = [
   "orchestrator",
 ];
 
+const SIMULATORS: readonly ServiceName[] = ["payment-provider", "carrier", "smtp-sink"];
+
+/** What runs as two replicas in the production topology (scripts/services.sh): every service but the simulators. */
+export const PRODUCT_SERVICES: readonly ReplicatedService[] = ORDER.filter(
+  (name): name is ReplicatedService => !SIMULATORS.includes(name),
+);
+
 /** The notifications retry delays of a test platform: short, so a test sees a retry within a second. */
 export const PLATFORM_RETRY_DELAYS_MS: readonly number[] = [300, 600];
 
