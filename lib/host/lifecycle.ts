@@ -1,5 +1,5 @@
 import type { Logger } from "../observability/logger.ts";
-import { settleWithin } from "./timeout.ts";
+import { settleWithin, TimeLimitError } from "./timeout.ts";
 
 /**
  * One shutdown policy for every process: named steps, run one after the
@@ -35,9 +35,10 @@ export function createLifecycle({ logger, deadlineMs }: LifecycleOptions): Lifec
     logger.info({ reason, steps: steps.length }, "shutting down");
     const deadline = Date.now() + deadlineMs;
     let failed = 0;
+    let outOfTime = false;
     for (const { name, step } of [...steps].reverse()) {
       const left = deadline - Date.now();
-      if (left <= 0) {
+      if (outOfTime || left <= 0) {
         failed += 1;
         logger.error({ step: name }, "shutdown: skipped, deadline passed");
         continue;
@@ -49,6 +50,9 @@ export function createLifecycle({ logger, deadlineMs }: LifecycleOptions): Lifec
       } catch (err) {
         failed += 1;
         logger.error({ step: name, err }, "shutdown: step failed");
+        // Cut off at the deadline: the time is gone even when the clock reads a millisecond
+        // short of it (a timer can fire just before Date.now() gets there).
+        if (err instanceof TimeLimitError) outOfTime = true;
       }
     }
     const code = failed > 0 ? exitCode || 1 : exitCode;

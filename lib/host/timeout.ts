@@ -1,3 +1,8 @@
+/** What settleWithin rejects with when the work outlasted its bound. */
+export class TimeLimitError extends Error {
+  override name = "TimeLimitError";
+}
+
 /**
  * Runs `work` (which may return a value or a promise, or throw) and rejects
  * with `message` if it has not settled after `ms`. The work itself is not
@@ -10,7 +15,7 @@ export async function settleWithin<T>(work: () => T | Promise<T>, ms: number, me
     return await Promise.race([
       Promise.resolve().then(work),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms);
+        timer = setTimeout(() => reject(new TimeLimitError(message)), ms);
       }),
     ]);
   } finally {
