@@ -420,6 +420,19 @@ export class KafkaSendIncompleteError extends Error {
 }
 
 /**
+ * A send's own retries, each after at most 500 ms: when a broker dies, its
+ * partitions get new leaders within a few seconds (ADR 0021), and the next
+ * retry finds them. kafkajs's default doubles from 300 ms to 4.8 s, so a
+ * send could sleep for seconds after the failover was done: in production
+ * chaos runs the relays' retries came 1.2 and 2.4 s apart at the end of the
+ * outage, and confirmations paused 4.2 s in one run, 8.6 s in another.
+ * The count stays kafkajs's (5, about 1.7 s at these times) before the send
+ * fails and its caller (the outbox relay) decides; an explicit count makes
+ * kafkajs warn that an idempotent producer should retry forever.
+ */
+export const PRODUCER_RETRY = { initialRetryTime: 100, maxRetryTime: 500 } as const;
+
+/**
  * A connected producer with exactly-once writes per partition: a retried send
  * is not written twice, and one request in flight keeps a key's events in
  * order even when a send is retried.
@@ -434,19 +447,6 @@ export class KafkaSendIncompleteError extends Error {
  * on and fails a send that lacks an answer for one of them; callers retry the
  * whole send, and the consumers' inboxes absorb the copies that did land.
  */
-/**
- * A send's own retries, each after at most 500 ms: when a broker dies, its
- * partitions get new leaders within a few seconds (ADR 0021), and the next
- * retry finds them. kafkajs's default doubles from 300 ms to 4.8 s, so a
- * send could sleep for seconds after the failover was done: in production
- * chaos runs the relays' retries came 1.2 and 2.4 s apart at the end of the
- * outage, and confirmations paused 4.2 s in one run, 8.6 s in another.
- * The count stays kafkajs's (5, about 1.7 s at these times) before the send
- * fails and its caller (the outbox relay) decides; an explicit count makes
- * kafkajs warn that an idempotent producer should retry forever.
- */
-export const PRODUCER_RETRY = { initialRetryTime: 100, maxRetryTime: 500 } as const;
-
 export async function createIdempotentProducer(kafka: KafkaClient): Promise<EventProducer> {
   const placed = new WeakMap<object, number>();
   const producer = kafka.producer({
