@@ -159,18 +159,11 @@ const WEBHOOK_SUBSCRIPTIONS = 20;
 const WIDE_PREFETCH = WEBHOOK_SUBSCRIPTIONS * 4;
 
 /**
- * Ends what the webhook phase left in flight: its subscriptions deleted (a
- * copy that comes back is refused as gone, not deferred again) and the
- * webhook queue and its delay queues purged, so no task cycles on afterwards.
+ * Empties the webhook queue and its delay queues, so no task of the webhook
+ * phase cycles on after it (a copy of a deleted subscription's task that comes
+ * back is refused as gone, not deferred again).
  */
-async function clearWebhookTasks(
-  rabbit: ChannelModel,
-  names: TaskTopologyNames,
-  notifications: { deleteWebhookSubscription(req: { subscriptionId: string }): Promise<unknown> },
-  subscriptionIds: readonly string[],
-): Promise<void> {
-  for (const subscriptionId of subscriptionIds)
-    await notifications.deleteWebhookSubscription({ subscriptionId }).catch(() => {});
+async function purgeWebhookQueues(rabbit: ChannelModel, names: TaskTopologyNames): Promise<void> {
   const channel = await rabbit.createChannel();
   try {
     for (const queue of [
@@ -216,6 +209,12 @@ export async function runNotifications(
     }),
   );
   const subscriptionIds: string[] = [];
+  let subscriptionsDeleted = false;
+  const deleteSubscriptions = async () => {
+    for (const subscriptionId of subscriptionIds)
+      await notifications.deleteWebhookSubscription({ subscriptionId }).catch(() => {});
+    subscriptionsDeleted = true;
+  };
   try {
     // Tasks spread over several subscriptions: each may have only
     // NOTIFICATIONS_WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION (4) deliveries posting
@@ -279,10 +278,11 @@ export async function runNotifications(
     rows.push(await throughWorker(`the same worker with NOTIFICATIONS_PREFETCH=${WIDE_PREFETCH}`));
     // Back to the platform's own setting for the later phases, with nothing of this one left:
     // the capacity probe subtracts every process's idle use, and tasks still cycling would pass for idle.
-    await clearWebhookTasks(rabbit, names, notifications, subscriptionIds);
+    await deleteSubscriptions();
+    await purgeWebhookQueues(rabbit, names);
     await platform.restart("notifications");
     // What the stopped process held unacknowledged went back to the queue.
-    await clearWebhookTasks(rabbit, names, notifications, []);
+    await purgeWebhookQueues(rabbit, names);
 
     // 2. Bare lib/rabbit: consumeTasks -> POST, no database.
     log(`notifications: ${n} webhooks through a bare consumeTasks -> POST loop`);
@@ -305,6 +305,7 @@ export async function runNotifications(
       },
     });
     const t1 = performance.now();
+    // Deleted by now: the bare loop only names them in its payloads.
     const confirmedBare = await publishTasks(pub, topology.names, subscriptionIds, n);
     await waitFor(() => receiver.received() >= n, 60_000);
     const lastBare = receiver.arrivals.at(-1) ?? performance.now();
@@ -324,9 +325,8 @@ export async function runNotifications(
     await consumerChannel.close().catch(() => {});
     return { rows };
   } finally {
-    // Deleted already unless a step above failed; the bare loop below only names them in its payloads.
-    for (const subscriptionId of subscriptionIds)
-      await notifications.deleteWebhookSubscription({ subscriptionId }).catch(() => {});
+    // Left only when a step before their deletion failed.
+    if (!subscriptionsDeleted) await deleteSubscriptions();
     receiver.close();
     await rabbit.close().catch(() => {});
   }

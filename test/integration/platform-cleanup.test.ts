@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { Connection, Client as TemporalClient } from "@temporalio/client";
+import type { Client } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { connectTemporalClient } from "#lib/temporal.ts";
 import { terminateRunningWorkflows } from "#test/support/temporal.ts";
 
 // What a stopped platform does to the sagas it leaves (test/support/platform.ts
@@ -9,17 +10,18 @@ import { terminateRunningWorkflows } from "#test/support/temporal.ts";
 // another queue, are left alone.
 const queue = `test-cleanup-${randomUUID()}`;
 const otherQueue = `test-cleanup-other-${randomUUID()}`;
-let connection: Connection;
-let client: TemporalClient;
+let client: Client;
 
 beforeAll(async () => {
-  connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? "127.0.0.1:7233" });
-  client = new TemporalClient({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? "default" });
+  client = await connectTemporalClient({
+    address: process.env.TEMPORAL_ADDRESS ?? "127.0.0.1:7233",
+    namespace: process.env.TEMPORAL_NAMESPACE ?? "default",
+  });
 });
 
 afterAll(async () => {
   await terminateRunningWorkflows(otherQueue, "test cleanup").catch(() => undefined);
-  await connection?.close();
+  await client?.connection.close();
 });
 
 const start = (taskQueue: string) =>

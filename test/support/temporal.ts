@@ -1,4 +1,4 @@
-import { Connection, Client as TemporalClient } from "@temporalio/client";
+import { connectTemporalClient } from "#lib/temporal.ts";
 
 /**
  * Terminates every running workflow on a task queue: what a stopped platform
@@ -15,14 +15,11 @@ export async function terminateRunningWorkflows(
 ): Promise<number> {
   // Task queue names here are ours (letters, digits, dashes); a quote would end the query's string.
   if (/['"\\]/.test(taskQueue)) throw new Error(`task queue ${JSON.stringify(taskQueue)} cannot be queried`);
-  const connection = await Connection.connect({
+  const client = await connectTemporalClient({
     address: options.address ?? process.env.TEMPORAL_ADDRESS ?? "127.0.0.1:7233",
+    namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? "default",
   });
   try {
-    const client = new TemporalClient({
-      connection,
-      namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? "default",
-    });
     const ids: string[] = [];
     for await (const wf of client.workflow.list({
       query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'`,
@@ -45,6 +42,6 @@ export async function terminateRunningWorkflows(
     await Promise.all(Array.from({ length: options.concurrency ?? 16 }, worker));
     return terminated;
   } finally {
-    await connection.close();
+    await client.connection.close();
   }
 }
