@@ -75,13 +75,19 @@ export const INFRA_GROUPS: Record<string, () => number[]> = {
       .split(",")
       .map((broker) => pidOnPort(portOf(broker, 9092)))
       .filter((p): p is number => p !== undefined),
-  rabbitmq: () =>
-    [pidOnPort(Number(new URL(process.env.AMQP_URL ?? "amqp://x:5672").port || 5672))].filter(
-      (p): p is number => p !== undefined,
-    ),
-  temporal: () =>
-    [pidOnPort(portOf(process.env.TEMPORAL_ADDRESS, 7233))].filter((p): p is number => p !== undefined),
+  rabbitmq: () => listenerOf(Number(new URL(process.env.AMQP_URL ?? "amqp://x:5672").port || 5672)),
+  temporal: () => listenerOf(portOf(process.env.TEMPORAL_ADDRESS, 7233)),
+  // Tracing as shipped sends every span to Zipkin: ingesting them is part of an order's cost.
+  zipkin: () => listenerOf(portOf(process.env.ZIPKIN_PORT, 9411)),
+  // Services check tokens locally against cached keys; Keycloak's own use still counts.
+  keycloak: () => listenerOf(portOf(process.env.KEYCLOAK_PORT, 8180)),
+  prometheus: () => listenerOf(portOf(process.env.PROMETHEUS_PORT, 9090)),
 };
+
+function listenerOf(port: number): number[] {
+  const pid = pidOnPort(port);
+  return pid === undefined ? [] : [pid];
+}
 
 function machineTicks(): { busy: number; total: number } {
   const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
