@@ -604,7 +604,7 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
       "",
       "## CPU profiles",
       "",
-      "`node --cpu-prof` of the server process under the same loads (self time, idle excluded). orchestrator-platform covers the orchestrator's main thread (bridge, activities, the SDK's core bridge) through every platform phase, orchestrator-workflow-thread its workflow thread (the sandbox every workflow task runs in).",
+      "`node --cpu-prof` of the server process under the same loads (self time, idle excluded). orchestrator-platform covers the orchestrator's main thread (bridge, activities, the SDK's core bridge) through every platform phase, orchestrator-workflow-thread its workflow thread (the sandbox every workflow task runs in). temporal-capacity is the Temporal server (a Go binary) sampled with Linux perf through the capacity phase, all its threads.",
     );
     for (const [name, p] of Object.entries(profiles)) {
       add(
@@ -617,6 +617,15 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
         "|---|---|",
         ...p.topFrames.slice(0, 12).map((f) => `| ${f.selfPercent} | \`${f.frame}\` |`),
       );
+      if (p.codePaths?.length)
+        add(
+          "",
+          "By what the server is doing, inclusive time, overlapping (a sample counts for every path on its stack):",
+          "",
+          "| inclusive % | code path |",
+          "|---|---|",
+          ...p.codePaths.map((c) => `| ${c.inclusivePercent} | ${c.path} |`),
+        );
       const ours = p.projectInclusive ?? [];
       if (ours.length > 0) {
         add(

@@ -6,7 +6,14 @@ import os from "node:os";
 import path from "node:path";
 import { PRODUCT_SERVICES, startPlatform } from "#test/support/platform.ts";
 import { productionInfra } from "#test/support/production-infra.ts";
-import { ROOT } from "./lib/procs.ts";
+import {
+  type PerfRecording,
+  perfUsable,
+  recordPerf,
+  summarizePerf,
+  TEMPORAL_CODE_PATHS,
+} from "./lib/perf-profile.ts";
+import { INFRA_GROUPS, ROOT } from "./lib/procs.ts";
 import { profileOf, summarizeProfile } from "./lib/profile.ts";
 import { type BenchReport, markdown, verdicts } from "./report.ts";
 import { runAuthorizationBench } from "./scenarios/authorization.ts";
@@ -148,14 +155,24 @@ async function main() {
         report.notifications = await runNotifications(quick, runId, platform, log);
       });
       await attempt("capacity", async () => {
-        report.capacity = await runCapacity(
-          quick,
-          runId,
-          platform,
-          cpus.length,
-          log,
-          production ? PRODUCTION_RATES(quick) : undefined,
-        );
+        const temporalRecording = startTemporalPerf(profileRoot, runId, report.errors);
+        try {
+          report.capacity = await runCapacity(
+            quick,
+            runId,
+            platform,
+            cpus.length,
+            log,
+            production ? PRODUCTION_RATES(quick) : undefined,
+          );
+        } finally {
+          await temporalRecording?.stop();
+        }
+        if (temporalRecording)
+          report.profiles = {
+            ...report.profiles,
+            "temporal-capacity": summarizePerf(temporalRecording.file, TEMPORAL_CODE_PATHS),
+          };
       });
       await attempt("e2e", async () => {
         // First at a rate within the capacity the probe measured: what the
@@ -208,6 +225,26 @@ async function main() {
 
 /** The chart is drawn by matplotlib; installed for the user on first use. */
 /** The profile written first in a folder (the process that exited first). */
+/**
+ * The Temporal server sampled with perf through the capacity phase (ADR 0025),
+ * or nothing, with the reason in the report's errors, when perf is missing.
+ */
+function startTemporalPerf(profileRoot: string, runId: string, errors: string[]): PerfRecording | undefined {
+  const pid = INFRA_GROUPS.temporal?.()[0];
+  if (pid === undefined) {
+    errors.push("temporal: no process found on its port to profile");
+    return undefined;
+  }
+  if (!perfUsable()) {
+    errors.push(
+      "temporal: not profiled (Linux perf is not installed or may not sample here: apt-get install linux-perf)",
+    );
+    return undefined;
+  }
+  mkdirSync(profileRoot, { recursive: true });
+  return recordPerf(pid, path.join(profileRoot, `temporal-${runId}.perf.data`));
+}
+
 function oldestProfile(dir: string): string | undefined {
   return readdirSync(dir)
     .filter((f) => f.endsWith(".cpuprofile"))

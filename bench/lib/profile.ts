@@ -31,6 +31,8 @@ export interface ProfileSummary {
    * (a caller includes its callees); says which of our code paths hold the time.
    */
   projectInclusive: { frame: string; inclusivePercent: number }[];
+  /** Named code paths by inclusive time, overlapping (perf profiles of the Temporal server). */
+  codePaths?: { path: string; inclusivePercent: number }[];
 }
 
 /** Where a frame's code lives: an npm package, node's internals, a project folder, or a V8 pseudo-frame. */
