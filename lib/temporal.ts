@@ -66,6 +66,12 @@ export interface TemporalWorkerOptions extends TemporalTarget {
    * the largest cost of the workflow thread (ADR 0023).
    */
   workflowStackTraces?: boolean;
+  /**
+   * Compression of the worker connection's gRPC messages. The SDK's default is
+   * gzip; "none" is the default here: Temporal sits next to the worker, and
+   * gzip cost both ends CPU for a saga's small payloads (ADR 0025).
+   */
+  grpcCompression?: "gzip" | "none";
 }
 
 export interface TemporalWorker {
@@ -86,7 +92,10 @@ export interface TemporalWorker {
  */
 export async function createTemporalWorker(options: TemporalWorkerOptions): Promise<TemporalWorker> {
   installQuietRuntime(options.logger);
-  const connection = await NativeConnection.connect({ address: options.address });
+  const connection = await NativeConnection.connect({
+    address: options.address,
+    grpcCompression: { codec: options.grpcCompression ?? "none" },
+  });
   let worker: Worker;
   try {
     worker = await Worker.create({

@@ -31,6 +31,16 @@ describe("service configuration", () => {
     expect(breakerOptionsFrom(loadOrchestratorConfig({}), "ORCHESTRATOR").timeoutMs).toBe(10_000);
   });
 
+  it("talks to Temporal uncompressed unless gzip is asked for, and names any other codec", () => {
+    expect(loadOrchestratorConfig({}).TEMPORAL_GRPC_COMPRESSION).toBe("none");
+    expect(loadOrchestratorConfig({ TEMPORAL_GRPC_COMPRESSION: "gzip" }).TEMPORAL_GRPC_COMPRESSION).toBe(
+      "gzip",
+    );
+    expect(() => loadOrchestratorConfig({ TEMPORAL_GRPC_COMPRESSION: "brotli" })).toThrow(
+      /TEMPORAL_GRPC_COMPRESSION/,
+    );
+  });
+
   it("names every bad variable in one error", () => {
     const load = () => loadOrdersConfig({ ORDERS_PORT: "70000", ORDERS_DATABASE: "Orders; DROP" });
     expect(load).toThrow(ConfigError);

@@ -34,6 +34,8 @@ const schema = (env: Env) =>
     ORCHESTRATOR_STEP_DEADLINE_MS: ms.default(60 * 60 * 1000),
     ORCHESTRATOR_RETRY_INITIAL_MS: ms.default(1000),
     ORCHESTRATOR_RETRY_MAX_MS: ms.default(30_000),
+    // gRPC compression towards Temporal; gzip only pays across a slow link (ADR 0025).
+    TEMPORAL_GRPC_COMPRESSION: z.enum(["none", "gzip"]).default("none"),
     // The SDK's per-promise workflow stack traces (the __stack_trace query); off by default (ADR 0023).
     ORCHESTRATOR_WORKFLOW_STACK_TRACES: z
       .enum(["true", "false"])

@@ -54,6 +54,7 @@ await runService({
       logger,
       activities: activities.activities,
       workflowStackTraces: config.ORCHESTRATOR_WORKFLOW_STACK_TRACES,
+      grpcCompression: config.TEMPORAL_GRPC_COMPRESSION,
     });
     host.onShutdown("temporal worker", () => worker.shutdown());
     // One connection to Temporal: the worker's. The bridge starts and signals

@@ -18,6 +18,8 @@ export interface OrchestratorWorkerOptions {
   activities?: Partial<OrderActivities>;
   /** See TemporalWorkerOptions.workflowStackTraces (off by default). */
   workflowStackTraces?: boolean;
+  /** See TemporalWorkerOptions.grpcCompression (none by default). */
+  grpcCompression?: "gzip" | "none";
 }
 
 export interface OrchestratorWorker {
@@ -47,6 +49,7 @@ export async function startOrchestratorWorker(
     activities: { ...options.activities },
     logger,
     workflowStackTraces: options.workflowStackTraces ?? false,
+    grpcCompression: options.grpcCompression ?? "none",
   });
   logger.info(
     { taskQueue, createMs: Math.round(performance.now() - bundleStart) },
