@@ -71,6 +71,11 @@ export TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
 # The Temporal server of the production topology (infra/production/temporal-server.sh):
 # the newest release whose go.mod asks for no newer Go than this machine's 1.26.8.
 export TEMPORAL_SERVER_VERSION="${TEMPORAL_SERVER_VERSION:-v1.32.1}"
+# The Go runtime of both Temporal servers: collect at 4x the live heap instead
+# of Go's 2x, under a soft 1 GiB limit. The dev server's GC marking fell from
+# 7 % to 2 % of its samples and its CPU per order by about 10 % (ADR 0025).
+export TEMPORAL_GOGC="${TEMPORAL_GOGC:-400}"
+export TEMPORAL_GOMEMLIMIT="${TEMPORAL_GOMEMLIMIT:-1GiB}"
 
 # Keycloak, the identity provider (OIDC issuer of every token the services
 # accept). Realm as code: infra/keycloak/accord-realm.json.

@@ -309,7 +309,7 @@ temporal_up() {
   # synchronous=normal still survives a process crash (only an OS crash can
   # lose the last transactions) and cuts the fsync per write that otherwise
   # bounds how many sagas per second the dev server takes.
-  setsid nohup "$(temporal_bin)" server start-dev \
+  GOGC="$TEMPORAL_GOGC" GOMEMLIMIT="$TEMPORAL_GOMEMLIMIT" setsid nohup "$(temporal_bin)" server start-dev \
     --ip "$TEMPORAL_HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
     --db-filename "$DATA/temporal/temporal.db" --namespace "$TEMPORAL_NAMESPACE" \
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \

@@ -149,7 +149,7 @@ temporal_server_start() {
     TEMPORAL_SERVER_FRONTEND_MEMBERSHIP_PORT="$m" TEMPORAL_SERVER_HISTORY_MEMBERSHIP_PORT=$((m + 1)) \
     TEMPORAL_SERVER_MATCHING_MEMBERSHIP_PORT=$((m + 2)) TEMPORAL_SERVER_WORKER_MEMBERSHIP_PORT=$((m + 6)) \
     TEMPORAL_SERVER_DYNAMIC_CONFIG="$ROOT/infra/production/temporal/dynamicconfig.yaml" \
-    setsid nohup "$(temporal_server_bin)" --config-file "$conf" --allow-no-auth start >"$log" 2>&1 </dev/null &
+    GOGC="$TEMPORAL_GOGC" GOMEMLIMIT="$TEMPORAL_GOMEMLIMIT" setsid nohup "$(temporal_server_bin)" --config-file "$conf" --allow-no-auth start >"$log" 2>&1 </dev/null &
   echo $! >"$pidfile"
   wait_for "temporal server" 180 "$log" "$pidfile" temporal_ready
   say "temporal: server ready in $((SECONDS - t0))s"
