@@ -6,8 +6,8 @@ import { sleep } from "./stats.ts";
 /*
  * Linux perf for the processes `node --cpu-prof` cannot see: the Temporal
  * server (dev server or cluster) is a Go binary, which keeps frame pointers,
- * so `perf record -g` walks its stacks without debug info. Sampling at
- * ~500 Hz costs the sampled process well under 1 % of its time.
+ * so `perf record -g` walks its stacks without debug info. The sampling
+ * rate is low (~500 Hz) so the recording adds little to what it measures.
  */
 
 export const PERF_HZ = 499;
