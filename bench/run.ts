@@ -223,8 +223,6 @@ async function main() {
   for (const t of report.targets) log(`${t.status.padEnd(12)} ${t.name}: ${t.measured} (goal ${t.target})`);
 }
 
-/** The chart is drawn by matplotlib; installed for the user on first use. */
-/** The profile written first in a folder (the process that exited first). */
 /**
  * The Temporal server sampled with perf through the capacity phase (ADR 0025),
  * or nothing, with the reason in the report's errors, when perf is missing.
@@ -245,6 +243,7 @@ function startTemporalPerf(profileRoot: string, runId: string, errors: string[])
   return recordPerf(pid, path.join(profileRoot, `temporal-${runId}.perf.data`));
 }
 
+/** The profile written first in a folder (the process that exited first). */
 function oldestProfile(dir: string): string | undefined {
   return readdirSync(dir)
     .filter((f) => f.endsWith(".cpuprofile"))
@@ -252,6 +251,7 @@ function oldestProfile(dir: string): string | undefined {
     .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs)[0];
 }
 
+/** The chart is drawn by matplotlib; installed for the user on first use. */
 function chart() {
   const python = "python3";
   const has = spawnSync(python, ["-c", "import matplotlib"], { stdio: "ignore" }).status === 0;
