@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import path from "node:path";
+import { stopChild } from "./procs.ts";
 import type { ProfileSummary } from "./profile.ts";
-import { sleep } from "./stats.ts";
 
 /*
  * Linux perf for the processes `node --cpu-prof` cannot see: the Temporal
@@ -33,14 +33,10 @@ export function recordPerf(pid: number, file: string): PerfRecording {
     ["record", "-q", "-F", String(PERF_HZ), "-g", "-p", String(pid), "-o", file],
     { stdio: "ignore" },
   );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     file,
-    async stop() {
-      // perf writes its file on SIGINT, as on Ctrl-C.
-      if (child.exitCode === null) child.kill("SIGINT");
-      await Promise.race([exited, sleep(30_000).then(() => child.kill("SIGKILL"))]);
-    },
+    // perf writes its file on SIGINT, as on Ctrl-C.
+    stop: () => stopChild(child, "SIGINT", 30_000),
   };
 }
 

@@ -2,7 +2,6 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { sleep } from "./stats.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
@@ -175,14 +174,26 @@ export async function startTarget(file: string, env: Record<string, string>): Pr
       reject(new Error(`${file} exited with ${code}:\n${output}`));
     });
   });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     port,
     pid: child.pid,
     output: () => output,
-    async stop() {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      await Promise.race([exited, sleep(10_000).then(() => child.kill("SIGKILL"))]);
-    },
+    stop: () => stopChild(child, "SIGTERM", 10_000),
   };
+}
+
+/**
+ * Sends `signal` and waits for the child to exit, killing it after `graceMs`.
+ * The fallback timer is cleared on exit, so it never holds the bench open.
+ */
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const fallback = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    child.once("exit", () => {
+      clearTimeout(fallback);
+      resolve();
+    });
+    child.kill(signal);
+  });
 }

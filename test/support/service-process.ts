@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,16 +21,78 @@ export interface ServiceProcess {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
 
-/** A free TCP port on loopback, chosen by the kernel. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed to a child process are chosen here and bound by the child
+ * seconds later. A port from the kernel's ephemeral range could meanwhile
+ * become the source port of any outgoing connection on the machine (a CI run
+ * lost catalog to EADDRINUSE on 127.0.0.1:34827 that way), so they come from
+ * below that range instead, and each vitest worker draws from its own slice so
+ * two workers never hand out the same port.
+ */
+export interface PortSlice {
+  first: number;
+  last: number;
+}
+
+/** Lowest port handed out: above the infrastructure's fixed ports below it (5432, 9092, 19092-19096...). */
+const HANDOFF_FLOOR = 20_000;
+/** Slices the hand-off range is cut into; more than the integration project's workers. */
+const HANDOFF_SLICES = 8;
+
+/**
+ * The slice of [HANDOFF_FLOOR, ephemeralFirst) that worker `poolId` uses
+ * (poolId 0 for a process outside vitest, such as the bench).
+ */
+export function handoffSlice(ephemeralFirst: number, poolId: number): PortSlice {
+  const size = Math.floor((ephemeralFirst - HANDOFF_FLOOR) / HANDOFF_SLICES);
+  if (size < 64)
+    throw new Error(`ephemeral ports start at ${ephemeralFirst}: too little room below it for test ports`);
+  const index = ((poolId % HANDOFF_SLICES) + HANDOFF_SLICES) % HANDOFF_SLICES;
+  const first = HANDOFF_FLOOR + index * size;
+  return { first, last: first + size - 1 };
+}
+
+/** The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range). */
+function ephemeralFirst(): number {
+  try {
+    const first = Number.parseInt(
+      readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0] ?? "",
+      10,
+    );
+    if (Number.isInteger(first)) return first;
+  } catch {
+    // Not Linux: the IANA dynamic range, which is what other kernels default to.
+  }
+  return 49_152;
+}
+
+let handoff: { slice: PortSlice; next: number } | undefined;
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A TCP port on loopback that is free now and that no other caller in this
+ * worker, nor any other worker, is handed (see PortSlice).
+ */
+export async function freePort(): Promise<number> {
+  if (handoff === undefined) {
+    const slice = handoffSlice(ephemeralFirst(), Number.parseInt(process.env.VITEST_POOL_ID ?? "0", 10) || 0);
+    // A random start, so a worker that runs a second file does not retry the ports its first file's processes may still hold.
+    handoff = { slice, next: slice.first + Math.floor(Math.random() * (slice.last - slice.first + 1)) };
+  }
+  const { slice } = handoff;
+  for (let tried = 0; tried <= slice.last - slice.first; tried++) {
+    const port = handoff.next;
+    handoff.next = port === slice.last ? slice.first : port + 1;
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port left in ${slice.first}-${slice.last}`);
 }
 
 /**

@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { handoffSlice } from "#test/support/service-process.ts";
+
+describe("ports handed to child processes", () => {
+  it("stay below the kernel's ephemeral range, where no outgoing connection takes them", () => {
+    for (const poolId of [0, 1, 2, 7, 8, 13]) {
+      const slice = handoffSlice(32_768, poolId);
+      expect(slice.first).toBeGreaterThanOrEqual(20_000);
+      expect(slice.last).toBeLessThan(32_768);
+      expect(slice.last).toBeGreaterThan(slice.first);
+    }
+  });
+
+  it("give concurrent workers disjoint slices", () => {
+    const slices = [1, 2, 3, 4].map((poolId) => handoffSlice(32_768, poolId));
+    for (const [i, a] of slices.entries())
+      for (const b of slices.slice(i + 1)) expect(a.last < b.first || b.last < a.first).toBe(true);
+  });
+
+  it("refuse a kernel range that leaves no room below it", () => {
+    expect(() => handoffSlice(20_100, 1)).toThrow(/too little room/);
+  });
+});
