@@ -21,7 +21,7 @@ export interface ServiceProcess {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
 
-/**
+/*
  * Ports handed to a child process are chosen here and bound by the child
  * seconds later. A port from the kernel's ephemeral range could meanwhile
  * become the source port of any outgoing connection on the machine (a CI run
@@ -29,6 +29,8 @@ export interface ServiceProcess {
  * below that range instead, and each vitest worker draws from its own slice so
  * two workers never hand out the same port.
  */
+
+/** An inclusive range of ports. */
 export interface PortSlice {
   first: number;
   last: number;
@@ -41,12 +43,12 @@ const HANDOFF_SLICES = 8;
 
 /**
  * The slice of [HANDOFF_FLOOR, ephemeralFirst) that worker `poolId` uses
- * (poolId 0 for a process outside vitest, such as the bench).
+ * (poolId 0 for a process outside vitest, such as the bench), or undefined
+ * when the kernel's ephemeral range leaves too little room below it.
  */
-export function handoffSlice(ephemeralFirst: number, poolId: number): PortSlice {
+export function handoffSlice(ephemeralFirst: number, poolId: number): PortSlice | undefined {
   const size = Math.floor((ephemeralFirst - HANDOFF_FLOOR) / HANDOFF_SLICES);
-  if (size < 64)
-    throw new Error(`ephemeral ports start at ${ephemeralFirst}: too little room below it for test ports`);
+  if (size < 64) return undefined;
   const index = ((poolId % HANDOFF_SLICES) + HANDOFF_SLICES) % HANDOFF_SLICES;
   const first = HANDOFF_FLOOR + index * size;
   return { first, last: first + size - 1 };
@@ -66,31 +68,44 @@ function ephemeralFirst(): number {
   return 49_152;
 }
 
-let handoff: { slice: PortSlice; next: number } | undefined;
+let handoff: { slice: PortSlice; next: number } | null | undefined;
 
-function canListen(port: number): Promise<boolean> {
+/** Whether `port` can be bound on 127.0.0.1 (0: any port the kernel picks); the port bound, or undefined. */
+function tryListen(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const server = net.createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    server.once("error", () => resolve(undefined));
+    server.listen(port, "127.0.0.1", () => {
+      const bound = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(bound));
+    });
   });
 }
 
 /**
  * A TCP port on loopback that is free now and that no other caller in this
- * worker, nor any other worker, is handed (see PortSlice).
+ * worker, nor any other worker, is handed. On a kernel whose ephemeral range
+ * leaves no room below it, the kernel's own pick (racy as described above).
  */
 export async function freePort(): Promise<number> {
   if (handoff === undefined) {
     const slice = handoffSlice(ephemeralFirst(), Number.parseInt(process.env.VITEST_POOL_ID ?? "0", 10) || 0);
     // A random start, so a worker that runs a second file does not retry the ports its first file's processes may still hold.
-    handoff = { slice, next: slice.first + Math.floor(Math.random() * (slice.last - slice.first + 1)) };
+    handoff =
+      slice === undefined
+        ? null
+        : { slice, next: slice.first + Math.floor(Math.random() * (slice.last - slice.first + 1)) };
+  }
+  if (handoff === null) {
+    const port = await tryListen(0);
+    if (port === undefined) throw new Error("no free port on 127.0.0.1");
+    return port;
   }
   const { slice } = handoff;
   for (let tried = 0; tried <= slice.last - slice.first; tried++) {
     const port = handoff.next;
     handoff.next = port === slice.last ? slice.first : port + 1;
-    if (await canListen(port)) return port;
+    if ((await tryListen(port)) !== undefined) return port;
   }
   throw new Error(`no free port left in ${slice.first}-${slice.last}`);
 }
