@@ -70,7 +70,7 @@ function ephemeralFirst(): number {
 
 let handoff: { slice: PortSlice; next: number } | null | undefined;
 
-/** Whether `port` can be bound on 127.0.0.1 (0: any port the kernel picks); the port bound, or undefined. */
+/** Binds `port` on 127.0.0.1 (0: one the kernel picks) and closes it again: the port bound, or undefined when it is taken. */
 function tryListen(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const server = net.createServer();
