@@ -235,7 +235,7 @@ async function exercise(
   const stock = catalogue(tag);
   await stockCatalogue(platform, stock);
 
-  const supervisor = supervise(platform, prefix, log);
+  const supervisor = superviseServices(platform, prefix, log);
   const load = startLoad(platform, stock, options.ratePerSecond, log);
   const faults: FaultResult[] = [];
   try {
@@ -279,57 +279,70 @@ export async function stockCatalogue(platform: Platform, stock: Map<string, bigi
 
 // ---------------------------------------------------------------- supervision
 
-interface Supervisor {
-  /** Services the runner is restarting itself; the watchdog leaves them alone. */
-  busy: Set<ServiceName>;
+/** A supervisor of some units (services, or replicas of them), each known by its key. */
+export interface Supervisor<U> {
+  /** Keys of the units the runner is restarting itself; the watchdog leaves them alone. */
+  busy: Set<string>;
   selfExits: string[];
-  restart(name: ServiceName): Promise<void>;
+  restart(unit: U): Promise<void>;
   stop(): void;
 }
 
+export interface SupervisedUnits<U> {
+  units: readonly U[];
+  /** Names the unit in logs, in the busy set and in selfExits. */
+  key(unit: U): string;
+  running(unit: U): boolean;
+  /** What the unit's last process printed: why it ended. */
+  output(unit: U): string;
+  /** Ends whatever is left of the unit (an earlier attempt must not hold its port). */
+  kill(unit: U): Promise<unknown>;
+  start(unit: U): Promise<void>;
+}
+
 /**
- * Plays the part of systemd or Kubernetes: a service process that ends by
+ * Plays the part of systemd or Kubernetes: a unit whose process ends by
  * itself (e.g. notifications exits on purpose when its RabbitMQ connection
- * drops) is restarted, and the restart is reported.
+ * drops) is restarted, and the restart is reported. A restart that fails is
+ * tried again, up to 20 times, 2 s apart.
  */
-function supervise(platform: Platform, prefix: string, log: (line: string) => void): Supervisor {
-  const busy = new Set<ServiceName>();
+export function supervise<U>(what: SupervisedUnits<U>, log: (line: string) => void): Supervisor<U> {
+  const busy = new Set<string>();
   const selfExits: string[] = [];
   let stopped = false;
-  const restart = async (name: ServiceName) => {
-    busy.add(name);
+  const restart = async (unit: U) => {
+    const key = what.key(unit);
+    busy.add(key);
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          // Whatever is left of an earlier attempt must not hold the port.
-          await killService(name, prefix);
-          await platform.restart(name);
+          await what.kill(unit);
+          await what.start(unit);
           return;
         } catch (error) {
           if (stopped || attempt >= 20) throw error;
-          log(`[chaos] ${name} did not come back (attempt ${attempt}): ${firstLine(error)}`);
+          log(`[chaos] ${key} did not come back (attempt ${attempt}): ${lastLines(error)}`);
           await sleep(2000);
         }
       }
     } finally {
-      busy.delete(name);
+      busy.delete(key);
     }
   };
   const timer = setInterval(() => {
-    for (const name of SERVICES) {
-      if (busy.has(name) || stopped) continue;
-      if (servicePids(name, prefix).length > 0) continue;
+    for (const unit of what.units) {
+      const key = what.key(unit);
+      if (stopped || busy.has(key) || what.running(unit)) continue;
       // The crash's own message: the last line that names an error, else the last line.
-      const lines = platform.processes.get(name)?.output().trim().split("\n") ?? [];
+      const lines = what.output(unit).trim().split("\n");
       const why = lines.findLast((l) => /error|exception|fatal/i.test(l)) ?? lines.at(-1) ?? "";
-      selfExits.push(`${name}: ${why.trim().slice(0, 300)}`);
+      selfExits.push(`${key}: ${why.trim().slice(0, 300)}`);
       // The whole output, stack trace included, for the post-mortem.
       const dir = process.env.CHAOS_CRASH_LOG_DIR;
-      if (dir) writeFileSync(path.join(dir, `${name}-${Date.now()}.log`), lines.join("\n"));
-      log(`[chaos] ${name} exited by itself; restarting it`);
-      void restart(name).catch((error: unknown) =>
-        log(`[chaos] ${name} restart failed: ${firstLine(error)}`),
-      );
+      if (dir)
+        writeFileSync(path.join(dir, `${key.replace(/\W+/g, "-")}-${Date.now()}.log`), lines.join("\n"));
+      log(`[chaos] ${key} exited by itself; restarting it`);
+      void restart(unit).catch((error: unknown) => log(`[chaos] ${key} restart failed: ${firstLine(error)}`));
     }
   }, 1000);
   return {
@@ -341,6 +354,30 @@ function supervise(platform: Platform, prefix: string, log: (line: string) => vo
       clearInterval(timer);
     },
   };
+}
+
+/** The services of a platform, one process each, under supervise(). */
+function superviseServices(platform: Platform, prefix: string, log: (line: string) => void) {
+  return supervise<ServiceName>(
+    {
+      units: SERVICES,
+      key: (name) => name,
+      running: (name) => servicePids(name, prefix).length > 0,
+      output: (name) => platform.processes.get(name)?.output() ?? "",
+      kill: (name) => killService(name, prefix),
+      start: (name) => platform.restart(name),
+    },
+    log,
+  );
+}
+
+/** The first line of an error and the last lines of the output it carries (a failed start's). */
+export function lastLines(error: unknown, count = 6): string {
+  const lines = String(error instanceof Error ? error.message : error)
+    .trim()
+    .split("\n");
+  const tail = lines.length > 1 ? lines.slice(Math.max(1, lines.length - count)) : [];
+  return [lines[0], ...tail.map((l) => `    ${l.slice(0, 300)}`)].join("\n");
 }
 
 export function firstLine(error: unknown): string {
@@ -372,7 +409,7 @@ async function inject(
   platform: Platform,
   prefix: string,
   fault: Fault,
-  supervisor: Supervisor,
+  supervisor: Supervisor<ServiceName>,
   log: (line: string) => void,
 ): Promise<FaultResult> {
   const started = Date.now();

@@ -22,12 +22,15 @@ import {
   firstLine,
   formatReport,
   type InvariantResult,
+  lastLines,
   quiescence,
   restartInfra,
   SERVICES,
+  type Supervisor,
   startIsolatedPlatform,
   startLoad,
   stockCatalogue,
+  supervise,
 } from "./chaos.ts";
 import { type FaultWindow, gapsOver, longestPause, overlaps, type Pause } from "./confirmation-pauses.ts";
 import { servicePids } from "./processes.ts";
@@ -180,78 +183,24 @@ async function killInstance(platform: Platform, prefix: string, i: Instance, tim
   return pids;
 }
 
-interface ReplicaSupervisor {
-  busy: Set<string>;
-  selfExits: string[];
-  restart(i: Instance): Promise<void>;
-  stop(): void;
-}
-
-/**
- * chaos.ts's supervisor, per replica: a replica that ends by itself is
- * restarted (and reported) while the other one runs on. Its kill of leftovers
- * before a restart touches that replica only.
- */
-function superviseReplicas(platform: Platform, prefix: string, log: (l: string) => void): ReplicaSupervisor {
-  const busy = new Set<string>();
-  const selfExits: string[] = [];
-  let stopped = false;
-  const instances = REPLICATED.flatMap((name): Instance[] => [
-    { name, replica: 1 },
-    { name, replica: 2 },
-  ]);
-  const restart = async (i: Instance) => {
-    busy.add(label(i));
-    try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await killInstance(platform, prefix, i);
-          if (i.replica === 1) await platform.restart(i.name);
-          else await platform.restartReplica(i.name);
-          return;
-        } catch (error) {
-          if (stopped || attempt >= 20) throw error;
-          log(`[chaos] ${label(i)} did not come back (attempt ${attempt}): ${lastLines(error)}`);
-          await sleep(2000);
-        }
-      }
-    } finally {
-      busy.delete(label(i));
-    }
-  };
-  const timer = setInterval(() => {
-    for (const i of instances) {
-      if (stopped || busy.has(label(i)) || instancePids(platform, prefix, i).length > 0) continue;
-      const proc = i.replica === 1 ? platform.processes.get(i.name) : platform.replicas.get(i.name);
-      const lines = proc?.output().trim().split("\n") ?? [];
-      const why = lines.findLast((l) => /error|exception|fatal/i.test(l)) ?? lines.at(-1) ?? "";
-      selfExits.push(`${label(i)}: ${why.trim().slice(0, 300)}`);
-      const dir = process.env.CHAOS_CRASH_LOG_DIR;
-      if (dir) writeFileSync(path.join(dir, `${i.name}-${i.replica}-${Date.now()}.log`), lines.join("\n"));
-      log(`[chaos] ${label(i)} exited by itself; restarting it`);
-      void restart(i).catch((error: unknown) =>
-        log(`[chaos] ${label(i)} restart failed: ${firstLine(error)}`),
-      );
-    }
-  }, 1000);
-  return {
-    busy,
-    selfExits,
-    restart,
-    stop() {
-      stopped = true;
-      clearInterval(timer);
+/** chaos.ts's supervisor, per replica: a replica that ends by itself is restarted while the other runs on. */
+function superviseReplicas(platform: Platform, prefix: string, log: (l: string) => void) {
+  return supervise<Instance>(
+    {
+      units: REPLICATED.flatMap((name): Instance[] => [
+        { name, replica: 1 },
+        { name, replica: 2 },
+      ]),
+      key: label,
+      running: (i) => instancePids(platform, prefix, i).length > 0,
+      output: (i) =>
+        (i.replica === 1 ? platform.processes.get(i.name) : platform.replicas.get(i.name))?.output() ?? "",
+      // Leftovers of that replica only: the other one runs on.
+      kill: (i) => killInstance(platform, prefix, i),
+      start: (i) => (i.replica === 1 ? platform.restart(i.name) : platform.restartReplica(i.name)),
     },
-  };
-}
-
-/** The first line of an error and the last lines of the output it carries (a failed start's). */
-function lastLines(error: unknown, count = 6): string {
-  const lines = String(error instanceof Error ? error.message : error)
-    .trim()
-    .split("\n");
-  const tail = lines.length > 1 ? lines.slice(Math.max(1, lines.length - count)) : [];
-  return [lines[0], ...tail.map((l) => `    ${l.slice(0, 300)}`)].join("\n");
+    log,
+  );
 }
 
 // ---------------------------------------------------------------- the infrastructure
@@ -405,7 +354,7 @@ async function inject(
   platform: Platform,
   prefix: string,
   fault: ProductionFault,
-  supervisor: ReplicaSupervisor,
+  supervisor: Supervisor<Instance>,
   log: (line: string) => void,
 ): Promise<{ result: FaultResult; window: FaultWindow }> {
   const from = Date.now();
