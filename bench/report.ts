@@ -5,7 +5,7 @@ import type { AuthorizationResult } from "./scenarios/authorization.ts";
 import type { CapacityResult } from "./scenarios/capacity.ts";
 import type { EventsResult } from "./scenarios/events.ts";
 import { type KafkaClientResult, kafkaClientMarkdown } from "./scenarios/kafka-client.ts";
-import type { OrdersBenchResult } from "./scenarios/orders.ts";
+import type { CheckoutRow, OrdersBenchResult } from "./scenarios/orders.ts";
 import type { E2eResult, NotificationsResult } from "./scenarios/platform.ts";
 import type { TracingResult } from "./scenarios/tracing.ts";
 
@@ -108,9 +108,10 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
       margin: `${round(15 - p99, 1)} ms`,
       bound: met
         ? undefined
-        : `orders process at ${co500.service.serviceCpu} % of one core, postgres ${co500.service.postgresCpu} %, this bench (load generator) ${co500.service.benchCpu} %, machine ${co500.service.machineBusy} % busy ` +
-          `(so ${round(Math.max(0, co500.service.machineBusy * r.machine.cpus - co500.service.serviceCpu - co500.service.postgresCpu - co500.service.benchCpu), 0)} % of a core went to processes outside the bench; generator send lag p99 ${ms(co500.service.sendLag.p99)}); ` +
-          `the bare two-INSERT transaction at the same rate has p99 ${ms(co500.floor.latency.p99)} (floor max ${o?.checkout.floorMax.throughput}/s). ` +
+        : `orders process at ${co500.service.serviceCpu} % of one core, postgres ${co500.service.postgresCpu} %, ${otherCpuText(co500.service.otherCpu)}this bench (load generator) ${co500.service.benchCpu} %, machine ${co500.service.machineBusy} % busy ` +
+          `(so ${round(Math.max(0, co500.service.machineBusy * r.machine.cpus - co500.service.serviceCpu - co500.service.postgresCpu - co500.service.benchCpu - sumOf(co500.service.otherCpu)), 0)} % of a core went to processes not listed; generator send lag p99 ${ms(co500.service.sendLag.p99)}). ` +
+          `${checkoutSaturation(co500, r.machine.cpus)}` +
+          `The bare two-INSERT transaction at the same rate has p99 ${ms(co500.floor.latency.p99)} (floor max ${o?.checkout.floorMax.throughput}/s). ` +
           pausesText(co500.service.pauses) +
           `Profile of orders at 500/s (its one thread ${o?.profiles["orders-checkout-500"]?.idlePercent ?? "n/a"} % idle), by area: ${topAreas(o?.profiles["orders-checkout-500"])}; top frames: ${topFrames(o?.profiles["orders-checkout-500"])}; ` +
           `our code by inclusive time: ${projectPaths(o?.profiles["orders-checkout-500"])}`,
@@ -290,6 +291,42 @@ function notMeasured(name: string, target: string): TargetVerdict {
 
 const lat = (l: { p50: number; p99: number }) => `${round(l.p50, 2)} / ${round(l.p99, 2)}`;
 
+const sumOf = (groups: Record<string, number> | undefined) =>
+  Object.values(groups ?? {}).reduce((a, b) => a + b, 0);
+
+/** "catalog 31 %, kafka 4 %, zipkin 6 %, " for the checkout bound; empty for reports without it. */
+function otherCpuText(groups: Record<string, number> | undefined): string {
+  return Object.entries(groups ?? {})
+    .map(([name, cpu]) => `${name} ${cpu} %, `)
+    .join("");
+}
+
+/** CPU of the whole machine (every process, idle included) per PlaceOrder at a checkout rate, in ms. */
+function machineMsPer(row: CheckoutRow, cpus: number): string {
+  return String(round((row.service.machineBusy * cpus * 10) / row.rate, 2));
+}
+
+/**
+ * Why a checkout rate queues although no one process is at 100 %: the
+ * machine's CPU per request against its cores, and how long a stall's
+ * backlog takes to work off with what is left (a stall of T at utilization
+ * u leaves about T·u/(1−u) of queue: arrivals go on at the rate, the backlog
+ * drains only with the spare capacity). An estimate from the run's own
+ * figures, to read beside the measured p50 and p99.
+ */
+function checkoutSaturation(row: CheckoutRow, cpus: number): string {
+  const u = row.service.machineBusy / 100;
+  const stall = row.service.pauses?.eventLoopDelayMaxMs;
+  const drain =
+    stall !== undefined && u < 1
+      ? `; at ${row.service.machineBusy} % busy, a ${stall} ms stall (the orders event loop's longest) leaves about ${round((stall * u) / (1 - u), 0)} ms of queue to work off`
+      : "";
+  return (
+    `The whole machine spent ${machineMsPer(row, cpus)} ms of CPU per PlaceOrder, so ${row.rate}/s needs ${round((row.service.machineBusy * cpus) / 100, 2)} of the ${cpus} cores` +
+    `${drain} (estimate: the measured p50 is ${ms(row.service.latency.p50)}). `
+  );
+}
+
 /** The orders process's own account of its stalls during a checkout rate. */
 function pausesText(p: ProcessPauses | undefined): string {
   if (!p) return "";
@@ -420,6 +457,7 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
     );
 
     const c = o.checkout;
+    const cpus = r.machine.cpus;
     add(
       "",
       "## Checkout: PlaceOrder, open loop",
@@ -428,12 +466,12 @@ export function markdown(r: BenchReport, adrLink = "../../docs/adr/0010-benchmar
         "The floor is the bare transaction of the same two rows (order + outbox) on a pool of the same size, driven the same way. " +
         "PlaceOrder includes its catalog price lookup; LookupPrices alone is that lookup sent straight to the catalog process at the same rate with orders' token.",
       "",
-      "| rate /s | PlaceOrder p50 / p99 / max ms | ok / sent | orders CPU % | postgres CPU % | bench CPU % | machine busy % | generator send lag p99 ms | orders event-loop delay p99 / max ms | orders GC ms (collections, over 10 ms) | floor p50 / p99 / max ms | LookupPrices alone p50 / p99 / max ms |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|",
+      "| rate /s | PlaceOrder p50 / p99 / max ms | ok / sent | orders CPU % | postgres CPU % | catalog / kafka / zipkin CPU % | bench CPU % | machine busy % | machine CPU ms per PlaceOrder | generator send lag p99 ms | orders event-loop delay p99 / max ms | orders GC ms (collections, over 10 ms) | floor p50 / p99 / max ms | LookupPrices alone p50 / p99 / max ms |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     );
     for (const row of c.rows)
       add(
-        `| ${row.rate} | ${lat(row.service.latency)} / ${round(row.service.latency.max, 1)} | ${row.service.ok} / ${row.service.sent} | ${row.service.serviceCpu} | ${row.service.postgresCpu} | ${row.service.benchCpu} | ${row.service.machineBusy} | ${round(row.service.sendLag.p99, 2)} | ${row.service.pauses ? `${row.service.pauses.eventLoopDelayP99Ms} / ${row.service.pauses.eventLoopDelayMaxMs}` : "-"} | ${row.service.pauses ? `${row.service.pauses.gcMs} (${row.service.pauses.gcCount}, ${row.service.pauses.gcOver10Ms})` : "-"} | ${lat(row.floor.latency)} / ${round(row.floor.latency.max, 1)} | ${row.catalogLookup ? `${lat(row.catalogLookup.latency)} / ${round(row.catalogLookup.latency.max, 1)}` : "-"} |`,
+        `| ${row.rate} | ${lat(row.service.latency)} / ${round(row.service.latency.max, 1)} | ${row.service.ok} / ${row.service.sent} | ${row.service.serviceCpu} | ${row.service.postgresCpu} | ${row.service.otherCpu ? `${row.service.otherCpu.catalog ?? "-"} / ${row.service.otherCpu.kafka ?? "-"} / ${row.service.otherCpu.zipkin ?? "-"}` : "-"} | ${row.service.benchCpu} | ${row.service.machineBusy} | ${machineMsPer(row, cpus)} | ${round(row.service.sendLag.p99, 2)} | ${row.service.pauses ? `${row.service.pauses.eventLoopDelayP99Ms} / ${row.service.pauses.eventLoopDelayMaxMs}` : "-"} | ${row.service.pauses ? `${row.service.pauses.gcMs} (${row.service.pauses.gcCount}, ${row.service.pauses.gcOver10Ms})` : "-"} | ${lat(row.floor.latency)} / ${round(row.floor.latency.max, 1)} | ${row.catalogLookup ? `${lat(row.catalogLookup.latency)} / ${round(row.catalogLookup.latency.max, 1)}` : "-"} |`,
       );
     add(
       "",

@@ -57,6 +57,12 @@ export interface CheckoutRow {
     /** CPU (percent of one core) of this bench process and of all postgres processes meanwhile. */
     benchCpu: number;
     postgresCpu: number;
+    /**
+     * The rest of what one PlaceOrder costs, percent of one core: the catalog
+     * process it prices at, and the Kafka broker and Zipkin that its outbox
+     * relay and its spans reach. Absent in reports from before it was measured.
+     */
+    otherCpu?: Record<string, number>;
     /** The orders process's own event-loop delay and GC over the window (its /metrics). */
     pauses?: ProcessPauses;
   };
@@ -208,6 +214,7 @@ export async function runOrdersBench(
       databaseUrl,
       topicPrefix,
       catalogUrl,
+      pidOnPort(catalogPort),
     );
     poster.close();
 
@@ -499,6 +506,7 @@ async function runCheckout(
   databaseUrl: string,
   topicPrefix: string,
   catalogUrl: string,
+  catalogPid: number | undefined,
 ): Promise<CheckoutResult> {
   const rates = [100, 250, 500];
   const seconds = quick ? 5 : 20;
@@ -570,6 +578,9 @@ async function runCheckout(
         orders: () => (ordersPid ? [ordersPid] : []),
         bench: () => [process.pid],
         postgres: INFRA_GROUPS.postgres as () => number[],
+        catalog: () => (catalogPid ? [catalogPid] : []),
+        kafka: INFRA_GROUPS.kafka as () => number[],
+        zipkin: INFRA_GROUPS.zipkin as () => number[],
       });
       // The first scrape restarts the process's event-loop delay histogram.
       const metricsBefore = await scrapeMetrics(ordersUrl).catch(() => undefined);
@@ -590,6 +601,11 @@ async function runCheckout(
           machineBusy: cpu.machineBusy,
           benchCpu: cpu.groups.bench ?? 0,
           postgresCpu: cpu.groups.postgres ?? 0,
+          otherCpu: {
+            catalog: cpu.groups.catalog ?? 0,
+            kafka: cpu.groups.kafka ?? 0,
+            zipkin: cpu.groups.zipkin ?? 0,
+          },
           ...(metricsBefore && metricsAfter ? { pauses: pausesBetween(metricsBefore, metricsAfter) } : {}),
         },
         floor,
