@@ -216,6 +216,28 @@ export async function ensureTopics(
   }
 }
 
+/**
+ * Runs `attempt` until it resolves, trying again every `delayMs` while it
+ * fails with an error Kafka calls retriable (kafkajs's `retriable: true`,
+ * e.g. a topic a broker does not know yet) and `withinMs` has not passed;
+ * any other error, or the last one, is thrown.
+ */
+export async function whileRetriable<T>(
+  attempt: () => Promise<T>,
+  { withinMs = 30_000, delayMs = 300 }: { withinMs?: number; delayMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const retriable = (error as { retriable?: unknown } | undefined)?.retriable === true;
+      if (!retriable || Date.now() + delayMs > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
+
 /** Deletes topics (tests, tooling); topics that do not exist are ignored. */
 export async function deleteTopics(kafka: KafkaClient, topics: readonly string[]) {
   const admin = kafka.admin();
@@ -693,7 +715,10 @@ export async function runEventConsumer(options: EventConsumerOptions): Promise<R
 
   try {
     await consumer.connect();
-    await consumer.subscribe({ topics, fromBeginning: options.fromBeginning ?? true });
+    // Right after ensureTopics a broker whose metadata lags may not know a
+    // new topic yet (UNKNOWN_TOPIC_OR_PARTITION, retriable): kafkajs's
+    // subscribe does not retry that, and the service would fail to start.
+    await whileRetriable(() => consumer.subscribe({ topics, fromBeginning: options.fromBeginning ?? true }));
     await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? EVENT_TOPIC_PARTITIONS,
