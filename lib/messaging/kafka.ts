@@ -186,9 +186,8 @@ export async function ensureTopics(
     // loser sees "already exists" or, briefly, "does not host this
     // topic-partition". So: create what is missing, then wait until every
     // partition of every topic has a leader, retrying for a while.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
+    return await whileRetriable(
+      async () => {
         const existing = new Set(await admin.listTopics());
         const missing = topics.filter((t) => !existing.has(t));
         if (missing.length > 0) {
@@ -206,11 +205,9 @@ export async function ensureTopics(
         );
         if (leaderless.length === 0) return created;
         throw new Error(`topics without leaders yet: ${leaderless.map((t) => t.name).join(", ")}`);
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 300));
-      }
-    }
+      },
+      { retryOn: () => true },
+    );
   } finally {
     await admin.disconnect();
   }
@@ -218,25 +215,31 @@ export async function ensureTopics(
 
 /**
  * Runs `attempt` until it resolves, trying again every `delayMs` while it
- * fails with an error Kafka calls retriable (kafkajs's `retriable: true`,
- * e.g. a topic a broker does not know yet) and `withinMs` has not passed;
- * any other error, or the last one, is thrown.
+ * fails with an error `retryOn` accepts (by default one Kafka calls
+ * retriable: kafkajs's `retriable: true`, e.g. a topic a broker does not know
+ * yet) and `withinMs` has not passed; any other error, or the last one, is
+ * thrown.
  */
 export async function whileRetriable<T>(
   attempt: () => Promise<T>,
-  { withinMs = 30_000, delayMs = 300 }: { withinMs?: number; delayMs?: number } = {},
+  {
+    withinMs = 30_000,
+    delayMs = 300,
+    retryOn = isRetriable,
+  }: { withinMs?: number; delayMs?: number; retryOn?: (error: unknown) => boolean } = {},
 ): Promise<T> {
   const deadline = Date.now() + withinMs;
   for (;;) {
     try {
       return await attempt();
     } catch (error) {
-      const retriable = (error as { retriable?: unknown } | undefined)?.retriable === true;
-      if (!retriable || Date.now() + delayMs > deadline) throw error;
+      if (!retryOn(error) || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
 }
+
+const isRetriable = (error: unknown) => (error as { retriable?: unknown } | undefined)?.retriable === true;
 
 /** Deletes topics (tests, tooling); topics that do not exist are ignored. */
 export async function deleteTopics(kafka: KafkaClient, topics: readonly string[]) {
