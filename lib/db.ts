@@ -83,6 +83,19 @@ export async function migrate(pool: pg.Pool, dir: string): Promise<string[]> {
   return applied;
 }
 
+const commitHooks = new WeakMap<pg.PoolClient, Set<() => void>>();
+
+/**
+ * Calls hook once the transaction inTransaction has open on client commits;
+ * nothing happens when it rolls back. The same hook registered twice in one
+ * transaction runs once.
+ */
+export function afterCommit(client: pg.PoolClient, hook: () => void): void {
+  const hooks = commitHooks.get(client);
+  if (hooks) hooks.add(hook);
+  else commitHooks.set(client, new Set([hook]));
+}
+
 /**
  * Runs fn inside one transaction on one client. `begin` is the statement that
  * opens it, for another isolation level or a read-only transaction.
@@ -97,11 +110,21 @@ export async function inTransaction<T>(
     await client.query(begin);
     const result = await fn(client);
     await client.query("COMMIT");
+    const hooks = commitHooks.get(client);
+    commitHooks.delete(client);
+    for (const hook of hooks ?? []) {
+      // The transaction is committed: a failing hook must not make the caller think otherwise.
+      try {
+        hook();
+      } catch {}
+    }
     return result;
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {});
     throw error;
   } finally {
+    // A pooled client outlives the transaction: hooks of a rolled-back one must not reach the next.
+    commitHooks.delete(client);
     client.release();
   }
 }

@@ -21,7 +21,11 @@ import {
   startOutboxPublisher,
 } from "../messaging/outbox-relay.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
-import { processMetrics } from "../observability/metrics.ts";
+import {
+  DEFAULT_EVENT_LOOP_RESOLUTION_MS,
+  processMetrics,
+  setEventLoopResolution,
+} from "../observability/metrics.ts";
 import { startTracing, tracingEnv } from "../observability/tracing.ts";
 import { type FrontDoor, type FrontDoorHandler, startFrontDoor } from "../rpc/front-door.ts";
 import { healthAuthorization, registerGrpcHealth } from "../rpc/grpc-health.ts";
@@ -108,6 +112,13 @@ export interface ServiceHost {
 const hostEnv = authEnv.extend({
   // The longest the whole shutdown may take before the steps left are skipped.
   SHUTDOWN_DEADLINE_MS: z.coerce.number().int().min(100).max(600_000).default(25_000),
+  // The event-loop delay monitor's sampling period (lib/observability/metrics.ts setEventLoopResolution).
+  METRICS_EVENT_LOOP_RESOLUTION_MS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000)
+    .default(DEFAULT_EVENT_LOOP_RESOLUTION_MS),
   ...frontDoorEnv,
 });
 type HostConfig = z.infer<typeof hostEnv>;
@@ -132,6 +143,7 @@ export async function runService<C>(definition: ServiceDefinition<C>, env: Env =
     loadConfig(tracingEnv, env);
     hostConfig = loadConfig(hostEnv, env);
     frontDoorLimits(hostConfig);
+    setEventLoopResolution(hostConfig.METRICS_EVENT_LOOP_RESOLUTION_MS);
     config = definition.loadConfig(env);
   } catch (error) {
     if (error instanceof ConfigError) {

@@ -9,6 +9,7 @@ import {
 } from "../observability/tracing.ts";
 import { dlqTopicFor } from "./events.ts";
 import { createIdempotentProducer, type EventProducer, ensureTopics, type KafkaClient } from "./kafka.ts";
+import { onOutboxCommitted } from "./outbox.ts";
 
 export interface OutboxRelayOptions {
   pool: Pool;
@@ -16,7 +17,7 @@ export interface OutboxRelayOptions {
   logger: Logger;
   /** Rows per round; a full round is followed by the next one at once. */
   batchSize?: number;
-  /** Pause after a round that found less than a full batch. */
+  /** Longest pause between rounds when no commit of this process wakes the relay. */
   pollIntervalMs?: number;
   /** Longest pause after consecutive publish failures (Kafka down). */
   maxBackoffMs?: number;
@@ -54,7 +55,10 @@ interface OutboxRow {
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { pool, producer, logger } = options;
   const batchSize = options.batchSize ?? 200;
-  const pollIntervalMs = options.pollIntervalMs ?? 50;
+  // Only a safety net now: rows left by a replica that died before publishing
+  // them, or written while this relay was not running (commits of this
+  // process wake it, onOutboxCommitted).
+  const pollIntervalMs = options.pollIntervalMs ?? 1_000;
   // At most 1 s between attempts while Kafka fails: a retry costs one send, and a
   // longer pause would outlast the failover it waits for (ADR 0021).
   const maxBackoffMs = options.maxBackoffMs ?? 1_000;
@@ -110,9 +114,18 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   }
 
+  // A commit of this process that wrote outbox rows ends the pause at once;
+  // one that lands while a round runs makes the loop go round again.
+  let nudged = false;
+  const stopListening = onOutboxCommitted(() => {
+    nudged = true;
+    if (failures === 0) wake?.();
+  });
+
   const loop = (async () => {
     while (!stopped) {
       let published = 0;
+      nudged = false;
       try {
         published = await runOnce();
         if (failures > 0) logger.info({ failures }, "outbox relay recovered");
@@ -124,7 +137,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         }
         options.onPublishError?.(error);
       }
-      if (published >= batchSize) continue;
+      // After rows were published, look once more before pausing: a row skipped
+      // for another relay's lock on its key is free again by now.
+      if (failures === 0 && (published > 0 || nudged)) continue;
       const pause = failures > 0 ? Math.min(maxBackoffMs, 100 * 2 ** Math.min(failures, 10)) : pollIntervalMs;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, pause);
@@ -135,6 +150,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       });
       wake = undefined;
     }
+    stopListening();
   })();
 
   return {

@@ -1,4 +1,4 @@
-import type { PoolClient } from "../db.ts";
+import { afterCommit, type PoolClient } from "../db.ts";
 import { traceparentOfSpan } from "../observability/tracing.ts";
 
 /** An event already encoded for Kafka (see lib/events.ts encodeEvent). */
@@ -6,6 +6,21 @@ export interface OutboxEvent {
   key: string;
   value: Buffer;
   headers: Record<string, string>;
+}
+
+const committedListeners = new Set<() => void>();
+const tellCommitted = () => {
+  for (const listener of committedListeners) listener();
+};
+
+/**
+ * Calls listener whenever a transaction of this process that wrote outbox
+ * rows has committed, so the relay publishes them at once instead of at its
+ * next poll. Returns the unsubscribe.
+ */
+export function onOutboxCommitted(listener: () => void): () => void {
+  committedListeners.add(listener);
+  return () => committedListeners.delete(listener);
 }
 
 /**
@@ -28,4 +43,5 @@ export async function enqueueOutbox(client: PoolClient, topic: string, event: Ou
            VALUES ($1, $2, $3, $4, $5, $6)`,
     values: [eventId, topic, event.key, eventType, event.value, JSON.stringify(headers)],
   });
+  afterCommit(client, tellCommitted);
 }

@@ -112,6 +112,25 @@ export function cachedProbe<T>(ttlMs: number, read: () => Promise<T>): () => Pro
 
 let metrics: ProcessMetrics | undefined;
 
+/** Node's own default; see setEventLoopResolution. */
+export const DEFAULT_EVENT_LOOP_RESOLUTION_MS = 10;
+let eventLoopResolutionMs = DEFAULT_EVENT_LOOP_RESOLUTION_MS;
+
+/**
+ * How often the event-loop delay monitor samples (a timer that fires every
+ * resolution, idle or not). Each reading includes the resolution itself, so
+ * the nodejs_eventloop_lag_* figures read about 10 ms on an idle loop at the
+ * default. 1 ms shows the short stalls behind an RPC p99 but costs about 2-3 %
+ * of a core per process, idle too (ADR 0027); the checkout bench asks for it.
+ * Must come before the first processMetrics().
+ */
+export function setEventLoopResolution(ms: number): void {
+  if (metrics && ms !== eventLoopResolutionMs) {
+    throw new Error("setEventLoopResolution after the process's metrics were created");
+  }
+  eventLoopResolutionMs = ms;
+}
+
 /** The outbox backlog is counted up to this many rows, so a scrape stays cheap however far behind the relay is. */
 export const OUTBOX_COUNT_CAP = 100_000;
 
@@ -124,10 +143,9 @@ export const OUTBOX_COUNT_CAP = 100_000;
 export function processMetrics(): ProcessMetrics {
   if (metrics) return metrics;
   const registry = new Registry();
-  // 10 ms resolution hides the short stalls that make a p99; 1 ms does not.
   collectDefaultMetrics({
     register: registry,
-    eventLoopMonitoringPrecision: 1,
+    eventLoopMonitoringPrecision: eventLoopResolutionMs,
     gcDurationBuckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
   });
   const rpcDuration = new Histogram({

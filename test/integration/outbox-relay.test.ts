@@ -139,4 +139,35 @@ describe("outbox relay", () => {
       ]);
     }
   });
+
+  it("publishes rows as soon as their transaction commits, with the next poll an hour away", async () => {
+    const producer = await createIdempotentProducer(kafka);
+    const relay = startOutboxRelay({ pool, producer, logger, pollIntervalMs: 3_600_000 });
+    const unpublished = async () =>
+      (await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL"))
+        .rows[0]?.n;
+    try {
+      // Its first round finds nothing; from then on only a commit can wake it.
+      await expect.poll(unpublished, WAIT).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      const orderId = randomUUID();
+      await writeEvents(orderId, 2);
+      await expect
+        .poll(
+          async () =>
+            (
+              await pool.query<{ n: number }>(
+                "SELECT count(*)::int AS n FROM outbox WHERE message_key = $1 AND published_at IS NOT NULL",
+                [orderId],
+              )
+            ).rows[0]?.n,
+          { timeout: 10_000, interval: 20 },
+        )
+        .toBe(2);
+    } finally {
+      await relay.stop();
+      await producer.disconnect();
+    }
+  });
 });

@@ -6,7 +6,7 @@ import { topicFor } from "#lib/messaging/events.ts";
 const schema = (env: Env) =>
   z.object({
     ...serviceEnv("ORDERS", 8081, "accord_orders"),
-    ORDERS_OUTBOX_POLL_MS: z.coerce.number().int().min(5).max(10_000).default(50),
+    ORDERS_OUTBOX_POLL_MS: z.coerce.number().int().min(5).max(10_000).default(1_000),
     // The topic the outbox relay publishes OrderPlaced, OrderConfirmed... to.
     ORDERS_EVENTS_TOPIC: topicName.default(topicFor("orders", env)),
     // Read for PaymentRefunded: an ops refund moves a confirmed order to REFUNDED.
