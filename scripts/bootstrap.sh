@@ -26,10 +26,12 @@ if [[ "$(node_major)" != 24 ]]; then
 fi
 export PATH="$ROOT/node_modules/.bin:$PATH"
 
-# npm ci only when the lock file differs from the one last installed.
+# npm ci only when the lock file or a patch of patches/ (applied by
+# patch-package on postinstall) differs from what was last installed.
 stamp="$ROOT/node_modules/.accord-lock"
-if [[ ! -f "$stamp" ]] || ! cmp -s "$ROOT/package-lock.json" "$stamp"; then
+wanted() { cat "$ROOT/package-lock.json" "$ROOT"/patches/*.patch; }
+if [[ ! -f "$stamp" ]] || ! cmp -s <(wanted) "$stamp"; then
   echo "[bootstrap] installing npm dependencies (npm ci) with Node $(node --version)"
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) || { echo "[bootstrap] ERROR: npm ci failed" >&2; exit 1; }
-  cp "$ROOT/package-lock.json" "$stamp"
+  wanted >"$stamp"
 fi
