@@ -84,8 +84,8 @@ const REPLICA_FAULTS: ProductionFault[] = [
 
 export const PRODUCTION: Omit<ProductionOptions, "log"> = {
   // Measured: at 3/s this topology confirmed 0.27 orders/s on the shared two-core
-  // machine (placed -> CONFIRMED p50 167 s). Not below 2/s either: five orders
-  // in ten do not confirm (pickKind), so at 1/s a 5 s gap is the load's own.
+  // machine (placed -> CONFIRMED p50 167 s; before ADR 0027). Every other order
+  // does not confirm (pickKind), so at 2/s the load's own gap is about 1 s.
   ratePerSecond: 2,
   warmupS: 20,
   gapS: 10,

@@ -23,6 +23,12 @@ export interface OutboxRelayOptions {
   maxBackoffMs?: number;
   /** Told of every failed publish (the publisher replaces a producer that cannot recover). */
   onPublishError?: (error: unknown) => void;
+  /**
+   * Rounds that may be in flight at once (default 4). A round whose send
+   * waits (a partition's leader just died) holds only its own rows and keys;
+   * commits meanwhile wake another lane, which publishes the rest.
+   */
+  lanes?: number;
 }
 
 export interface OutboxRelay {
@@ -63,8 +69,6 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   // longer pause would outlast the failover it waits for (ADR 0021).
   const maxBackoffMs = options.maxBackoffMs ?? 1_000;
   let stopped = false;
-  let failures = 0;
-  let wake: (() => void) | undefined;
 
   async function runOnce(): Promise<number> {
     const client = await pool.connect();
@@ -114,50 +118,88 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   }
 
-  // A commit of this process that wrote outbox rows ends the pause at once;
-  // one that lands while a round runs makes the loop go round again.
-  let nudged = false;
+  // Lane 0 polls and carries the back-off while Kafka fails; the other lanes
+  // run only when a commit wakes them, and only while lane 0 is not backing
+  // off, so an outage costs one failing send at a time, as with one lane.
+  // SKIP LOCKED and the per-key advisory lock keep concurrent rounds on
+  // disjoint rows and keys, so an order's events stay in order.
+  interface Lane {
+    running: boolean;
+    nudged: boolean;
+    failures: number;
+    wake?: () => void;
+  }
+  const lanes: Lane[] = Array.from({ length: Math.max(1, options.lanes ?? 4) }, () => ({
+    running: false,
+    nudged: false,
+    failures: 0,
+  }));
+  const primary = lanes[0] as Lane;
+
+  // A commit of this process that wrote outbox rows wakes an idle lane; when
+  // every lane is in a round, each looks again once its round ends.
   const stopListening = onOutboxCommitted(() => {
-    nudged = true;
-    if (failures === 0) wake?.();
+    if (primary.failures > 0) return;
+    const idle = lanes.find((lane) => !lane.running && lane.failures === 0 && lane.wake);
+    if (idle) idle.wake?.();
+    else for (const lane of lanes) lane.nudged = true;
   });
 
-  const loop = (async () => {
+  async function runLane(lane: Lane): Promise<void> {
     while (!stopped) {
       let published = 0;
-      nudged = false;
+      lane.nudged = false;
+      lane.running = true;
       try {
         published = await runOnce();
-        if (failures > 0) logger.info({ failures }, "outbox relay recovered");
-        failures = 0;
+        if (lane.failures > 0 && lane === primary)
+          logger.info({ failures: lane.failures }, "outbox relay recovered");
+        lane.failures = 0;
       } catch (error) {
-        failures += 1;
-        if (failures === 1 || failures % 20 === 0) {
-          logger.warn({ err: error, failures }, "outbox relay could not publish; will retry");
+        lane.failures += 1;
+        if (lane === primary && (lane.failures === 1 || lane.failures % 20 === 0)) {
+          logger.warn({ err: error, failures: lane.failures }, "outbox relay could not publish; will retry");
         }
         options.onPublishError?.(error);
+      } finally {
+        lane.running = false;
       }
       // After rows were published, look once more before pausing: a row skipped
       // for another relay's lock on its key is free again by now.
-      if (failures === 0 && (published > 0 || nudged)) continue;
-      const pause = failures > 0 ? Math.min(maxBackoffMs, 100 * 2 ** Math.min(failures, 10)) : pollIntervalMs;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pause);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
+      if (lane.failures === 0 && (published > 0 || lane.nudged)) continue;
+      const backoff = Math.min(maxBackoffMs, 100 * 2 ** Math.min(lane.failures, 10));
+      if (lane === primary) {
+        await rest(lane, lane.failures > 0 ? backoff : pollIntervalMs);
+        continue;
+      }
+      // An extra lane that failed rests for the back-off (commits do not wake
+      // it while its failures count), then waits to be woken like any idle one.
+      if (lane.failures > 0) await rest(lane, backoff);
+      lane.failures = 0;
+      if (!stopped) await rest(lane, undefined);
     }
-    stopListening();
-  })();
+  }
+
+  /** Until ms have passed (never, when undefined) or the lane is woken. */
+  function rest(lane: Lane, ms: number | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        lane.wake = undefined;
+        resolve();
+      }
+      lane.wake = done;
+    });
+  }
+
+  const loop = Promise.all(lanes.map(runLane)).then(() => stopListening());
 
   return {
     runOnce,
     async stop() {
       stopped = true;
-      wake?.();
+      for (const lane of lanes) lane.wake?.();
       await loop;
     },
   };

@@ -170,4 +170,50 @@ describe("outbox relay", () => {
       await producer.disconnect();
     }
   });
+
+  it("publishes other orders' events while one round's send hangs, and that order's next event waits behind it", async () => {
+    const real = await createIdempotentProducer(kafka);
+    const stuckOrder = randomUUID();
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The real producer, except that a batch carrying the stuck order's event
+    // waits until released: what a send to a partition whose leader just died does.
+    const producer = new Proxy(real, {
+      get(target, property, receiver) {
+        if (property !== "sendBatch") return Reflect.get(target, property, receiver);
+        return async (batch: Parameters<typeof real.sendBatch>[0]) => {
+          const keys = (batch.topicMessages ?? []).flatMap((t) => t.messages.map((m) => m.key?.toString()));
+          if (keys.includes(stuckOrder)) await released;
+          return target.sendBatch(batch);
+        };
+      },
+    });
+    const relay = startOutboxRelay({ pool, producer, logger, pollIntervalMs: 3_600_000 });
+    const publishedOf = async (orderId: string) =>
+      (
+        await pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM outbox WHERE message_key = $1 AND published_at IS NOT NULL",
+          [orderId],
+        )
+      ).rows[0]?.n;
+    try {
+      await writeEvents(stuckOrder, 1);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const others = [randomUUID(), randomUUID(), randomUUID()];
+      for (const orderId of others) await writeEvents(orderId, 1);
+      // The stuck order's second event: it must not overtake the first.
+      await writeEvents(stuckOrder, 1);
+      for (const orderId of others) await expect.poll(() => publishedOf(orderId), WAIT).toBe(1);
+      expect(await publishedOf(stuckOrder)).toBe(0);
+
+      release();
+      await expect.poll(() => publishedOf(stuckOrder), WAIT).toBe(2);
+    } finally {
+      release();
+      await relay.stop();
+      await real.disconnect();
+    }
+  });
 });
