@@ -1,3 +1,4 @@
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Client, Connection } from "@temporalio/client";
 import {
@@ -6,6 +7,7 @@ import {
   OpenTelemetryWorkflowClientInterceptor,
 } from "@temporalio/interceptors-opentelemetry";
 import {
+  bundleWorkflowCode,
   DefaultLogger,
   IllegalStateError,
   type LogEntry,
@@ -53,6 +55,57 @@ const noPromiseStackTracesModule = fileURLToPath(
   new URL("./temporal-sandbox/no-promise-stack-traces.ts", import.meta.url),
 );
 
+/** What decides a workflow bundle's content besides the workflow code itself. */
+export interface WorkflowBundleSettings {
+  /** Module whose exported functions are the workflows. */
+  workflowsPath: string;
+  /** See TemporalWorkerOptions.workflowStackTraces. */
+  workflowStackTraces?: boolean;
+  /** Whether the sandbox hands the start's trace context on to activities (tracing on). */
+  traceContext: boolean;
+}
+
+/** The bundler's inputs for these settings: the same for a bundle built at start and one built ahead. */
+function bundleInputs(settings: WorkflowBundleSettings) {
+  return {
+    workflowsPath: settings.workflowsPath,
+    workflowInterceptorModules: settings.traceContext ? [workflowTraceContextModule] : [],
+    preloadModules: settings.workflowStackTraces ? [] : [noPromiseStackTracesModule],
+  };
+}
+
+const settingsFileOf = (bundlePath: string) => `${bundlePath}.settings.json`;
+
+/**
+ * Bundles the workflow code once, ahead of the workers that load it
+ * (scripts/bundle-workflows.ts, run by scripts/services.sh before the
+ * orchestrator starts): a worker that starts or restarts then skips webpack,
+ * which took both cores for seconds on a busy machine (ADR 0028). The
+ * settings it was built for are written beside it.
+ */
+export async function writeWorkflowBundle(
+  settings: WorkflowBundleSettings,
+  bundlePath: string,
+): Promise<void> {
+  const { code } = await bundleWorkflowCode(bundleInputs(settings));
+  await writeFile(`${bundlePath}.tmp`, code);
+  await rename(`${bundlePath}.tmp`, bundlePath);
+  await writeFile(settingsFileOf(bundlePath), JSON.stringify(bundleInputs(settings)));
+}
+
+/** bundlePath when it was built for these settings; else why not (the worker then bundles at start). */
+async function prebuiltBundle(
+  bundlePath: string,
+  settings: WorkflowBundleSettings,
+): Promise<{ path: string } | { problem: string }> {
+  const stored = await readFile(settingsFileOf(bundlePath), "utf8").catch(() => undefined);
+  if (stored === undefined) return { problem: `no workflow bundle at ${bundlePath}` };
+  if (stored !== JSON.stringify(bundleInputs(settings))) {
+    return { problem: `the workflow bundle at ${bundlePath} was built for other settings` };
+  }
+  return { path: bundlePath };
+}
+
 export interface TemporalWorkerOptions extends TemporalTarget {
   taskQueue: string;
   /** Module whose exported functions are the workflows; bundled with webpack by the SDK. */
@@ -66,6 +119,12 @@ export interface TemporalWorkerOptions extends TemporalTarget {
    * the largest cost of the workflow thread (ADR 0023).
    */
   workflowStackTraces?: boolean;
+  /**
+   * A bundle written by writeWorkflowBundle, loaded instead of bundling at
+   * start when it was built for this worker's settings (otherwise the worker
+   * logs why and bundles as usual).
+   */
+  workflowBundlePath?: string;
   /**
    * Compression of the worker connection's gRPC messages. The SDK's default is
    * gzip; "none" is the default here: Temporal sits next to the worker, and
@@ -96,18 +155,33 @@ export async function createTemporalWorker(options: TemporalWorkerOptions): Prom
     address: options.address,
     grpcCompression: { codec: options.grpcCompression ?? "none" },
   });
+  const settings: WorkflowBundleSettings = {
+    workflowsPath: options.workflowsPath,
+    workflowStackTraces: options.workflowStackTraces,
+    traceContext: tracingExports(),
+  };
+  const inputs = bundleInputs(settings);
+  let prebuilt: string | undefined;
+  if (options.workflowBundlePath) {
+    const found = await prebuiltBundle(options.workflowBundlePath, settings);
+    if ("path" in found) prebuilt = found.path;
+    else options.logger?.warn(`${found.problem}; bundling the workflow code at start`);
+  }
   let worker: Worker;
   try {
     worker = await Worker.create({
       connection,
       namespace: options.namespace,
       taskQueue: options.taskQueue,
-      workflowsPath: options.workflowsPath,
+      ...(prebuilt
+        ? { workflowBundle: { codePath: prebuilt } }
+        : { workflowsPath: inputs.workflowsPath, bundlerOptions: { preloadModules: inputs.preloadModules } }),
       activities: options.activities,
-      ...(options.workflowStackTraces
-        ? {}
-        : { bundlerOptions: { preloadModules: [noPromiseStackTracesModule] } }),
-      ...tracingWorkerOptions(),
+      interceptors: {
+        // Inside a prebuilt bundle already.
+        workflowModules: prebuilt ? [] : inputs.workflowInterceptorModules,
+        activity: tracingExports() ? activityTracingInterceptors : [],
+      },
     });
   } catch (err) {
     await connection.close();
@@ -127,25 +201,18 @@ export async function createTemporalWorker(options: TemporalWorkerOptions): Prom
 }
 
 /**
- * Tracing for the worker: activity spans, children of the span that started
- * the workflow (its context passes through the workflow's headers), active
- * while an activity runs so its RPC calls are their children. No spans are
- * recorded inside the workflow sandbox (ADR 0023). Nothing while tracing is off.
+ * Tracing for the worker while it is on: activity spans, children of the span
+ * that started the workflow (its context passes through the workflow's
+ * headers, bundleInputs' trace-context module), active while an activity
+ * runs so its RPC calls are their children. No spans are recorded inside the
+ * workflow sandbox (ADR 0023).
  */
-function tracingWorkerOptions() {
-  if (!tracingExports()) return {};
-  return {
-    interceptors: {
-      workflowModules: [workflowTraceContextModule],
-      activity: [
-        (ctx: ConstructorParameters<typeof OpenTelemetryActivityInboundInterceptor>[0]) => ({
-          inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
-          outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
-        }),
-      ],
-    },
-  };
-}
+const activityTracingInterceptors = [
+  (ctx: ConstructorParameters<typeof OpenTelemetryActivityInboundInterceptor>[0]) => ({
+    inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
+    outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+  }),
+];
 
 let runtimeInstalled = false;
 

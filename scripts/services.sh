@@ -129,6 +129,10 @@ secret_of() {
 start() {
   # Up before the replicas, so that calls between services find it at once.
   if [[ "$ACCORD_TOPOLOGY" == production ]]; then haproxy_up "${BALANCED[@]}"; fi
+  # The orchestrator's workflow code, bundled once here instead of by every
+  # replica as it starts or restarts (ADR 0028); the workers load this file.
+  export ORCHESTRATOR_WORKFLOW_BUNDLE="${ORCHESTRATOR_WORKFLOW_BUNDLE:-$RUN/orchestrator-workflows.js}"
+  node scripts/bundle-workflows.ts || { echo "[services] ERROR: could not bundle the workflow code" >&2; exit 1; }
   for entry in "${INSTANCES[@]}"; do
     read -r instance name main ready listen <<<"$entry"
     if alive "$instance"; then echo "[services] $instance already running (pid $(cat "$RUN/$instance.pid"))"; continue; fi

@@ -82,7 +82,7 @@ export function startTracing(
   // headers, so they are installed even when export is off.
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  if (config.OTEL_SDK_DISABLED === "true") {
+  if (!tracingEnabledIn(env)) {
     installed = { ...disabled, serviceName };
     return installed;
   }
@@ -207,6 +207,11 @@ function instrumentLoadedModules(): () => void {
 /** The tracer every Accord span is made with (a no-op one while tracing is off). */
 export function tracer(): Tracer {
   return trace.getTracer(TRACER_NAME);
+}
+
+/** Whether startTracing with this env exports spans (OTEL_SDK_DISABLED is not "true"). */
+export function tracingEnabledIn(env: Record<string, string | undefined> = process.env): boolean {
+  return loadConfig(tracingEnv, env).OTEL_SDK_DISABLED !== "true";
 }
 
 /** Whether this process exports spans (startTracing ran with the SDK enabled). */

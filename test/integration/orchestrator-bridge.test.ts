@@ -1,4 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { Writable } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Connection, Client as TemporalClient } from "@temporalio/client";
@@ -31,6 +34,7 @@ import { createBridgeHandler, orderWorkflowId, startBridge } from "#services/orc
 import { type OrchestratorWorker, startOrchestratorWorker } from "#services/orchestrator/src/worker.ts";
 import { orderStatusQuery } from "#services/orchestrator/src/workflows/order.ts";
 import { testKafka } from "#test/support/kafka.ts";
+import { bundleWorkflows } from "#test/support/platform.ts";
 import { freePort } from "#test/support/service-process.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
@@ -279,14 +283,18 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
     await deadClient.connection.close();
   });
 
-  it("runs as its own process (node services/orchestrator/src/main.ts): ready, starts sagas, stops cleanly", async () => {
+  it("runs as its own process (node services/orchestrator/src/main.ts) on a bundle built ahead: ready, starts sagas, stops cleanly", async () => {
     const deadUrl = `http://127.0.0.1:${await freePort()}`;
     let service: ServiceUnderTest<"orchestrator"> | undefined;
+    const workflowBundle = path.join(os.tmpdir(), `accord-workflows-${randomUUID()}.js`);
     try {
+      // As scripts/services.sh does: the bundle first, for the settings of the environment the worker gets.
+      await bundleWorkflows({ ...process.env, ORCHESTRATOR_WORKFLOW_BUNDLE: workflowBundle });
       // Its own topic prefix: it reads <prefix>orders.events and <prefix>shipping.events as group <prefix>orchestrator.
       service = await startServiceUnderTest("orchestrator", {
         env: {
           ORDERS_TASK_QUEUE: processTaskQueue,
+          ORCHESTRATOR_WORKFLOW_BUNDLE: workflowBundle,
           // Nothing listens there: the saga's first step keeps failing as Unavailable and is retried.
           INVENTORY_URL: deadUrl,
           ORDERS_URL: deadUrl,
@@ -295,10 +303,11 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
           ORCHESTRATOR_RETRY_INITIAL_MS: "100",
           ORCHESTRATOR_RETRY_MAX_MS: "200",
         },
-        // The worker bundles the workflows at start: over 30 s on a loaded two-core machine (the full run).
         timeoutMs: 60_000,
       });
       expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
+      // It loaded the file: a worker that could not would say so and bundle by itself.
+      expect(service.output()).not.toMatch(/bundling the workflow code at start/);
 
       const orderId = randomUUID();
       const workflowId = orderWorkflowId(orderId);
@@ -318,6 +327,37 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
       await handle.terminate("test cleanup");
     } finally {
       const code = await service?.stop();
+      await Promise.all(
+        [workflowBundle, `${workflowBundle}.settings.json`].map((f) => rm(f, { force: true })),
+      );
+      if (service) expect(code, service.output()).toBe(0);
+    }
+  }, 120_000);
+
+  it("bundles at start, and says why, when the bundle built ahead was made for other settings", async () => {
+    const workflowBundle = path.join(os.tmpdir(), `accord-workflows-${randomUUID()}.js`);
+    let service: ServiceUnderTest<"orchestrator"> | undefined;
+    try {
+      await bundleWorkflows({
+        ...process.env,
+        ORCHESTRATOR_WORKFLOW_BUNDLE: workflowBundle,
+        ORCHESTRATOR_WORKFLOW_STACK_TRACES: "true",
+      });
+      service = await startServiceUnderTest("orchestrator", {
+        env: {
+          ORDERS_TASK_QUEUE: `${processTaskQueue}-other`,
+          ORCHESTRATOR_WORKFLOW_BUNDLE: workflowBundle,
+          ORCHESTRATOR_WORKFLOW_STACK_TRACES: "false",
+        },
+        timeoutMs: 60_000,
+      });
+      expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
+      expect(service.output()).toMatch(/was built for other settings; bundling the workflow code at start/);
+    } finally {
+      const code = await service?.stop();
+      await Promise.all(
+        [workflowBundle, `${workflowBundle}.settings.json`].map((f) => rm(f, { force: true })),
+      );
       if (service) expect(code, service.output()).toBe(0);
     }
   }, 120_000);

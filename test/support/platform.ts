@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { devClientSecret } from "#lib/auth/dev-identities.ts";
 import type { ServiceIdentity } from "#lib/auth/principal.ts";
@@ -194,11 +196,25 @@ export async function startPlatform(
     const own = { ...environment(name, extra), [portVariable(name)]: String(port) };
     replicas.set(name, await startServiceProcess(entryPoint(name), own, port, startTimeoutMs));
   };
+  // The workflow code bundled once, as scripts/services.sh does: every
+  // orchestrator start and restart (chaos kills replicas) loads it (ADR 0028).
+  const workflowBundle = path.join(
+    process.env.ACCORD_HOME || path.join(ROOT, ".accord"),
+    "run",
+    "workflow-bundles",
+    `platform-${id}.js`,
+  );
+  env.orchestrator.ORCHESTRATOR_WORKFLOW_BUNDLE = workflowBundle;
+  const removeBundle = () =>
+    Promise.all([workflowBundle, `${workflowBundle}.settings.json`].map((f) => rm(f, { force: true })));
   try {
-    // External parties and the catalog first (orders prices checkout with it), then the services (in parallel), then the orchestrator.
+    // The bundle while the first processes start; external parties and the catalog first (orders prices
+    // checkout with it), then the services (in parallel), then the orchestrator.
+    const bundled = bundleWorkflows({ ...process.env, ...environment("orchestrator", {}) });
     await Promise.all(
       (["payment-provider", "carrier", "smtp-sink", "catalog"] as const).map((n) => start(n)),
     );
+    await bundled;
     await Promise.all(
       (["orders", "inventory", "payments", "shipping", "notifications"] as const).map((n) => start(n)),
     );
@@ -206,6 +222,7 @@ export async function startPlatform(
     await Promise.all([...replicaPorts.keys()].map((n) => startReplica(n)));
   } catch (error) {
     await Promise.all([...processes.values(), ...replicas.values()].map((p) => p.stop("SIGKILL")));
+    await removeBundle();
     throw error;
   }
 
@@ -234,6 +251,7 @@ export async function startPlatform(
         await processes.get(name)?.stop();
       }
       for (const [, db] of owned) await db.drop();
+      await removeBundle();
       // Its topics and consumer groups too; best effort, a platform stopped after a fault still stops.
       await deletePrefixed(topicPrefix).catch(() => undefined);
       // And its sagas still running, which no worker polls any more.
@@ -245,6 +263,24 @@ export async function startPlatform(
         }).catch(() => undefined);
     },
   };
+}
+
+/** Runs scripts/bundle-workflows.ts with the orchestrator's environment; rejects with its output when it fails. */
+export function bundleWorkflows(env: Record<string, string | undefined>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, "scripts/bundle-workflows.ts")], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`bundle-workflows exited ${code}:\n${output}`)),
+    );
+  });
 }
 
 /** The processes that are clients of the realm (they call other services as themselves). */

@@ -36,6 +36,8 @@ const schema = (env: Env) =>
     ORCHESTRATOR_RETRY_MAX_MS: ms.default(30_000),
     // gRPC compression towards Temporal; gzip only pays across a slow link (ADR 0025).
     TEMPORAL_GRPC_COMPRESSION: z.enum(["none", "gzip"]).default("none"),
+    // A workflow bundle built ahead (scripts/bundle-workflows.ts); unset: the worker bundles at start (ADR 0028).
+    ORCHESTRATOR_WORKFLOW_BUNDLE: z.string().min(1).optional(),
     // The SDK's per-promise workflow stack traces (the __stack_trace query); off by default (ADR 0023).
     ORCHESTRATOR_WORKFLOW_STACK_TRACES: z
       .enum(["true", "false"])

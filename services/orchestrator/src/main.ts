@@ -55,6 +55,7 @@ await runService({
       activities: activities.activities,
       workflowStackTraces: config.ORCHESTRATOR_WORKFLOW_STACK_TRACES,
       grpcCompression: config.TEMPORAL_GRPC_COMPRESSION,
+      workflowBundlePath: config.ORCHESTRATOR_WORKFLOW_BUNDLE,
     });
     host.onShutdown("temporal worker", () => worker.shutdown());
     // One connection to Temporal: the worker's. The bridge starts and signals

@@ -7,7 +7,7 @@ import type { OrderActivities } from "./activities/order-activities.ts";
 
 // The SDK bundles this .ts file itself (swc-loader), so it works the same
 // under plain Node, tsx and vitest.
-const workflowsPath = fileURLToPath(new URL("./workflows/index.ts", import.meta.url));
+export const workflowsPath = fileURLToPath(new URL("./workflows/index.ts", import.meta.url));
 
 export interface OrchestratorWorkerOptions {
   address: string;
@@ -20,6 +20,8 @@ export interface OrchestratorWorkerOptions {
   workflowStackTraces?: boolean;
   /** See TemporalWorkerOptions.grpcCompression (none by default). */
   grpcCompression?: "gzip" | "none";
+  /** See TemporalWorkerOptions.workflowBundlePath (scripts/bundle-workflows.ts writes one). */
+  workflowBundlePath?: string;
 }
 
 export interface OrchestratorWorker {
@@ -50,6 +52,7 @@ export async function startOrchestratorWorker(
     logger,
     workflowStackTraces: options.workflowStackTraces ?? false,
     grpcCompression: options.grpcCompression ?? "none",
+    workflowBundlePath: options.workflowBundlePath,
   });
   logger.info(
     { taskQueue, createMs: Math.round(performance.now() - bundleStart) },
