@@ -41,6 +41,8 @@ import {
 
 export type KafkaClient = Kafka;
 export type EventProducer = Producer;
+/** How long a consumer group waits for a member that stopped heartbeating (kafkajs default 30 s). */
+export const CONSUMER_SESSION_TIMEOUT_MS = 10_000;
 export type KafkaLogLevel = "silent" | "error" | "warn" | "info" | "debug";
 
 const TO_KAFKAJS: Record<KafkaLogLevel, KafkaJsLevel> = {
@@ -614,6 +616,13 @@ export async function runEventConsumer(options: EventConsumerOptions): Promise<R
     allowAutoTopicCreation: false,
     // The broker holds an idle fetch this long and stop() waits for it (kafkajs default: 5 s).
     maxWaitTimeInMs: 1000,
+    // A member killed without leaving holds the whole group's rebalance until
+    // its session expires: with kafkajs's 30 s every partition stood still
+    // for about 20 s when an orchestrator replica was killed and came back
+    // (ADR 0028). kafkajs heartbeats after every message, so 10 s needs only
+    // one handled message in 10 s per consumer.
+    sessionTimeout: CONSUMER_SESSION_TIMEOUT_MS,
+    heartbeatInterval: 1_000,
   });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     logger.error({ err: payload.error, groupId, restart: payload.restart }, "kafka consumer crashed");
