@@ -167,6 +167,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       // After rows were published, look once more before pausing: a row skipped
       // for another relay's lock on its key is free again by now.
       if (lane.failures === 0 && (published > 0 || lane.nudged)) continue;
+      // stop() came during the round: no pause to sit out.
+      if (stopped) break;
       const backoff = Math.min(maxBackoffMs, 100 * 2 ** Math.min(lane.failures, 10));
       if (lane === primary) {
         await rest(lane, lane.failures > 0 ? backoff : pollIntervalMs);
