@@ -76,6 +76,9 @@ function bundleInputs(settings: WorkflowBundleSettings) {
 
 const settingsFileOf = (bundlePath: string) => `${bundlePath}.settings.json`;
 
+/** The files writeWorkflowBundle writes for bundlePath: the bundle and the settings beside it. */
+export const workflowBundleFiles = (bundlePath: string) => [bundlePath, settingsFileOf(bundlePath)];
+
 /**
  * Bundles the workflow code once, ahead of the workers that load it
  * (scripts/bundle-workflows.ts, run by scripts/services.sh before the
@@ -87,20 +90,21 @@ export async function writeWorkflowBundle(
   settings: WorkflowBundleSettings,
   bundlePath: string,
 ): Promise<void> {
-  const { code } = await bundleWorkflowCode(bundleInputs(settings));
+  const inputs = bundleInputs(settings);
+  const { code } = await bundleWorkflowCode(inputs);
   await writeFile(`${bundlePath}.tmp`, code);
   await rename(`${bundlePath}.tmp`, bundlePath);
-  await writeFile(settingsFileOf(bundlePath), JSON.stringify(bundleInputs(settings)));
+  await writeFile(settingsFileOf(bundlePath), JSON.stringify(inputs));
 }
 
-/** bundlePath when it was built for these settings; else why not (the worker then bundles at start). */
+/** bundlePath when it was built from these inputs; else why not (the worker then bundles at start). */
 async function prebuiltBundle(
   bundlePath: string,
-  settings: WorkflowBundleSettings,
+  inputs: ReturnType<typeof bundleInputs>,
 ): Promise<{ path: string } | { problem: string }> {
   const stored = await readFile(settingsFileOf(bundlePath), "utf8").catch(() => undefined);
   if (stored === undefined) return { problem: `no workflow bundle at ${bundlePath}` };
-  if (stored !== JSON.stringify(bundleInputs(settings))) {
+  if (stored !== JSON.stringify(inputs)) {
     return { problem: `the workflow bundle at ${bundlePath} was built for other settings` };
   }
   return { path: bundlePath };
@@ -155,15 +159,15 @@ export async function createTemporalWorker(options: TemporalWorkerOptions): Prom
     address: options.address,
     grpcCompression: { codec: options.grpcCompression ?? "none" },
   });
-  const settings: WorkflowBundleSettings = {
+  const tracing = tracingExports();
+  const inputs = bundleInputs({
     workflowsPath: options.workflowsPath,
     workflowStackTraces: options.workflowStackTraces,
-    traceContext: tracingExports(),
-  };
-  const inputs = bundleInputs(settings);
+    traceContext: tracing,
+  });
   let prebuilt: string | undefined;
   if (options.workflowBundlePath) {
-    const found = await prebuiltBundle(options.workflowBundlePath, settings);
+    const found = await prebuiltBundle(options.workflowBundlePath, inputs);
     if ("path" in found) prebuilt = found.path;
     else options.logger?.warn(`${found.problem}; bundling the workflow code at start`);
   }
@@ -180,7 +184,7 @@ export async function createTemporalWorker(options: TemporalWorkerOptions): Prom
       interceptors: {
         // Inside a prebuilt bundle already.
         workflowModules: prebuilt ? [] : inputs.workflowInterceptorModules,
-        activity: tracingExports() ? activityTracingInterceptors : [],
+        activity: tracing ? activityTracingInterceptors : [],
       },
     });
   } catch (err) {

@@ -124,13 +124,12 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   // SKIP LOCKED and the per-key advisory lock keep concurrent rounds on
   // disjoint rows and keys, so an order's events stay in order.
   interface Lane {
-    running: boolean;
     nudged: boolean;
     failures: number;
+    /** Set exactly while the lane rests between rounds. */
     wake?: () => void;
   }
   const lanes: Lane[] = Array.from({ length: Math.max(1, options.lanes ?? 4) }, () => ({
-    running: false,
     nudged: false,
     failures: 0,
   }));
@@ -140,7 +139,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   // every lane is in a round, each looks again once its round ends.
   const stopListening = onOutboxCommitted(() => {
     if (primary.failures > 0) return;
-    const idle = lanes.find((lane) => !lane.running && lane.failures === 0 && lane.wake);
+    const idle = lanes.find((lane) => lane.wake && lane.failures === 0);
     if (idle) idle.wake?.();
     else for (const lane of lanes) lane.nudged = true;
   });
@@ -149,7 +148,6 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     while (!stopped) {
       let published = 0;
       lane.nudged = false;
-      lane.running = true;
       try {
         published = await runOnce();
         if (lane.failures > 0 && lane === primary)
@@ -161,8 +159,6 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           logger.warn({ err: error, failures: lane.failures }, "outbox relay could not publish; will retry");
         }
         options.onPublishError?.(error);
-      } finally {
-        lane.running = false;
       }
       // After rows were published, look once more before pausing: a row skipped
       // for another relay's lock on its key is free again by now.

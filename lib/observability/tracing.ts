@@ -82,7 +82,7 @@ export function startTracing(
   // headers, so they are installed even when export is off.
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  if (!tracingEnabledIn(env)) {
+  if (!exportsSpans(config)) {
     installed = { ...disabled, serviceName };
     return installed;
   }
@@ -209,9 +209,11 @@ export function tracer(): Tracer {
   return trace.getTracer(TRACER_NAME);
 }
 
+const exportsSpans = (config: z.infer<typeof tracingEnv>) => config.OTEL_SDK_DISABLED !== "true";
+
 /** Whether startTracing with this env exports spans (OTEL_SDK_DISABLED is not "true"). */
 export function tracingEnabledIn(env: Record<string, string | undefined> = process.env): boolean {
-  return loadConfig(tracingEnv, env).OTEL_SDK_DISABLED !== "true";
+  return exportsSpans(loadConfig(tracingEnv, env));
 }
 
 /** Whether this process exports spans (startTracing ran with the SDK enabled). */

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -34,7 +33,7 @@ import { createBridgeHandler, orderWorkflowId, startBridge } from "#services/orc
 import { type OrchestratorWorker, startOrchestratorWorker } from "#services/orchestrator/src/worker.ts";
 import { orderStatusQuery } from "#services/orchestrator/src/workflows/order.ts";
 import { testKafka } from "#test/support/kafka.ts";
-import { bundleWorkflows } from "#test/support/platform.ts";
+import { bundleWorkflows, removeWorkflowBundle } from "#test/support/platform.ts";
 import { freePort } from "#test/support/service-process.ts";
 import { type ServiceUnderTest, startServiceUnderTest } from "#test/support/service-under-test.ts";
 
@@ -327,9 +326,7 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
       await handle.terminate("test cleanup");
     } finally {
       const code = await service?.stop();
-      await Promise.all(
-        [workflowBundle, `${workflowBundle}.settings.json`].map((f) => rm(f, { force: true })),
-      );
+      await removeWorkflowBundle(workflowBundle);
       if (service) expect(code, service.output()).toBe(0);
     }
   }, 120_000);
@@ -355,9 +352,7 @@ describe("orchestrator bridge (Kafka -> Temporal)", () => {
       expect(service.output()).toMatch(/was built for other settings; bundling the workflow code at start/);
     } finally {
       const code = await service?.stop();
-      await Promise.all(
-        [workflowBundle, `${workflowBundle}.settings.json`].map((f) => rm(f, { force: true })),
-      );
+      await removeWorkflowBundle(workflowBundle);
       if (service) expect(code, service.output()).toBe(0);
     }
   }, 120_000);

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { ROOT } from "./service-process.ts";
+import { ROOT, runDir } from "./service-process.ts";
 import { tcpAnswers } from "./tcp.ts";
 
 /**
@@ -14,8 +14,6 @@ import { tcpAnswers } from "./tcp.ts";
 
 export const CLUSTER_NODES = [1, 2, 3] as const;
 export type ClusterNode = (typeof CLUSTER_NODES)[number];
-
-const runDir = () => path.join(process.env.ACCORD_HOME || path.join(ROOT, ".accord"), "run");
 
 /** Where infra.sh keeps node n's pid. */
 export function brokerPidFile(n: ClusterNode): string {

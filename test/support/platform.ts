@@ -1,12 +1,21 @@
-import { spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { rm } from "node:fs/promises";
 import path from "node:path";
+import { promisify } from "node:util";
 import { devClientSecret } from "#lib/auth/dev-identities.ts";
 import type { ServiceIdentity } from "#lib/auth/principal.ts";
+import { workflowBundleFiles } from "#lib/temporal.ts";
 import { DEV_NOTIFICATIONS_SECRET_KEY } from "#services/notifications/src/dev-secret-key.ts";
 import { deletePrefixed } from "./kafka.ts";
 import { shortId, type TempDatabase, tempDatabase } from "./postgres.ts";
-import { entryPoint, freePort, ROOT, type ServiceProcess, startServiceProcess } from "./service-process.ts";
+import {
+  entryPoint,
+  freePort,
+  ROOT,
+  runDir,
+  type ServiceProcess,
+  startServiceProcess,
+} from "./service-process.ts";
 import { terminateRunningWorkflows } from "./temporal.ts";
 
 /**
@@ -198,15 +207,9 @@ export async function startPlatform(
   };
   // The workflow code bundled once, as scripts/services.sh does: every
   // orchestrator start and restart (chaos kills replicas) loads it (ADR 0028).
-  const workflowBundle = path.join(
-    process.env.ACCORD_HOME || path.join(ROOT, ".accord"),
-    "run",
-    "workflow-bundles",
-    `platform-${id}.js`,
-  );
+  const workflowBundle = path.join(runDir(), "workflow-bundles", `platform-${id}.js`);
   env.orchestrator.ORCHESTRATOR_WORKFLOW_BUNDLE = workflowBundle;
-  const removeBundle = () =>
-    Promise.all([workflowBundle, `${workflowBundle}.settings.json`].map((f) => rm(f, { force: true })));
+  const removeBundle = () => removeWorkflowBundle(workflowBundle);
   try {
     // The bundle while the first processes start; external parties and the catalog first (orders prices
     // checkout with it), then the services (in parallel), then the orchestrator.
@@ -266,21 +269,16 @@ export async function startPlatform(
 }
 
 /** Runs scripts/bundle-workflows.ts with the orchestrator's environment; rejects with its output when it fails. */
-export function bundleWorkflows(env: Record<string, string | undefined>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, "scripts/bundle-workflows.ts")], {
-      cwd: ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`bundle-workflows exited ${code}:\n${output}`)),
-    );
+export async function bundleWorkflows(env: Record<string, string | undefined>): Promise<void> {
+  await promisify(execFile)(process.execPath, [path.join(ROOT, "scripts/bundle-workflows.ts")], {
+    cwd: ROOT,
+    env,
   });
+}
+
+/** Deletes what bundleWorkflows wrote for bundlePath. */
+export async function removeWorkflowBundle(bundlePath: string): Promise<void> {
+  await Promise.all(workflowBundleFiles(bundlePath).map((file) => rm(file, { force: true })));
 }
 
 /** The processes that are clients of the realm (they call other services as themselves). */
