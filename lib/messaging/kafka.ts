@@ -43,6 +43,14 @@ export type KafkaClient = Kafka;
 export type EventProducer = Producer;
 /** How long a consumer group waits for a member that stopped heartbeating (kafkajs default 30 s). */
 export const CONSUMER_SESSION_TIMEOUT_MS = 10_000;
+const CONSUMER_HEARTBEAT_MS = 1_000;
+// The coordinator's answers that mean this member's generation is over.
+const GROUP_MEMBERSHIP_REFUSALS = new Set([
+  "UNKNOWN_MEMBER_ID",
+  "ILLEGAL_GENERATION",
+  "REBALANCE_IN_PROGRESS",
+  "NOT_COORDINATOR_FOR_GROUP",
+]);
 export type KafkaLogLevel = "silent" | "error" | "warn" | "info" | "debug";
 
 const TO_KAFKAJS: Record<KafkaLogLevel, KafkaJsLevel> = {
@@ -277,6 +285,16 @@ export function kafkaErrorCode(error: unknown): string | undefined {
       return /closed/i.test(message ?? "") ? "CONNECTION_CLOSED" : "CONNECTION_FAILED";
     }
     if (name === "KafkaJSRequestTimeoutError") return "REQUEST_TIMED_OUT";
+    e = cause;
+  }
+  return undefined;
+}
+
+/** The coordinator's own error in a chain of causes when it says the member must rejoin. */
+function groupMembershipRefusal(error: unknown): (Error & { type: string }) | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const { type, cause } = e as { type?: unknown; cause?: unknown };
+    if (typeof type === "string" && GROUP_MEMBERSHIP_REFUSALS.has(type)) return e as Error & { type: string };
     e = cause;
   }
   return undefined;
@@ -589,6 +607,13 @@ export interface EventConsumerOptions {
    * consumers' inboxes already absorb.
    */
   commitIntervalMs?: number;
+  /**
+   * How long a rebalance waits for this member to finish the events in hand
+   * and rejoin (kafkajs default 60 s). Past it the group goes on without the
+   * member; its commit is then refused and it rejoins, the events handled
+   * meanwhile coming again.
+   */
+  rebalanceTimeoutMs?: number;
 }
 
 export interface RunningConsumer {
@@ -619,10 +644,11 @@ export async function runEventConsumer(options: EventConsumerOptions): Promise<R
     // A member killed without leaving holds the whole group's rebalance until
     // its session expires: with kafkajs's 30 s every partition stood still
     // for about 20 s when an orchestrator replica was killed and came back
-    // (ADR 0028). kafkajs heartbeats after every message, so 10 s needs only
-    // one handled message in 10 s per consumer.
+    // (ADR 0028). A live member heartbeats every second, while a message is
+    // in hand too (eachMessage below).
     sessionTimeout: CONSUMER_SESSION_TIMEOUT_MS,
-    heartbeatInterval: 1_000,
+    heartbeatInterval: CONSUMER_HEARTBEAT_MS,
+    ...(options.rebalanceTimeoutMs === undefined ? {} : { rebalanceTimeout: options.rebalanceTimeoutMs }),
   });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     logger.error({ err: payload.error, groupId, restart: payload.restart }, "kafka consumer crashed");
@@ -637,7 +663,21 @@ export async function runEventConsumer(options: EventConsumerOptions): Promise<R
   consumer.on(consumer.events.GROUP_JOIN, () => pending.clear());
   async function commitHandled(topic: string, partition: number, next: string) {
     if (commitIntervalMs <= 0) {
-      await consumer.commitOffsets([{ topic, partition, offset: next }]);
+      try {
+        await consumer.commitOffsets([{ topic, partition, offset: next }]);
+      } catch (error) {
+        // kafkajs wraps the coordinator's refusal in an error its runner does
+        // not recognise, and the consumer then stops for good (restart: false)
+        // while the service stays up. Its own protocol error makes the runner
+        // rejoin; the event, handled but not committed, comes again.
+        const refusal = groupMembershipRefusal(error);
+        if (!refusal) throw error;
+        logger.warn(
+          { groupId, topic, partition, reason: refusal.type },
+          "offset not committed: the group moved on; rejoining, the event will be delivered again",
+        );
+        throw refusal;
+      }
       return;
     }
     pending.set(`${topic}\u0000${partition}`, { topic, partition, offset: next });
@@ -734,9 +774,15 @@ export async function runEventConsumer(options: EventConsumerOptions): Promise<R
     await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently ?? EVENT_TOPIC_PARTITIONS,
-      eachMessage: ({ topic, partition, message }) => {
+      eachMessage: ({ topic, partition, message, heartbeat }) => {
         const work = processMessage(topic, partition, message);
-        const settled = work.catch(() => undefined);
+        // kafkajs heartbeats only between messages and fetches, and a fetch
+        // waits for every message in hand: a handler waiting longer than the
+        // session (a row lock, a slow dependency) would get the member dropped
+        // and its partitions moved mid-event. Beat while it runs; a refused
+        // beat (a rebalance) shows again at the commit, which rejoins.
+        const beating = setInterval(() => void heartbeat().catch(() => undefined), CONSUMER_HEARTBEAT_MS);
+        const settled = work.catch(() => undefined).finally(() => clearInterval(beating));
         inFlight.add(settled);
         void settled.then(() => inFlight.delete(settled));
         return work;

@@ -14,6 +14,7 @@ import {
   sourceFor,
 } from "#lib/messaging/events.ts";
 import {
+  CONSUMER_SESSION_TIMEOUT_MS,
   type ConsumedRecord,
   createIdempotentProducer,
   deleteTopics,
@@ -72,10 +73,11 @@ async function freshTopic(partitions = 3): Promise<string> {
 async function consume(
   topic: string,
   handle: EventHandler,
-  commitIntervalMs?: number,
+  options: { commitIntervalMs?: number; rebalanceTimeoutMs?: number; joinGroup?: string } = {},
 ): Promise<{ groupId: string; consumer: RunningConsumer }> {
-  const groupId = `test-group-${uuidv7()}`;
-  groupIds.push(groupId);
+  const { commitIntervalMs, rebalanceTimeoutMs, joinGroup } = options;
+  const groupId = joinGroup ?? `test-group-${uuidv7()}`;
+  if (!joinGroup) groupIds.push(groupId);
   const consumer = await runEventConsumer({
     kafka,
     groupId,
@@ -84,6 +86,7 @@ async function consume(
     logger,
     dlqProducer: producer,
     ...(commitIntervalMs === undefined ? {} : { commitIntervalMs }),
+    ...(rebalanceTimeoutMs === undefined ? {} : { rebalanceTimeoutMs }),
   });
   running.push(consumer);
   return { groupId, consumer };
@@ -184,7 +187,7 @@ describe("Kafka events (real broker)", () => {
       async (_event, record) => {
         handled.push(record.offset);
       },
-      10_000,
+      { commitIntervalMs: 10_000 },
     );
     await vi.waitFor(() => expect(handled).toEqual(["0", "1", "2", "3", "4"]), WAIT);
     // Handled, not yet committed: the group has no offset for the partition.
@@ -285,6 +288,91 @@ describe("Kafka events (real broker)", () => {
     expect(await endOffsets(dlqTopicFor(topic))).toEqual([0, 0, 0]);
   });
 });
+
+describe("a consumer group while a handler is slow (real broker)", () => {
+  it(
+    "stays a member while one event's handler runs past the session timeout: no rebalance, nothing delivered twice",
+    async () => {
+      const topic = await freshTopic(1);
+      await publishEvents(producer, topic, [orderPlacedEvent(), orderPlacedEvent(), orderPlacedEvent()]);
+      const handled: string[] = [];
+      const { groupId, consumer } = await consume(topic, async (_event, record) => {
+        // A dropped member would have event 0 delivered again after its rejoin.
+        if (record.offset === "0") await sleep(CONSUMER_SESSION_TIMEOUT_MS + 3_000);
+        handled.push(record.offset);
+      });
+      await vi.waitFor(() => expect(handled).toHaveLength(3), {
+        timeout: CONSUMER_SESSION_TIMEOUT_MS + 20_000,
+      });
+      await sleep(1_000);
+      expect(handled).toEqual(["0", "1", "2"]);
+      await consumer.stop();
+      expect(await committedOffsets(groupId, topic)).toEqual({ 0: "3" });
+    },
+    CONSUMER_SESSION_TIMEOUT_MS + 40_000,
+  );
+
+  it("rejoins when the group went on without it during a slow event, and goes on consuming", async () => {
+    const topic = await freshTopic(1);
+    const held = orderPlacedEvent();
+    await publishEvents(producer, topic, [held]);
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const handledBy: { consumer: string; id: string }[] = [];
+    // A short rebalance timeout, so the group drops the busy member within the test.
+    const rebalanceTimeoutMs = 3_000;
+    const { groupId, consumer: first } = await consume(
+      topic,
+      async (event) => {
+        if (event.id === held.headers.ce_id) await released;
+        handledBy.push({ consumer: "first", id: event.id });
+      },
+      { rebalanceTimeoutMs },
+    );
+    // The first member holds the event; a second joins, the rebalance waits
+    // 3 s for the first, then goes on with the second alone, which gets the
+    // uncommitted event.
+    await vi.waitFor(async () => expect(await groupState(groupId)).toBe("Stable"), WAIT);
+    const { consumer: second } = await consume(
+      topic,
+      async (event) => {
+        handledBy.push({ consumer: "second", id: event.id });
+      },
+      { rebalanceTimeoutMs, joinGroup: groupId },
+    );
+    await vi.waitFor(() => expect(handledBy).toEqual([{ consumer: "second", id: held.headers.ce_id }]), WAIT);
+    // The first finishes; the coordinator refuses its commit. It must rejoin, not stop.
+    release();
+    await vi.waitFor(
+      () => expect(handledBy).toContainEqual({ consumer: "first", id: held.headers.ce_id }),
+      WAIT,
+    );
+    await second.stop();
+    const next = orderPlacedEvent();
+    await publishEvents(producer, topic, [next]);
+    await vi.waitFor(() => expect(handledBy).toContainEqual({ consumer: "first", id: next.headers.ce_id }), {
+      timeout: 30_000,
+      interval: 100,
+    });
+    await first.stop();
+    expect(await committedOffsets(groupId, topic)).toEqual({ 0: "2" });
+  }, 90_000);
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function groupState(groupId: string): Promise<string | undefined> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([groupId]);
+    return groups[0]?.state;
+  } finally {
+    await admin.disconnect();
+  }
+}
 
 async function endOffsets(topic: string): Promise<number[]> {
   const admin = kafka.admin();
