@@ -148,6 +148,27 @@ export function verdicts(r: BenchReport): TargetVerdict[] {
             `Top orders frames: ${topFrames(o.profiles["orders-lookup-connect-json"])}`,
     });
   } else out.push(notMeasured("Connect JSON lookup vs plain handler", ">= 70 %"));
+  if (o) {
+    // Issue 15: the orders service's gRPC lookups at least as fast as a grpc-js server in the same run.
+    const ratio = o.lookup.ratios.grpcConnectVsGrpcJs;
+    const ours = o.lookup.rows.find((x) => x.target === "grpc-connect");
+    const grpcJs = o.lookup.rows.find((x) => x.target === "grpc-js");
+    const perRequest = (row: typeof ours) =>
+      row && row.throughput > 0 ? `${round((row.serverCpu * 10) / row.throughput, 3)} ms` : "n/a";
+    out.push({
+      name: "gRPC lookup vs grpc-js server",
+      target: ">= 100 %",
+      measured: `${pct(ratio)} (${ours?.throughput} vs ${grpcJs?.throughput} req/s)`,
+      status: ratio >= 1 ? "met" : "missed",
+      margin: `${round((ratio - 1) * 100, 1)} points`,
+      bound:
+        ratio >= 1
+          ? undefined
+          : `server CPU per request: orders ${perRequest(ours)} (${ours?.serverCpu} % of one core), grpc-js ${perRequest(grpcJs)} (${grpcJs?.serverCpu} %); ` +
+            `orders profile by area: ${topAreas(o.profiles["orders-lookup-grpc"])}; grpc-js: ${topAreas(o.profiles["grpc-js-lookup"])}. ` +
+            `Top orders frames: ${topFrames(o.profiles["orders-lookup-grpc"])}; our code by inclusive time: ${projectPaths(o.profiles["orders-lookup-grpc"])}`,
+    });
+  }
 
   const e = r.e2e;
   if (e) {

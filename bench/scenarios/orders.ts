@@ -253,6 +253,10 @@ export async function runOrdersBench(
         await autocannonRun(url, jsonRequests(ids, alice), profileSeconds),
       );
     });
+    await profile("orders-lookup-grpc", async (url) => {
+      await grpcRun(url, ids, alice, 1);
+      requireServed("profile orders-lookup-grpc", await grpcRun(url, ids, alice, profileSeconds));
+    });
     await profile("orders-checkout-500", async (url) => {
       const p = createPoster(url);
       let n = 0;
@@ -287,6 +291,21 @@ export async function runOrdersBench(
     await plainProf.stop();
     const plainFile = profileOf(plainDir, plainProf.pid);
     if (plainFile) profiles["plain-lookup"] = summarizeProfile(plainFile);
+    // And the grpc-js server under the gRPC lookup load.
+    const grpcJsDir = path.join(profileDir, "grpc-js-lookup");
+    rmSync(grpcJsDir, { recursive: true, force: true });
+    mkdirSync(grpcJsDir, { recursive: true });
+    const grpcJsProf = await startTarget("grpc-js.ts", {
+      BENCH_DATABASE_URL: databaseUrl,
+      BENCH_POOL_SIZE: String(POOL_SIZE),
+      NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${grpcJsDir}`,
+    });
+    const grpcJsUrl = `http://127.0.0.1:${grpcJsProf.port}`;
+    await grpcRun(grpcJsUrl, ids, alice, 1);
+    requireServed("profile grpc-js-lookup", await grpcRun(grpcJsUrl, ids, alice, profileSeconds));
+    await grpcJsProf.stop();
+    const grpcJsFile = profileOf(grpcJsDir, grpcJsProf.pid);
+    if (grpcJsFile) profiles["grpc-js-lookup"] = summarizeProfile(grpcJsFile);
 
     return { lookup, checkout, profiles };
   } finally {

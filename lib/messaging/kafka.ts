@@ -614,6 +614,12 @@ export interface EventConsumerOptions {
    * meanwhile coming again.
    */
   rebalanceTimeoutMs?: number;
+  /**
+   * Called when kafkajs gives the consumer up for good (a crash it does not
+   * restart from, e.g. an authorization failure): the process would go on
+   * serving without consuming. Services hand it to host.fail.
+   */
+  onStoppedForGood?: (error: unknown) => void;
 }
 
 export interface RunningConsumer {
@@ -652,6 +658,7 @@ export async function runEventConsumer(options: EventConsumerOptions): Promise<R
   });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     logger.error({ err: payload.error, groupId, restart: payload.restart }, "kafka consumer crashed");
+    if (!payload.restart) options.onStoppedForGood?.(payload.error);
   });
 
   // Handled offsets waiting for the next coalesced commit, by topic and partition.

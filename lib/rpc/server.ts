@@ -1,4 +1,5 @@
 import http from "node:http";
+import type http2 from "node:http2";
 import type { JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 
@@ -8,6 +9,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createReadiness, healthRoute, type Readiness, sendJson } from "../host/health.ts";
 import { processMetrics } from "../observability/metrics.ts";
 import { type FrontDoorHandler, type Route, startFrontDoor } from "./front-door.ts";
+import { grpcUnaryFastPath } from "./grpc-unary-fast-path.ts";
 import { serverInterceptors } from "./interceptors.ts";
 import { recordingRouter, type UnaryRoutes, unaryFastPath } from "./unary-fast-path.ts";
 
@@ -29,7 +31,8 @@ export const DEFAULT_READ_MAX_BYTES = 1024 * 1024;
 
 /**
  * Connect, gRPC and gRPC-Web for the given routes: Connect unary POSTs over
- * HTTP/1.1 take the fast path (ADR 0009), everything else connect-node's adapter.
+ * HTTP/1.1 (ADR 0009) and gRPC unary calls over HTTP/2 (ADR 0029) take fast
+ * paths, everything else connect-node's adapter.
  */
 export function createRpcHandler(options: RpcHandlerOptions): FrontDoorHandler {
   const readMaxBytes = options.readMaxBytes ?? DEFAULT_READ_MAX_BYTES;
@@ -42,9 +45,12 @@ export function createRpcHandler(options: RpcHandlerOptions): FrontDoorHandler {
     ...(options.fallback ? { fallback: options.fallback as NodeHandlerFn } : {}),
   });
   const fast = unaryFastPath(unary, readMaxBytes, options.interceptors, options.jsonOptions);
+  const grpcFast = grpcUnaryFastPath(unary, readMaxBytes, options.interceptors);
   return (req, res) => {
-    // The fast path serves HTTP/1.1 only; h2 requests take the adapter.
-    if (res instanceof http.ServerResponse && fast(req as http.IncomingMessage, res)) return;
+    // Connect unary over HTTP/1.1 and gRPC unary over HTTP/2 have fast paths; the rest takes the adapter.
+    if (res instanceof http.ServerResponse) {
+      if (fast(req as http.IncomingMessage, res)) return;
+    } else if (grpcFast(req as http2.Http2ServerRequest, res)) return;
     connect(req as http.IncomingMessage, res as http.ServerResponse);
   };
 }

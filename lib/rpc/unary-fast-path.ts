@@ -222,7 +222,7 @@ export function unaryFastPath(
  * without a stack trace. The stack would point into this file and capturing
  * it was the largest single cost left per call.
  */
-function completedReason(): DOMException {
+export function completedReason(): DOMException {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
@@ -232,17 +232,18 @@ function completedReason(): DOMException {
   }
 }
 
-function webHeaders(headers: http.IncomingHttpHeaders): Headers {
+/** A request's headers as web Headers, without HTTP/2's pseudo-headers (as connect-node does). */
+export function webHeaders(headers: http.IncomingHttpHeaders): Headers {
   const web = new Headers();
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
+    if (value === undefined || name.startsWith(":")) continue;
     if (typeof value === "string") web.append(name, value);
     else for (const one of value) web.append(name, one);
   }
   return web;
 }
 
-function nodeHeaders(headers: Headers): http.OutgoingHttpHeaders {
+export function nodeHeaders(headers: Headers): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = {};
   headers.forEach((value, name) => {
     const existing = out[name];

@@ -1,4 +1,5 @@
 import http from "node:http";
+import http2 from "node:http2";
 import net from "node:net";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -51,7 +52,7 @@ const routes = (router: ConnectRouter) =>
     getOrder: async (req: GetOrderRequest, ctx: HandlerContext) => {
       const limit = Error.stackTraceLimit;
       Error.stackTraceLimit = 100;
-      servedBy = new Error().stack?.includes("answerFast") ? "fast" : "connect";
+      servedBy = /answer(Grpc)?Fast/.test(new Error().stack ?? "") ? "fast" : "connect";
       Error.stackTraceLimit = limit;
       lastSignal = ctx.signal;
       ctx.responseHeader.set("x-handler", "getOrder");
@@ -77,6 +78,8 @@ const routes = (router: ConnectRouter) =>
 let server: RpcServer;
 let reference: http.Server;
 let referencePort: number;
+let grpcReference: http2.Http2Server;
+let grpcReferencePort: number;
 
 beforeAll(async () => {
   server = await startRpcServer({
@@ -89,12 +92,16 @@ beforeAll(async () => {
   reference = http.createServer(connectNodeAdapter({ routes, readMaxBytes: READ_MAX }));
   await new Promise<void>((resolve) => reference.listen(0, "127.0.0.1", resolve));
   referencePort = (reference.address() as net.AddressInfo).port;
+  grpcReference = http2.createServer(connectNodeAdapter({ routes, readMaxBytes: READ_MAX }));
+  await new Promise<void>((resolve) => grpcReference.listen(0, "127.0.0.1", resolve));
+  grpcReferencePort = (grpcReference.address() as net.AddressInfo).port;
 });
 
 afterAll(async () => {
   await server?.close();
   reference?.closeAllConnections();
   await new Promise((resolve) => reference?.close(resolve));
+  await new Promise((resolve) => grpcReference?.close(resolve));
 });
 
 interface Answer {
@@ -317,6 +324,190 @@ describe("Connect unary over HTTP/1.1: same answers as connectNodeAdapter", () =
       theirs.closeAllConnections();
       await new Promise((resolve) => theirs.close(resolve));
     }
+  });
+});
+
+interface GrpcAnswer {
+  status: number;
+  headers: Record<string, string>;
+  trailers: Record<string, string>;
+  body: string;
+  servedBy: typeof servedBy;
+}
+
+const grpcCompared = ["content-type", "grpc-encoding", "x-handler", "grpc-status", "grpc-message"];
+const grpcTrailersCompared = [
+  "grpc-status",
+  "grpc-message",
+  "grpc-status-details-bin",
+  "x-trailer",
+  "x-reason",
+];
+
+/** One gRPC call over h2c, raw: the headers, trailers and body bytes as the server sent them. */
+function sendGrpc(
+  port: number,
+  headers: Record<string, string>,
+  body: Buffer,
+  path = "/accord.orders.v1.OrderService/GetOrder",
+): Promise<GrpcAnswer> {
+  servedBy = undefined;
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.once("error", reject);
+    const req = session.request({ ":method": "POST", ":path": path, te: "trailers", ...headers });
+    const pick = (from: http2.IncomingHttpHeaders, names: string[]) =>
+      Object.fromEntries(names.filter((n) => from[n] !== undefined).map((n) => [n, String(from[n])]));
+    let status = 0;
+    let picked: Record<string, string> = {};
+    let trailers: Record<string, string> = {};
+    const chunks: Buffer[] = [];
+    req.on("response", (h) => {
+      status = Number(h[":status"]);
+      picked = pick(h, grpcCompared);
+    });
+    req.on("trailers", (t) => {
+      trailers = pick(t, grpcTrailersCompared);
+    });
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      session.close();
+      resolve({
+        status,
+        headers: picked,
+        trailers,
+        body: Buffer.concat(chunks).toString("base64"),
+        servedBy,
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** The same gRPC call to startRpcServer and to connectNodeAdapter on its own h2c server. */
+async function bothGrpc(headers: Record<string, string>, body: Buffer, path?: string) {
+  const ours = await sendGrpc(server.port, headers, body, path);
+  const theirs = await sendGrpc(grpcReferencePort, headers, body, path);
+  expect(theirs.servedBy === undefined || theirs.servedBy === "connect").toBe(true);
+  expect({ ...ours, servedBy: undefined }).toEqual({ ...theirs, servedBy: undefined });
+  return ours;
+}
+
+/** A gRPC length-prefixed message: flags, 4-byte length, the bytes. */
+function envelope(message: Uint8Array, flags = 0): Buffer {
+  const out = Buffer.alloc(5 + message.byteLength);
+  out[0] = flags;
+  out.writeUInt32BE(message.byteLength, 1);
+  out.set(message, 5);
+  return out;
+}
+
+describe("gRPC unary over HTTP/2: same answers as connectNodeAdapter (ADR 0029)", () => {
+  const proto = { "content-type": "application/grpc+proto" };
+
+  it("binary and JSON success, with response headers and trailers", async () => {
+    const a = await bothGrpc(proto, envelope(binary(orderId)));
+    expect(a.servedBy).toBe("fast");
+    expect(a.status).toBe(200);
+    expect(a.trailers).toMatchObject({ "grpc-status": "0", "x-trailer": "t1" });
+    expect(a.headers["x-handler"]).toBe("getOrder");
+    const j = await bothGrpc({ "content-type": "application/grpc+json" }, envelope(json({ orderId })));
+    expect(j.servedBy).toBe("fast");
+    expect(JSON.parse(Buffer.from(j.body, "base64").subarray(5).toString()).order.orderId).toBe(orderId);
+    // Plain application/grpc is proto too.
+    expect((await bothGrpc({ "content-type": "application/grpc" }, envelope(binary(orderId)))).servedBy).toBe(
+      "fast",
+    );
+  });
+
+  it("errors as trailer status: a ConnectError with its metadata, a plain Error as internal", async () => {
+    const missing = await bothGrpc(proto, envelope(binary("missing")));
+    expect(missing.servedBy).toBe("fast");
+    expect(missing.trailers).toMatchObject({
+      "grpc-status": String(Code.NotFound),
+      "grpc-message": encodeURIComponent("order missing not found"),
+      "x-reason": "no such order",
+    });
+    const boom = await bothGrpc(proto, envelope(binary("boom")));
+    expect(boom.trailers).toMatchObject({
+      "grpc-status": String(Code.Internal),
+      "grpc-message": "internal%20error",
+    });
+  });
+
+  it("malformed envelopes: missing, incomplete, too large, two messages, compressed without an encoding", async () => {
+    const cases = {
+      missing: Buffer.alloc(0),
+      incomplete: Buffer.from([0, 0, 0]),
+      short: envelope(binary(orderId)).subarray(0, 8),
+      tooLarge: Buffer.concat([Buffer.from([0, 0, 0, 0x20, 0]), Buffer.alloc(16)]),
+      twoMessages: Buffer.concat([envelope(binary(orderId)), envelope(binary(orderId))]),
+      compressedFlag: envelope(binary(orderId), 1),
+    };
+    const codes: Record<string, string | undefined> = {};
+    for (const [name, body] of Object.entries(cases)) {
+      const ours = await sendGrpc(server.port, proto, body);
+      expect(ours.servedBy, name).toBeUndefined();
+      codes[name] = ours.trailers["grpc-status"] ?? ours.headers["grpc-status"];
+      const theirs = await sendGrpc(grpcReferencePort, proto, body);
+      expect(codes[name], name).toBe(theirs.trailers["grpc-status"] ?? theirs.headers["grpc-status"]);
+    }
+    expect(codes).toEqual({
+      missing: String(Code.Unimplemented),
+      incomplete: String(Code.InvalidArgument),
+      short: String(Code.InvalidArgument),
+      tooLarge: String(Code.ResourceExhausted),
+      twoMessages: String(Code.Unimplemented),
+      compressedFlag: String(Code.Internal),
+    });
+  });
+
+  it("undecodable bytes are the client's fault: invalid_argument, where connect-node answers internal", async () => {
+    const garbage = envelope(Buffer.from([0x0a, 0x50, 0x01]));
+    const ours = await sendGrpc(server.port, proto, garbage);
+    expect(ours.trailers["grpc-status"]).toBe(String(Code.InvalidArgument));
+    const theirs = await sendGrpc(grpcReferencePort, proto, garbage);
+    expect(theirs.trailers["grpc-status"]).toBe(String(Code.Internal));
+  });
+
+  it("a deadline reaches the handler's signal", async () => {
+    const started = Date.now();
+    const a = await bothGrpc({ ...proto, "grpc-timeout": "300m" }, envelope(binary("slow")));
+    expect(a.servedBy).toBe("fast");
+    expect(lastSignal?.aborted).toBe(true);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it("gzip response when the client accepts it and the message is large", async () => {
+    const accepts = { "content-type": "application/grpc+json", "grpc-accept-encoding": "gzip" };
+    const a = await bothGrpc(accepts, envelope(json({ orderId: "large" })));
+    expect(a.servedBy).toBe("fast");
+    expect(a.headers["grpc-encoding"]).toBe("gzip");
+    expect(Buffer.from(a.body, "base64")[0]).toBe(1);
+    // A small message is not compressed, though the encoding is named.
+    const small = await bothGrpc(accepts, envelope(json({ orderId })));
+    expect(Buffer.from(small.body, "base64")[0]).toBe(0);
+  });
+
+  it("what the fast path leaves to connect: compressed requests, malformed deadlines, gRPC-Web, unimplemented", async () => {
+    const gz = await bothGrpc({ ...proto, "grpc-encoding": "gzip" }, envelope(gzipSync(binary(orderId)), 1));
+    expect(gz.trailers["grpc-status"]).toBe("0");
+    expect(gz.servedBy).toBe("connect");
+    const badDeadline = await bothGrpc({ ...proto, "grpc-timeout": "soon" }, envelope(binary(orderId)));
+    expect(badDeadline.trailers["grpc-status"] ?? badDeadline.headers["grpc-status"]).toBe(
+      String(Code.InvalidArgument),
+    );
+    const web = await bothGrpc({ "content-type": "application/grpc-web+proto" }, envelope(binary(orderId)));
+    expect(web.servedBy).toBe("connect");
+    const unimplemented = await bothGrpc(
+      proto,
+      envelope(new Uint8Array()),
+      "/accord.orders.v1.OrderService/ListOrders",
+    );
+    expect(unimplemented.trailers["grpc-status"] ?? unimplemented.headers["grpc-status"]).toBe(
+      String(Code.Unimplemented),
+    );
   });
 });
 

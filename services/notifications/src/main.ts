@@ -123,6 +123,7 @@ await runService({
       logger,
       dlqProducer,
       commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
+      onStoppedForGood: (err) => host.fail("kafka consumer stopped", err),
     });
     host.onShutdown("kafka consumer", () => eventConsumer.stop());
     host.onShutdown(

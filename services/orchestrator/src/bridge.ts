@@ -137,6 +137,8 @@ export interface BridgeOptions extends BridgeHandlerOptions {
   topics: readonly string[];
   /** KAFKA_COMMIT_INTERVAL_MS (lib/messaging/kafka.ts). */
   commitIntervalMs?: number;
+  /** kafkajs gave the consumer up (EventConsumerOptions.onStoppedForGood). */
+  onStoppedForGood?: (error: unknown) => void;
 }
 
 /** Consumes the topics in one group and feeds the handler; stop() the result to leave the group. */
@@ -149,5 +151,6 @@ export function startBridge(options: BridgeOptions): Promise<RunningConsumer> {
     logger: options.logger,
     dlqProducer: options.dlqProducer,
     commitIntervalMs: options.commitIntervalMs,
+    onStoppedForGood: options.onStoppedForGood,
   });
 }

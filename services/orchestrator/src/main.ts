@@ -87,6 +87,7 @@ await runService({
       groupId: config.ORCHESTRATOR_GROUP_ID,
       topics,
       commitIntervalMs: config.KAFKA_COMMIT_INTERVAL_MS,
+      onStoppedForGood: (err) => host.fail("kafka bridge stopped", err),
       // The worker's own connection: sagas start eagerly on this process's worker.
       client,
       eagerStart: true,

@@ -193,6 +193,20 @@ export function startPaymentEventsConsumer(options: PaymentEventsConsumerOptions
           logger,
           dlqProducer,
           commitIntervalMs: options.commitIntervalMs,
+          // Checkout goes on without it: a consumer kafkajs gave up is started again here.
+          onStoppedForGood: () => {
+            const stopped = consumer;
+            consumer = undefined;
+            if (stopping) return;
+            logger.warn(
+              { topic: paymentsTopic, groupId },
+              "payment events consumer stopped; starting it again",
+            );
+            setup = (async () => {
+              await stopped?.stop().catch(() => undefined);
+              await connect();
+            })();
+          },
         });
         logger.info({ topic: paymentsTopic, groupId }, "payment events consumer running");
         return;
@@ -210,7 +224,7 @@ export function startPaymentEventsConsumer(options: PaymentEventsConsumerOptions
     }
   };
 
-  const setup = connect();
+  let setup = connect();
   return {
     running: () => consumer !== undefined,
     async stop() {
