@@ -131,8 +131,16 @@ start() {
   if [[ "$ACCORD_TOPOLOGY" == production ]]; then haproxy_up "${BALANCED[@]}"; fi
   # The orchestrator's workflow code, bundled once here instead of by every
   # replica as it starts or restarts (ADR 0028); the workers load this file.
+  # Only when an orchestrator instance is about to start (about 2 s otherwise spent for nothing).
   export ORCHESTRATOR_WORKFLOW_BUNDLE="${ORCHESTRATOR_WORKFLOW_BUNDLE:-$RUN/orchestrator-workflows.js}"
-  node scripts/bundle-workflows.ts || { echo "[services] ERROR: could not bundle the workflow code" >&2; exit 1; }
+  local orchestrator_down=0
+  for entry in "${INSTANCES[@]}"; do
+    read -r instance name _ <<<"$entry"
+    if [[ "$name" == orchestrator ]] && ! alive "$instance"; then orchestrator_down=1; fi
+  done
+  if ((orchestrator_down)); then
+    node scripts/bundle-workflows.ts || { echo "[services] ERROR: could not bundle the workflow code" >&2; exit 1; }
+  fi
   for entry in "${INSTANCES[@]}"; do
     read -r instance name main ready listen <<<"$entry"
     if alive "$instance"; then echo "[services] $instance already running (pid $(cat "$RUN/$instance.pid"))"; continue; fi

@@ -14,7 +14,7 @@ import { rpcClient } from "#lib/rpc/clients.ts";
 import { type BrokerProcess, startBroker } from "#test/support/broker.ts";
 import { callerAs } from "#test/support/identity.ts";
 import { type Platform, startPlatform } from "#test/support/platform.ts";
-import { ROOT, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
+import { accordHome, ROOT, type ServiceProcess, startServiceProcess } from "#test/support/service-process.ts";
 
 // The operations console in a real browser: Debian's chromium, driven by
 // playwright-core (nothing downloads a browser), headless, against a whole
@@ -36,7 +36,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SHOTS =
   process.env.CONSOLE_SCREENSHOTS === "docs"
     ? path.join(ROOT, "docs/console")
-    : path.join(process.env.ACCORD_HOME ?? path.join(ROOT, ".accord"), "reports/console");
+    : path.join(accordHome(), "reports/console");
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
 let platform: Platform;

@@ -1,15 +1,13 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { accordHome, ROOT } from "#test/support/service-process.ts";
 
 // The Connect conformance suite (connectrpc/conformance v1.0.7, server mode)
 // against the RPC server stack before and after ADR 0009; see conformance/README.md.
 // The runner is built by scripts/conformance.sh, which `npm test` runs first.
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const accordHome = process.env.ACCORD_HOME ?? path.join(root, ".accord");
-const runner = path.join(accordHome, "cache", "connectconformance-v1.0.7", "connectconformance");
+const runner = path.join(accordHome(), "cache", "connectconformance-v1.0.7", "connectconformance");
 
 interface RunResult {
   exitCode: number | null;
@@ -37,7 +35,7 @@ function runSuite(variant: "before" | "after"): Promise<RunResult> {
         "conformance/server.ts",
         `--variant=${variant}`,
       ],
-      { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => {

@@ -5,8 +5,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-/** Where the project's processes keep pid files and such (ACCORD_HOME/run, as infra/env.sh). */
-export const runDir = () => path.join(process.env.ACCORD_HOME || path.join(ROOT, ".accord"), "run");
+/** The project's own state (caches, data, logs, reports): ACCORD_HOME, as infra/env.sh sets it, else .accord. */
+export const accordHome = () => process.env.ACCORD_HOME || path.join(ROOT, ".accord");
+/** Where the project's processes keep pid files and such (ACCORD_HOME/run). */
+export const runDir = () => path.join(accordHome(), "run");
 
 /** The simulated external parties: they live in simulators/, the services in services/. */
 const SIMULATORS = new Set(["payment-provider", "carrier", "smtp-sink"]);
