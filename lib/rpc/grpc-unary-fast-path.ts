@@ -13,7 +13,14 @@ import {
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
-import { completedReason, nodeHeaders, type UnaryRoute, webHeaders } from "./unary-fast-path.ts";
+import {
+  asConnectError,
+  completedReason,
+  nodeHeaders,
+  parseRequest,
+  type UnaryRoute,
+  webHeaders,
+} from "./unary-fast-path.ts";
 
 // Same order as connectNodeAdapter's default, so negotiation picks the same one.
 const responseCompressions = [compressionGzip, compressionBrotli];
@@ -51,7 +58,9 @@ export function grpcUnaryFastPath(
     if (timeout.error) return false;
 
     const { binary } = type;
-    const { spec, serialization } = route;
+    // Named again: a function declared below does not see the narrowing above.
+    const served: UnaryRoute = route;
+    const { spec, serialization } = served;
     const context = createHandlerContext({
       service: spec.method.parent,
       method: spec.method,
@@ -94,25 +103,11 @@ export function grpcUnaryFastPath(
       );
     });
 
-    function parseInput(bytes: Uint8Array) {
-      try {
-        return serialization.getI(binary).parse(bytes);
-      } catch (e) {
-        // Undecodable bytes are the client's fault (connect-node itself answers internal).
-        const error = ConnectError.from(e);
-        if (error.code !== Code.Internal) throw error;
-        throw new ConnectError(
-          `request is not a valid ${spec.method.input.typeName}: ${error.rawMessage}`,
-          Code.InvalidArgument,
-        );
-      }
-    }
-
     async function answerGrpcFast(body: Buffer) {
       let message: Uint8Array | undefined;
       let compressed = false;
       try {
-        const input = parseInput(unaryMessage(body, readMaxBytes));
+        const input = parseRequest(served, binary, unaryMessage(body, readMaxBytes));
         const output = await invokeUnaryImplementation(spec, context, input, interceptors);
         message = serialization.getO(binary).serialize(output);
         if (compression !== null && message.byteLength >= compressMinBytes) {
@@ -122,12 +117,7 @@ export function grpcUnaryFastPath(
       } catch (e) {
         context.abort(e);
         message = undefined;
-        setTrailerStatus(
-          context.responseTrailer,
-          e instanceof ConnectError
-            ? e
-            : new ConnectError("internal error", Code.Internal, undefined, undefined, e),
-        );
+        setTrailerStatus(context.responseTrailer, asConnectError(e));
       } finally {
         answered = true;
         context.abort(completedReason());

@@ -126,7 +126,9 @@ export function unaryFastPath(
     const declared = headers["content-length"];
     if (declared !== undefined && Number(declared) > readMaxBytes) return false;
 
-    const { spec, serialization } = route;
+    // Named again: a function declared below does not see the narrowing above.
+    const served: UnaryRoute = route;
+    const { spec, serialization } = served;
     const context = createHandlerContext({
       service: spec.method.parent,
       method: spec.method,
@@ -167,27 +169,12 @@ export function unaryFastPath(
             Code.ResourceExhausted,
           );
         }
-        let input: ReturnType<ReturnType<typeof serialization.getI>["parse"]>;
-        try {
-          input = serialization.getI(binary as boolean).parse(body);
-        } catch (e) {
-          // Undecodable binary is the client's fault: invalid_argument, where
-          // connect-node itself answers internal (JSON errors already are 400).
-          const error = ConnectError.from(e);
-          if (error.code !== Code.Internal) throw error;
-          throw new ConnectError(
-            `request is not a valid ${spec.method.input.typeName}: ${error.rawMessage}`,
-            Code.InvalidArgument,
-          );
-        }
+        const input = parseRequest(served, binary as boolean, body);
         const output = await invokeUnaryImplementation(spec, context, input, interceptors);
         out = serialization.getO(binary as boolean).serialize(output);
       } catch (e) {
         context.abort(e);
-        const error =
-          e instanceof ConnectError
-            ? e
-            : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+        const error = asConnectError(e);
         status = codeToHttpStatus(error.code);
         context.responseHeader.set("content-type", "application/json");
         if (!error.isWireError) mergeNonProtocolHeaders(context.responseHeader, error.metadata);
@@ -214,6 +201,31 @@ export function unaryFastPath(
     }
     return true;
   };
+}
+
+/**
+ * The request message of a fast-path call. Undecodable binary is the
+ * client's fault: invalid_argument, where connect-node itself answers
+ * internal (JSON errors already are invalid_argument).
+ */
+export function parseRequest(route: UnaryRoute, binary: boolean, bytes: Uint8Array) {
+  try {
+    return route.serialization.getI(binary).parse(bytes);
+  } catch (e) {
+    const error = ConnectError.from(e);
+    if (error.code !== Code.Internal) throw error;
+    throw new ConnectError(
+      `request is not a valid ${route.spec.method.input.typeName}: ${error.rawMessage}`,
+      Code.InvalidArgument,
+    );
+  }
+}
+
+/** What a handler threw, as the error the caller gets: anything but a ConnectError is internal, its message kept back. */
+export function asConnectError(e: unknown): ConnectError {
+  return e instanceof ConnectError
+    ? e
+    : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
 }
 
 /**
