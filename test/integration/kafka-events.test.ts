@@ -384,3 +384,54 @@ async function endOffsets(topic: string): Promise<number[]> {
     await admin.disconnect();
   }
 }
+
+describe("a consumer kafkajs gives up for good (real broker)", () => {
+  it("says so through onStoppedForGood, so the service does not serve on without consuming", async () => {
+    const topic = await freshTopic(1);
+    let reportStopped: (error: unknown) => void = () => undefined;
+    const stoppedForGood = new Promise<unknown>((resolve) => {
+      reportStopped = resolve;
+    });
+    // The test principal may use test-* groups only (infra/kafka/acl-table.ts):
+    // GROUP_AUTHORIZATION_FAILED is not retriable, so kafkajs does not restart.
+    const refused = await runEventConsumer({
+      kafka,
+      groupId: "orchestrator",
+      topics: [topic],
+      handle: async () => undefined,
+      logger,
+      dlqProducer: producer,
+      onStoppedForGood: reportStopped,
+    });
+    running.push(refused);
+    const error = await Promise.race([
+      stoppedForGood,
+      new Promise((resolve) => setTimeout(() => resolve("not reported"), 15_000)),
+    ]);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).name).toBe("KafkaJSGroupCoordinatorNotFound");
+
+    // The same consumer in a group it may use runs and is not reported.
+    const handled: string[] = [];
+    const allowed = vi.fn();
+    const groupId = `test-group-${uuidv7()}`;
+    groupIds.push(groupId);
+    running.push(
+      await runEventConsumer({
+        kafka,
+        groupId,
+        topics: [topic],
+        handle: async (event) => {
+          handled.push(event.id);
+        },
+        logger,
+        dlqProducer: producer,
+        onStoppedForGood: allowed,
+      }),
+    );
+    const event = orderPlacedEvent();
+    await publishEvents(producer, topic, [event]);
+    await vi.waitFor(() => expect(handled).toEqual([event.headers.ce_id]), WAIT);
+    expect(allowed).not.toHaveBeenCalled();
+  });
+});

@@ -168,6 +168,14 @@ export interface PaymentEventsConsumer {
   stop(): Promise<void>;
 }
 
+/** A consumer that ran this long before kafkajs gave it up starts again after the shortest pause. */
+const RESTART_RESET_MS = 60_000;
+
+/** The pause before the nth restart in a row: 1 s, doubling up to 30 s. */
+function restartDelayMs(restarts: number): number {
+  return Math.min(30_000, 1_000 * 2 ** Math.max(0, restarts - 1));
+}
+
 /**
  * Starts the consumer in the background and keeps trying while Kafka is
  * unreachable: checkout never waits for Kafka, so orders starts, serves and
@@ -178,6 +186,9 @@ export function startPaymentEventsConsumer(options: PaymentEventsConsumerOptions
   let stopping = false;
   let consumer: RunningConsumer | undefined;
   let dlqProducer: EventProducer | undefined;
+  // Times kafkajs gave the consumer up in a row, and when it last started.
+  let restarts = 0;
+  let runningSince = 0;
 
   const connect = async () => {
     for (let attempt = 1; !stopping; attempt++) {
@@ -193,21 +204,27 @@ export function startPaymentEventsConsumer(options: PaymentEventsConsumerOptions
           logger,
           dlqProducer,
           commitIntervalMs: options.commitIntervalMs,
-          // Checkout goes on without it: a consumer kafkajs gave up is started again here.
-          onStoppedForGood: () => {
+          // Checkout goes on without it: a consumer kafkajs gave up is started
+          // again here, after a pause that doubles while it keeps being given
+          // up (a refusal that lasts, an ACL say, would otherwise loop at once).
+          onStoppedForGood: (error) => {
             const stopped = consumer;
             consumer = undefined;
             if (stopping) return;
+            restarts = Date.now() - runningSince > RESTART_RESET_MS ? 1 : restarts + 1;
+            const delayMs = restartDelayMs(restarts);
             logger.warn(
-              { topic: paymentsTopic, groupId },
+              { err: error, topic: paymentsTopic, groupId, restarts, delayMs },
               "payment events consumer stopped; starting it again",
             );
             setup = (async () => {
               await stopped?.stop().catch(() => undefined);
+              await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
               await connect();
             })();
           },
         });
+        runningSince = Date.now();
         logger.info({ topic: paymentsTopic, groupId }, "payment events consumer running");
         return;
       } catch (error) {
