@@ -12,6 +12,7 @@ import {
 } from "#test/support/kafka-cluster.ts";
 import { type Platform, portVariable, queryDb, type ReplicatedService } from "#test/support/platform.ts";
 import { tcpAnswers } from "#test/support/tcp.ts";
+import { groupCoordinator } from "../infra/production/kafka/cluster.ts";
 import {
   allReady,
   type ChaosReport,
@@ -47,8 +48,13 @@ import { servicePids } from "./processes.ts";
  */
 
 export type ProductionFault =
-  /** kill -9 of one node, down for downS under load, then `infra.sh up kafka`. */
-  | { kind: "broker"; node: ClusterNode; downS: number }
+  /**
+   * kill -9 of one node, down for downS under load, then `infra.sh up kafka`.
+   * "coordinator": the node coordinating the orchestrator bridge's consumer
+   * group when the fault begins, the worst one to lose: every commit of the
+   * bridge goes there, besides the partitions it leads.
+   */
+  | { kind: "broker"; node: ClusterNode | "coordinator"; downS: number }
   /** kill -9 of one replica; restarted downS later, the other replica alone meanwhile. */
   | { kind: "replica"; service: ReplicatedService; replica: 1 | 2; downS: number }
   /** infra.sh down temporal, 3 s, infra.sh up temporal. */
@@ -66,8 +72,11 @@ export interface ProductionOptions {
   log?: (line: string) => void;
 }
 
-/** Every service the chaos runs kill (SERVICES) runs twice on the production platform. */
-export const REPLICATED: ReplicatedService[] = SERVICES;
+/**
+ * The services the chaos runs kill (SERVICES) run twice on the production
+ * platform, the catalog once (the development run is the one that kills it).
+ */
+export const REPLICATED: ReplicatedService[] = SERVICES.filter((name) => name !== "catalog");
 
 /*
  * Which replica a kill hits: of orders and payments replica 2, since callers
@@ -90,7 +99,7 @@ export const PRODUCTION: Omit<ProductionOptions, "log"> = {
   warmupS: 20,
   gapS: 10,
   cooldownS: 15,
-  faults: [{ kind: "broker", node: 2, downS: 20 }, ...REPLICA_FAULTS, { kind: "temporal" }],
+  faults: [{ kind: "broker", node: "coordinator", downS: 20 }, ...REPLICA_FAULTS, { kind: "temporal" }],
   quiescenceTimeoutS: 300,
   maxConfirmationPauseS: 5,
 };
@@ -101,7 +110,7 @@ export const PRODUCTION_SHORT: Omit<ProductionOptions, "log"> = {
   warmupS: 10,
   gapS: 5,
   cooldownS: 5,
-  faults: [{ kind: "broker", node: 2, downS: 20 }, REPLICA_FAULTS[0] as ProductionFault],
+  faults: [{ kind: "broker", node: "coordinator", downS: 20 }, REPLICA_FAULTS[0] as ProductionFault],
   quiescenceTimeoutS: 300,
 };
 
@@ -364,23 +373,27 @@ async function inject(
     window: { from, to },
   });
   if (fault.kind === "broker") {
-    const what = `kill -9 kafka broker ${fault.node} (${fault.downS} s down)`;
+    let what = `kill -9 kafka broker ${fault.node} (${fault.downS} s down)`;
     try {
-      const pid = await killBroker(fault.node);
-      log(`[chaos] kill -9 kafka node ${fault.node} (pid ${pid}); down for ${fault.downS} s under load`);
+      const node =
+        fault.node === "coordinator" ? await coordinatorOf(platform.orchestratorGroupId) : fault.node;
+      if (fault.node === "coordinator")
+        what = `kill -9 kafka broker ${node}, the orchestrator group's coordinator (${fault.downS} s down)`;
+      const pid = await killBroker(node);
+      log(`[chaos] kill -9 kafka node ${node} (pid ${pid}); down for ${fault.downS} s under load`);
       await sleep(fault.downS * 1000);
       const restartFrom = Date.now();
-      log(`[chaos] infra.sh up kafka (node ${fault.node})`);
+      log(`[chaos] infra.sh up kafka (node ${node})`);
       // The broker is back when its listener answers; infra.sh goes on (provisioning, all three live).
       let listening: number | undefined;
       const watch = (async () => {
         while (listening === undefined) {
-          if (await tcpAnswers(brokerAddress(fault.node))) listening = Date.now();
+          if (await tcpAnswers(brokerAddress(node))) listening = Date.now();
           else await sleep(200);
         }
       })();
       let scriptError: unknown;
-      const newPid = await startBroker(fault.node).catch((error: unknown) => {
+      const newPid = await startBroker(node).catch((error: unknown) => {
         scriptError = error;
         return undefined;
       });
@@ -396,11 +409,11 @@ async function inject(
       const complete = Date.now();
       const ready = await allReady(platform, 90_000);
       const s = (ms: number) => round1((ms - restartFrom) / 1000);
-      const alive = brokerPids()[fault.node] !== undefined && (await tcpAnswers(brokerAddress(fault.node)));
+      const alive = brokerPids()[node] !== undefined && (await tcpAnswers(brokerAddress(node)));
       const script =
         scriptError === undefined
-          ? `infra.sh up kafka: node ${fault.node} (pid ${newPid}) listening after ${s(back)} s, all three live after ${s(complete)} s`
-          : `infra.sh up kafka FAILED after ${s(complete)} s (${lastLines(scriptError, 3).replace(/\n\s*/g, " | ")}); node ${fault.node} ${alive ? `listening after ${s(back)} s` : "not running"}`;
+          ? `infra.sh up kafka: node ${node} (pid ${newPid}) listening after ${s(back)} s, all three live after ${s(complete)} s`
+          : `infra.sh up kafka FAILED after ${s(complete)} s (${lastLines(scriptError, 3).replace(/\n\s*/g, " | ")}); node ${node} ${alive ? `listening after ${s(back)} s` : "not running"}`;
       return done(
         {
           fault: what,
@@ -441,6 +454,15 @@ async function inject(
   }
   const result = await restartInfra(platform, "temporal", log);
   return { result: { ...result, fault: "restart temporal server" }, window: { from, to: Date.now() } };
+}
+
+/** The cluster node coordinating a consumer group now (infra/production/kafka/cluster.ts). */
+async function coordinatorOf(groupId: string): Promise<ClusterNode> {
+  const brokers = CLUSTER_NODES.map((n) => brokerAddress(n)).join(",");
+  const id = await groupCoordinator(groupId, { ...process.env, KAFKA_BROKERS: brokers });
+  const node = CLUSTER_NODES.find((n) => n === id);
+  if (node === undefined) throw new Error(`group ${groupId}: coordinator ${id} is not a node of the cluster`);
+  return node;
 }
 
 /** When each of the run's orders became CONFIRMED (the orders database's clock), ascending epoch ms. */

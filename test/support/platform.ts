@@ -29,6 +29,8 @@ export interface Platform {
   smtpSinkUrl: string;
   topicPrefix: string;
   rabbitPrefix: string;
+  /** The orchestrator bridge's consumer group. */
+  orchestratorGroupId: string;
   databases: Record<DatabaseOwner, string>;
   processes: Map<ServiceName, ServiceProcess>;
   /** Replica 2 of each service named in PlatformOptions.replicas (none by default). */
@@ -106,6 +108,7 @@ export async function startPlatform(
   options: PlatformOptions = {},
 ): Promise<Platform> {
   const id = shortId();
+  const orchestratorGroupId = `orchestrator-e2e-${id}`;
   const topicPrefix = `e2e-${id}.`;
   const rabbitPrefix = `e2e-${id}.`;
   const ports = {} as Record<ServiceName, number>;
@@ -172,7 +175,7 @@ export async function startPlatform(
     orchestrator: {
       ORCHESTRATOR_PORT: String(ports.orchestrator),
       ORDERS_TASK_QUEUE: `orders-e2e-${id}`,
-      ORCHESTRATOR_GROUP_ID: `orchestrator-e2e-${id}`,
+      ORCHESTRATOR_GROUP_ID: orchestratorGroupId,
       ORCHESTRATOR_DELIVERY_TIMEOUT_MS: "2000",
       ORCHESTRATOR_RETRY_INITIAL_MS: "200",
       ORCHESTRATOR_RETRY_MAX_MS: "1000",
@@ -234,6 +237,7 @@ export async function startPlatform(
     smtpSinkUrl: url("smtp-sink"),
     topicPrefix,
     rabbitPrefix,
+    orchestratorGroupId,
     databases,
     processes,
     replicas,
