@@ -26,11 +26,17 @@ describe("a service whose event consumer kafkajs gives up for good (real broker)
       expect(String(error)).toMatch(/exited with 1[\s\S]*"reason":"kafka consumer stopped"/);
       return;
     }
-    await vi.waitFor(
-      () => expect(notifications.output()).toContain('"reason":"kafka consumer stopped"'),
-      WAIT,
-    );
-    expect(await notifications.stop()).toBe(1);
+    let exitCode: number | null;
+    try {
+      await vi.waitFor(
+        () => expect(notifications.output()).toContain('"reason":"kafka consumer stopped"'),
+        WAIT,
+      );
+    } finally {
+      // Also when the wait fails: the process must not outlive the test.
+      exitCode = await notifications.stop();
+    }
+    expect(exitCode).toBe(1);
   });
 
   it("orders goes on serving and starts its payment events consumer again, pausing longer each time", async () => {
