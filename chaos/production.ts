@@ -7,12 +7,12 @@ import {
   brokerPids,
   CLUSTER_NODES,
   type ClusterNode,
+  coordinatorNode,
   killBroker,
   startBroker,
 } from "#test/support/kafka-cluster.ts";
 import { type Platform, portVariable, queryDb, type ReplicatedService } from "#test/support/platform.ts";
 import { tcpAnswers } from "#test/support/tcp.ts";
-import { groupCoordinator } from "../infra/production/kafka/cluster.ts";
 import {
   allReady,
   type ChaosReport,
@@ -376,7 +376,7 @@ async function inject(
     let what = `kill -9 kafka broker ${fault.node} (${fault.downS} s down)`;
     try {
       const node =
-        fault.node === "coordinator" ? await coordinatorOf(platform.orchestratorGroupId) : fault.node;
+        fault.node === "coordinator" ? await coordinatorNode(platform.orchestratorGroupId) : fault.node;
       if (fault.node === "coordinator")
         what = `kill -9 kafka broker ${node}, the orchestrator group's coordinator (${fault.downS} s down)`;
       const pid = await killBroker(node);
@@ -454,15 +454,6 @@ async function inject(
   }
   const result = await restartInfra(platform, "temporal", log);
   return { result: { ...result, fault: "restart temporal server" }, window: { from, to: Date.now() } };
-}
-
-/** The cluster node coordinating a consumer group now (infra/production/kafka/cluster.ts). */
-async function coordinatorOf(groupId: string): Promise<ClusterNode> {
-  const brokers = CLUSTER_NODES.map((n) => brokerAddress(n)).join(",");
-  const id = await groupCoordinator(groupId, { ...process.env, KAFKA_BROKERS: brokers });
-  const node = CLUSTER_NODES.find((n) => n === id);
-  if (node === undefined) throw new Error(`group ${groupId}: coordinator ${id} is not a node of the cluster`);
-  return node;
 }
 
 /** When each of the run's orders became CONFIRMED (the orders database's clock), ascending epoch ms. */

@@ -73,9 +73,14 @@ async function freshTopic(partitions = 3): Promise<string> {
 async function consume(
   topic: string,
   handle: EventHandler,
-  options: { commitIntervalMs?: number; rebalanceTimeoutMs?: number; joinGroup?: string } = {},
+  options: {
+    commitIntervalMs?: number;
+    rebalanceTimeoutMs?: number;
+    joinGroup?: string;
+    onStoppedForGood?: (error: unknown) => void;
+  } = {},
 ): Promise<{ groupId: string; consumer: RunningConsumer }> {
-  const { commitIntervalMs, rebalanceTimeoutMs, joinGroup } = options;
+  const { commitIntervalMs, rebalanceTimeoutMs, joinGroup, onStoppedForGood } = options;
   const groupId = joinGroup ?? `test-group-${uuidv7()}`;
   if (!joinGroup) groupIds.push(groupId);
   const consumer = await runEventConsumer({
@@ -87,6 +92,7 @@ async function consume(
     dlqProducer: producer,
     ...(commitIntervalMs === undefined ? {} : { commitIntervalMs }),
     ...(rebalanceTimeoutMs === undefined ? {} : { rebalanceTimeoutMs }),
+    ...(onStoppedForGood === undefined ? {} : { onStoppedForGood }),
   });
   running.push(consumer);
   return { groupId, consumer };
@@ -394,16 +400,10 @@ describe("a consumer kafkajs gives up for good (real broker)", () => {
     });
     // The test principal may use test-* groups only (infra/kafka/acl-table.ts):
     // GROUP_AUTHORIZATION_FAILED is not retriable, so kafkajs does not restart.
-    const refused = await runEventConsumer({
-      kafka,
-      groupId: "orchestrator",
-      topics: [topic],
-      handle: async () => undefined,
-      logger,
-      dlqProducer: producer,
+    await consume(topic, async () => undefined, {
+      joinGroup: "orchestrator",
       onStoppedForGood: reportStopped,
     });
-    running.push(refused);
     const error = await Promise.race([
       stoppedForGood,
       new Promise((resolve) => setTimeout(() => resolve("not reported"), 15_000)),
@@ -414,20 +414,12 @@ describe("a consumer kafkajs gives up for good (real broker)", () => {
     // The same consumer in a group it may use runs and is not reported.
     const handled: string[] = [];
     const allowed = vi.fn();
-    const groupId = `test-group-${uuidv7()}`;
-    groupIds.push(groupId);
-    running.push(
-      await runEventConsumer({
-        kafka,
-        groupId,
-        topics: [topic],
-        handle: async (event) => {
-          handled.push(event.id);
-        },
-        logger,
-        dlqProducer: producer,
-        onStoppedForGood: allowed,
-      }),
+    await consume(
+      topic,
+      async (event) => {
+        handled.push(event.id);
+      },
+      { onStoppedForGood: allowed },
     );
     const event = orderPlacedEvent();
     await publishEvents(producer, topic, [event]);

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { groupCoordinator } from "../../infra/production/kafka/cluster.ts";
 import { ROOT, runDir } from "./service-process.ts";
 import { tcpAnswers } from "./tcp.ts";
 
@@ -102,4 +103,13 @@ export async function startBroker(n: ClusterNode, timeoutMs?: number): Promise<n
   if (pid === undefined)
     throw new Error(`kafka node ${n} is not running after infra.sh up kafka:\n${output}`);
   return pid;
+}
+
+/** The node coordinating a consumer group now (infra/production/kafka/cluster.ts, asked on the three nodes). */
+export async function coordinatorNode(groupId: string): Promise<ClusterNode> {
+  const brokers = CLUSTER_NODES.map((n) => brokerAddress(n)).join(",");
+  const id = await groupCoordinator(groupId, { ...process.env, KAFKA_BROKERS: brokers });
+  const node = CLUSTER_NODES.find((n) => n === id);
+  if (node === undefined) throw new Error(`group ${groupId}: coordinator ${id} is not a node of the cluster`);
+  return node;
 }

@@ -43,9 +43,14 @@ import {
   toolKafkaAuth,
 } from "#lib/messaging/kafka.ts";
 import { createLogger } from "#lib/observability/logger.ts";
-import { brokerPids, type ClusterNode, killBroker, restartCluster } from "#test/support/kafka-cluster.ts";
+import {
+  brokerPids,
+  type ClusterNode,
+  coordinatorNode,
+  killBroker,
+  restartCluster,
+} from "#test/support/kafka-cluster.ts";
 import { shortId } from "#test/support/postgres.ts";
-import { groupCoordinator } from "./cluster.ts";
 
 const brokers = parseBrokers(process.env.KAFKA_BROKERS || "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096");
 const silent = createLogger("prove-cluster", "silent");
@@ -213,10 +218,7 @@ try {
   // new topic's are: every commit goes to the coordinator, so this is the kill a
   // consumer feels most (ADR 0024's amendment). It must go on within seconds.
   const groupId = `test-cluster-${id}`;
-  const coordinator = (await groupCoordinator(groupId, {
-    ...process.env,
-    KAFKA_BROKERS: brokers.join(","),
-  })) as ClusterNode;
+  const coordinator = await coordinatorNode(groupId);
   const receivedAt: number[] = [];
   const acknowledgedAt: number[] = [];
   const countBefore = received.length;
